@@ -1,0 +1,297 @@
+//! The admin flags every host binary gets with one call: `app --migrate-rollback 234`,
+//! `--migrate-history`, `--migrate-status`, ... They are picked out of the host's own arguments; a run
+//! without any `--migrate-` flag is not an admin run and the host goes on with its own work.
+//!
+//! ```ignore
+//! if let Some(code) = migrator::admin::main(&migrator, &mut backend, std::env::args().skip(1)) {
+//!     std::process::exit(code);
+//! }
+//! ```
+
+use std::io::Write;
+
+use crate::render::{self, Style};
+use crate::{Backend, Error, Migrator, RollbackOptions, Status};
+
+/// The help text of the admin flags, for the host's `--help`.
+pub const HELP: &str = "\
+Migration admin flags (provided by migrator):
+  --migrate-status              list every migration: applied, pending, rolled back, drifted, missing
+  --migrate-history             the schema_migrations table, newest first, with totals
+  --migrate-rollback <ISSUE>    roll back every applied migration of an issue, newest first; refused
+                                when later migrations of other issues touch the same tables
+      --force                   roll back all the same
+  --migrate-reapply <ISSUE>     apply the rolled-back migrations of an issue again
+  --migrate-rollback-to <VERSION>
+                                roll back every applied migration newer than VERSION (0: all)
+  --migrate-repair <VERSION>    record this binary's checksum for an applied migration whose file was
+                                edited on purpose (a comment, a formatting change)
+  --migrate-mark <VERSION> <applied|rolled_back>
+                                set the status of a failed or interrupted no-transaction migration after
+                                checking the database by hand
+  --migrate-help                this text
+Admin runs print what they did and exit 0; they exit 1 when the action failed or was refused, and 2 on a
+usage error. Set NO_COLOR for output without emoji.
+";
+
+/// One admin action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminCommand {
+    /// `--migrate-status`
+    Status,
+    /// `--migrate-history`
+    History,
+    /// `--migrate-rollback <ISSUE> [--force]`
+    Rollback {
+        /// The issue.
+        issue: u32,
+        /// `--force`
+        force: bool,
+    },
+    /// `--migrate-reapply <ISSUE>`
+    Reapply {
+        /// The issue.
+        issue: u32,
+    },
+    /// `--migrate-rollback-to <VERSION>`
+    RollbackTo {
+        /// Keep this version and older.
+        version: u64,
+    },
+    /// `--migrate-repair <VERSION>`
+    Repair {
+        /// The version.
+        version: u64,
+    },
+    /// `--migrate-mark <VERSION> <STATUS>`
+    Mark {
+        /// The version.
+        version: u64,
+        /// The new status.
+        status: Status,
+    },
+    /// `--migrate-help`
+    Help,
+}
+
+const FLAGS: [&str; 8] = [
+    "--migrate-status",
+    "--migrate-history",
+    "--migrate-rollback",
+    "--migrate-reapply",
+    "--migrate-rollback-to",
+    "--migrate-repair",
+    "--migrate-mark",
+    "--migrate-help",
+];
+
+fn usage(message: String) -> Error {
+    Error::Usage(format!("{message}\n(see --migrate-help)"))
+}
+
+fn number<T: std::str::FromStr>(flag: &str, value: Option<String>, what: &str) -> Result<T, Error> {
+    let value = value.ok_or_else(|| usage(format!("{flag} needs {what}")))?;
+    let digits = value.trim_start_matches('#');
+    digits
+        .parse()
+        .map_err(|_| usage(format!("{flag} needs {what}, got {value:?}")))
+}
+
+/// Picks the admin command out of the host's arguments (without the program name). `Ok(None)` when no
+/// `--migrate-` flag is present: not an admin run. Accepts `--flag VALUE` and `--flag=VALUE`.
+pub fn parse<I, S>(args: I) -> Result<Option<AdminCommand>, Error>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let mut split: Vec<String> = Vec::new();
+    for arg in args {
+        let arg: &str = arg.as_ref();
+        match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--migrate-") || flag == "--force" => {
+                split.push(flag.to_string());
+                split.push(value.to_string());
+            }
+            _ => split.push(arg.to_string()),
+        }
+    }
+    let mut command = None;
+    let mut force = false;
+    let mut iter = split.into_iter();
+    while let Some(arg) = iter.next() {
+        if arg == "--force" {
+            force = true;
+            continue;
+        }
+        if !arg.starts_with("--migrate-") {
+            continue;
+        }
+        let parsed = match arg.as_str() {
+            "--migrate-status" => AdminCommand::Status,
+            "--migrate-history" => AdminCommand::History,
+            "--migrate-help" => AdminCommand::Help,
+            "--migrate-rollback" => AdminCommand::Rollback {
+                issue: number(&arg, iter.next(), "an issue number")?,
+                force: false,
+            },
+            "--migrate-reapply" => AdminCommand::Reapply {
+                issue: number(&arg, iter.next(), "an issue number")?,
+            },
+            "--migrate-rollback-to" => AdminCommand::RollbackTo {
+                version: number(&arg, iter.next(), "a version (0 rolls back everything)")?,
+            },
+            "--migrate-repair" => AdminCommand::Repair {
+                version: number(&arg, iter.next(), "a version")?,
+            },
+            "--migrate-mark" => {
+                let version = number(&arg, iter.next(), "a version and a status")?;
+                let status = match iter.next().as_deref() {
+                    Some("applied") => Status::Applied,
+                    Some("rolled_back") => Status::RolledBack,
+                    other => return Err(usage(format!(
+                        "--migrate-mark {version} needs `applied` or `rolled_back`, got {other:?}"
+                    ))),
+                };
+                AdminCommand::Mark { version, status }
+            }
+            unknown => {
+                let close = FLAGS
+                    .iter()
+                    .find(|f| f.starts_with(unknown) || unknown.starts_with(*f))
+                    .map(|f| format!("; did you mean {f}?"))
+                    .unwrap_or_default();
+                return Err(usage(format!("unknown admin flag {unknown}{close}")));
+            }
+        };
+        if command.is_some() {
+            return Err(usage("one --migrate- action at a time".to_string()));
+        }
+        command = Some(parsed);
+    }
+    match (command, force) {
+        (Some(AdminCommand::Rollback { issue, .. }), force) => {
+            Ok(Some(AdminCommand::Rollback { issue, force }))
+        }
+        (Some(_), true) => Err(usage(
+            "--force only goes with --migrate-rollback".to_string(),
+        )),
+        (command, _) => Ok(command),
+    }
+}
+
+/// Runs an admin command and writes what it did to `out`.
+pub fn run(
+    migrator: &Migrator<'_>,
+    backend: &mut dyn Backend,
+    command: &AdminCommand,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let style = Style::from_env();
+    let text = match command {
+        AdminCommand::Help => HELP.to_string(),
+        AdminCommand::Status => render::status(&migrator.status(backend)?, style),
+        AdminCommand::History => render::history(&migrator.history(backend)?, style),
+        AdminCommand::Rollback { issue, force } => render::report(
+            &migrator.rollback_issue(backend, *issue, RollbackOptions { force: *force })?,
+            style,
+        ),
+        AdminCommand::Reapply { issue } => {
+            render::report(&migrator.reapply_issue(backend, *issue)?, style)
+        }
+        AdminCommand::RollbackTo { version } => {
+            render::report(&migrator.rollback_to(backend, *version)?, style)
+        }
+        AdminCommand::Repair { version } => {
+            migrator.mark(backend, *version, Status::Applied, true)?;
+            format!("Recorded this binary's checksum for migration {version}.\n")
+        }
+        AdminCommand::Mark { version, status } => {
+            migrator.mark(backend, *version, *status, false)?;
+            format!("Marked migration {version} as {status}.\n")
+        }
+    };
+    out.write_all(text.as_bytes())
+        .map_err(|e| Error::Usage(format!("cannot write the output: {e}")))
+}
+
+/// Parses the arguments and, for an admin run, runs it and returns the process exit code (0 done, 1
+/// failed or refused, 2 usage error); errors go to stderr. `None`: not an admin run, the host goes on.
+pub fn main<I, S>(migrator: &Migrator<'_>, backend: &mut dyn Backend, args: I) -> Option<i32>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let command = match parse(args) {
+        Ok(None) => return None,
+        Ok(Some(command)) => command,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Some(2);
+        }
+    };
+    match run(migrator, backend, &command, &mut std::io::stdout()) {
+        Ok(()) => Some(0),
+        Err(e) => {
+            eprintln!("error: {e}");
+            Some(if matches!(e, Error::Usage(_)) { 2 } else { 1 })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Option<AdminCommand>, Error> {
+        parse(args.iter().copied())
+    }
+
+    #[test]
+    fn parses_the_flags_among_the_hosts_own() {
+        assert_eq!(p(&["--port", "80"]).unwrap(), None);
+        assert_eq!(
+            p(&["--migrate-rollback", "234"]).unwrap(),
+            Some(AdminCommand::Rollback {
+                issue: 234,
+                force: false
+            })
+        );
+        assert_eq!(
+            p(&["--db", "x", "--migrate-rollback=#234", "--force"]).unwrap(),
+            Some(AdminCommand::Rollback {
+                issue: 234,
+                force: true
+            })
+        );
+        assert_eq!(
+            p(&["--migrate-history"]).unwrap(),
+            Some(AdminCommand::History)
+        );
+        assert_eq!(
+            p(&["--migrate-mark", "20240101000000", "applied"]).unwrap(),
+            Some(AdminCommand::Mark {
+                version: 20240101000000,
+                status: Status::Applied
+            })
+        );
+    }
+
+    #[test]
+    fn wrong_flags_are_usage_errors() {
+        for args in [
+            &["--migrate-rollback"][..],
+            &["--migrate-rollback", "abc"],
+            &["--migrate-histroy"],
+            &["--migrate-status", "--migrate-history"],
+            &["--migrate-status", "--force"],
+            &["--migrate-mark", "1", "done"],
+        ] {
+            let err = p(args).unwrap_err();
+            assert!(matches!(err, Error::Usage(_)), "{args:?}: {err}");
+        }
+        assert!(p(&["--migrate-rollbak", "1"])
+            .unwrap_err()
+            .to_string()
+            .contains("unknown admin flag"));
+    }
+}

@@ -1,0 +1,101 @@
+//! The engines behind one small trait. The algorithm (validate, plan, apply in order, stop on the first
+//! failure, report) lives in [`crate::Migrator`]; a backend only knows how to run one migration atomically
+//! with its history row, how to lock, and how to read and write history.
+
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::{Error, HistoryRow, Migration, Status};
+
+/// Which way a migration runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// The UP section.
+    Up,
+    /// The DOWN section.
+    Down,
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::Up => "UP",
+            Direction::Down => "DOWN",
+        })
+    }
+}
+
+/// The database engine of a backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+impl Engine {
+    /// The engine's name as users know it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "SQLite",
+            Engine::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+/// A statement that failed inside a migration.
+#[derive(Debug, Clone)]
+pub struct StatementFailure {
+    /// 0-based index of the statement in the section; `None` when the failure came after the statements
+    /// (the history write, a foreign key check).
+    pub index: Option<usize>,
+    /// The database's message.
+    pub message: String,
+    /// `true` when the database dropped the whole run's transaction, not only this migration.
+    pub run_rolled_back: bool,
+}
+
+/// One database engine. A run is `begin_run`, then `apply` / `record_failure` per migration, then
+/// `finish_run`; `read_history` may be called without a run (the lock-free boot check).
+pub trait Backend {
+    /// The engine.
+    fn engine(&self) -> Engine;
+
+    /// Reads `schema_migrations`, sorted by version; an empty list when the table does not exist yet.
+    fn read_history(&mut self) -> Result<Vec<HistoryRow>, Error>;
+
+    /// Takes the migration lock (waiting at most `lock_timeout`) and creates the history tables if needed.
+    fn begin_run(&mut self, lock_timeout: Duration) -> Result<(), Error>;
+
+    /// Runs one migration's UP or DOWN and its history write as one atomic unit; returns its duration.
+    /// On failure nothing of this migration is left behind.
+    fn apply(
+        &mut self,
+        migration: &Migration,
+        direction: Direction,
+    ) -> Result<Duration, StatementFailure>;
+
+    /// Records a failure in the history (after `apply` returned it).
+    fn record_failure(
+        &mut self,
+        migration: &Migration,
+        direction: Direction,
+        message: &str,
+    ) -> Result<(), Error>;
+
+    /// Sets a migration's status by hand (operator repair: `--migrate-mark`), and with `checksum` records a
+    /// new checksum (`--migrate-repair`).
+    fn mark(
+        &mut self,
+        migration_version: u64,
+        status: Status,
+        checksum: Option<&str>,
+    ) -> Result<(), Error>;
+
+    /// Ends the run: commits what `apply` did (when `commit`), releases the lock.
+    fn finish_run(&mut self, commit: bool) -> Result<(), Error>;
+}

@@ -1,0 +1,459 @@
+//! SQLite through rusqlite. A run is one `BEGIN IMMEDIATE` transaction (the database's write lock, waited
+//! for with `busy_timeout`) with a savepoint per migration: one commit and a handful of fsyncs for the
+//! whole run, while a failure in migration k still keeps 1..k-1 and leaves k untouched.
+
+use std::time::{Duration, Instant};
+
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
+use tracing::{debug, warn};
+
+use crate::backend::{Backend, Direction, Engine, StatementFailure};
+use crate::{Error, HistoryRow, Migration, Status};
+
+const CREATE_HISTORY: &str = "
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version        INTEGER PRIMARY KEY,
+    name           TEXT    NOT NULL,
+    issue_number   INTEGER,
+    applied_at     TEXT    NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    checksum       TEXT,
+    status         TEXT    NOT NULL DEFAULT 'applied'
+                   CHECK (status IN ('applied', 'rolled_back', 'failed', 'running')),
+    execution_ms   INTEGER,
+    rolled_back_at TEXT,
+    error          TEXT
+);
+CREATE TABLE IF NOT EXISTS schema_migrations_log (
+    id          INTEGER PRIMARY KEY,
+    version     INTEGER NOT NULL,
+    action      TEXT    NOT NULL,
+    checksum    TEXT,
+    at          TEXT    NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    duration_ms INTEGER,
+    detail      TEXT
+);";
+
+const SELECT_HISTORY: &str = "SELECT version, name, issue_number, checksum, status, applied_at, execution_ms, rolled_back_at, error FROM schema_migrations ORDER BY version";
+
+const UPSERT_APPLIED: &str = "INSERT INTO schema_migrations (version, name, issue_number, checksum, status, applied_at, execution_ms, rolled_back_at, error)
+VALUES (?1, ?2, ?3, ?4, ?5, CURRENT_TIMESTAMP, ?6, NULL, ?7)
+ON CONFLICT(version) DO UPDATE SET name = excluded.name, issue_number = excluded.issue_number,
+    checksum = excluded.checksum, status = excluded.status, applied_at = excluded.applied_at,
+    execution_ms = excluded.execution_ms, rolled_back_at = NULL, error = excluded.error";
+
+const MARK_ROLLED_BACK: &str =
+    "UPDATE schema_migrations SET status = 'rolled_back', rolled_back_at = CURRENT_TIMESTAMP, error = NULL WHERE version = ?1";
+
+const LOG: &str = "INSERT INTO schema_migrations_log (version, action, checksum, duration_ms, detail) VALUES (?1, ?2, ?3, ?4, ?5)";
+
+/// The SQLite backend over the host's connection.
+pub struct Sqlite<'c> {
+    conn: &'c Connection,
+    commit_each: bool,
+    in_run: bool,
+    foreign_keys_were_on: bool,
+    previous_busy_ms: Option<i64>,
+}
+
+impl<'c> Sqlite<'c> {
+    /// Wraps the host's connection. The connection is left as it was found (foreign keys and busy
+    /// timeout are restored at the end of a run).
+    pub fn new(conn: &'c Connection) -> Self {
+        Self {
+            conn,
+            commit_each: false,
+            in_run: false,
+            foreign_keys_were_on: false,
+            previous_busy_ms: None,
+        }
+    }
+
+    /// Commit after every migration instead of once per run.
+    pub fn commit_each(mut self, yes: bool) -> Self {
+        self.commit_each = yes;
+        self
+    }
+
+    fn db_error(context: &str, e: rusqlite::Error) -> Error {
+        Error::Database {
+            context: context.to_string(),
+            message: e.to_string(),
+        }
+    }
+
+    fn log(
+        &self,
+        version: u64,
+        action: &str,
+        checksum: &str,
+        ms: Option<i64>,
+        detail: Option<&str>,
+    ) -> rusqlite::Result<()> {
+        self.conn
+            .prepare_cached(LOG)?
+            .execute(params![version as i64, action, checksum, ms, detail])
+            .map(|_| ())
+    }
+
+    fn run_statements(&self, m: &Migration, direction: Direction) -> Result<(), StatementFailure> {
+        let statements = match direction {
+            Direction::Up => &m.up[..],
+            Direction::Down => m.down.as_deref().unwrap_or(&[]),
+        };
+        for (index, statement) in statements.iter().enumerate() {
+            debug!(version = m.version, %direction, line = statement.line, "statement");
+            if let Err(e) = self.conn.execute_batch(&statement.sql) {
+                return Err(StatementFailure {
+                    index: Some(index),
+                    message: e.to_string(),
+                    run_rolled_back: self.in_run && self.conn.is_autocommit(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn record(
+        &self,
+        m: &Migration,
+        direction: Direction,
+        elapsed: Duration,
+    ) -> rusqlite::Result<()> {
+        let ms = i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX);
+        match direction {
+            Direction::Up => {
+                self.conn.prepare_cached(UPSERT_APPLIED)?.execute(params![
+                    m.version as i64,
+                    m.name.as_ref(),
+                    m.issue,
+                    m.checksum.as_ref(),
+                    Status::Applied.as_str(),
+                    ms,
+                    Option::<&str>::None
+                ])?;
+                self.log(m.version, "applied", &m.checksum, Some(ms), None)
+            }
+            Direction::Down => {
+                self.conn
+                    .prepare_cached(MARK_ROLLED_BACK)?
+                    .execute(params![m.version as i64])?;
+                self.log(m.version, "rolled_back", &m.checksum, Some(ms), None)
+            }
+        }
+    }
+
+    fn foreign_key_violations(&self) -> rusqlite::Result<Option<String>> {
+        let mut stmt = self.conn.prepare("PRAGMA foreign_key_check")?;
+        let mut rows = stmt.query([])?;
+        let mut found = Vec::new();
+        while let Some(row) = rows.next()? {
+            if found.len() == 5 {
+                found.push("...".to_string());
+                break;
+            }
+            let table: String = row.get(0)?;
+            let rowid: Option<i64> = row.get(1)?;
+            let parent: String = row.get(2)?;
+            found.push(format!(
+                "{table} rowid {} -> {parent}",
+                rowid.map_or("?".into(), |r| r.to_string())
+            ));
+        }
+        Ok((!found.is_empty()).then(|| {
+            format!(
+                "foreign key violations after the migration: {}",
+                found.join(", ")
+            )
+        }))
+    }
+
+    /// A no-transaction migration: the run's transaction is committed, a `running` row is written, the
+    /// statements run one by one in autocommit mode, and the row becomes `applied` at the end.
+    fn apply_without_transaction(
+        &mut self,
+        m: &Migration,
+        direction: Direction,
+    ) -> Result<Duration, StatementFailure> {
+        let failure = |e: rusqlite::Error| StatementFailure {
+            index: None,
+            message: e.to_string(),
+            run_rolled_back: false,
+        };
+        self.conn.execute_batch("COMMIT").map_err(failure)?;
+        let status = if direction == Direction::Up {
+            Status::Running
+        } else {
+            Status::Applied
+        };
+        if direction == Direction::Up {
+            self.conn
+                .prepare_cached(UPSERT_APPLIED)
+                .and_then(|mut s| {
+                    s.execute(params![
+                        m.version as i64,
+                        m.name.as_ref(),
+                        m.issue,
+                        m.checksum.as_ref(),
+                        status.as_str(),
+                        None::<i64>,
+                        None::<&str>
+                    ])
+                })
+                .map_err(failure)?;
+        }
+        let started = Instant::now();
+        self.in_run = false;
+        let result = self.run_statements(m, direction);
+        self.in_run = true;
+        let elapsed = started.elapsed();
+        let outcome = result.and_then(|()| self.record(m, direction, elapsed).map_err(failure));
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(failure)?;
+        outcome.map(|()| elapsed)
+    }
+}
+
+impl Backend for Sqlite<'_> {
+    fn engine(&self) -> Engine {
+        Engine::Sqlite
+    }
+
+    fn read_history(&mut self) -> Result<Vec<HistoryRow>, Error> {
+        let mut stmt = match self.conn.prepare(SELECT_HISTORY) {
+            Ok(stmt) => stmt,
+            Err(e) if e.to_string().contains("no such table") => return Ok(Vec::new()),
+            Err(e) => return Err(Self::db_error("reading schema_migrations", e)),
+        };
+        let rows = stmt
+            .query_map([], |row| {
+                let status: String = row.get(4)?;
+                Ok(HistoryRow {
+                    version: row.get::<_, i64>(0)? as u64,
+                    name: row.get(1)?,
+                    issue: row.get(2)?,
+                    checksum: row.get(3)?,
+                    status: Status::parse(&status).unwrap_or(Status::Failed),
+                    applied_at: row.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                    execution_ms: row.get(6)?,
+                    rolled_back_at: row.get(7)?,
+                    error: row.get(8)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| Self::db_error("reading schema_migrations", e))?;
+        Ok(rows)
+    }
+
+    fn begin_run(&mut self, lock_timeout: Duration) -> Result<(), Error> {
+        let conn = self.conn;
+        self.previous_busy_ms = conn
+            .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
+            .optional()
+            .map_err(|e| Self::db_error("reading busy_timeout", e))?;
+        self.foreign_keys_were_on = conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get::<_, i64>(0))
+            .map_err(|e| Self::db_error("reading foreign_keys", e))?
+            == 1;
+        // Table rebuilds (the 12-step ALTER) need foreign keys off, and the pragma is ignored inside a
+        // transaction; violations are checked per migration with foreign_key_check instead.
+        if self.foreign_keys_were_on {
+            conn.execute_batch("PRAGMA foreign_keys = OFF")
+                .map_err(|e| Self::db_error("turning foreign keys off for the run", e))?;
+        }
+        conn.busy_timeout(lock_timeout)
+            .map_err(|e| Self::db_error("setting busy_timeout", e))?;
+        let started = Instant::now();
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            self.restore();
+            return Err(match e.sqlite_error_code() {
+                Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => Error::Lock {
+                    waited: started.elapsed(),
+                    message: e.to_string(),
+                },
+                _ => Self::db_error("taking the write lock (BEGIN IMMEDIATE)", e),
+            });
+        }
+        self.in_run = true;
+        if let Err(e) = conn.execute_batch(CREATE_HISTORY) {
+            let _ = self.finish_run(false);
+            return Err(Self::db_error("creating schema_migrations", e));
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, m: &Migration, direction: Direction) -> Result<Duration, StatementFailure> {
+        if m.no_transaction {
+            return self.apply_without_transaction(m, direction);
+        }
+        let failure = |e: rusqlite::Error, conn: &Connection| StatementFailure {
+            index: None,
+            message: e.to_string(),
+            run_rolled_back: conn.is_autocommit(),
+        };
+        let started = Instant::now();
+        self.conn
+            .execute_batch("SAVEPOINT migrator_step")
+            .map_err(|e| failure(e, self.conn))?;
+        let mut outcome = self.run_statements(m, direction);
+        let elapsed = started.elapsed();
+        if outcome.is_ok() && self.foreign_keys_were_on {
+            outcome = match self.foreign_key_violations() {
+                Ok(None) => Ok(()),
+                Ok(Some(message)) => Err(StatementFailure {
+                    index: None,
+                    message,
+                    run_rolled_back: false,
+                }),
+                Err(e) => Err(failure(e, self.conn)),
+            };
+        }
+        if outcome.is_ok() {
+            outcome = self
+                .record(m, direction, elapsed)
+                .map_err(|e| failure(e, self.conn));
+        }
+        match outcome {
+            Ok(()) => {
+                self.conn
+                    .execute_batch("RELEASE migrator_step")
+                    .map_err(|e| failure(e, self.conn))?;
+                if self.commit_each {
+                    self.conn
+                        .execute_batch("COMMIT; BEGIN IMMEDIATE")
+                        .map_err(|e| failure(e, self.conn))?;
+                }
+                Ok(elapsed)
+            }
+            Err(mut failed) => {
+                if self.conn.is_autocommit() {
+                    failed.run_rolled_back = true;
+                    // The database ended the transaction itself; start a new one so that the failure
+                    // can still be recorded and the run finished cleanly.
+                    let _ = self.conn.execute_batch("BEGIN IMMEDIATE");
+                } else if let Err(e) = self
+                    .conn
+                    .execute_batch("ROLLBACK TO migrator_step; RELEASE migrator_step")
+                {
+                    warn!(error = %e, "rolling back to the migration's savepoint failed");
+                    failed.run_rolled_back = true;
+                }
+                Err(failed)
+            }
+        }
+    }
+
+    fn record_failure(
+        &mut self,
+        m: &Migration,
+        direction: Direction,
+        message: &str,
+    ) -> Result<(), Error> {
+        let result = (|| {
+            if direction == Direction::Up {
+                // A rolled-back row keeps its state; a new or failed one records the failure.
+                let existing: Option<String> = self
+                    .conn
+                    .query_row(
+                        "SELECT status FROM schema_migrations WHERE version = ?1",
+                        [m.version as i64],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if existing.as_deref() != Some("rolled_back")
+                    && existing.as_deref() != Some("applied")
+                {
+                    self.conn.prepare_cached(UPSERT_APPLIED)?.execute(params![
+                        m.version as i64,
+                        m.name.as_ref(),
+                        m.issue,
+                        m.checksum.as_ref(),
+                        Status::Failed.as_str(),
+                        None::<i64>,
+                        Some(message)
+                    ])?;
+                }
+            }
+            self.log(
+                m.version,
+                &format!("{}_failed", direction.to_string().to_lowercase()),
+                &m.checksum,
+                None,
+                Some(message),
+            )?;
+            if self.commit_each {
+                self.conn.execute_batch("COMMIT; BEGIN IMMEDIATE")?;
+            }
+            Ok(())
+        })();
+        result.map_err(|e: rusqlite::Error| {
+            Self::db_error("recording the failure in schema_migrations", e)
+        })
+    }
+
+    fn mark(&mut self, version: u64, status: Status, checksum: Option<&str>) -> Result<(), Error> {
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE schema_migrations SET status = ?2, checksum = COALESCE(?3, checksum), error = NULL,
+                 rolled_back_at = CASE WHEN ?2 = 'rolled_back' THEN CURRENT_TIMESTAMP ELSE NULL END WHERE version = ?1",
+                params![version as i64, status.as_str(), checksum],
+            )
+            .map_err(|e| Self::db_error("updating schema_migrations", e))?;
+        if changed == 0 {
+            return Err(Error::Usage(format!(
+                "version {version} is not in schema_migrations"
+            )));
+        }
+        let action = if checksum.is_some() {
+            "repaired".to_string()
+        } else {
+            format!("marked_{status}")
+        };
+        self.log(
+            version,
+            &action,
+            checksum.unwrap_or(""),
+            None,
+            Some("by operator"),
+        )
+        .map_err(|e| Self::db_error("writing schema_migrations_log", e))
+    }
+
+    fn finish_run(&mut self, commit: bool) -> Result<(), Error> {
+        let sql = if commit { "COMMIT" } else { "ROLLBACK" };
+        let result = if self.in_run && !self.conn.is_autocommit() {
+            self.conn.execute_batch(sql)
+        } else {
+            Ok(())
+        };
+        self.in_run = false;
+        self.restore();
+        result.map_err(|e| Self::db_error("committing the run", e))
+    }
+}
+
+impl Sqlite<'_> {
+    fn restore(&mut self) {
+        if self.foreign_keys_were_on {
+            if let Err(e) = self.conn.execute_batch("PRAGMA foreign_keys = ON") {
+                warn!(error = %e, "could not turn foreign keys back on");
+            }
+            self.foreign_keys_were_on = false;
+        }
+        if let Some(ms) = self.previous_busy_ms.take() {
+            let _ = self
+                .conn
+                .busy_timeout(Duration::from_millis(ms.max(0) as u64));
+        }
+    }
+}
+
+impl Drop for Sqlite<'_> {
+    fn drop(&mut self) {
+        if self.in_run {
+            // A panic or an early return in the middle of a run: nothing half-done is committed.
+            let _ = self.finish_run(false);
+        }
+    }
+}

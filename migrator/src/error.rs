@@ -1,0 +1,228 @@
+use std::fmt;
+use std::time::Duration;
+
+use crate::{Direction, Status};
+
+/// Everything that can stop a boot or an admin command. Every variant says what to do next.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Migration files that cannot be read or parsed (run-time loading; the macro refuses them at compile
+    /// time).
+    #[error("the migration files cannot be read:\n{0}")]
+    Files(#[from] migrator_format::SetError),
+    /// The embedded set and `schema_migrations` disagree: the boot is refused before anything runs.
+    #[error("refusing to migrate: the migrations in this binary do not match schema_migrations\n{}", list(.0))]
+    Validation(Vec<ValidationProblem>),
+    /// A migration failed; the database is as it was before that migration.
+    #[error(transparent)]
+    Migration(Box<MigrationError>),
+    /// The write lock (or the PostgreSQL advisory lock) could not be had in time.
+    #[error("could not take the migration lock within {}: {message}\nwhat to do: another process is migrating this database or holds a long write transaction; wait and retry, or raise the lock timeout", seconds(*.waited))]
+    Lock {
+        /// How long we waited.
+        waited: Duration,
+        /// The database's message.
+        message: String,
+    },
+    /// A database call outside a migration failed (reading or writing history, taking the lock).
+    #[error("database error while {context}: {message}")]
+    Database {
+        /// What the runtime was doing.
+        context: String,
+        /// The database's message.
+        message: String,
+    },
+    /// A rollback or reapply named an issue with nothing to act on.
+    #[error("issue #{issue} has no {what} migration in this database{}\nwhat to do: check the number with --migrate-history", known_issues(.known))]
+    UnknownIssue {
+        /// The issue asked for.
+        issue: u32,
+        /// `applied` or `rolled-back`.
+        what: &'static str,
+        /// Issues that do have such migrations.
+        known: Vec<u32>,
+    },
+    /// A rollback that would break something, refused before anything runs.
+    #[error("refusing to roll back issue #{issue}: {reason}")]
+    RollbackRefused {
+        /// The issue.
+        issue: u32,
+        /// Why, and what to do.
+        reason: String,
+    },
+    /// Wrong use of the API or the admin flags.
+    #[error("{0}")]
+    Usage(String),
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
+fn list(problems: &[ValidationProblem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn known_issues(known: &[u32]) -> String {
+    if known.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<String> = known.iter().map(|i| format!("#{i}")).collect();
+        format!(" (issues that have: {})", names.join(", "))
+    }
+}
+
+/// One reason the embedded set and the history disagree.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValidationProblem {
+    /// An applied migration's file changed.
+    #[error("migration {version} ({file}) was edited after it was applied: checksum in schema_migrations {applied_checksum}, in this binary {embedded_checksum}. Restore the file as it was applied and put the change in a new migration; if the edit is deliberate and harmless (a comment), record the new checksum with --migrate-repair {version}")]
+    Drifted {
+        /// Version.
+        version: u64,
+        /// File name.
+        file: String,
+        /// Checksum recorded in `schema_migrations`.
+        applied_checksum: String,
+        /// Checksum embedded in this binary.
+        embedded_checksum: String,
+    },
+    /// A migration recorded in the database is not in this binary.
+    #[error("migration {version} ({name}{}) is {status} in schema_migrations but missing from this binary. Restore its file; if you just added it, rebuild (a build.rs with `println!(\"cargo:rerun-if-changed=migrations\");` makes new files trigger rebuilds); if this binary is older than the database, deploy the newer one", issue_suffix(*.issue))]
+    Missing {
+        /// Version.
+        version: u64,
+        /// Name recorded.
+        name: String,
+        /// Issue recorded.
+        issue: Option<u32>,
+        /// Status recorded.
+        status: Status,
+    },
+    /// A pending migration is older than the newest applied one.
+    #[error("migration {version} ({file}) is pending but older than the newest applied migration {newest_applied}. Give it a newer timestamp (rename the file), or allow out-of-order application in the configuration")]
+    OutOfOrder {
+        /// Version.
+        version: u64,
+        /// File name.
+        file: String,
+        /// Newest applied version.
+        newest_applied: u64,
+    },
+    /// A no-transaction migration failed or was interrupted part way.
+    #[error("migration {version} ({file}) is recorded as {status}{}: it ran without a transaction, so part of it may be in the database. Check what its statements left behind (for CREATE INDEX CONCURRENTLY: an INVALID index), undo or finish it by hand, then mark it with --migrate-mark {version} applied or --migrate-mark {version} rolled_back", error_suffix(.error))]
+    Interrupted {
+        /// Version.
+        version: u64,
+        /// File name.
+        file: String,
+        /// `running` or `failed`.
+        status: Status,
+        /// The recorded error.
+        error: Option<String>,
+    },
+}
+
+fn issue_suffix(issue: Option<u32>) -> String {
+    issue.map(|i| format!(", issue #{i}")).unwrap_or_default()
+}
+
+fn error_suffix(error: &Option<String>) -> String {
+    error
+        .as_ref()
+        .map(|e| format!(" (error: {e})"))
+        .unwrap_or_default()
+}
+
+/// A migration that failed, with everything needed to find and fix the statement.
+#[derive(Debug, Clone)]
+pub struct MigrationError {
+    /// Version of the failed migration.
+    pub version: u64,
+    /// Its file.
+    pub file: String,
+    /// Its issue.
+    pub issue: Option<u32>,
+    /// UP or DOWN.
+    pub direction: Direction,
+    /// 1-based index of the failing statement in the section (0 when the failure is not a statement's).
+    pub statement_index: usize,
+    /// Number of statements in the section.
+    pub statement_count: usize,
+    /// Line of the failing statement in the file.
+    pub line: u32,
+    /// The statement (shortened when long).
+    pub sql: String,
+    /// The database's own message.
+    pub db_message: String,
+    /// Versions this run completed before the failure; they stay in force.
+    pub completed: Vec<u64>,
+    /// `true` when the database rolled back the whole run (SQLite does so on some errors, such as a full
+    /// disk): then nothing of this run is kept.
+    pub run_rolled_back: bool,
+    /// Engine name for the message (`SQLite`, `PostgreSQL`).
+    pub engine: &'static str,
+}
+
+impl fmt::Display for MigrationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let issue = self
+            .issue
+            .map(|i| format!(", issue #{i}"))
+            .unwrap_or_default();
+        if self.statement_index > 0 {
+            writeln!(
+                f,
+                "migration {} failed: {} of {}{issue}, statement {} of {} at line {}:",
+                self.version,
+                self.direction,
+                self.file,
+                self.statement_index,
+                self.statement_count,
+                self.line
+            )?;
+            for line in self.sql.lines() {
+                writeln!(f, "    {line}")?;
+            }
+        } else {
+            writeln!(
+                f,
+                "migration {} failed: {} of {}{issue}:",
+                self.version, self.direction, self.file
+            )?;
+        }
+        writeln!(f, "  {} said: {}", self.engine, self.db_message)?;
+        let kept = self.completed.len();
+        if self.run_rolled_back {
+            writeln!(
+                f,
+                "  The database rolled back the whole run: this migration and the {kept} before it in this run are not applied."
+            )?;
+        } else {
+            writeln!(
+                f,
+                "  Nothing of this migration was applied; {kept} earlier migration(s) of this run stay applied."
+            )?;
+        }
+        match self.direction {
+            Direction::Up => write!(
+                f,
+                "  What to do: fix the statement in {} (it is not recorded as applied, so editing it is allowed), rebuild and start again.",
+                self.file
+            ),
+            Direction::Down => write!(
+                f,
+                "  What to do: fix the DOWN section of {} or undo the change by hand; the migration is still recorded as applied.",
+                self.file
+            ),
+        }
+    }
+}
+
+impl std::error::Error for MigrationError {}

@@ -1,0 +1,415 @@
+//! The algorithm: validate, plan, lock, re-validate under the lock, apply in order, stop at the first
+//! failure, report. Engine details live behind [`Backend`].
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use tracing::{debug, info, info_span, warn};
+
+use crate::backend::{Backend, Direction};
+use crate::plan::{plan, status_entries, StatusEntry};
+use crate::{Config, Error, HistoryRow, Migration, MigrationError, MigrationSet, Report, Status};
+
+/// Options of a rollback by issue.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RollbackOptions {
+    /// Roll back even when later applied migrations of other issues touch the same tables.
+    pub force: bool,
+}
+
+/// The runtime over one migration set.
+#[derive(Debug, Clone)]
+pub struct Migrator<'s> {
+    set: &'s MigrationSet,
+    config: Config,
+}
+
+impl<'s> Migrator<'s> {
+    /// A migrator over `set` with the default configuration.
+    pub fn new(set: &'s MigrationSet) -> Self {
+        Self {
+            set,
+            config: Config::default(),
+        }
+    }
+
+    /// Replaces the configuration.
+    pub fn with_config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The migration set.
+    pub fn set(&self) -> &'s MigrationSet {
+        self.set
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Brings the database up to date: validates the embedded set against `schema_migrations` (refusing
+    /// on edited, missing, out-of-order or interrupted migrations), and applies what is pending in version
+    /// order under the write lock. When nothing is pending it takes no lock and writes nothing.
+    pub fn boot(&self, backend: &mut dyn Backend) -> Result<Report, Error> {
+        let span = info_span!(
+            "migrator.boot",
+            engine = backend.engine().name(),
+            embedded = self.set.len()
+        );
+        let _enter = span.enter();
+        let started = Instant::now();
+        let rows = backend.read_history()?;
+        let first = plan(self.set, &rows, &self.config).map_err(Error::Validation)?;
+        debug!(
+            applied = first.applied,
+            pending = first.pending.len(),
+            "boot check"
+        );
+        if first.pending.is_empty() {
+            let mut report = Report {
+                already_applied: first.applied,
+                ..Report::default()
+            };
+            for m in &first.skipped {
+                info!(version = m.version, file = %m.file_name, "stays rolled back");
+                report.push(m, None, Duration::ZERO);
+            }
+            report.total = started.elapsed();
+            info!(
+                took_us = report.total.as_micros() as u64,
+                "nothing to apply"
+            );
+            return Ok(report);
+        }
+
+        let lock_started = Instant::now();
+        backend.begin_run(self.config.lock_timeout)?;
+        let lock_wait = lock_started.elapsed();
+        info!(waited_ms = lock_wait.as_millis() as u64, "lock taken");
+        // Another process may have migrated while we waited: plan again under the lock.
+        let rows = match backend.read_history() {
+            Ok(rows) => rows,
+            Err(e) => {
+                let _ = backend.finish_run(false);
+                return Err(e);
+            }
+        };
+        let plan = match plan(self.set, &rows, &self.config) {
+            Ok(plan) => plan,
+            Err(problems) => {
+                let _ = backend.finish_run(false);
+                return Err(Error::Validation(problems));
+            }
+        };
+        let mut report = Report {
+            already_applied: plan.applied,
+            lock_wait,
+            ..Report::default()
+        };
+        for m in &plan.skipped {
+            report.push(m, None, Duration::ZERO);
+        }
+        let result = self.run(backend, &plan.pending, Direction::Up, &mut report);
+        report.total = started.elapsed();
+        result.map(|()| report)
+    }
+
+    /// Runs `migrations` in order in one direction inside a run; stops at the first failure.
+    fn run(
+        &self,
+        backend: &mut dyn Backend,
+        migrations: &[&Migration],
+        direction: Direction,
+        report: &mut Report,
+    ) -> Result<(), Error> {
+        for m in migrations {
+            info!(version = m.version, file = %m.file_name, issue = ?m.issue, %direction, "migrating");
+            match backend.apply(m, direction) {
+                Ok(took) => {
+                    info!(version = m.version, took_ms = took.as_millis() as u64, %direction, "done");
+                    report.push(m, Some(direction), took);
+                }
+                Err(failure) => {
+                    let statements = match direction {
+                        Direction::Up => &m.up[..],
+                        Direction::Down => m.down.as_deref().unwrap_or(&[]),
+                    };
+                    let statement = failure.index.and_then(|i| statements.get(i));
+                    let error = MigrationError {
+                        version: m.version,
+                        file: m.file_name.to_string(),
+                        issue: m.issue,
+                        direction,
+                        statement_index: failure.index.map_or(0, |i| i + 1),
+                        statement_count: statements.len(),
+                        line: statement.map_or(0, |s| s.line),
+                        sql: statement.map(|s| shorten(&s.sql)).unwrap_or_default(),
+                        db_message: failure.message.clone(),
+                        completed: if failure.run_rolled_back {
+                            Vec::new()
+                        } else {
+                            report
+                                .steps
+                                .iter()
+                                .filter(|s| s.outcome != crate::Outcome::SkippedRolledBack)
+                                .map(|s| s.version)
+                                .collect()
+                        },
+                        run_rolled_back: failure.run_rolled_back,
+                        engine: backend.engine().name(),
+                    };
+                    warn!(version = m.version, line = error.line, message = %failure.message, "migration failed");
+                    if failure.run_rolled_back {
+                        report
+                            .steps
+                            .retain(|s| s.outcome == crate::Outcome::SkippedRolledBack);
+                    }
+                    if let Err(e) = backend.record_failure(m, direction, &failure.message) {
+                        warn!(error = %e, "could not record the failure");
+                    }
+                    backend.finish_run(true)?;
+                    return Err(Error::Migration(Box::new(error)));
+                }
+            }
+        }
+        backend.finish_run(true)
+    }
+
+    /// The state of every migration: applied, pending, rolled back, drifted, missing, failed.
+    pub fn status(&self, backend: &mut dyn Backend) -> Result<Vec<StatusEntry>, Error> {
+        let rows = backend.read_history()?;
+        Ok(status_entries(self.set, &rows))
+    }
+
+    /// The rows of `schema_migrations`, newest first (for `--migrate-history`).
+    pub fn history(&self, backend: &mut dyn Backend) -> Result<Vec<HistoryRow>, Error> {
+        let mut rows = backend.read_history()?;
+        rows.reverse();
+        Ok(rows)
+    }
+
+    /// Rolls back every applied migration of `issue`, newest first, each DOWN with its history update in
+    /// one transaction. Refused, before anything runs, when one of them has no DOWN, is not in this binary,
+    /// or (without `force`) when a later applied migration of another issue touches the same tables.
+    pub fn rollback_issue(
+        &self,
+        backend: &mut dyn Backend,
+        issue: u32,
+        options: RollbackOptions,
+    ) -> Result<Report, Error> {
+        let _span = info_span!("migrator.rollback", issue).entered();
+        let started = Instant::now();
+        backend.begin_run(self.config.lock_timeout)?;
+        let result = (|| {
+            let rows = backend.read_history()?;
+            let targets = self.rollback_targets(&rows, issue, options)?;
+            let mut report = Report::default();
+            self.run(backend, &targets, Direction::Down, &mut report)?;
+            Ok(report)
+        })();
+        if result.is_err() {
+            let _ = backend.finish_run(false);
+        }
+        result.map(|mut r: Report| {
+            r.total = started.elapsed();
+            r
+        })
+    }
+
+    fn rollback_targets(
+        &self,
+        rows: &[HistoryRow],
+        issue: u32,
+        options: RollbackOptions,
+    ) -> Result<Vec<&'s Migration>, Error> {
+        let applied: Vec<&HistoryRow> = rows
+            .iter()
+            .filter(|r| r.status == Status::Applied)
+            .collect();
+        let of_issue: Vec<&HistoryRow> = applied
+            .iter()
+            .copied()
+            .filter(|r| r.issue == Some(issue))
+            .collect();
+        if of_issue.is_empty() {
+            let known: BTreeSet<u32> = applied.iter().filter_map(|r| r.issue).collect();
+            return Err(Error::UnknownIssue {
+                issue,
+                what: "applied",
+                known: known.into_iter().collect(),
+            });
+        }
+        let mut targets = Vec::new();
+        for row in of_issue.iter().rev() {
+            let m = self.set.get(row.version).ok_or_else(|| Error::RollbackRefused {
+                issue,
+                reason: format!("migration {} ({}) is not in this binary, so its DOWN is unknown; deploy the binary that has it", row.version, row.name),
+            })?;
+            if !m.has_down() {
+                return Err(Error::RollbackRefused {
+                    issue,
+                    reason: format!("{} has no DOWN statements; write its DOWN MIGRATION section (or undo it with a new migration)", m.file_name),
+                });
+            }
+            targets.push(m);
+        }
+        if !options.force {
+            let oldest = of_issue.iter().map(|r| r.version).min().unwrap_or(0);
+            let touched: BTreeSet<&str> = targets
+                .iter()
+                .flat_map(|m| m.tables.iter().map(|t| t.as_ref()))
+                .collect();
+            let mut conflicts = Vec::new();
+            for row in applied
+                .iter()
+                .filter(|r| r.version > oldest && r.issue != Some(issue))
+            {
+                if let Some(later) = self.set.get(row.version) {
+                    let shared: Vec<&str> = later
+                        .tables
+                        .iter()
+                        .map(|t| t.as_ref())
+                        .filter(|t| touched.contains(t))
+                        .collect();
+                    if !shared.is_empty() {
+                        conflicts.push(format!(
+                            "{} ({}) touches {}",
+                            later.file_name,
+                            later.issue_label(),
+                            shared.join(", ")
+                        ));
+                    }
+                }
+            }
+            if !conflicts.is_empty() {
+                return Err(Error::RollbackRefused {
+                    issue,
+                    reason: format!(
+                        "later applied migrations of other issues touch the same tables:\n  - {}\nwhat to do: roll those back first, or pass --force if you know the DOWN is still right",
+                        conflicts.join("\n  - ")
+                    ),
+                });
+            }
+        }
+        Ok(targets)
+    }
+
+    /// Applies again the rolled-back migrations of `issue` (operator's choice, whatever their checksum).
+    pub fn reapply_issue(&self, backend: &mut dyn Backend, issue: u32) -> Result<Report, Error> {
+        let _span = info_span!("migrator.reapply", issue).entered();
+        let started = Instant::now();
+        backend.begin_run(self.config.lock_timeout)?;
+        let rows = match backend.read_history() {
+            Ok(rows) => rows,
+            Err(e) => {
+                let _ = backend.finish_run(false);
+                return Err(e);
+            }
+        };
+        let targets: Vec<&Migration> = rows
+            .iter()
+            .filter(|r| r.status == Status::RolledBack && r.issue == Some(issue))
+            .filter_map(|r| self.set.get(r.version))
+            .collect();
+        if targets.is_empty() {
+            let _ = backend.finish_run(false);
+            let known: BTreeSet<u32> = rows
+                .iter()
+                .filter(|r| r.status == Status::RolledBack)
+                .filter_map(|r| r.issue)
+                .collect();
+            return Err(Error::UnknownIssue {
+                issue,
+                what: "rolled-back",
+                known: known.into_iter().collect(),
+            });
+        }
+        let mut report = Report::default();
+        self.run(backend, &targets, Direction::Up, &mut report)?;
+        report.total = started.elapsed();
+        Ok(report)
+    }
+
+    /// Rolls back every applied migration newer than `target` (all of them with `0`), newest first.
+    pub fn rollback_to(&self, backend: &mut dyn Backend, target: u64) -> Result<Report, Error> {
+        let started = Instant::now();
+        backend.begin_run(self.config.lock_timeout)?;
+        let result = (|| {
+            let rows = backend.read_history()?;
+            let mut targets = Vec::new();
+            for row in rows
+                .iter()
+                .rev()
+                .filter(|r| r.status == Status::Applied && r.version > target)
+            {
+                let m = self
+                    .set
+                    .get(row.version)
+                    .filter(|m| m.has_down())
+                    .ok_or_else(|| {
+                        Error::Usage(format!(
+                            "migration {} ({}) has no DOWN in this binary; nothing was rolled back",
+                            row.version, row.name
+                        ))
+                    })?;
+                targets.push(m);
+            }
+            let mut report = Report::default();
+            self.run(backend, &targets, Direction::Down, &mut report)?;
+            Ok(report)
+        })();
+        if result.is_err() {
+            let _ = backend.finish_run(false);
+        }
+        result.map(|mut r: Report| {
+            r.total = started.elapsed();
+            r
+        })
+    }
+
+    /// Operator repair: records the embedded checksum for an applied migration whose file was edited
+    /// deliberately (`--migrate-repair`), or sets a failed/interrupted one's status (`--migrate-mark`).
+    pub fn mark(
+        &self,
+        backend: &mut dyn Backend,
+        version: u64,
+        status: Status,
+        repair_checksum: bool,
+    ) -> Result<(), Error> {
+        let checksum = if repair_checksum {
+            Some(
+                self.set
+                    .get(version)
+                    .ok_or_else(|| {
+                        Error::Usage(format!("version {version} is not in this binary"))
+                    })?
+                    .checksum
+                    .as_ref(),
+            )
+        } else {
+            None
+        };
+        backend.begin_run(self.config.lock_timeout)?;
+        match backend.mark(version, status, checksum) {
+            Ok(()) => backend.finish_run(true),
+            Err(e) => {
+                let _ = backend.finish_run(false);
+                Err(e)
+            }
+        }
+    }
+}
+
+fn shorten(sql: &str) -> String {
+    const MAX: usize = 600;
+    if sql.len() <= MAX {
+        return sql.to_string();
+    }
+    let mut end = MAX;
+    while !sql.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{} ...", &sql[..end])
+}

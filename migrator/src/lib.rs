@@ -1,0 +1,42 @@
+//! # migrator
+//!
+//! Schema migrations that live inside the application. `embed_migrations!("migrations")` parses and
+//! checksums a directory of issue-tagged migration files at compile time; at boot, [`Migrator::boot`] checks
+//! `schema_migrations`, refuses to go on when an applied migration was edited or lost, applies what is
+//! pending under the database's write lock and returns a [`Report`]. Operators drive the same binary with
+//! admin flags ([`admin`]): `app --migrate-rollback 234`, `--migrate-history`, `--migrate-status`.
+//!
+//! Data flows one way: the migration set (static, from the macro) and the history rows (from the
+//! database) are validated into a [`Plan`]; the plan is executed through a [`Backend`]; the outcome is a
+//! [`Report`], which [`render`] turns into text. Rendering never decides, the executor never formats.
+//!
+//! ```ignore
+//! static MIGRATIONS: migrator::MigrationSet = migrator::embed_migrations!("migrations");
+//!
+//! let mut conn = rusqlite::Connection::open("app.db")?;
+//! let report = migrator::Migrator::new(&MIGRATIONS).boot(&mut migrator::Sqlite::new(&mut conn))?;
+//! ```
+
+pub mod admin;
+pub mod backend;
+mod config;
+mod error;
+mod execute;
+mod history;
+mod plan;
+pub mod render;
+mod report;
+mod set;
+
+#[cfg(feature = "sqlite")]
+pub use backend::sqlite::Sqlite;
+pub use backend::{Backend, Direction, Engine, StatementFailure};
+pub use config::Config;
+pub use error::{Error, MigrationError, ValidationProblem};
+pub use execute::{Migrator, RollbackOptions};
+pub use history::{HistoryRow, Status};
+pub use migrator_format::{Header, Migration, Statement};
+pub use migrator_macros::embed_migrations;
+pub use plan::{Plan, StatusEntry, StatusKind};
+pub use report::{Outcome, Report, Step};
+pub use set::MigrationSet;

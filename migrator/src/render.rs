@@ -1,0 +1,211 @@
+//! Text for people: the history table of the spec, the status list, the report of a run. Rendering never
+//! decides anything; it only formats what the executor returned.
+
+use std::fmt::Write;
+
+use crate::{HistoryRow, Outcome, Report, Status, StatusEntry, StatusKind};
+
+/// How to draw: with the spec's emoji, or plain ASCII (for `NO_COLOR`, logs and pipes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// Emoji headings, as in the spec.
+    Fancy,
+    /// No emoji.
+    Plain,
+}
+
+impl Style {
+    /// Plain when `NO_COLOR` is set (any value), fancy otherwise.
+    pub fn from_env() -> Self {
+        if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+            Style::Plain
+        } else {
+            Style::Fancy
+        }
+    }
+
+    fn icon(self, icon: &str) -> String {
+        match self {
+            Style::Fancy => format!("{icon} "),
+            Style::Plain => String::new(),
+        }
+    }
+}
+
+fn status_label(status: Status) -> &'static str {
+    match status {
+        Status::Applied => "SUCCESS",
+        Status::RolledBack => "ROLLED",
+        Status::Failed => "FAILED",
+        Status::Running => "RUNNING",
+    }
+}
+
+fn issue_label(issue: Option<u32>) -> String {
+    issue.map_or_else(|| "-".to_string(), |i| format!("#{i}"))
+}
+
+/// `YYYY-MM-DD HH:MM` of a stored timestamp.
+fn minutes(timestamp: &str) -> &str {
+    timestamp.get(..16).unwrap_or(timestamp)
+}
+
+/// The spec's `Migration History` table, newest first, with the totals line.
+pub fn history(rows_newest_first: &[HistoryRow], style: Style) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}Migration History\n", style.icon("📜"));
+    let name_width = rows_newest_first
+        .iter()
+        .map(|r| r.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(20);
+    let _ = writeln!(
+        out,
+        "{:<16} | {:<name_width$} | {:<5} | {:<7} | APPLIED AT",
+        "VERSION", "NAME", "ISSUE", "STATUS"
+    );
+    let _ = writeln!(
+        out,
+        "{}|{}|{}|{}|{}",
+        "-".repeat(17),
+        "-".repeat(name_width + 2),
+        "-".repeat(7),
+        "-".repeat(9),
+        "-".repeat(18)
+    );
+    for row in rows_newest_first {
+        let _ = writeln!(
+            out,
+            "{:<16} | {:<name_width$} | {:<5} | {:<7} | {}",
+            row.version,
+            row.name,
+            issue_label(row.issue),
+            status_label(row.status),
+            minutes(&row.applied_at)
+        );
+    }
+    let active = rows_newest_first
+        .iter()
+        .filter(|r| r.status == Status::Applied)
+        .count();
+    let rolled = rows_newest_first
+        .iter()
+        .filter(|r| r.status == Status::RolledBack)
+        .count();
+    let failed = rows_newest_first.len() - active - rolled;
+    let _ = write!(
+        out,
+        "\nTotal: {} migrations ({active} active, {rolled} rolled back",
+        rows_newest_first.len()
+    );
+    if failed > 0 {
+        let _ = write!(out, ", {failed} failed or interrupted");
+    }
+    out.push_str(")\n");
+    out
+}
+
+/// The `--migrate-status` list: one line per migration, then counts.
+pub fn status(entries: &[StatusEntry], style: Style) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}Migration Status\n", style.icon("📋"));
+    let (mut applied, mut pending, mut rolled, mut problems) = (0, 0, 0, 0);
+    for e in entries {
+        let state = match &e.kind {
+            StatusKind::Applied => {
+                applied += 1;
+                "applied".to_string()
+            }
+            StatusKind::Pending => {
+                pending += 1;
+                "pending".to_string()
+            }
+            StatusKind::RolledBack => {
+                rolled += 1;
+                "rolled back (stays so until its file changes or --migrate-reapply)".to_string()
+            }
+            StatusKind::RolledBackChanged => {
+                pending += 1;
+                "rolled back, file changed since: will be applied again".to_string()
+            }
+            StatusKind::Drifted { applied } => {
+                problems += 1;
+                format!(
+                    "DRIFTED: edited after it was applied (applied checksum {})",
+                    &applied[..applied.len().min(12)]
+                )
+            }
+            StatusKind::Missing => {
+                problems += 1;
+                "MISSING from this binary".to_string()
+            }
+            StatusKind::Failed(s) => {
+                problems += 1;
+                format!(
+                    "{}: needs an operator (see --migrate-help)",
+                    status_label(*s)
+                )
+            }
+        };
+        let _ = writeln!(
+            out,
+            "{:<16} {:<6} {:<30} {state}",
+            e.version,
+            issue_label(e.issue),
+            e.name
+        );
+    }
+    let _ = writeln!(out, "\n{applied} applied, {pending} pending, {rolled} rolled back, {problems} drifted/missing/failed");
+    out
+}
+
+/// A short account of a run.
+pub fn report(report: &Report, style: Style) -> String {
+    let mut out = String::new();
+    let applied: Vec<_> = report.with_outcome(Outcome::Applied).collect();
+    let rolled: Vec<_> = report.with_outcome(Outcome::RolledBack).collect();
+    let skipped: Vec<_> = report.with_outcome(Outcome::SkippedRolledBack).collect();
+    if applied.is_empty() && rolled.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}Schema up to date: {} migration(s) applied, nothing pending (checked in {:.2} ms)",
+            style.icon("✅"),
+            report.already_applied,
+            report.total.as_secs_f64() * 1000.0
+        );
+    }
+    for (steps, verb) in [(&applied, "Applied"), (&rolled, "Rolled back")] {
+        if steps.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "{}{verb} {} migration(s) in {:.1} ms:",
+            style.icon("✅"),
+            steps.len(),
+            report.total.as_secs_f64() * 1000.0
+        );
+        for s in steps {
+            let _ = writeln!(
+                out,
+                "  {} {:<6} {} ({:.1} ms)",
+                s.version,
+                issue_label(s.issue),
+                s.name,
+                s.duration.as_secs_f64() * 1000.0
+            );
+        }
+    }
+    for s in skipped {
+        let _ = writeln!(
+            out,
+            "{}Skipped {} {} {}: rolled back, stays rolled back",
+            style.icon("⏭️"),
+            s.version,
+            issue_label(s.issue),
+            s.name
+        );
+    }
+    out
+}

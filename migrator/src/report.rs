@@ -1,0 +1,78 @@
+use std::time::Duration;
+
+use crate::Direction;
+
+/// What happened to one migration in a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Its UP ran and is committed.
+    Applied,
+    /// Its DOWN ran and is committed.
+    RolledBack,
+    /// It stays rolled back (its file did not change).
+    SkippedRolledBack,
+}
+
+/// One migration of a run.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Version.
+    pub version: u64,
+    /// Name.
+    pub name: String,
+    /// Issue.
+    pub issue: Option<u32>,
+    /// File name.
+    pub file: String,
+    /// What happened.
+    pub outcome: Outcome,
+    /// How long it took (zero for skipped ones).
+    pub duration: Duration,
+}
+
+/// The outcome of a boot or an admin action.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// The migrations acted on (or skipped), in the order it happened.
+    pub steps: Vec<Step>,
+    /// Migrations already applied and unchanged before the run.
+    pub already_applied: usize,
+    /// Time spent waiting for the lock.
+    pub lock_wait: Duration,
+    /// Wall time of the whole call.
+    pub total: Duration,
+}
+
+impl Report {
+    /// Steps with the given outcome.
+    pub fn with_outcome(&self, outcome: Outcome) -> impl Iterator<Item = &Step> {
+        self.steps.iter().filter(move |s| s.outcome == outcome)
+    }
+
+    /// Versions applied in this run.
+    pub fn applied_versions(&self) -> Vec<u64> {
+        self.with_outcome(Outcome::Applied)
+            .map(|s| s.version)
+            .collect()
+    }
+
+    pub(crate) fn push(
+        &mut self,
+        m: &crate::Migration,
+        direction: Option<Direction>,
+        duration: Duration,
+    ) {
+        self.steps.push(Step {
+            version: m.version,
+            name: m.name.to_string(),
+            issue: m.issue,
+            file: m.file_name.to_string(),
+            outcome: match direction {
+                Some(Direction::Up) => Outcome::Applied,
+                Some(Direction::Down) => Outcome::RolledBack,
+                None => Outcome::SkippedRolledBack,
+            },
+            duration,
+        });
+    }
+}
