@@ -12,7 +12,15 @@ fn the_macro_and_the_runtime_parser_agree() {
     let loaded = MigrationSet::from_dir(&dir).unwrap();
     assert_eq!(EXAMPLE.migrations(), loaded.migrations());
     assert!(EXAMPLE.len() >= 4);
-    assert!(EXAMPLE.migrations().iter().filter_map(|m| m.issue).collect::<std::collections::BTreeSet<_>>().len() >= 3);
+    assert!(
+        EXAMPLE
+            .migrations()
+            .iter()
+            .filter_map(|m| m.issue)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            >= 3
+    );
 }
 
 #[test]
@@ -26,13 +34,31 @@ fn the_example_migrations_apply_and_every_issue_rolls_back_to_the_schema_before_
     migrator.boot(&mut Sqlite::new(&conn)).unwrap();
     let full = fingerprint(&conn);
     for m in EXAMPLE.migrations().iter().rev() {
-        migrator.rollback_issue(&mut Sqlite::new(&conn), m.issue.unwrap(), RollbackOptions::default()).unwrap();
+        migrator
+            .rollback_issue(
+                &mut Sqlite::new(&conn),
+                m.issue.unwrap(),
+                RollbackOptions::default(),
+            )
+            .unwrap();
         fingerprints.push(fingerprint(&conn));
     }
-    assert!(fingerprint(&conn).is_empty(), "all rolled back: {:?}", fingerprint(&conn));
-    migrator.reapply_issue(&mut Sqlite::new(&conn), 187).unwrap();
-    migrator.reapply_issue(&mut Sqlite::new(&conn), 198).unwrap();
-    migrator.reapply_issue(&mut Sqlite::new(&conn), 212).unwrap();
-    migrator.reapply_issue(&mut Sqlite::new(&conn), 234).unwrap();
+    assert!(
+        fingerprint(&conn).is_empty(),
+        "all rolled back: {:?}",
+        fingerprint(&conn)
+    );
+    migrator
+        .reapply_issue(&mut Sqlite::new(&conn), 187)
+        .unwrap();
+    migrator
+        .reapply_issue(&mut Sqlite::new(&conn), 198)
+        .unwrap();
+    migrator
+        .reapply_issue(&mut Sqlite::new(&conn), 212)
+        .unwrap();
+    migrator
+        .reapply_issue(&mut Sqlite::new(&conn), 234)
+        .unwrap();
     assert_eq!(fingerprint(&conn), full);
 }

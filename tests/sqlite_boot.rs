@@ -11,9 +11,21 @@ fn boot(ws: &Workspace) -> Result<migrator::Report, Error> {
 }
 
 fn three(ws: &Workspace) {
-    ws.add(20240101000000, Some(1), "users", "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);", Some("DROP TABLE users;"));
+    ws.add(
+        20240101000000,
+        Some(1),
+        "users",
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);",
+        Some("DROP TABLE users;"),
+    );
     ws.add(20240102000000, Some(2), "posts", "CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users(id));\nCREATE INDEX idx_posts_user ON posts(user_id);", Some("DROP TABLE posts;"));
-    ws.add(20240103000000, None, "seed", "INSERT INTO users (name) VALUES ('ada');", Some("DELETE FROM users WHERE name = 'ada';"));
+    ws.add(
+        20240103000000,
+        None,
+        "seed",
+        "INSERT INTO users (name) VALUES ('ada');",
+        Some("DELETE FROM users WHERE name = 'ada';"),
+    );
 }
 
 #[test]
@@ -21,18 +33,31 @@ fn applies_pending_in_order_then_reboot_applies_nothing() {
     let ws = Workspace::new();
     three(&ws);
     let report = boot(&ws).unwrap();
-    assert_eq!(report.applied_versions(), [20240101000000, 20240102000000, 20240103000000]);
+    assert_eq!(
+        report.applied_versions(),
+        [20240101000000, 20240102000000, 20240103000000]
+    );
     let conn = ws.open();
     assert_eq!(history(&conn).len(), 3);
     let checksum: String = conn
-        .query_row("SELECT checksum FROM schema_migrations WHERE version = 20240101000000", [], |r| r.get(0))
+        .query_row(
+            "SELECT checksum FROM schema_migrations WHERE version = 20240101000000",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(checksum, ws.set().get(20240101000000).unwrap().checksum);
 
     let again = boot(&ws).unwrap();
     assert!(again.steps.is_empty());
     assert_eq!(again.already_applied, 3);
-    assert_eq!(data_dump(&conn).iter().filter(|r| r.starts_with("users:")).count(), 1);
+    assert_eq!(
+        data_dump(&conn)
+            .iter()
+            .filter(|r| r.starts_with("users:"))
+            .count(),
+        1
+    );
 }
 
 #[test]
@@ -41,14 +66,25 @@ fn an_edited_applied_migration_refuses_to_boot_naming_file_and_both_checksums() 
     three(&ws);
     boot(&ws).unwrap();
     let before = ws.set().get(20240102000000).unwrap().checksum.to_string();
-    let file = ws.add(20240102000000, Some(2), "posts", "CREATE TABLE posts (id INTEGER PRIMARY KEY, body TEXT);", Some("DROP TABLE posts;"));
+    let file = ws.add(
+        20240102000000,
+        Some(2),
+        "posts",
+        "CREATE TABLE posts (id INTEGER PRIMARY KEY, body TEXT);",
+        Some("DROP TABLE posts;"),
+    );
     let after = ws.set().get(20240102000000).unwrap().checksum.to_string();
     let err = boot(&ws).unwrap_err();
     let message = err.to_string();
     assert!(message.contains(&file), "{message}");
     assert!(message.contains("20240102000000"), "{message}");
-    assert!(message.contains(&before) && message.contains(&after), "{message}");
-    assert!(matches!(&err, Error::Validation(p) if matches!(p[0], ValidationProblem::Drifted { .. })));
+    assert!(
+        message.contains(&before) && message.contains(&after),
+        "{message}"
+    );
+    assert!(
+        matches!(&err, Error::Validation(p) if matches!(p[0], ValidationProblem::Drifted { .. }))
+    );
 }
 
 #[test]
@@ -58,7 +94,12 @@ fn a_deleted_applied_migration_refuses_to_boot() {
     boot(&ws).unwrap();
     ws.remove("20240103000000_seed.sql");
     let message = boot(&ws).unwrap_err().to_string();
-    assert!(message.contains("20240103000000 (seed) is applied in schema_migrations but missing from this binary"), "{message}");
+    assert!(
+        message.contains(
+            "20240103000000 (seed) is applied in schema_migrations but missing from this binary"
+        ),
+        "{message}"
+    );
     assert!(message.contains("rerun-if-changed"), "{message}");
 }
 
@@ -67,13 +108,29 @@ fn an_older_pending_migration_refuses_unless_out_of_order_is_allowed() {
     let ws = Workspace::new();
     three(&ws);
     boot(&ws).unwrap();
-    let file = ws.add(20240101120000, Some(4), "late", "CREATE TABLE late (x);", Some("DROP TABLE late;"));
+    let file = ws.add(
+        20240101120000,
+        Some(4),
+        "late",
+        "CREATE TABLE late (x);",
+        Some("DROP TABLE late;"),
+    );
     let message = boot(&ws).unwrap_err().to_string();
-    assert!(message.contains(&file) && message.contains("older than the newest applied migration 20240103000000"), "{message}");
+    assert!(
+        message.contains(&file)
+            && message.contains("older than the newest applied migration 20240103000000"),
+        "{message}"
+    );
     let set = ws.set();
     let conn = ws.open();
-    let config = Config { allow_out_of_order: true, ..Config::default() };
-    let report = Migrator::new(&set).with_config(config).boot(&mut Sqlite::new(&conn)).unwrap();
+    let config = Config {
+        allow_out_of_order: true,
+        ..Config::default()
+    };
+    let report = Migrator::new(&set)
+        .with_config(config)
+        .boot(&mut Sqlite::new(&conn))
+        .unwrap();
     assert_eq!(report.applied_versions(), [20240101120000]);
 }
 
@@ -83,15 +140,29 @@ fn a_failing_migration_leaves_the_database_exactly_as_before_it() {
     three(&ws);
     boot(&ws).unwrap();
     // Two more: the first succeeds, the second fails at its third statement.
-    ws.add(20240104000000, Some(5), "tags", "CREATE TABLE tags (name TEXT);", Some("DROP TABLE tags;"));
+    ws.add(
+        20240104000000,
+        Some(5),
+        "tags",
+        "CREATE TABLE tags (name TEXT);",
+        Some("DROP TABLE tags;"),
+    );
     let conn = ws.open();
     let schema_before_bad = {
         // What the database will look like after 20240104000000 alone.
         let probe = Workspace::new();
         std::fs::copy(ws.db_path(), probe.db_path()).unwrap();
         let probe_conn = probe.open();
-        probe_conn.execute_batch("CREATE TABLE tags (name TEXT);").unwrap();
-        (fingerprint(&probe_conn), data_dump(&probe_conn).into_iter().filter(|r| !r.starts_with("schema_migrations")).collect::<Vec<_>>())
+        probe_conn
+            .execute_batch("CREATE TABLE tags (name TEXT);")
+            .unwrap();
+        (
+            fingerprint(&probe_conn),
+            data_dump(&probe_conn)
+                .into_iter()
+                .filter(|r| !r.starts_with("schema_migrations"))
+                .collect::<Vec<_>>(),
+        )
     };
     let bad = ws.add(
         20240105000000,
@@ -101,7 +172,9 @@ fn a_failing_migration_leaves_the_database_exactly_as_before_it() {
         Some("SELECT 1;"),
     );
     let err = boot(&ws).unwrap_err();
-    let Error::Migration(failure) = &err else { panic!("{err}") };
+    let Error::Migration(failure) = &err else {
+        panic!("{err}")
+    };
     assert_eq!(failure.version, 20240105000000);
     assert_eq!(failure.file, bad);
     assert_eq!(failure.statement_index, 3);
@@ -109,19 +182,38 @@ fn a_failing_migration_leaves_the_database_exactly_as_before_it() {
     assert!(failure.db_message.contains("no such table: no_such_table"));
     assert_eq!(failure.completed, [20240104000000]);
     let message = err.to_string();
-    for needle in [bad.as_str(), "20240105000000", "statement 3 of 4 at line 9", "INSERT INTO no_such_table", "SQLite said: no such table", "What to do"] {
-        assert!(message.contains(needle), "missing {needle:?} in:\n{message}");
+    for needle in [
+        bad.as_str(),
+        "20240105000000",
+        "statement 3 of 4 at line 9",
+        "INSERT INTO no_such_table",
+        "SQLite said: no such table",
+        "What to do",
+    ] {
+        assert!(
+            message.contains(needle),
+            "missing {needle:?} in:\n{message}"
+        );
     }
     // The failed migration left nothing behind; the one before it stays applied.
     assert_eq!(fingerprint(&conn), schema_before_bad.0);
-    let data: Vec<String> = data_dump(&conn).into_iter().filter(|r| !r.starts_with("schema_migrations")).collect();
+    let data: Vec<String> = data_dump(&conn)
+        .into_iter()
+        .filter(|r| !r.starts_with("schema_migrations"))
+        .collect();
     assert_eq!(data, schema_before_bad.1);
     let rows = history(&conn);
     assert!(rows.contains(&(20240104000000, "applied".into())));
     assert!(rows.contains(&(20240105000000, "failed".into())));
 
     // Fix the file: the next boot retries it (a failed transactional migration left nothing to undo).
-    ws.add(20240105000000, Some(6), "broken", "ALTER TABLE users ADD COLUMN email TEXT;", Some("ALTER TABLE users DROP COLUMN email;"));
+    ws.add(
+        20240105000000,
+        Some(6),
+        "broken",
+        "ALTER TABLE users ADD COLUMN email TEXT;",
+        Some("ALTER TABLE users DROP COLUMN email;"),
+    );
     assert_eq!(boot(&ws).unwrap().applied_versions(), [20240105000000]);
 }
 
@@ -129,12 +221,26 @@ fn a_failing_migration_leaves_the_database_exactly_as_before_it() {
 fn each_commit_mode_keeps_the_same_guarantees() {
     let ws = Workspace::new();
     three(&ws);
-    ws.add(20240104000000, None, "bad", "CREATE TABLE fine (x);\nSELECT * FROM missing;", None);
+    ws.add(
+        20240104000000,
+        None,
+        "bad",
+        "CREATE TABLE fine (x);\nSELECT * FROM missing;",
+        None,
+    );
     let set = ws.set();
     let conn = ws.open();
-    let err = Migrator::new(&set).boot(&mut Sqlite::new(&conn).commit_each(true)).unwrap_err();
+    let err = Migrator::new(&set)
+        .boot(&mut Sqlite::new(&conn).commit_each(true))
+        .unwrap_err();
     assert!(matches!(err, Error::Migration(_)));
-    assert_eq!(history(&conn).iter().filter(|(_, s)| s == "applied").count(), 3);
+    assert_eq!(
+        history(&conn)
+            .iter()
+            .filter(|(_, s)| s == "applied")
+            .count(),
+        3
+    );
     assert!(conn.prepare("SELECT * FROM fine").is_err());
 }
 
@@ -150,19 +256,30 @@ fn the_spec_layout_with_its_own_transaction_and_history_insert_works_embedded_an
     // Standalone, as `sqlite3 app.db < file.sql` runs it, against a history table made by the runtime.
     let other = Workspace::new();
     let standalone = other.open();
-    Migrator::new(&MIGRATIONS_NONE).boot(&mut Sqlite::new(&standalone)).unwrap();
+    Migrator::new(&MIGRATIONS_NONE)
+        .boot(&mut Sqlite::new(&standalone))
+        .unwrap();
     standalone.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, issue_number INTEGER, applied_at TEXT)").unwrap();
     let up = text.split("-- ============ DOWN MIGRATION").next().unwrap();
     standalone.execute_batch(up).unwrap();
     let (name, issue): (String, u32) = standalone
-        .query_row("SELECT name, issue_number FROM schema_migrations WHERE version = '20240115143022'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(
+            "SELECT name, issue_number FROM schema_migrations WHERE version = '20240115143022'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
     assert_eq!((name.as_str(), issue), ("spec_layout", 7));
     assert_eq!(fingerprint(&standalone), fingerprint(&conn));
-    let down = text.split("-- ============ DOWN MIGRATION ============").nth(1).unwrap();
+    let down = text
+        .split("-- ============ DOWN MIGRATION ============")
+        .nth(1)
+        .unwrap();
     standalone.execute_batch(down).unwrap();
     assert!(fingerprint(&standalone).is_empty());
-    let rows: i64 = standalone.query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0)).unwrap();
+    let rows: i64 = standalone
+        .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(rows, 0);
 }
 
@@ -171,7 +288,13 @@ static MIGRATIONS_NONE: migrator::MigrationSet = migrator::MigrationSet::from_st
 #[test]
 fn a_no_transaction_migration_runs_statement_by_statement() {
     let ws = Workspace::new();
-    ws.add(20240101000000, None, "table", "CREATE TABLE t (x);", Some("DROP TABLE t;"));
+    ws.add(
+        20240101000000,
+        None,
+        "table",
+        "CREATE TABLE t (x);",
+        Some("DROP TABLE t;"),
+    );
     ws.write(
         "20240102000000_vacuum.sql",
         "-- migrator:no-transaction\n-- ============ UP MIGRATION ============\nVACUUM;\nCREATE INDEX i ON t(x);\n-- ============ DOWN MIGRATION ============\nDROP INDEX i;\n",
@@ -191,22 +314,41 @@ fn an_interrupted_no_transaction_migration_blocks_the_boot_with_instructions() {
     let err = boot(&ws).unwrap_err();
     assert!(matches!(err, Error::Migration(_)), "{err}");
     let message = boot(&ws).unwrap_err().to_string();
-    assert!(message.contains("recorded as failed") && message.contains("--migrate-mark 20240102000000"), "{message}");
+    assert!(
+        message.contains("recorded as failed") && message.contains("--migrate-mark 20240102000000"),
+        "{message}"
+    );
 }
 
 #[test]
 fn foreign_key_violations_fail_the_migration_when_the_host_enforces_them() {
     let ws = Workspace::new();
     ws.add(20240101000000, None, "parent", "CREATE TABLE parent (id INTEGER PRIMARY KEY);\nCREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id));", None);
-    ws.add(20240102000000, None, "orphan", "INSERT INTO child (parent_id) VALUES (42);", None);
+    ws.add(
+        20240102000000,
+        None,
+        "orphan",
+        "INSERT INTO child (parent_id) VALUES (42);",
+        None,
+    );
     let set = ws.set();
     let conn = ws.open();
     conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
-    let err = Migrator::new(&set).boot(&mut Sqlite::new(&conn)).unwrap_err();
-    assert!(err.to_string().contains("foreign key violations after the migration: child"), "{err}");
-    let on: i64 = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+    let err = Migrator::new(&set)
+        .boot(&mut Sqlite::new(&conn))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("foreign key violations after the migration: child"),
+        "{err}"
+    );
+    let on: i64 = conn
+        .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(on, 1, "the host's setting is restored");
-    let count: i64 = conn.query_row("SELECT count(*) FROM child", [], |r| r.get(0)).unwrap();
+    let count: i64 = conn
+        .query_row("SELECT count(*) FROM child", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(count, 0);
 }
 
@@ -215,13 +357,24 @@ fn a_held_write_lock_times_out_with_a_clear_error() {
     let ws = Workspace::new();
     three(&ws);
     let holder = ws.open();
-    holder.execute_batch("CREATE TABLE other (x); BEGIN IMMEDIATE; INSERT INTO other VALUES (1);").unwrap();
+    holder
+        .execute_batch("CREATE TABLE other (x); BEGIN IMMEDIATE; INSERT INTO other VALUES (1);")
+        .unwrap();
     let set = ws.set();
     let conn = ws.open();
-    let config = Config { lock_timeout: std::time::Duration::from_millis(200), ..Config::default() };
-    let err = Migrator::new(&set).with_config(config).boot(&mut Sqlite::new(&conn)).unwrap_err();
+    let config = Config {
+        lock_wait: std::time::Duration::from_millis(200),
+        ..Config::default()
+    };
+    let err = Migrator::new(&set)
+        .with_config(config)
+        .boot(&mut Sqlite::new(&conn))
+        .unwrap_err();
     assert!(matches!(err, Error::Lock { .. }), "{err}");
-    assert!(err.to_string().contains("another process is migrating"), "{err}");
+    assert!(
+        err.to_string().contains("another process is migrating"),
+        "{err}"
+    );
     holder.execute_batch("COMMIT").unwrap();
     assert_eq!(boot(&ws).unwrap().with_outcome(Outcome::Applied).count(), 3);
 }
@@ -240,13 +393,24 @@ fn two_processes_booting_one_file_apply_each_migration_once() {
     }
     let ws = Workspace::new();
     for i in 0..40u64 {
-        ws.add(20240101000000 + i, Some(1), &format!("t{i}"), &format!("CREATE TABLE t{i} (x);\nINSERT INTO t{i} VALUES ({i});"), Some(&format!("DROP TABLE t{i};")));
+        ws.add(
+            20240101000000 + i,
+            Some(1),
+            &format!("t{i}"),
+            &format!("CREATE TABLE t{i} (x);\nINSERT INTO t{i} VALUES ({i});"),
+            Some(&format!("DROP TABLE t{i};")),
+        );
     }
     let exe = std::env::current_exe().unwrap();
     let children: Vec<_> = (0..2)
         .map(|_| {
             std::process::Command::new(&exe)
-                .args(["--exact", "two_processes_booting_one_file_apply_each_migration_once", "--nocapture", "--test-threads=1"])
+                .args([
+                    "--exact",
+                    "two_processes_booting_one_file_apply_each_migration_once",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
                 .env("MIGRATOR_TEST_CHILD_DIR", ws.path())
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
@@ -258,7 +422,11 @@ fn two_processes_booting_one_file_apply_each_migration_once() {
     for child in children {
         let child = child.wait_with_output().unwrap();
         let out = String::from_utf8_lossy(&child.stdout).to_string();
-        assert!(child.status.success(), "{out}\n{}", String::from_utf8_lossy(&child.stderr));
+        assert!(
+            child.status.success(),
+            "{out}\n{}",
+            String::from_utf8_lossy(&child.stderr)
+        );
         let count: usize = out
             .lines()
             .find_map(|l| l.split("CHILD-APPLIED ").nth(1))
@@ -271,8 +439,16 @@ fn two_processes_booting_one_file_apply_each_migration_once() {
     assert_eq!(applied, 40, "each migration applied by exactly one process");
     let conn = ws.open();
     assert_eq!(history(&conn).len(), 40);
-    let log: i64 = conn.query_row("SELECT count(*) FROM schema_migrations_log WHERE action = 'applied'", [], |r| r.get(0)).unwrap();
+    let log: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM schema_migrations_log WHERE action = 'applied'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
     assert_eq!(log, 40);
-    let rows: i64 = conn.query_row("SELECT count(*) FROM t39", [], |r| r.get(0)).unwrap();
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM t39", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(rows, 1);
 }

@@ -148,9 +148,11 @@ where
                 let status = match iter.next().as_deref() {
                     Some("applied") => Status::Applied,
                     Some("rolled_back") => Status::RolledBack,
-                    other => return Err(usage(format!(
+                    other => {
+                        return Err(usage(format!(
                         "--migrate-mark {version} needs `applied` or `rolled_back`, got {other:?}"
-                    ))),
+                    )))
+                    }
                 };
                 AdminCommand::Mark { version, status }
             }

@@ -3,22 +3,29 @@ use std::time::Duration;
 /// How the runtime behaves. `Config::default()` follows the spec's safety rules.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// How long to wait for the database's write lock (SQLite `busy_timeout`); the spec's
-    /// `max_lock_duration`, 5 s by default.
+    /// How long one migration may wait for a table lock: the spec's `max_lock_duration`, 5 s by default
+    /// (PostgreSQL `SET LOCAL lock_timeout`).
     pub lock_timeout: Duration,
+    /// PostgreSQL `SET LOCAL statement_timeout` for each migration's statements; `None`: no limit.
+    pub statement_timeout: Option<Duration>,
+    /// How often a migration that hit the lock timeout (SQLSTATE 55P03) is retried, with exponential
+    /// backoff and jitter, before the boot fails.
+    pub lock_retries: u32,
+    /// How long a boot waits for another process that is migrating the same database (SQLite: the write
+    /// lock through `busy_timeout`; PostgreSQL: the advisory lock, polled), 60 s by default.
+    pub lock_wait: Duration,
     /// Apply a pending migration older than the newest applied one instead of refusing to boot.
     pub allow_out_of_order: bool,
-    /// SQLite: commit after every migration instead of once per run (one commit with a savepoint per
-    /// migration is the default: far fewer fsyncs, and a failure in migration k still keeps 1..k-1).
-    pub commit_each: bool,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             lock_timeout: Duration::from_secs(5),
+            statement_timeout: None,
+            lock_retries: 5,
+            lock_wait: Duration::from_secs(60),
             allow_out_of_order: false,
-            commit_each: false,
         }
     }
 }

@@ -85,7 +85,7 @@ impl<'s> Migrator<'s> {
         }
 
         let lock_started = Instant::now();
-        backend.begin_run(self.config.lock_timeout)?;
+        backend.begin_run(&self.config)?;
         let lock_wait = lock_started.elapsed();
         info!(waited_ms = lock_wait.as_millis() as u64, "lock taken");
         // Another process may have migrated while we waited: plan again under the lock.
@@ -201,7 +201,7 @@ impl<'s> Migrator<'s> {
     ) -> Result<Report, Error> {
         let _span = info_span!("migrator.rollback", issue).entered();
         let started = Instant::now();
-        backend.begin_run(self.config.lock_timeout)?;
+        backend.begin_run(&self.config)?;
         let result = (|| {
             let rows = backend.read_history()?;
             let targets = self.rollback_targets(&rows, issue, options)?;
@@ -300,7 +300,7 @@ impl<'s> Migrator<'s> {
     pub fn reapply_issue(&self, backend: &mut dyn Backend, issue: u32) -> Result<Report, Error> {
         let _span = info_span!("migrator.reapply", issue).entered();
         let started = Instant::now();
-        backend.begin_run(self.config.lock_timeout)?;
+        backend.begin_run(&self.config)?;
         let rows = match backend.read_history() {
             Ok(rows) => rows,
             Err(e) => {
@@ -335,7 +335,7 @@ impl<'s> Migrator<'s> {
     /// Rolls back every applied migration newer than `target` (all of them with `0`), newest first.
     pub fn rollback_to(&self, backend: &mut dyn Backend, target: u64) -> Result<Report, Error> {
         let started = Instant::now();
-        backend.begin_run(self.config.lock_timeout)?;
+        backend.begin_run(&self.config)?;
         let result = (|| {
             let rows = backend.read_history()?;
             let mut targets = Vec::new();
@@ -391,7 +391,7 @@ impl<'s> Migrator<'s> {
         } else {
             None
         };
-        backend.begin_run(self.config.lock_timeout)?;
+        backend.begin_run(&self.config)?;
         match backend.mark(version, status, checksum) {
             Ok(()) => backend.finish_run(true),
             Err(e) => {

@@ -41,12 +41,23 @@ impl Workspace {
     }
 
     /// Writes a migration file in the spec's format and returns its file name.
-    pub fn add(&self, version: u64, issue: Option<u32>, name: &str, up: &str, down: Option<&str>) -> String {
+    pub fn add(
+        &self,
+        version: u64,
+        issue: Option<u32>,
+        name: &str,
+        up: &str,
+        down: Option<&str>,
+    ) -> String {
         let file = match issue {
             Some(i) => format!("{version}_issue_{i}_{name}.sql"),
             None => format!("{version}_{name}.sql"),
         };
-        std::fs::write(self.migrations().join(&file), migration_text(issue, name, up, down)).expect("write migration");
+        std::fs::write(
+            self.migrations().join(&file),
+            migration_text(issue, name, up, down),
+        )
+        .expect("write migration");
         file
     }
 
@@ -104,7 +115,10 @@ pub fn fingerprint(conn: &Connection) -> Vec<String> {
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
             r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?.split_whitespace().collect::<Vec<_>>().join(" ")
+            r.get::<_, String>(3)?
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
         ))
     })
     .expect("fingerprint rows")
@@ -123,7 +137,9 @@ pub fn data_dump(conn: &Connection) -> Vec<String> {
         .expect("tables");
     let mut out = Vec::new();
     for table in tables {
-        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\"")).expect("select");
+        let mut stmt = conn
+            .prepare(&format!("SELECT * FROM \"{table}\""))
+            .expect("select");
         let columns = stmt.column_count();
         let rows = stmt
             .query_map([], |r| {

@@ -8,7 +8,7 @@ pub mod sqlite;
 use std::fmt;
 use std::time::Duration;
 
-use crate::{Error, HistoryRow, Migration, Status};
+use crate::{Config, Error, HistoryRow, Migration, Status};
 
 /// Which way a migration runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,8 +68,9 @@ pub trait Backend {
     /// Reads `schema_migrations`, sorted by version; an empty list when the table does not exist yet.
     fn read_history(&mut self) -> Result<Vec<HistoryRow>, Error>;
 
-    /// Takes the migration lock (waiting at most `lock_timeout`) and creates the history tables if needed.
-    fn begin_run(&mut self, lock_timeout: Duration) -> Result<(), Error>;
+    /// Takes the migration lock (waiting at most `config.lock_wait`), creates the history tables if needed,
+    /// and keeps what else of `config` the engine applies per migration (timeouts, retries).
+    fn begin_run(&mut self, config: &Config) -> Result<(), Error>;
 
     /// Runs one migration's UP or DOWN and its history write as one atomic unit; returns its duration.
     /// On failure nothing of this migration is left behind.

@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 use tracing::{debug, warn};
 
 use crate::backend::{Backend, Direction, Engine, StatementFailure};
-use crate::{Error, HistoryRow, Migration, Status};
+use crate::{Config, Error, HistoryRow, Migration, Status};
 
 const CREATE_HISTORY: &str = "
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -245,7 +245,7 @@ impl Backend for Sqlite<'_> {
         Ok(rows)
     }
 
-    fn begin_run(&mut self, lock_timeout: Duration) -> Result<(), Error> {
+    fn begin_run(&mut self, config: &Config) -> Result<(), Error> {
         let conn = self.conn;
         self.previous_busy_ms = conn
             .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
@@ -261,7 +261,7 @@ impl Backend for Sqlite<'_> {
             conn.execute_batch("PRAGMA foreign_keys = OFF")
                 .map_err(|e| Self::db_error("turning foreign keys off for the run", e))?;
         }
-        conn.busy_timeout(lock_timeout)
+        conn.busy_timeout(config.lock_wait)
             .map_err(|e| Self::db_error("setting busy_timeout", e))?;
         let started = Instant::now();
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
