@@ -1,0 +1,135 @@
+//! `migrator-tool generate`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::ValueEnum;
+use migrator_tool::{generate, Dialect, GenError, GenerateOptions, Online, Source, Status};
+
+/// Dialect names on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum DialectArg {
+    /// SQLite 3.35+.
+    Sqlite,
+    /// PostgreSQL 13+.
+    Postgres,
+}
+
+/// Arguments of `generate`.
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["export", "repo"])))]
+pub struct Args {
+    /// An issue export (`gh issue view N --json number,title,url,state,labels,body,comments`, a REST issue
+    /// object, an array of them) or a directory of .json exports.
+    #[arg(long, value_name = "FILE|DIR")]
+    export: Option<PathBuf>,
+    /// Fetch the issue from GitHub instead: owner/name (token from GITHUB_TOKEN).
+    #[arg(long, value_name = "OWNER/NAME", requires = "issue")]
+    repo: Option<String>,
+    /// API base URL for --repo.
+    #[arg(long, env = "GITHUB_API_URL", default_value = migrator_tool::fetch::DEFAULT_API_URL)]
+    api_url: String,
+    /// The issue number (needed online, and when the export holds several issues).
+    #[arg(long, value_name = "N")]
+    issue: Option<u32>,
+    /// Target dialect.
+    #[arg(long, value_enum, default_value = "sqlite")]
+    dialect: DialectArg,
+    /// Migrations directory.
+    #[arg(long, default_value = "migrations")]
+    out: PathBuf,
+    /// Rollback scripts directory.
+    #[arg(long, default_value = "rollback")]
+    rollback_dir: PathBuf,
+    /// Schema docs directory.
+    #[arg(long, default_value = "docs/schema")]
+    docs_dir: PathBuf,
+    /// Pin the version (YYYYMMDDHHMMSS) for a reproducible file name; default: now (UTC).
+    #[arg(long, value_name = "YYYYMMDDHHMMSS")]
+    timestamp: Option<String>,
+    /// Name part of the file name (default: a slug of the issue title).
+    #[arg(long)]
+    name: Option<String>,
+    /// Read the issue's comments too.
+    #[arg(long)]
+    with_comments: bool,
+    /// Print the migration and the files it would write; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// Runs `generate`.
+pub fn run(args: Args) -> ExitCode {
+    let source = match (&args.export, &args.repo) {
+        (Some(path), _) => Source::Export(path.clone()),
+        (None, Some(repo)) => Source::Online(Online {
+            repo: repo.clone(),
+            api_url: args.api_url.clone(),
+            token: std::env::var("GITHUB_TOKEN").ok(),
+        }),
+        (None, None) => {
+            eprintln!("error: give --export FILE|DIR or --repo OWNER/NAME --issue N");
+            return ExitCode::from(2);
+        }
+    };
+    let dialect = match args.dialect {
+        DialectArg::Sqlite => Dialect::Sqlite,
+        DialectArg::Postgres => Dialect::Postgres,
+    };
+    let mut options = GenerateOptions::new(source, dialect);
+    options.issue = args.issue;
+    options.out_dir = args.out;
+    options.rollback_dir = args.rollback_dir;
+    options.docs_dir = args.docs_dir;
+    options.timestamp = args.timestamp;
+    options.name = args.name;
+    options.with_comments = args.with_comments;
+    options.dry_run = args.dry_run;
+    match generate(&options) {
+        Ok(outcome) => {
+            let g = &outcome.generated;
+            if outcome.status == Status::DryRun {
+                print!("{}", g.migration);
+                println!();
+            }
+            println!("{}: issue #{} -> {}", outcome.status, g.issue, g.file_name);
+            for f in &outcome.files {
+                println!("  {}", f.path.display());
+            }
+            println!("changes: {}", g.changes.len());
+            for c in &g.changes {
+                println!("  - {} ({})", c.change.describe(), c.origin);
+            }
+            report("breaking changes", &g.breaking);
+            if g.lossy.is_empty() {
+                println!("rollback: exact");
+            } else {
+                report("LOSSY rollback", &g.lossy);
+            }
+            report("notes", &g.notes);
+            if !g.ignored.is_empty() {
+                println!("not read as changes: {}", g.ignored.len());
+                for i in &g.ignored {
+                    println!("  - {i}");
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            match e {
+                GenError::Options(_) => ExitCode::from(2),
+                _ => ExitCode::from(1),
+            }
+        }
+    }
+}
+
+fn report(label: &str, items: &[String]) {
+    if !items.is_empty() {
+        println!("{label}: {}", items.len());
+        for i in items {
+            println!("  - {i}");
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! Writing the generated files atomically, and finding an earlier migration of the same issue.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::GenError;
+
+/// A file to write: its final path and its contents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedFile {
+    /// Final path.
+    pub path: PathBuf,
+    /// Contents.
+    pub contents: String,
+}
+
+/// `true` for a file name made only of `[a-z0-9_.]`, not starting with a dot: it cannot name another
+/// directory, whatever the directory it is joined to.
+pub fn safe_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && !name.contains("..")
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
+}
+
+/// Finds `<version>_issue_<issue>_<name>.sql` in `dir` (any version). Returns the first by name.
+pub fn find_existing(dir: &Path, issue: u32, name: &str) -> Option<(PathBuf, u64)> {
+    let suffix = format!("_issue_{issue}_{name}.sql");
+    let mut found: Vec<(PathBuf, u64)> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let file = e.file_name().to_string_lossy().into_owned();
+            let stamp = file.strip_suffix(&suffix)?;
+            if stamp.len() == 14 && stamp.bytes().all(|b| b.is_ascii_digit()) {
+                Some((e.path(), stamp.parse().ok()?))
+            } else {
+                None
+            }
+        })
+        .collect();
+    found.sort();
+    found.into_iter().next()
+}
+
+/// Writes every file or none: each goes to a temporary file in its target directory first, and only when
+/// all are written are they renamed into place. Directories created for the purpose are removed again on
+/// failure.
+pub fn write_all(files: &[PlannedFile]) -> Result<(), GenError> {
+    let mut created_dirs: Vec<PathBuf> = Vec::new();
+    let mut temps: Vec<(PathBuf, &PlannedFile)> = Vec::new();
+    let result = stage(files, &mut created_dirs, &mut temps);
+    if let Err(e) = result {
+        cleanup(&temps, &created_dirs);
+        return Err(e);
+    }
+    let mut done: Vec<&Path> = Vec::new();
+    for (temp, file) in &temps {
+        if let Err(e) = std::fs::rename(temp, &file.path) {
+            for d in &done {
+                let _ = std::fs::remove_file(d);
+            }
+            cleanup(&temps, &created_dirs);
+            return Err(GenError::Write {
+                path: file.path.clone(),
+                message: e.to_string(),
+            });
+        }
+        done.push(&file.path);
+        tracing::info!(path = %file.path.display(), "wrote");
+    }
+    Ok(())
+}
+
+fn stage<'a>(
+    files: &'a [PlannedFile],
+    created_dirs: &mut Vec<PathBuf>,
+    temps: &mut Vec<(PathBuf, &'a PlannedFile)>,
+) -> Result<(), GenError> {
+    for file in files {
+        let fail = |e: std::io::Error| GenError::Write {
+            path: file.path.clone(),
+            message: e.to_string(),
+        };
+        let name = file
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !safe_file_name(&name) {
+            return Err(GenError::Write {
+                path: file.path.clone(),
+                message: "unsafe file name".into(),
+            });
+        }
+        let dir = file.path.parent().unwrap_or(Path::new("."));
+        if !dir.as_os_str().is_empty() && !dir.exists() {
+            let mut missing = Vec::new();
+            let mut d = Some(dir);
+            while let Some(p) = d.filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
+                missing.push(p.to_path_buf());
+                d = p.parent();
+            }
+            std::fs::create_dir_all(dir).map_err(fail)?;
+            created_dirs.extend(missing);
+        }
+        let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .map_err(fail)?;
+        temps.push((temp, file));
+        f.write_all(file.contents.as_bytes()).map_err(fail)?;
+        f.sync_all().map_err(fail)?;
+    }
+    Ok(())
+}
+
+fn cleanup(temps: &[(PathBuf, &PlannedFile)], created_dirs: &[PathBuf]) {
+    for (t, _) in temps {
+        let _ = std::fs::remove_file(t);
+    }
+    // Deepest first; remove_dir only removes empty directories.
+    for d in created_dirs {
+        let _ = std::fs::remove_dir(d);
+    }
+}
+
+/// A line diff of `old` and `new` (`-`/`+` lines with a little context), for a changed issue.
+pub fn diff(old: &str, new: &str) -> String {
+    let a: Vec<&str> = old.lines().collect();
+    let b: Vec<&str> = new.lines().collect();
+    if a.len() * b.len() > 4_000_000 {
+        return format!(
+            "(files too large to diff: {} and {} lines)",
+            a.len(),
+            b.len()
+        );
+    }
+    // Longest common subsequence table.
+    let mut lcs = vec![vec![0u32; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let mut out = String::new();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            i += 1;
+            j += 1;
+        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            out.push_str(&format!("+ {}\n", b[j]));
+            j += 1;
+        } else {
+            out.push_str(&format!("- {}\n", a[i]));
+            i += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_diff() {
+        assert!(safe_file_name("20240115143022_issue_1_x.sql"));
+        assert!(!safe_file_name("../x.sql"));
+        assert!(!safe_file_name(".hidden"));
+        assert!(!safe_file_name("a/b"));
+        assert_eq!(diff("a\nb\nc\n", "a\nx\nc\n"), "- b\n+ x\n");
+    }
+}
