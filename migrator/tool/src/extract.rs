@@ -256,7 +256,8 @@ fn table_heading(title: &str) -> Option<(Result<Ident, String>, bool)> {
         .collect();
     let new = words
         .iter()
-        .any(|w| matches!(*w, "new" | "create" | "creating" | "add" | "adding"));
+        .map(|w| w.trim_matches(|c: char| !c.is_ascii_alphanumeric()))
+        .any(|w| matches!(w, "new" | "create" | "creating" | "add" | "adding"));
     let cue = words.iter().any(|w| {
         matches!(
             *w,
@@ -298,6 +299,7 @@ fn table_heading(title: &str) -> Option<(Result<Ident, String>, bool)> {
             _ => None,
         };
         if let Some(c) = candidate {
+            let c = c.trim_end_matches([',', '.', ';']);
             return Some((Ident::parse(c), new));
         }
         if *w == "table" && n > 0 && next.is_none() {

@@ -330,9 +330,17 @@ impl Expr {
 
     /// `true` for a constant: a string, a number (signed), `NULL`, `TRUE` or `FALSE`.
     pub fn is_literal(&self) -> bool {
+        // A trailing cast (`'{}'::jsonb`) does not make a literal an expression.
+        let end = self
+            .toks
+            .iter()
+            .position(|t| t.kind == TokKind::Op && t.text == "::")
+            .unwrap_or(self.toks.len());
         let toks: &[Tok] = match self.toks.first() {
-            Some(t) if t.kind == TokKind::Op && (t.text == "-" || t.text == "+") => &self.toks[1..],
-            _ => &self.toks,
+            Some(t) if t.kind == TokKind::Op && (t.text == "-" || t.text == "+") => {
+                &self.toks[1..end]
+            }
+            _ => &self.toks[..end],
         };
         matches!(toks, [t] if matches!(t.kind, TokKind::Str | TokKind::Number)
             || t.is_word("null") || t.is_word("true") || t.is_word("false"))
