@@ -360,7 +360,7 @@ fn sql_block(p: &mut Part<'_>, body: &str, first_line: usize) {
         return;
     }
     for s in statements {
-        let line = first_line + s[0].line;
+        let line = first_line + s.first().map_or(0, |t| t.line);
         match sql::statement(s) {
             Ok(changes) => {
                 for c in changes {
@@ -1019,4 +1019,108 @@ fn unique_index(table: Ident, columns: Vec<Ident>) -> Change {
         predicate: None,
         concurrently: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(body: &str) -> Extraction {
+        let mut out = Extraction::default();
+        extract_part("body", body, &mut out);
+        out
+    }
+
+    #[test]
+    fn heading_phrasings_name_tables() {
+        for (h, name, new) in [
+            ("New table `contact_enrichment`", "contact_enrichment", true),
+            ("Changes to `contacts`", "contacts", false),
+            ("Table: audit_events (new)", "audit_events", true),
+            ("`contacts` table", "contacts", false),
+            ("Alter table users", "users", false),
+            ("Changes to contacts", "contacts", false),
+            ("Create table `tags`", "tags", true),
+        ] {
+            let (id, is_new) = table_heading(h).unwrap_or_else(|| panic!("{h}"));
+            assert_eq!((id.unwrap().as_str(), is_new), (name, new), "{h}");
+        }
+        assert!(table_heading("Summary").is_none());
+        assert!(table_heading("Acceptance criteria").is_none());
+        assert!(table_heading("Changes to `bad name`").unwrap().0.is_err());
+    }
+
+    #[test]
+    fn bullet_kinds() {
+        let e = read(
+            "## Data model\n\
+            - Add column `a` (TEXT) to `t`\n\
+            - Add `b` INTEGER NOT NULL DEFAULT 0 to t\n\
+            - Add column c to t (TEXT, unique)\n\
+            * Rename column `a` to `a2` in `t`\n\
+            + Rename `t`.`b` to `b2`\n\
+            1. Drop column `c` from `t`\n\
+            2) Remove `t`.`d`\n\
+            - Add index on `t` (`a`, `b` DESC) where `a IS NOT NULL`\n\
+            - Add a unique index on t(e)\n\
+            - Add unique constraint on `t` (`f`, `g`)\n\
+            - Make `t`.`h` unique\n\
+            - Change type of `t`.`i` to BIGINT\n\
+            - Drop index `idx_old`\n\
+            - Drop table `old`\n\
+            - Rename table `t` to `t2`\n\
+            - Ship it behind a flag\n",
+        );
+        assert!(e.problems.is_empty(), "{:?}", e.problems);
+        let kinds: Vec<String> = e.changes.iter().map(|c| c.change.describe()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "add column t.a",
+                "add column t.b",
+                "add column t.c",
+                "rename column t.a to a2",
+                "rename column t.b to b2",
+                "drop column t.c",
+                "drop column t.d",
+                "create index idx_t_a_b on t",
+                "create unique index uq_t_e on t",
+                "create unique index uq_t_f_g on t",
+                "create unique index uq_t_h on t",
+                "change type of t.i",
+                "drop index idx_old",
+                "drop table old",
+                "rename table t to t2",
+            ]
+        );
+        assert_eq!(e.ignored.len(), 1);
+        assert_eq!(e.changes[5].origin.line, 7);
+    }
+
+    #[test]
+    fn outside_the_data_model_only_strong_sentences_count() {
+        let e = read("Please add a filter.\n\n- Add column `x` (TEXT) to `t`\n- Add a button\n");
+        assert_eq!(e.changes.len(), 1);
+        assert!(e.problems.is_empty() && e.ignored.is_empty());
+    }
+
+    #[test]
+    fn tables_need_a_table_heading_and_report_bad_cells() {
+        let e = read("## Schema\n\n| Column | Type |\n|---|---|\n| a | TEXT |\n");
+        assert_eq!(e.problems.len(), 1);
+        assert_eq!(e.problems[0].line, 3);
+        let e = read("### Changes to `t`\n\n| Column | Type | Constraints |\n|---|---|---|\n| a | TEXT | not null, frobnicate |\n| b | TEXT( | |\n");
+        assert_eq!(e.problems.len(), 2, "{:?}", e.problems);
+        assert_eq!((e.problems[0].line, e.problems[1].line), (5, 6));
+        assert!(e.problems[0].reason.contains("frobnicate"));
+    }
+
+    #[test]
+    fn sql_blocks_report_unknown_statements_and_skip_queries() {
+        let e = read("```sql\nSELECT * FROM t;\n```\n\n```sql\nCREATE TABLE a (id INT);\n\nGRANT ALL ON a TO b;\n```\n");
+        assert_eq!(e.changes.len(), 1);
+        assert_eq!(e.ignored.len(), 1);
+        assert_eq!(e.problems.len(), 1);
+        assert_eq!(e.problems[0].line, 8);
+    }
 }

@@ -90,14 +90,15 @@ pub fn one_line(text: &str) -> String {
 /// `YYYY-MM-DD HH:MM:SS` of a version.
 pub fn version_time(version: u64) -> String {
     let s = format!("{version:014}");
+    let part = |r: std::ops::Range<usize>| s.get(r).unwrap_or("00");
     format!(
         "{}-{}-{} {}:{}:{}",
-        &s[0..4],
-        &s[4..6],
-        &s[6..8],
-        &s[8..10],
-        &s[10..12],
-        &s[12..14]
+        part(0..4),
+        part(4..6),
+        part(6..8),
+        part(8..10),
+        part(10..12),
+        part(12..14)
     )
 }
 

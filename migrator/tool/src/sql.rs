@@ -398,7 +398,7 @@ impl Expr {
             } else if dialect == Dialect::Sqlite && t.kind == TokKind::Op && t.text == "::" {
                 // Drop a cast: `::word` or `::word(n)`.
                 let mut j = i + 1;
-                while toks.get(j).is_some_and(|n| n.kind == TokKind::Word) {
+                if toks.get(j).is_some_and(|n| n.kind == TokKind::Word) {
                     j += 1;
                     if toks.get(j).is_some_and(|n| n.kind == TokKind::Open) {
                         while toks.get(j).is_some_and(|n| n.kind != TokKind::Close) {
@@ -406,7 +406,6 @@ impl Expr {
                         }
                         j += 1;
                     }
-                    break;
                 }
                 i = j;
                 continue;

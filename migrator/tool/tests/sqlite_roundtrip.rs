@@ -8,11 +8,7 @@ use migrator_tool::Dialect;
 
 fn round_trip(
     issue: &migrator_tool::Issue,
-) -> (
-    Vec<(String, String, String, String)>,
-    Vec<(String, String, String, String)>,
-    migrator_tool::Generated,
-) {
+) -> (Fingerprint, Fingerprint, migrator_tool::Generated) {
     let dir = tempfile::tempdir().unwrap();
     let conn = base_db(dir.path());
     let start = fingerprint(&conn);

@@ -88,8 +88,11 @@ pub fn section(file: &str, which: &str) -> String {
     rest[..end].to_string()
 }
 
+/// Rows of the schema fingerprint: (type, name, tbl_name, normalised sql).
+pub type Fingerprint = Vec<(String, String, String, String)>;
+
 /// A fingerprint of the schema: sorted (type, name, tbl_name, normalised sql).
-pub fn fingerprint(conn: &rusqlite::Connection) -> Vec<(String, String, String, String)> {
+pub fn fingerprint(conn: &rusqlite::Connection) -> Fingerprint {
     let mut stmt = conn
         .prepare(
             "SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_schema ORDER BY type, name",
