@@ -28,6 +28,8 @@ pub mod render;
 mod report;
 mod set;
 
+#[cfg(feature = "postgres")]
+pub use backend::postgres::Postgres;
 #[cfg(feature = "sqlite")]
 pub use backend::sqlite::Sqlite;
 pub use backend::{Backend, Direction, Engine, StatementFailure};

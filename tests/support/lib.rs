@@ -168,3 +168,215 @@ pub fn history(conn: &Connection) -> Vec<(u64, String)> {
         .collect::<Result<_, _>>()
         .expect("history")
 }
+
+pub mod pg;
+
+/// The database of one test, on either engine: the bodies of the engine-independent tests take a `&Db`
+/// and run once per engine (see [`both_engines!`]).
+pub enum Db {
+    /// An SQLite file.
+    Sqlite(PathBuf),
+    /// A fresh database in the shared PostgreSQL test cluster.
+    Postgres(pg::PgDb),
+}
+
+/// What a test sees of a history row, a schema or a dump.
+type Rows = Vec<String>;
+
+impl Db {
+    /// The SQLite file of a workspace.
+    pub fn sqlite(ws: &Workspace) -> Db {
+        Db::Sqlite(ws.db_path())
+    }
+
+    /// A fresh PostgreSQL database; `None` when PostgreSQL is not installed (the test is skipped).
+    pub fn postgres() -> Option<Db> {
+        pg::PgDb::fresh().map(Db::Postgres)
+    }
+
+    /// `SQLite` or `PostgreSQL`, as the runtime names it in messages.
+    pub fn engine_name(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "SQLite",
+            Db::Postgres(_) => "PostgreSQL",
+        }
+    }
+
+    /// `true` for PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Db::Postgres(_))
+    }
+
+    /// Runs `f` with a backend over a new connection.
+    pub fn with_backend<R>(&self, f: impl FnOnce(&mut dyn migrator::Backend) -> R) -> R {
+        match self {
+            Db::Sqlite(path) => {
+                let conn = Connection::open(path).expect("open db");
+                let mut backend = migrator::Sqlite::new(&conn);
+                f(&mut backend)
+            }
+            Db::Postgres(db) => {
+                let mut conn = db.connect();
+                let mut backend = migrator::Postgres::new(&mut conn, db.url.clone());
+                f(&mut backend)
+            }
+        }
+    }
+
+    /// Boots `set` with `config`.
+    pub fn boot_with(
+        &self,
+        set: &MigrationSet,
+        config: migrator::Config,
+    ) -> Result<migrator::Report, migrator::Error> {
+        self.with_backend(|b| migrator::Migrator::new(set).with_config(config).boot(b))
+    }
+
+    /// Boots `set` with the default configuration.
+    pub fn boot(&self, set: &MigrationSet) -> Result<migrator::Report, migrator::Error> {
+        self.boot_with(set, migrator::Config::default())
+    }
+
+    /// Runs SQL (several statements allowed).
+    pub fn exec(&self, sql: &str) {
+        match self {
+            Db::Sqlite(path) => Connection::open(path)
+                .expect("open db")
+                .execute_batch(sql)
+                .expect("exec"),
+            Db::Postgres(db) => {
+                use diesel::connection::SimpleConnection;
+                db.connect().batch_execute(sql).expect("exec")
+            }
+        }
+    }
+
+    /// The rows of a query as text, one string per row, columns joined with `|` (NULL as `NULL`).
+    pub fn rows(&self, sql: &str) -> Rows {
+        match self {
+            Db::Sqlite(path) => {
+                let conn = Connection::open(path).expect("open db");
+                let mut stmt = conn.prepare(sql).expect("prepare");
+                let n = stmt.column_count();
+                stmt.query_map([], |r| {
+                    let mut cells = Vec::new();
+                    for i in 0..n {
+                        cells.push(match r.get::<_, rusqlite::types::Value>(i)? {
+                            rusqlite::types::Value::Null => "NULL".to_string(),
+                            rusqlite::types::Value::Integer(v) => v.to_string(),
+                            rusqlite::types::Value::Real(v) => v.to_string(),
+                            rusqlite::types::Value::Text(v) => v,
+                            rusqlite::types::Value::Blob(v) => format!("{v:?}"),
+                        });
+                    }
+                    Ok(cells.join("|"))
+                })
+                .expect("query")
+                .collect::<Result<_, _>>()
+                .expect("rows")
+            }
+            Db::Postgres(db) => {
+                // Every row as text through a row-to-json conversion: no per-type decoding needed.
+                #[derive(diesel::QueryableByName)]
+                struct J {
+                    #[diesel(sql_type = diesel::sql_types::Text)]
+                    j: String,
+                }
+                use diesel::RunQueryDsl;
+                let wrapped = format!(
+                    "SELECT (SELECT string_agg(coalesce(value, 'NULL'), '|' ORDER BY ordinality) FROM json_each_text(row_to_json(q)) WITH ORDINALITY) AS j FROM ({sql}) q"
+                );
+                diesel::sql_query(wrapped)
+                    .load::<J>(&mut db.connect())
+                    .expect("query")
+                    .into_iter()
+                    .map(|r| r.j)
+                    .collect()
+            }
+        }
+    }
+
+    /// The single integer a query returns.
+    pub fn count(&self, sql: &str) -> i64 {
+        self.rows(sql)
+            .first()
+            .expect("a row")
+            .parse()
+            .expect("an integer")
+    }
+
+    /// `(version, status)` of every history row.
+    pub fn history(&self) -> Vec<(u64, String)> {
+        self.rows("SELECT version, status FROM schema_migrations ORDER BY version")
+            .into_iter()
+            .map(|r| {
+                let (v, s) = r.split_once('|').expect("two columns");
+                (v.parse().expect("version"), s.to_string())
+            })
+            .collect()
+    }
+
+    /// The schema, sorted, without migrator's own tables: equal fingerprints mean equal schemas.
+    pub fn fingerprint(&self) -> Rows {
+        match self {
+            Db::Sqlite(path) => fingerprint(&Connection::open(path).expect("open db")),
+            Db::Postgres(_) => {
+                let mut rows = self.rows(
+                    "SELECT 'column', table_name::text, column_name::text, data_type::text, is_nullable::text, coalesce(column_default, '') FROM information_schema.columns WHERE table_schema = 'public' AND table_name NOT LIKE 'schema_migrations%'
+                     UNION ALL SELECT 'index', tablename::text, indexname::text, indexdef, '', '' FROM pg_indexes WHERE schemaname = 'public' AND tablename NOT LIKE 'schema_migrations%'
+                     UNION ALL SELECT 'constraint', conrelid::regclass::text, conname::text, pg_get_constraintdef(oid), '', '' FROM pg_constraint WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text NOT LIKE 'schema_migrations%'
+                     UNION ALL SELECT 'other', relkind::text, relname::text, '', '', '' FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind NOT IN ('r', 'i') AND relname NOT LIKE 'schema_migrations%'",
+                );
+                rows.sort();
+                rows
+            }
+        }
+    }
+
+    /// Every row of every user table (migrator's own excluded), sorted.
+    pub fn data_dump(&self) -> Rows {
+        let tables = match self {
+            Db::Sqlite(_) => self.rows("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'schema_migrations%' ORDER BY name"),
+            Db::Postgres(_) => self.rows("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE 'schema_migrations%' ORDER BY 1"),
+        };
+        let mut out = Vec::new();
+        for t in tables {
+            for row in self.rows(&format!("SELECT * FROM \"{t}\"")) {
+                out.push(format!("{t}: {row}"));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// The database's message for a missing table.
+    pub fn no_such_table(&self, table: &str) -> String {
+        match self {
+            Db::Sqlite(_) => format!("no such table: {table}"),
+            Db::Postgres(_) => format!("relation \"{table}\" does not exist"),
+        }
+    }
+}
+
+/// Declares `#[test] fn sqlite()` and `#[test] fn postgres()` in a module named after a test body
+/// `fn body(ws: &Workspace, db: &Db)`: one body, two engines. The PostgreSQL test passes with a loud
+/// `SKIPPED` message when PostgreSQL is not installed (and fails under `CI=true`).
+#[macro_export]
+macro_rules! both_engines {
+    ($($body:ident),* $(,)?) => {$(
+        mod $body {
+            #[test]
+            fn sqlite() {
+                let ws = $crate::Workspace::new();
+                let db = $crate::Db::sqlite(&ws);
+                super::$body(&ws, &db);
+            }
+            #[test]
+            fn postgres() {
+                let ws = $crate::Workspace::new();
+                let Some(db) = $crate::Db::postgres() else { return };
+                super::$body(&ws, &db);
+            }
+        }
+    )*};
+}

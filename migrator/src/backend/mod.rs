@@ -2,6 +2,8 @@
 //! failure, report) lives in [`crate::Migrator`]; a backend only knows how to run one migration atomically
 //! with its history row, how to lock, and how to read and write history.
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
@@ -67,6 +69,20 @@ pub trait Backend {
 
     /// Reads `schema_migrations`, sorted by version; an empty list when the table does not exist yet.
     fn read_history(&mut self) -> Result<Vec<HistoryRow>, Error>;
+
+    /// Visits `(version, checksum, status)` of every history row in version order, for the boot check's
+    /// fast path (nothing pending); the default reads full rows, engines may avoid allocating. Returns
+    /// `false` when the history table does not exist.
+    fn scan_history(
+        &mut self,
+        visit: &mut dyn FnMut(u64, Option<&str>, &str),
+    ) -> Result<bool, Error> {
+        let rows = self.read_history()?;
+        for row in &rows {
+            visit(row.version, row.checksum.as_deref(), row.status.as_str());
+        }
+        Ok(!rows.is_empty())
+    }
 
     /// Takes the migration lock (waiting at most `config.lock_wait`), creates the history tables if needed,
     /// and keeps what else of `config` the engine applies per migration (timeouts, retries).

@@ -1,0 +1,751 @@
+//! PostgreSQL through diesel's `PgConnection` (the host hands us the connection it already has).
+//!
+//! - **Boot coordination**: a session-level advisory lock taken on a *dedicated* connection (opened from
+//!   the database URL, or handed over by the host), polled with `pg_try_advisory_lock` until
+//!   `Config::lock_wait`, released when the run ends, on errors, on panics (a drop guard), and by the
+//!   server when the process dies (the connection closes). The key is the first 8 bytes of
+//!   `sha256(current_database() || '/schema_migrations')` read as a signed big-endian `bigint`.
+//! - **One commit per migration**: `BEGIN; SET LOCAL lock_timeout ...; SET LOCAL statement_timeout ...;`
+//!   the statements, the history upsert and the log insert, `COMMIT`, sent as one simple-query batch (one
+//!   round trip). Locks are released between migrations. When the batch fails, the transaction is rolled
+//!   back and the statements are replayed one by one in a transaction that is rolled back too, to name the
+//!   statement that failed.
+//! - **Lock timeouts** (SQLSTATE 55P03, recognised by its message because libpq through diesel does not
+//!   expose the SQLSTATE): the whole migration is rolled back and retried with exponential backoff and
+//!   jitter up to `Config::lock_retries` times; the final error names the locks other sessions hold on the
+//!   tables the migration names (from `pg_locks` and `pg_stat_activity`).
+//! - **No-transaction migrations**: a committed `running` row, each statement on its own in autocommit
+//!   mode (so `CREATE INDEX CONCURRENTLY` works), `applied` at the end; a failure looks for INVALID indexes
+//!   left on the migration's tables and says so.
+
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
+use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
+use tracing::{debug, info, warn};
+
+use crate::backend::{Backend, Direction, Engine, StatementFailure};
+use crate::{Config, Error, HistoryRow, Migration, Status};
+
+const CREATE_HISTORY: &str = "
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version        BIGINT      PRIMARY KEY,
+    name           TEXT        NOT NULL,
+    issue_number   INTEGER,
+    applied_at     TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    checksum       TEXT,
+    status         TEXT        NOT NULL DEFAULT 'applied'
+                   CHECK (status IN ('applied', 'rolled_back', 'failed', 'running')),
+    execution_ms   BIGINT,
+    rolled_back_at TIMESTAMPTZ,
+    error          TEXT
+);
+CREATE TABLE IF NOT EXISTS schema_migrations_log (
+    id          BIGSERIAL   PRIMARY KEY,
+    version     BIGINT      NOT NULL,
+    action      TEXT        NOT NULL,
+    checksum    TEXT,
+    at          TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    duration_ms BIGINT,
+    detail      TEXT
+);";
+
+/// Timestamps are read back in SQLite's `CURRENT_TIMESTAMP` format (UTC), so both engines render alike.
+const SELECT_HISTORY: &str = "SELECT version, name, issue_number, checksum, status,
+    to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS applied_at, execution_ms,
+    to_char(rolled_back_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS rolled_back_at, error
+FROM schema_migrations ORDER BY version";
+
+/// The advisory lock key: the first 64 bits of SHA-256("<database>/schema_migrations").
+const LOCK_KEY: &str = "('x' || left(encode(sha256(convert_to(current_database() || '/schema_migrations', 'UTF8')), 'hex'), 16))::bit(64)::bigint";
+
+/// Milliseconds since the batch arrived at the server (`statement_timestamp()` is the arrival of the
+/// simple-query message, shared by every statement of the batch).
+const ELAPSED_MS: &str =
+    "(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::bigint";
+
+const FIRST_POLL: Duration = Duration::from_millis(20);
+const MAX_POLL: Duration = Duration::from_millis(250);
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+#[derive(QueryableByName)]
+struct Row {
+    #[diesel(sql_type = BigInt)]
+    version: i64,
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Nullable<Integer>)]
+    issue_number: Option<i32>,
+    #[diesel(sql_type = Nullable<Text>)]
+    checksum: Option<String>,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    applied_at: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    execution_ms: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    rolled_back_at: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    error: Option<String>,
+}
+
+#[derive(QueryableByName)]
+struct TextRow {
+    #[diesel(sql_type = Nullable<Text>)]
+    t: Option<String>,
+}
+
+#[derive(QueryableByName)]
+struct BoolRow {
+    #[diesel(sql_type = Bool)]
+    b: bool,
+}
+
+#[derive(QueryableByName)]
+struct TryLock {
+    #[diesel(sql_type = Bool)]
+    locked: bool,
+    #[diesel(sql_type = BigInt)]
+    key: i64,
+}
+
+/// The session-level advisory lock and the dedicated connection that holds it. Dropping the guard
+/// releases the lock (and when the unlock cannot be sent, closing the connection releases it).
+struct AdvisoryLock {
+    conn: Option<PgConnection>,
+    key: i64,
+}
+
+impl AdvisoryLock {
+    /// Unlocks and gives the connection back for the next run.
+    fn release(mut self) -> Option<PgConnection> {
+        let mut conn = self.conn.take()?;
+        match diesel::sql_query(format!("SELECT pg_advisory_unlock({}) AS b", self.key))
+            .get_result::<BoolRow>(&mut conn)
+        {
+            Ok(row) => {
+                if !row.b {
+                    warn!(key = self.key, "the advisory lock was not held at release");
+                }
+                debug!(key = self.key, "advisory lock released");
+                Some(conn)
+            }
+            Err(e) => {
+                warn!(key = self.key, error = %e, "unlock failed; closing the lock connection releases the lock");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for AdvisoryLock {
+    fn drop(&mut self) {
+        if self.conn.is_some() {
+            let guard = AdvisoryLock {
+                conn: self.conn.take(),
+                key: self.key,
+            };
+            // The connection (if the unlock worked) is closed here too: a panic path needs no reuse.
+            drop(guard.release());
+        }
+    }
+}
+
+/// Where the dedicated lock connection comes from.
+enum LockSource {
+    Url(String),
+    Connection(Option<PgConnection>),
+}
+
+/// The PostgreSQL backend over the host's diesel connection.
+///
+/// ```ignore
+/// let mut conn = PgConnection::establish(&url)?;
+/// let report = Migrator::new(&MIGRATIONS).boot(&mut Postgres::new(&mut conn, &url))?;
+/// ```
+pub struct Postgres<'c> {
+    conn: &'c mut PgConnection,
+    source: LockSource,
+    lock: Option<AdvisoryLock>,
+    lock_timeout: Duration,
+    statement_timeout: Option<Duration>,
+    lock_retries: u32,
+    rng: u64,
+}
+
+impl<'c> Postgres<'c> {
+    /// Wraps the host's connection; the dedicated connection for the advisory lock is opened from
+    /// `database_url` when a run begins (it must name the same database).
+    pub fn new(conn: &'c mut PgConnection, database_url: impl Into<String>) -> Self {
+        Self::with_source(conn, LockSource::Url(database_url.into()))
+    }
+
+    /// Wraps the host's connection and a second connection to the same database, used only to hold the
+    /// advisory lock.
+    pub fn with_lock_connection(conn: &'c mut PgConnection, lock_conn: PgConnection) -> Self {
+        Self::with_source(conn, LockSource::Connection(Some(lock_conn)))
+    }
+
+    fn with_source(conn: &'c mut PgConnection, source: LockSource) -> Self {
+        let config = Config::default();
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            ^ (u64::from(std::process::id()) << 32);
+        Self {
+            conn,
+            source,
+            lock: None,
+            lock_timeout: config.lock_timeout,
+            statement_timeout: config.statement_timeout,
+            lock_retries: config.lock_retries,
+            rng: seed | 1,
+        }
+    }
+
+    fn db_error(context: &str, e: impl std::fmt::Display) -> Error {
+        Error::Database {
+            context: context.to_string(),
+            message: e.to_string(),
+        }
+    }
+
+    /// A factor in [0.5, 1.5) (xorshift; jitter does not need a good generator).
+    fn jitter(&mut self) -> f64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        0.5 + (self.rng >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn lock_connection(&mut self) -> Result<PgConnection, Error> {
+        match &mut self.source {
+            LockSource::Connection(conn) => conn.take().ok_or_else(|| {
+                Error::Usage("the advisory lock connection was lost after a failed unlock; create a new Postgres backend".into())
+            }),
+            LockSource::Url(url) => PgConnection::establish(url)
+                .map_err(|e| Self::db_error("opening the dedicated connection for the advisory lock", e)),
+        }
+    }
+
+    /// Polls `pg_try_advisory_lock` on the dedicated connection until `wait` has passed.
+    fn take_lock(&mut self, wait: Duration) -> Result<(), Error> {
+        let mut conn = self.lock_connection()?;
+        let started = Instant::now();
+        let mut poll = FIRST_POLL;
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let row = diesel::sql_query(format!(
+                "SELECT pg_try_advisory_lock({LOCK_KEY}) AS locked, {LOCK_KEY} AS key"
+            ))
+            .get_result::<TryLock>(&mut conn)
+            .map_err(|e| Self::db_error("taking the advisory lock", e))?;
+            if row.locked {
+                info!(
+                    key = row.key,
+                    attempts,
+                    waited_ms = started.elapsed().as_millis() as u64,
+                    "advisory lock taken"
+                );
+                self.lock = Some(AdvisoryLock {
+                    conn: Some(conn),
+                    key: row.key,
+                });
+                return Ok(());
+            }
+            let waited = started.elapsed();
+            if waited >= wait {
+                let holder = diesel::sql_query(format!(
+                    "SELECT string_agg('pid ' || l.pid || coalesce(' (' || nullif(a.application_name, '') || ')', '')
+                        || coalesce(', connected since ' || to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS'), ''), '; ') AS t
+                     FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+                     WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+                       AND ((l.classid::bigint << 32) | l.objid::bigint) = {}",
+                    row.key
+                ))
+                .get_result::<TextRow>(&mut conn)
+                .ok()
+                .and_then(|r| r.t);
+                self.park(conn);
+                return Err(Error::Lock {
+                    waited,
+                    message: format!(
+                        "the PostgreSQL advisory lock {} (database/schema_migrations) is held by {}",
+                        row.key,
+                        holder.unwrap_or_else(|| "another session".into())
+                    ),
+                });
+            }
+            debug!(attempts, "advisory lock busy; polling");
+            let sleep = poll.mul_f64(self.jitter()).min(wait.saturating_sub(waited));
+            std::thread::sleep(sleep);
+            poll = (poll * 2).min(MAX_POLL);
+        }
+    }
+
+    /// Keeps a lock connection for the next run.
+    fn park(&mut self, conn: PgConnection) {
+        if let LockSource::Connection(slot) = &mut self.source {
+            *slot = Some(conn);
+        }
+    }
+
+    fn release_lock(&mut self) {
+        if let Some(lock) = self.lock.take() {
+            if let Some(conn) = lock.release() {
+                self.park(conn);
+            }
+        }
+    }
+
+    fn query_text(&mut self, sql: &str) -> Result<Option<String>, diesel::result::Error> {
+        diesel::sql_query(sql)
+            .get_result::<TextRow>(self.conn)
+            .map(|r| r.t)
+    }
+
+    fn timeouts(&self, scope: &str) -> String {
+        format!(
+            "SET {scope} lock_timeout = '{}ms'; SET {scope} statement_timeout = '{}ms';",
+            self.lock_timeout.as_millis().max(1),
+            self.statement_timeout.map_or(0, |d| d.as_millis().max(1))
+        )
+    }
+
+    fn statements(m: &Migration, direction: Direction) -> &[crate::Statement] {
+        match direction {
+            Direction::Up => &m.up[..],
+            Direction::Down => m.down.as_deref().unwrap_or(&[]),
+        }
+    }
+
+    /// The history write of a successful UP or DOWN, as SQL text for the batch.
+    fn history_sql(m: &Migration, direction: Direction, status: Status, ms: &str) -> String {
+        match direction {
+            Direction::Up => format!(
+                "INSERT INTO schema_migrations (version, name, issue_number, checksum, status, applied_at, execution_ms, rolled_back_at, error)
+                 VALUES ({v}, {name}, {issue}, {sum}, '{status}', CURRENT_TIMESTAMP, {ms}, NULL, NULL)
+                 ON CONFLICT (version) DO UPDATE SET name = excluded.name, issue_number = excluded.issue_number,
+                    checksum = excluded.checksum, status = excluded.status, applied_at = excluded.applied_at,
+                    execution_ms = excluded.execution_ms, rolled_back_at = NULL, error = NULL;
+                 {log}",
+                v = m.version,
+                name = lit(&m.name),
+                issue = m.issue.map_or("NULL".into(), |i| i.to_string()),
+                sum = lit(&m.checksum),
+                status = status.as_str(),
+                log = if status == Status::Applied {
+                    log_sql(m.version, "applied", &m.checksum, ms, None)
+                } else {
+                    String::new()
+                },
+            ),
+            Direction::Down => format!(
+                "UPDATE schema_migrations SET status = 'rolled_back', rolled_back_at = CURRENT_TIMESTAMP, error = NULL WHERE version = {};
+                 {}",
+                m.version,
+                log_sql(m.version, "rolled_back", &m.checksum, ms, None)
+            ),
+        }
+    }
+
+    /// Names what other sessions hold on the migration's tables (after a lock timeout).
+    fn blockers(&mut self, m: &Migration) -> Option<String> {
+        if m.tables.is_empty() {
+            return None;
+        }
+        let sql = format!(
+            "SELECT string_agg(format('%s on %s held by pid %s (%s, %s, transaction open for %s: %s)',
+                    l.mode, l.relation::regclass, l.pid, coalesce(nullif(a.application_name, ''), 'no application_name'),
+                    coalesce(a.state, '?'), coalesce(date_trunc('second', now() - a.xact_start)::text, '?'),
+                    left(coalesce(a.query, ''), 120)), '; ') AS t
+             FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+             WHERE l.granted AND l.locktype = 'relation' AND l.pid <> pg_backend_pid()
+               AND l.relation = ANY (ARRAY[{}]::regclass[])",
+            regclasses(m)
+        );
+        match self.query_text(&sql) {
+            Ok(t) => t,
+            Err(e) => {
+                warn!(error = %e, "could not read pg_locks");
+                None
+            }
+        }
+    }
+
+    /// INVALID indexes on the migration's tables (left by a failed `CREATE INDEX CONCURRENTLY`).
+    fn invalid_indexes(&mut self, m: &Migration) -> Option<String> {
+        if m.tables.is_empty() {
+            return None;
+        }
+        let sql = format!(
+            "SELECT string_agg(format('%s (on %s)', i.indexrelid::regclass, i.indrelid::regclass), ', '
+                    ORDER BY i.indexrelid::regclass::text) AS t
+             FROM pg_index i WHERE NOT i.indisvalid AND i.indrelid = ANY (ARRAY[{}]::regclass[])",
+            regclasses(m)
+        );
+        match self.query_text(&sql) {
+            Ok(t) => t,
+            Err(e) => {
+                warn!(error = %e, "could not look for invalid indexes");
+                None
+            }
+        }
+    }
+
+    /// After a failed batch: replays the statements one by one inside a transaction that is rolled back,
+    /// to find which one fails.
+    fn find_failing_statement(&mut self, statements: &[crate::Statement]) -> Option<usize> {
+        let begin = format!("BEGIN; {}", self.timeouts("LOCAL"));
+        if self.conn.batch_execute(&begin).is_err() {
+            let _ = self.conn.batch_execute("ROLLBACK");
+            return None;
+        }
+        let mut found = None;
+        for (index, statement) in statements.iter().enumerate() {
+            if self.conn.batch_execute(&statement.sql).is_err() {
+                found = Some(index);
+                break;
+            }
+        }
+        if let Err(e) = self.conn.batch_execute("ROLLBACK") {
+            warn!(error = %e, "rolling back the replay failed");
+        }
+        found
+    }
+
+    /// One attempt of a transactional migration: a single batch.
+    fn attempt(&mut self, m: &Migration, direction: Direction) -> Result<(), String> {
+        let statements = Self::statements(m, direction);
+        let mut batch = format!("BEGIN; {}\n", self.timeouts("LOCAL"));
+        for statement in statements {
+            batch.push_str(&statement.sql);
+            batch.push_str("\n;\n");
+        }
+        batch.push_str(&Self::history_sql(
+            m,
+            direction,
+            Status::Applied,
+            ELAPSED_MS,
+        ));
+        batch.push_str("\nCOMMIT;");
+        match self.conn.batch_execute(&batch) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                if let Err(r) = self.conn.batch_execute("ROLLBACK") {
+                    warn!(error = %r, "ROLLBACK after a failed migration failed");
+                }
+                Err(e.to_string())
+            }
+        }
+    }
+
+    fn apply_in_transaction(
+        &mut self,
+        m: &Migration,
+        direction: Direction,
+    ) -> Result<Duration, StatementFailure> {
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            let message = match self.attempt(m, direction) {
+                Ok(()) => return Ok(started.elapsed()),
+                Err(message) => message,
+            };
+            if !is_lock_timeout(&message) {
+                let index = self.find_failing_statement(Self::statements(m, direction));
+                return Err(StatementFailure {
+                    index,
+                    message,
+                    run_rolled_back: false,
+                });
+            }
+            let blockers = self.blockers(m);
+            if attempt >= self.lock_retries {
+                let waited_for = match blockers {
+                    Some(b) => format!("it waited for: {b}"),
+                    None if m.tables.is_empty() => {
+                        "the server did not say which lock it waited for".to_string()
+                    }
+                    None => format!(
+                        "no other session holds a lock on {} now",
+                        m.tables.join(", ")
+                    ),
+                };
+                let index = self.find_failing_statement(Self::statements(m, direction));
+                return Err(StatementFailure {
+                    index,
+                    message: format!(
+                        "{message} (lock_timeout {} ms, {} attempt(s) with backoff); {waited_for}. What to do: find the long transaction holding the lock and end it, or migrate at a quieter time",
+                        self.lock_timeout.as_millis(),
+                        attempt + 1
+                    ),
+                    run_rolled_back: false,
+                });
+            }
+            let backoff = FIRST_BACKOFF
+                .saturating_mul(1u32 << attempt.min(16))
+                .min(MAX_BACKOFF)
+                .mul_f64(self.jitter());
+            attempt += 1;
+            warn!(
+                version = m.version,
+                attempt,
+                retries = self.lock_retries,
+                backoff_ms = backoff.as_millis() as u64,
+                blockers = blockers.as_deref().unwrap_or("unknown"),
+                "lock timeout; the migration was rolled back and will be retried"
+            );
+            std::thread::sleep(backoff);
+        }
+    }
+
+    /// A no-transaction migration: `running` committed first, each statement in autocommit mode, the
+    /// final status at the end. The session's timeouts are set for the migration and restored after.
+    fn apply_without_transaction(
+        &mut self,
+        m: &Migration,
+        direction: Direction,
+    ) -> Result<Duration, StatementFailure> {
+        let failure = |e: diesel::result::Error| StatementFailure {
+            index: None,
+            message: e.to_string(),
+            run_rolled_back: false,
+        };
+        let previous = self
+            .query_text(
+                "SELECT format('SET lock_timeout = %L; SET statement_timeout = %L;',
+                    current_setting('lock_timeout'), current_setting('statement_timeout')) AS t",
+            )
+            .map_err(failure)?
+            .unwrap_or_default();
+        let mut prologue = self.timeouts("SESSION");
+        if direction == Direction::Up {
+            prologue.push_str(&Self::history_sql(m, direction, Status::Running, "NULL"));
+        }
+        self.conn.batch_execute(&prologue).map_err(failure)?;
+        let started = Instant::now();
+        let mut outcome = Ok(());
+        for (index, statement) in Self::statements(m, direction).iter().enumerate() {
+            debug!(version = m.version, %direction, line = statement.line, "statement (no transaction)");
+            if let Err(e) = self.conn.batch_execute(&statement.sql) {
+                outcome = Err(StatementFailure {
+                    index: Some(index),
+                    message: e.to_string(),
+                    run_rolled_back: false,
+                });
+                break;
+            }
+        }
+        let elapsed = started.elapsed();
+        let ms = elapsed.as_millis().to_string();
+        let epilogue = match &outcome {
+            Ok(()) => format!(
+                "{}{previous}",
+                Self::history_sql(m, direction, Status::Applied, &ms)
+            ),
+            Err(_) => previous,
+        };
+        let end = self.conn.batch_execute(&epilogue).map_err(failure);
+        match outcome {
+            Ok(()) => end.map(|()| elapsed),
+            Err(mut failed) => {
+                if let Some(invalid) = self.invalid_indexes(m) {
+                    failed.message.push_str(&format!(
+                        "; the failed build left INVALID index(es) behind: {invalid}. Drop them (DROP INDEX CONCURRENTLY name) before the migration runs again"
+                    ));
+                }
+                Err(failed)
+            }
+        }
+    }
+}
+
+impl Backend for Postgres<'_> {
+    fn engine(&self) -> Engine {
+        Engine::Postgres
+    }
+
+    fn read_history(&mut self) -> Result<Vec<HistoryRow>, Error> {
+        let rows = match diesel::sql_query(SELECT_HISTORY).load::<Row>(self.conn) {
+            Ok(rows) => rows,
+            Err(e) => {
+                // The only cheap path is the one query above; a second one only when it failed.
+                let missing =
+                    diesel::sql_query("SELECT to_regclass('schema_migrations') IS NULL AS b")
+                        .get_result::<BoolRow>(self.conn)
+                        .map(|r| r.b)
+                        .unwrap_or(false);
+                if missing {
+                    return Ok(Vec::new());
+                }
+                return Err(Self::db_error("reading schema_migrations", e));
+            }
+        };
+        Ok(rows
+            .into_iter()
+            .map(|r| HistoryRow {
+                version: r.version as u64,
+                name: r.name,
+                issue: r.issue_number.map(|i| i as u32),
+                checksum: r.checksum,
+                status: Status::parse(&r.status).unwrap_or(Status::Failed),
+                applied_at: r.applied_at.unwrap_or_default(),
+                execution_ms: r.execution_ms,
+                rolled_back_at: r.rolled_back_at,
+                error: r.error,
+            })
+            .collect())
+    }
+
+    fn begin_run(&mut self, config: &Config) -> Result<(), Error> {
+        self.lock_timeout = config.lock_timeout;
+        self.statement_timeout = config.statement_timeout;
+        self.lock_retries = config.lock_retries;
+        if self.lock.is_none() {
+            self.take_lock(config.lock_wait)?;
+        }
+        if let Err(e) = self.conn.batch_execute(CREATE_HISTORY) {
+            self.release_lock();
+            return Err(Self::db_error("creating schema_migrations", e));
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, m: &Migration, direction: Direction) -> Result<Duration, StatementFailure> {
+        if m.no_transaction {
+            self.apply_without_transaction(m, direction)
+        } else {
+            self.apply_in_transaction(m, direction)
+        }
+    }
+
+    fn record_failure(
+        &mut self,
+        m: &Migration,
+        direction: Direction,
+        message: &str,
+    ) -> Result<(), Error> {
+        let mut sql = String::new();
+        if direction == Direction::Up {
+            // A rolled-back or applied row keeps its state; a new, running or failed one records the failure.
+            sql.push_str(&format!(
+                "INSERT INTO schema_migrations (version, name, issue_number, checksum, status, applied_at, execution_ms, error)
+                 VALUES ({}, {}, {}, {}, 'failed', CURRENT_TIMESTAMP, NULL, {msg})
+                 ON CONFLICT (version) DO UPDATE SET name = excluded.name, issue_number = excluded.issue_number,
+                    checksum = excluded.checksum, status = 'failed', applied_at = excluded.applied_at,
+                    execution_ms = NULL, rolled_back_at = NULL, error = excluded.error
+                 WHERE schema_migrations.status NOT IN ('applied', 'rolled_back');",
+                m.version,
+                lit(&m.name),
+                m.issue.map_or("NULL".into(), |i| i.to_string()),
+                lit(&m.checksum),
+                msg = lit(message),
+            ));
+        }
+        sql.push_str(&log_sql(
+            m.version,
+            &format!("{}_failed", direction.to_string().to_lowercase()),
+            &m.checksum,
+            "NULL",
+            Some(message),
+        ));
+        self.conn
+            .batch_execute(&sql)
+            .map_err(|e| Self::db_error("recording the failure in schema_migrations", e))
+    }
+
+    fn mark(&mut self, version: u64, status: Status, checksum: Option<&str>) -> Result<(), Error> {
+        let changed = diesel::sql_query(format!(
+            "UPDATE schema_migrations SET status = '{status}', checksum = COALESCE({}, checksum), error = NULL,
+             rolled_back_at = CASE WHEN '{status}' = 'rolled_back' THEN CURRENT_TIMESTAMP ELSE NULL END WHERE version = {version}",
+            checksum.map_or("NULL".into(), lit),
+            status = status.as_str(),
+        ))
+        .execute(self.conn)
+        .map_err(|e| Self::db_error("updating schema_migrations", e))?;
+        if changed == 0 {
+            return Err(Error::Usage(format!(
+                "version {version} is not in schema_migrations"
+            )));
+        }
+        let action = if checksum.is_some() {
+            "repaired".to_string()
+        } else {
+            format!("marked_{status}")
+        };
+        self.conn
+            .batch_execute(&log_sql(
+                version,
+                &action,
+                checksum.unwrap_or(""),
+                "NULL",
+                Some("by operator"),
+            ))
+            .map_err(|e| Self::db_error("writing schema_migrations_log", e))
+    }
+
+    fn finish_run(&mut self, _commit: bool) -> Result<(), Error> {
+        // Every migration committed on its own; the run only holds the advisory lock.
+        self.release_lock();
+        Ok(())
+    }
+}
+
+impl Drop for Postgres<'_> {
+    fn drop(&mut self) {
+        // An early return or a panic in the middle of a run: the guard unlocks (or closes the connection).
+        self.release_lock();
+    }
+}
+
+/// `true` for SQLSTATE 55P03 (lock_not_available), recognised by the server's English messages: diesel
+/// does not expose the SQLSTATE.
+fn is_lock_timeout(message: &str) -> bool {
+    message.contains("canceling statement due to lock timeout")
+        || message.contains("could not obtain lock on")
+}
+
+/// A string literal that is safe whatever `standard_conforming_strings` says.
+fn lit(s: &str) -> String {
+    format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+fn regclasses(m: &Migration) -> String {
+    m.tables
+        .iter()
+        .map(|t| format!("to_regclass({})", lit(t)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn log_sql(version: u64, action: &str, checksum: &str, ms: &str, detail: Option<&str>) -> String {
+    format!(
+        "INSERT INTO schema_migrations_log (version, action, checksum, duration_ms, detail) VALUES ({version}, {}, {}, {ms}, {});",
+        lit(action),
+        lit(checksum),
+        detail.map_or("NULL".into(), lit)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_escape_quotes_and_backslashes() {
+        assert_eq!(lit("it's"), "E'it''s'");
+        assert_eq!(lit(r"a\b"), r"E'a\\b'");
+    }
+
+    #[test]
+    fn lock_timeouts_are_recognised() {
+        assert!(is_lock_timeout("canceling statement due to lock timeout"));
+        assert!(is_lock_timeout("could not obtain lock on relation \"t\""));
+        assert!(!is_lock_timeout("relation \"t\" does not exist"));
+    }
+}

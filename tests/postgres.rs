@@ -1,0 +1,350 @@
+//! PostgreSQL only: the advisory lock, lock timeouts and retries, no-transaction migrations with
+//! `CREATE INDEX CONCURRENTLY`, and transactional rollback, on a throwaway cluster.
+
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use migrator::{Backend, Config, Error, Migrator, Postgres};
+use migrator_tests::{Db, Workspace};
+
+fn pg() -> Option<(Workspace, Db)> {
+    let db = Db::postgres()?;
+    Some((Workspace::new(), db))
+}
+
+fn url(db: &Db) -> &str {
+    match db {
+        Db::Postgres(p) => &p.url,
+        Db::Sqlite(_) => unreachable!(),
+    }
+}
+
+fn connect(db: &Db) -> diesel::PgConnection {
+    match db {
+        Db::Postgres(p) => p.connect(),
+        Db::Sqlite(_) => unreachable!(),
+    }
+}
+
+#[test]
+fn boot_applies_commits_each_migration_and_reboot_reads_history_only() {
+    let Some((ws, db)) = pg() else { return };
+    ws.add(20240101000000, Some(1), "users", "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);\nINSERT INTO users (id, name) VALUES (1, 'it''s'), (2, E'back\\\\slash');", Some("DROP TABLE users;"));
+    ws.add(
+        20240102000000,
+        Some(2),
+        "posts",
+        "CREATE TABLE posts (id INTEGER PRIMARY KEY, body TEXT DEFAULT $$a;b$$);",
+        Some("DROP TABLE posts;"),
+    );
+    let set = ws.set();
+    let report = db.boot(&set).unwrap();
+    assert_eq!(report.applied_versions(), [20240101000000, 20240102000000]);
+    assert_eq!(db.count("SELECT count(*) FROM users"), 2);
+    let rows = db.rows("SELECT version, status, checksum, execution_ms IS NOT NULL, applied_at IS NOT NULL FROM schema_migrations ORDER BY version");
+    assert_eq!(rows.len(), 2);
+    assert!(
+        rows[0].starts_with(&format!(
+            "20240101000000|applied|{}|true|true",
+            set.get(20240101000000).unwrap().checksum
+        )),
+        "{rows:?}"
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM schema_migrations_log WHERE action = 'applied'"),
+        2
+    );
+    let again = db.boot(&set).unwrap();
+    assert!(again.steps.is_empty());
+    assert_eq!(again.already_applied, 2);
+    // History reads back in the same shape as SQLite's.
+    let history = db.with_backend(|b| b.read_history()).unwrap();
+    assert_eq!(history[0].applied_at.len(), "2024-01-01 00:00:00".len());
+}
+
+#[test]
+fn a_held_advisory_lock_makes_the_second_boot_wait_then_find_nothing_pending() {
+    let Some((ws, db)) = pg() else { return };
+    ws.add(
+        20240101000000,
+        Some(1),
+        "slow",
+        "CREATE TABLE slow (id INTEGER PRIMARY KEY);\nSELECT pg_sleep(1.5);",
+        None,
+    );
+    ws.add(
+        20240102000000,
+        Some(1),
+        "more",
+        "CREATE TABLE more (id INTEGER PRIMARY KEY);",
+        None,
+    );
+    let set = ws.set();
+    let db = std::sync::Arc::new(db);
+    let first = {
+        let (db, set) = (db.clone(), set.clone());
+        std::thread::spawn(move || db.boot(&set).unwrap())
+    };
+    std::thread::sleep(Duration::from_millis(400));
+    let second = db.boot(&set).unwrap();
+    let first = first.join().unwrap();
+    assert_eq!(first.applied_versions().len(), 2);
+    assert!(
+        second.applied_versions().is_empty(),
+        "the waiter re-planned under the lock"
+    );
+    assert_eq!(second.already_applied, 2);
+    assert!(
+        second.lock_wait >= Duration::from_millis(500),
+        "{:?}",
+        second.lock_wait
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM schema_migrations_log WHERE action = 'applied'"),
+        2
+    );
+}
+
+#[test]
+fn the_lock_wait_has_a_deadline_and_names_the_holder() {
+    let Some((ws, db)) = pg() else { return };
+    ws.add(
+        20240101000000,
+        None,
+        "t",
+        "CREATE TABLE t (id INTEGER PRIMARY KEY);",
+        None,
+    );
+    let set = ws.set();
+    let mut holder_conn = connect(&db);
+    let mut holder = Postgres::new(&mut holder_conn, url(&db));
+    holder.begin_run(&Config::default()).unwrap();
+    let config = Config {
+        lock_wait: Duration::from_millis(300),
+        ..Config::default()
+    };
+    let started = Instant::now();
+    let err = db.boot_with(&set, config.clone()).unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(matches!(err, Error::Lock { .. }), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("advisory lock") && message.contains("held by pid"),
+        "{message}"
+    );
+    holder.finish_run(true).unwrap();
+    assert_eq!(
+        db.boot_with(&set, config).unwrap().applied_versions().len(),
+        1
+    );
+}
+
+#[test]
+fn the_advisory_lock_is_released_on_error_and_on_panic() {
+    let Some((ws, db)) = pg() else { return };
+    ws.add(
+        20240101000000,
+        None,
+        "bad",
+        "SELECT * FROM missing_table;",
+        None,
+    );
+    let set = ws.set();
+    assert!(matches!(db.boot(&set), Err(Error::Migration(_))));
+    let quick = Config {
+        lock_wait: Duration::from_millis(200),
+        ..Config::default()
+    };
+    // A panic in the middle of a run: the drop guard unlocks.
+    let db_url = url(&db).to_string();
+    let panicked = std::panic::catch_unwind(|| {
+        let mut conn = connect(&db);
+        let mut backend = Postgres::new(&mut conn, db_url.clone());
+        backend.begin_run(&Config::default()).unwrap();
+        panic!("host panics while migrating");
+    });
+    assert!(panicked.is_err());
+    let mut conn = connect(&db);
+    let mut backend = Postgres::new(&mut conn, url(&db));
+    backend.begin_run(&quick).expect("the lock is free again");
+    backend.finish_run(true).unwrap();
+}
+
+#[test]
+fn a_lock_timeout_is_retried_with_backoff_and_succeeds_after_the_holder_commits() {
+    let Some((ws, db)) = pg() else { return };
+    db.exec("CREATE TABLE accounts (id INTEGER PRIMARY KEY, x TEXT)");
+    ws.add(
+        20240101000000,
+        Some(9),
+        "add_col",
+        "ALTER TABLE accounts ADD COLUMN note TEXT;",
+        Some("ALTER TABLE accounts DROP COLUMN note;"),
+    );
+    let set = ws.set();
+    let mut holder = connect(&db);
+    holder
+        .batch_execute("BEGIN; LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE;")
+        .unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(900));
+        holder.batch_execute("COMMIT").unwrap();
+    });
+    let config = Config {
+        lock_timeout: Duration::from_millis(150),
+        lock_retries: 8,
+        ..Config::default()
+    };
+    let started = Instant::now();
+    let report = db.boot_with(&set, config).unwrap();
+    release.join().unwrap();
+    assert_eq!(report.applied_versions(), [20240101000000]);
+    assert!(started.elapsed() >= Duration::from_millis(800));
+    assert_eq!(db.count("SELECT count(*) FROM information_schema.columns WHERE table_name = 'accounts' AND column_name = 'note'"), 1);
+}
+
+#[test]
+fn a_lock_timeout_that_outlasts_the_retries_fails_cleanly_naming_the_lock() {
+    let Some((ws, db)) = pg() else { return };
+    db.exec("CREATE TABLE accounts (id INTEGER PRIMARY KEY, x TEXT)");
+    ws.add(
+        20240101000000,
+        Some(9),
+        "add_col",
+        "CREATE TABLE audit (id INTEGER PRIMARY KEY);\nALTER TABLE accounts ADD COLUMN note TEXT;",
+        None,
+    );
+    let set = ws.set();
+    let before = db.fingerprint();
+    let mut holder = connect(&db);
+    holder.batch_execute("SET application_name = 'long_report'; BEGIN; LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE;").unwrap();
+    let config = Config {
+        lock_timeout: Duration::from_millis(100),
+        lock_retries: 2,
+        ..Config::default()
+    };
+    let err = db.boot_with(&set, config).unwrap_err();
+    let Error::Migration(failure) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(failure.statement_index, 2, "{err}");
+    let message = err.to_string();
+    for needle in [
+        "lock timeout",
+        "3 attempt(s)",
+        "AccessExclusiveLock on accounts held by pid",
+        "long_report",
+        "PostgreSQL said",
+    ] {
+        assert!(
+            message.contains(needle),
+            "missing {needle:?} in:\n{message}"
+        );
+    }
+    holder.batch_execute("COMMIT").unwrap();
+    assert_eq!(db.fingerprint(), before, "nothing of the migration is left");
+    assert_eq!(db.history(), [(20240101000000, "failed".to_string())]);
+    // The next boot retries it (a failed transactional migration left nothing to undo).
+    assert_eq!(db.boot(&set).unwrap().applied_versions(), [20240101000000]);
+}
+
+#[test]
+fn a_failing_transactional_migration_rolls_back_its_ddl() {
+    let Some((ws, db)) = pg() else { return };
+    ws.add(
+        20240101000000,
+        None,
+        "base",
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT);",
+        None,
+    );
+    db.boot(&ws.set()).unwrap();
+    let before = (db.fingerprint(), db.data_dump());
+    ws.add(20240102000000, None, "bad", "CREATE TABLE u (id INTEGER PRIMARY KEY);\nALTER TABLE t ADD COLUMN y INTEGER;\nINSERT INTO t (id, x) VALUES (1, 'a');\nCREATE INDEX t_x ON t (x);\nINSERT INTO t (id, x) VALUES (1, 'dup');", None);
+    let err = db.boot(&ws.set()).unwrap_err();
+    let Error::Migration(failure) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(
+        (failure.statement_index, failure.statement_count),
+        (5, 5),
+        "{err}"
+    );
+    assert!(failure.db_message.contains("duplicate key"), "{err}");
+    assert_eq!((db.fingerprint(), db.data_dump()), before);
+}
+
+#[test]
+fn create_index_concurrently_runs_in_a_no_transaction_migration() {
+    let Some((ws, db)) = pg() else { return };
+    ws.add(20240101000000, None, "t", "CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT);\nINSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 1000) g;", None);
+    ws.write(
+        "20240102000000_idx.sql",
+        "-- migrator:no-transaction\n-- ============ UP MIGRATION ============\nCREATE INDEX CONCURRENTLY t_x ON t (x);\nCREATE UNIQUE INDEX CONCURRENTLY t_x_id ON t (x, id);\n-- ============ DOWN MIGRATION ============\nDROP INDEX CONCURRENTLY t_x_id;\nDROP INDEX CONCURRENTLY t_x;\n",
+    );
+    let set = ws.set();
+    assert_eq!(db.boot(&set).unwrap().applied_versions().len(), 2);
+    assert_eq!(db.history()[1], (20240102000000, "applied".into()));
+    assert_eq!(
+        db.count("SELECT count(*) FROM pg_index WHERE indrelid = 't'::regclass AND indisvalid"),
+        3
+    );
+    // The session's timeouts are restored after the migration.
+    db.with_backend(|b| {
+        Migrator::new(&set).rollback_to(b, 20240101000000).unwrap();
+    });
+    assert_eq!(
+        db.count("SELECT count(*) FROM pg_index WHERE indrelid = 't'::regclass"),
+        1
+    );
+}
+
+#[test]
+fn a_failed_concurrent_build_leaves_an_invalid_index_which_is_reported_and_blocks_the_next_boot() {
+    let Some((ws, db)) = pg() else { return };
+    ws.add(20240101000000, None, "t", "CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT);\nINSERT INTO t VALUES (1, 'same'), (2, 'same');", None);
+    ws.write(
+        "20240102000000_unique.sql",
+        "-- migrator:no-transaction\n-- ============ UP MIGRATION ============\nCREATE UNIQUE INDEX CONCURRENTLY t_x_unique ON t (x);\n",
+    );
+    let set = ws.set();
+    let err = db.boot(&set).unwrap_err();
+    let message = err.to_string();
+    for needle in [
+        "statement 1 of 1",
+        "INVALID index",
+        "t_x_unique (on t)",
+        "DROP INDEX CONCURRENTLY",
+    ] {
+        assert!(
+            message.contains(needle),
+            "missing {needle:?} in:\n{message}"
+        );
+    }
+    assert_eq!(db.history()[1], (20240102000000, "failed".into()));
+    let message = db.boot(&set).unwrap_err().to_string();
+    assert!(
+        message.contains("recorded as failed") && message.contains("--migrate-mark 20240102000000"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_interrupted_no_transaction_migration_is_left_running_and_blocks_the_boot() {
+    let Some((ws, db)) = pg() else { return };
+    ws.write(
+        "20240102000000_half.sql",
+        "-- migrator:no-transaction\n-- ============ UP MIGRATION ============\nCREATE TABLE a (id INTEGER);\n",
+    );
+    let set = ws.set();
+    // What a process killed between the statements leaves: the committed `running` row.
+    db.exec("CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, issue_number INTEGER, applied_at TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP, checksum TEXT, status TEXT NOT NULL DEFAULT 'applied', execution_ms BIGINT, rolled_back_at TIMESTAMPTZ, error TEXT)");
+    db.exec(&format!("INSERT INTO schema_migrations (version, name, checksum, status) VALUES (20240102000000, 'half', '{}', 'running')", set.get(20240102000000).unwrap().checksum));
+    let message = db.boot(&set).unwrap_err().to_string();
+    assert!(message.contains("recorded as running"), "{message}");
+    db.with_backend(|b| {
+        Migrator::new(&set).mark(b, 20240102000000, migrator::Status::Applied, false)
+    })
+    .unwrap();
+    assert!(db.boot(&set).unwrap().steps.is_empty());
+}
