@@ -728,7 +728,7 @@ impl<'a> Parser<'a> {
         Expr::new(self.toks[from..self.pos].to_vec())
     }
 
-    /// Reads an expression up to the end, or up to (not including) the word `stop`.
+    /// Reads an expression from here to the end of the tokens.
     pub fn rest_expr(&mut self) -> Result<Expr, ReadError> {
         let from = self.pos;
         self.pos = self.toks.len();
