@@ -1,13 +1,23 @@
-//! Boot on real SQLite files: apply, reboot, refusals, failure in the middle of a set, concurrency.
+//! Boot: apply, reboot, refusals, failure in the middle of a set, no-transaction migrations. The
+//! engine-independent bodies run on SQLite and on PostgreSQL (`both_engines!`); SQLite specifics
+//! (foreign key checks, the write lock, two processes on one file, the standalone spec layout) after them.
 
 use migrator::{Config, Error, Migrator, Outcome, Sqlite, ValidationProblem};
-use migrator_tests::{data_dump, fingerprint, history, Workspace};
+use migrator_tests::{both_engines, fingerprint, history, Db, Workspace};
 
+both_engines!(
+    applies_pending_in_order_then_reboot_applies_nothing,
+    an_edited_applied_migration_refuses_to_boot_naming_file_and_both_checksums,
+    a_deleted_applied_migration_refuses_to_boot,
+    an_older_pending_migration_refuses_unless_out_of_order_is_allowed,
+    a_failing_migration_leaves_the_database_exactly_as_before_it,
+    a_no_transaction_migration_runs_statement_by_statement,
+    an_interrupted_no_transaction_migration_blocks_the_boot_with_instructions,
+);
+
+/// The SQLite-only tests' boot.
 fn boot(ws: &Workspace) -> Result<migrator::Report, Error> {
-    let set = ws.set();
-    let conn = ws.open();
-    let result = Migrator::new(&set).boot(&mut Sqlite::new(&conn));
-    result
+    Db::sqlite(ws).boot(&ws.set())
 }
 
 fn three(ws: &Workspace) {
@@ -23,36 +33,30 @@ fn three(ws: &Workspace) {
         20240103000000,
         None,
         "seed",
-        "INSERT INTO users (name) VALUES ('ada');",
+        "INSERT INTO users (id, name) VALUES (1, 'ada');",
         Some("DELETE FROM users WHERE name = 'ada';"),
     );
 }
 
-#[test]
-fn applies_pending_in_order_then_reboot_applies_nothing() {
-    let ws = Workspace::new();
-    three(&ws);
-    let report = boot(&ws).unwrap();
+fn applies_pending_in_order_then_reboot_applies_nothing(ws: &Workspace, db: &Db) {
+    three(ws);
+    let report = db.boot(&ws.set()).unwrap();
     assert_eq!(
         report.applied_versions(),
         [20240101000000, 20240102000000, 20240103000000]
     );
-    let conn = ws.open();
-    assert_eq!(history(&conn).len(), 3);
-    let checksum: String = conn
-        .query_row(
-            "SELECT checksum FROM schema_migrations WHERE version = 20240101000000",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(checksum, ws.set().get(20240101000000).unwrap().checksum);
+    assert_eq!(db.history().len(), 3);
+    let checksum = db.rows("SELECT checksum FROM schema_migrations WHERE version = 20240101000000");
+    assert_eq!(
+        checksum,
+        [ws.set().get(20240101000000).unwrap().checksum.to_string()]
+    );
 
-    let again = boot(&ws).unwrap();
+    let again = db.boot(&ws.set()).unwrap();
     assert!(again.steps.is_empty());
     assert_eq!(again.already_applied, 3);
     assert_eq!(
-        data_dump(&conn)
+        db.data_dump()
             .iter()
             .filter(|r| r.starts_with("users:"))
             .count(),
@@ -60,11 +64,12 @@ fn applies_pending_in_order_then_reboot_applies_nothing() {
     );
 }
 
-#[test]
-fn an_edited_applied_migration_refuses_to_boot_naming_file_and_both_checksums() {
-    let ws = Workspace::new();
-    three(&ws);
-    boot(&ws).unwrap();
+fn an_edited_applied_migration_refuses_to_boot_naming_file_and_both_checksums(
+    ws: &Workspace,
+    db: &Db,
+) {
+    three(ws);
+    db.boot(&ws.set()).unwrap();
     let before = ws.set().get(20240102000000).unwrap().checksum.to_string();
     let file = ws.add(
         20240102000000,
@@ -74,7 +79,7 @@ fn an_edited_applied_migration_refuses_to_boot_naming_file_and_both_checksums() 
         Some("DROP TABLE posts;"),
     );
     let after = ws.set().get(20240102000000).unwrap().checksum.to_string();
-    let err = boot(&ws).unwrap_err();
+    let err = db.boot(&ws.set()).unwrap_err();
     let message = err.to_string();
     assert!(message.contains(&file), "{message}");
     assert!(message.contains("20240102000000"), "{message}");
@@ -87,13 +92,11 @@ fn an_edited_applied_migration_refuses_to_boot_naming_file_and_both_checksums() 
     );
 }
 
-#[test]
-fn a_deleted_applied_migration_refuses_to_boot() {
-    let ws = Workspace::new();
-    three(&ws);
-    boot(&ws).unwrap();
+fn a_deleted_applied_migration_refuses_to_boot(ws: &Workspace, db: &Db) {
+    three(ws);
+    db.boot(&ws.set()).unwrap();
     ws.remove("20240103000000_seed.sql");
-    let message = boot(&ws).unwrap_err().to_string();
+    let message = db.boot(&ws.set()).unwrap_err().to_string();
     assert!(
         message.contains(
             "20240103000000 (seed) is applied in schema_migrations but missing from this binary"
@@ -103,42 +106,33 @@ fn a_deleted_applied_migration_refuses_to_boot() {
     assert!(message.contains("rerun-if-changed"), "{message}");
 }
 
-#[test]
-fn an_older_pending_migration_refuses_unless_out_of_order_is_allowed() {
-    let ws = Workspace::new();
-    three(&ws);
-    boot(&ws).unwrap();
+fn an_older_pending_migration_refuses_unless_out_of_order_is_allowed(ws: &Workspace, db: &Db) {
+    three(ws);
+    db.boot(&ws.set()).unwrap();
     let file = ws.add(
         20240101120000,
         Some(4),
         "late",
-        "CREATE TABLE late (x);",
+        "CREATE TABLE late (x INTEGER);",
         Some("DROP TABLE late;"),
     );
-    let message = boot(&ws).unwrap_err().to_string();
+    let message = db.boot(&ws.set()).unwrap_err().to_string();
     assert!(
         message.contains(&file)
             && message.contains("older than the newest applied migration 20240103000000"),
         "{message}"
     );
-    let set = ws.set();
-    let conn = ws.open();
     let config = Config {
         allow_out_of_order: true,
         ..Config::default()
     };
-    let report = Migrator::new(&set)
-        .with_config(config)
-        .boot(&mut Sqlite::new(&conn))
-        .unwrap();
+    let report = db.boot_with(&ws.set(), config).unwrap();
     assert_eq!(report.applied_versions(), [20240101120000]);
 }
 
-#[test]
-fn a_failing_migration_leaves_the_database_exactly_as_before_it() {
-    let ws = Workspace::new();
-    three(&ws);
-    boot(&ws).unwrap();
+fn a_failing_migration_leaves_the_database_exactly_as_before_it(ws: &Workspace, db: &Db) {
+    three(ws);
+    db.boot(&ws.set()).unwrap();
     // Two more: the first succeeds, the second fails at its third statement.
     ws.add(
         20240104000000,
@@ -147,31 +141,24 @@ fn a_failing_migration_leaves_the_database_exactly_as_before_it() {
         "CREATE TABLE tags (name TEXT);",
         Some("DROP TABLE tags;"),
     );
-    let conn = ws.open();
-    let schema_before_bad = {
-        // What the database will look like after 20240104000000 alone.
-        let probe = Workspace::new();
-        std::fs::copy(ws.db_path(), probe.db_path()).unwrap();
-        let probe_conn = probe.open();
-        probe_conn
-            .execute_batch("CREATE TABLE tags (name TEXT);")
-            .unwrap();
-        (
-            fingerprint(&probe_conn),
-            data_dump(&probe_conn)
-                .into_iter()
-                .filter(|r| !r.starts_with("schema_migrations"))
-                .collect::<Vec<_>>(),
-        )
+    // What the database will look like after 20240104000000 alone: apply it on its own first, in a
+    // second database of the same engine.
+    let probe_ws = Workspace::new();
+    let probe = if db.is_postgres() {
+        Db::postgres().unwrap()
+    } else {
+        Db::sqlite(&probe_ws)
     };
+    probe.boot(&ws.set()).unwrap();
+    let expected = (probe.fingerprint(), probe.data_dump());
     let bad = ws.add(
         20240105000000,
         Some(6),
         "broken",
-        "ALTER TABLE users ADD COLUMN email TEXT;\nUPDATE users SET email = 'x';\n\nINSERT INTO no_such_table VALUES (1);\nCREATE TABLE never (x);",
+        "ALTER TABLE users ADD COLUMN email TEXT;\nUPDATE users SET email = 'x';\n\nINSERT INTO no_such_table VALUES (1);\nCREATE TABLE never (x INTEGER);",
         Some("SELECT 1;"),
     );
-    let err = boot(&ws).unwrap_err();
+    let err = db.boot(&ws.set()).unwrap_err();
     let Error::Migration(failure) = &err else {
         panic!("{err}")
     };
@@ -179,7 +166,12 @@ fn a_failing_migration_leaves_the_database_exactly_as_before_it() {
     assert_eq!(failure.file, bad);
     assert_eq!(failure.statement_index, 3);
     assert_eq!(failure.line, 9, "line of the INSERT in the file");
-    assert!(failure.db_message.contains("no such table: no_such_table"));
+    assert!(
+        failure
+            .db_message
+            .contains(&db.no_such_table("no_such_table")),
+        "{err}"
+    );
     assert_eq!(failure.completed, [20240104000000]);
     let message = err.to_string();
     for needle in [
@@ -187,7 +179,11 @@ fn a_failing_migration_leaves_the_database_exactly_as_before_it() {
         "20240105000000",
         "statement 3 of 4 at line 9",
         "INSERT INTO no_such_table",
-        "SQLite said: no such table",
+        &format!(
+            "{} said: {}",
+            db.engine_name(),
+            db.no_such_table("no_such_table")
+        ),
         "What to do",
     ] {
         assert!(
@@ -196,13 +192,8 @@ fn a_failing_migration_leaves_the_database_exactly_as_before_it() {
         );
     }
     // The failed migration left nothing behind; the one before it stays applied.
-    assert_eq!(fingerprint(&conn), schema_before_bad.0);
-    let data: Vec<String> = data_dump(&conn)
-        .into_iter()
-        .filter(|r| !r.starts_with("schema_migrations"))
-        .collect();
-    assert_eq!(data, schema_before_bad.1);
-    let rows = history(&conn);
+    assert_eq!((db.fingerprint(), db.data_dump()), expected);
+    let rows = db.history();
     assert!(rows.contains(&(20240104000000, "applied".into())));
     assert!(rows.contains(&(20240105000000, "failed".into())));
 
@@ -214,7 +205,10 @@ fn a_failing_migration_leaves_the_database_exactly_as_before_it() {
         "ALTER TABLE users ADD COLUMN email TEXT;",
         Some("ALTER TABLE users DROP COLUMN email;"),
     );
-    assert_eq!(boot(&ws).unwrap().applied_versions(), [20240105000000]);
+    assert_eq!(
+        db.boot(&ws.set()).unwrap().applied_versions(),
+        [20240105000000]
+    );
 }
 
 #[test]
@@ -225,7 +219,7 @@ fn each_commit_mode_keeps_the_same_guarantees() {
         20240104000000,
         None,
         "bad",
-        "CREATE TABLE fine (x);\nSELECT * FROM missing;",
+        "CREATE TABLE fine (x INTEGER);\nSELECT * FROM missing;",
         None,
     );
     let set = ws.set();
@@ -285,35 +279,34 @@ fn the_spec_layout_with_its_own_transaction_and_history_insert_works_embedded_an
 
 static MIGRATIONS_NONE: migrator::MigrationSet = migrator::MigrationSet::from_static(&[], "");
 
-#[test]
-fn a_no_transaction_migration_runs_statement_by_statement() {
-    let ws = Workspace::new();
+fn a_no_transaction_migration_runs_statement_by_statement(ws: &Workspace, db: &Db) {
     ws.add(
         20240101000000,
         None,
         "table",
-        "CREATE TABLE t (x);",
+        "CREATE TABLE t (x INTEGER);",
         Some("DROP TABLE t;"),
     );
     ws.write(
         "20240102000000_vacuum.sql",
         "-- migrator:no-transaction\n-- ============ UP MIGRATION ============\nVACUUM;\nCREATE INDEX i ON t(x);\n-- ============ DOWN MIGRATION ============\nDROP INDEX i;\n",
     );
-    let report = boot(&ws).unwrap();
+    let report = db.boot(&ws.set()).unwrap();
     assert_eq!(report.applied_versions().len(), 2);
-    assert_eq!(history(&ws.open())[1], (20240102000000, "applied".into()));
+    assert_eq!(db.history()[1], (20240102000000, "applied".into()));
 }
 
-#[test]
-fn an_interrupted_no_transaction_migration_blocks_the_boot_with_instructions() {
-    let ws = Workspace::new();
+fn an_interrupted_no_transaction_migration_blocks_the_boot_with_instructions(
+    ws: &Workspace,
+    db: &Db,
+) {
     ws.write(
         "20240102000000_half.sql",
-        "-- migrator:no-transaction\n-- ============ UP MIGRATION ============\nCREATE TABLE a (x);\nCREATE TABLE a (x);\n",
+        "-- migrator:no-transaction\n-- ============ UP MIGRATION ============\nCREATE TABLE a (x INTEGER);\nCREATE TABLE a (x INTEGER);\n",
     );
-    let err = boot(&ws).unwrap_err();
+    let err = db.boot(&ws.set()).unwrap_err();
     assert!(matches!(err, Error::Migration(_)), "{err}");
-    let message = boot(&ws).unwrap_err().to_string();
+    let message = db.boot(&ws.set()).unwrap_err().to_string();
     assert!(
         message.contains("recorded as failed") && message.contains("--migrate-mark 20240102000000"),
         "{message}"
