@@ -20,6 +20,8 @@ pub struct RenderOptions {
     pub name: Option<String>,
     /// Read comments too.
     pub with_comments: bool,
+    /// The database's current schema, to make the DOWN recreate what the UP drops.
+    pub base: Option<crate::schema::BaseSchema>,
 }
 
 /// The generated texts for one issue.
@@ -162,7 +164,12 @@ pub fn generate_issue(issue: &Issue, opts: &RenderOptions) -> Result<Generated, 
     if extraction.changes.is_empty() {
         return Err(GenError::NoDataModel(issue.number));
     }
-    let rendered = render(&extraction.changes, opts.dialect, issue.number)?;
+    let rendered = render(
+        &extraction.changes,
+        opts.dialect,
+        issue.number,
+        opts.base.as_ref(),
+    )?;
     let file_name = format!("{:014}_issue_{}_{name}.sql", opts.version, issue.number);
     let migration = migration_text(issue, opts, &name, &file_name, &rendered);
     // The file must parse with the shared format crate, or it is a bug here.

@@ -27,6 +27,7 @@ pub mod generate;
 pub mod ident;
 pub mod model;
 pub mod render;
+pub mod schema;
 pub mod sql;
 pub mod write;
 
@@ -73,6 +74,9 @@ pub struct GenerateOptions {
     pub with_comments: bool,
     /// Generate and report, write nothing.
     pub dry_run: bool,
+    /// A file with the database's current schema (`CREATE TABLE`/`CREATE INDEX` statements, e.g. SQLite's
+    /// `.schema` or `pg_dump --schema-only`): the DOWN then recreates dropped indexes, columns and tables.
+    pub base_schema: Option<PathBuf>,
 }
 
 impl GenerateOptions {
@@ -89,6 +93,7 @@ impl GenerateOptions {
             name: None,
             with_comments: false,
             dry_run: false,
+            base_schema: None,
         }
     }
 }
@@ -158,11 +163,34 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateOutcome, GenError> 
         (None, Some(v)) => v,
         (None, None) => generate::now_version(),
     };
+    let base = match &options.base_schema {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| GenError::Options(format!("--base-schema {}: {e}", path.display())))?;
+            let schema = schema::BaseSchema::parse(&text).map_err(|e| {
+                GenError::Options(format!(
+                    "--base-schema {}:{}: {}",
+                    path.display(),
+                    e.line + 1,
+                    e.message
+                ))
+            })?;
+            tracing::info!(
+                tables = schema.tables.len(),
+                indexes = schema.indexes.len(),
+                skipped = schema.skipped,
+                "read the base schema"
+            );
+            Some(schema)
+        }
+    };
     let render_options = RenderOptions {
         dialect: options.dialect,
         version,
         name: Some(name),
         with_comments: options.with_comments,
+        base,
     };
     let generated = generate_issue(&issue, &render_options)?;
     let files = plan(options, &generated)?;

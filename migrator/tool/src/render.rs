@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use crate::error::GenError;
 use crate::ident::Ident;
 use crate::model::{Change, Column, Index, Located, NamedConstraint, SqlType, TableConstraint};
+use crate::schema::BaseSchema;
 use crate::sql::{Dialect, Expr};
 
 /// One UP step with its inverse.
@@ -187,7 +188,12 @@ fn index_sql(i: &Index, dialect: Dialect) -> String {
 }
 
 /// Renders every change for `dialect`.
-pub fn render(changes: &[Located], dialect: Dialect, issue: u32) -> Result<Rendered, GenError> {
+pub fn render(
+    changes: &[Located],
+    dialect: Dialect,
+    issue: u32,
+    base: Option<&BaseSchema>,
+) -> Result<Rendered, GenError> {
     let mut r = Rendered::default();
     let unsupported = |l: &Located, message: String| GenError::Unsupported {
         issue,
@@ -226,9 +232,28 @@ pub fn render(changes: &[Located], dialect: Dialect, issue: u32) -> Result<Rende
                 step.up.push(format!("DROP TABLE {table}"));
                 r.breaking
                     .push(format!("drop table {table}: its rows are deleted"));
-                let w = format!("table {table} and its rows cannot be restored by the DOWN (its definition is not in the issue); restore it from the pre-migration backup");
-                step.down_warnings.push(format!("WARNING: lossy: {w}"));
-                r.lossy.push(w);
+                if let Some(def) = base.and_then(|b| b.tables.get(table.as_str())) {
+                    let mut lines: Vec<String> = def
+                        .columns
+                        .iter()
+                        .map(|c| column_sql(c, dialect, true))
+                        .collect();
+                    lines.extend(def.constraints.iter().map(|c| constraint_sql(c, dialect)));
+                    step.down.push(format!(
+                        "CREATE TABLE {table} (\n    {}\n)",
+                        lines.join(",\n    ")
+                    ));
+                    for i in base.into_iter().flat_map(|b| b.indexes_of(table.as_str())) {
+                        step.down.push(index_sql(i, dialect));
+                    }
+                    let w = format!("table {table} is recreated empty by the DOWN (from the base schema); its rows are restored only from the pre-migration backup");
+                    step.down_warnings.push(format!("WARNING: lossy: {w}"));
+                    r.lossy.push(w);
+                } else {
+                    let w = format!("table {table} and its rows cannot be restored by the DOWN (its definition is not in the issue; pass --base-schema); restore it from the pre-migration backup");
+                    step.down_warnings.push(format!("WARNING: lossy: {w}"));
+                    r.lossy.push(w);
+                }
                 r.altered.insert(table.as_str().to_string());
                 r.blocking.push(format!("DROP TABLE {table}"));
             }
@@ -252,9 +277,35 @@ pub fn render(changes: &[Located], dialect: Dialect, issue: u32) -> Result<Rende
                     .push(format!("ALTER TABLE {table} DROP COLUMN {column}"));
                 r.breaking
                     .push(format!("drop column {table}.{column}: its data is deleted"));
-                let w = format!("column {table}.{column} and its data cannot be restored by the DOWN (its definition is not in the issue); restore it from the pre-migration backup");
-                step.down_warnings.push(format!("WARNING: lossy: {w}"));
-                r.lossy.push(w);
+                let def = base.and_then(|b| b.column(table.as_str(), column.as_str()));
+                let re_addable = def.filter(|c| {
+                    let literal_default = c
+                        .default
+                        .as_ref()
+                        .is_some_and(|d| d.is_literal() && !d.is_null());
+                    !c.primary_key
+                        && (!c.not_null || literal_default)
+                        && (dialect == Dialect::Postgres
+                            || (!c.unique && c.default.as_ref().is_none_or(Expr::is_literal)))
+                });
+                if let Some(c) = re_addable {
+                    step.down.push(format!(
+                        "ALTER TABLE {table} ADD COLUMN {}",
+                        column_sql(c, dialect, true)
+                    ));
+                    let w = format!("column {table}.{column} is re-added by the DOWN (from the base schema) but its data is lost; restore it from the pre-migration backup");
+                    step.down_warnings.push(format!("WARNING: lossy: {w}"));
+                    r.lossy.push(w);
+                } else {
+                    let why = if def.is_some() {
+                        "its definition cannot be re-added with ADD COLUMN"
+                    } else {
+                        "its definition is not in the issue; pass --base-schema"
+                    };
+                    let w = format!("column {table}.{column} and its data cannot be restored by the DOWN ({why}); restore it from the pre-migration backup");
+                    step.down_warnings.push(format!("WARNING: lossy: {w}"));
+                    r.lossy.push(w);
+                }
                 if existing(&r, table) {
                     r.altered.insert(table.as_str().to_string());
                     r.blocking.push(format!(
@@ -288,9 +339,19 @@ pub fn render(changes: &[Located], dialect: Dialect, issue: u32) -> Result<Rende
                     type_sql(ty, dialect)
                 ));
                 r.breaking.push(format!("type change of {table}.{column} to {}: may rewrite the table and fail on values that do not convert", type_sql(ty, dialect)));
-                let w = format!("the type of {table}.{column} before this migration is not in the issue, so the DOWN cannot change it back; restore from the backup or write the inverse by hand");
-                step.down_warnings.push(format!("WARNING: lossy: {w}"));
-                r.lossy.push(w);
+                if let Some(old) = base.and_then(|b| b.column(table.as_str(), column.as_str())) {
+                    step.down.push(format!(
+                        "ALTER TABLE {table} ALTER COLUMN {column} TYPE {}",
+                        type_sql(&old.ty, dialect)
+                    ));
+                    let w = format!("the DOWN changes {table}.{column} back to {} (from the base schema); values that do not fit the old type make it fail", type_sql(&old.ty, dialect));
+                    step.down_warnings.push(format!("WARNING: lossy: {w}"));
+                    r.lossy.push(w);
+                } else {
+                    let w = format!("the type of {table}.{column} before this migration is not in the issue, so the DOWN cannot change it back (pass --base-schema); restore from the backup or write the inverse by hand");
+                    step.down_warnings.push(format!("WARNING: lossy: {w}"));
+                    r.lossy.push(w);
+                }
                 r.altered.insert(table.as_str().to_string());
                 r.blocking.push(format!("ALTER TABLE {table} ALTER COLUMN {column} TYPE (may rewrite the table under an exclusive lock)"));
             }
@@ -341,11 +402,16 @@ pub fn render(changes: &[Located], dialect: Dialect, issue: u32) -> Result<Rende
                 step.up.push(format!("DROP INDEX{conc} IF EXISTS {name}"));
                 r.breaking
                     .push(format!("drop index {name}: queries that used it slow down"));
-                let w = format!("index {name} cannot be recreated by the DOWN (its definition is not in the issue); recreate it by hand if the rollback needs it");
-                step.down_warnings.push(format!("WARNING: lossy: {w}"));
-                r.lossy.push(w);
-                if !conc.is_empty() {
+                if let Some(def) = base.and_then(|b| b.indexes.get(name.as_str())) {
+                    let mut def = def.clone();
+                    def.concurrently = !conc.is_empty();
+                    step.down.push(index_sql(&def, dialect));
                 } else {
+                    let w = format!("index {name} cannot be recreated by the DOWN (its definition is not in the issue; pass --base-schema); recreate it by hand if the rollback needs it");
+                    step.down_warnings.push(format!("WARNING: lossy: {w}"));
+                    r.lossy.push(w);
+                }
+                if conc.is_empty() {
                     r.blocking
                         .push(format!("DROP INDEX {name} (exclusive lock on its table)"));
                 }

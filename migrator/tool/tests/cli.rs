@@ -451,3 +451,39 @@ fn the_title_cannot_break_out_of_its_comment() {
     assert!(!out.lines().any(|l| l.starts_with("DROP TABLE users")));
     assert!(out.contains("20240115143022_issue_41_evil_drop_table_users_x.sql"));
 }
+
+#[test]
+fn base_schema_makes_the_index_drop_invertible() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("schema.sql"), common::BASE_SCHEMA).unwrap();
+    let f = fixtures();
+    let args = [
+        "generate",
+        "--export",
+        f.to_str().unwrap(),
+        "--issue",
+        "198",
+        "--dry-run",
+        "--base-schema",
+        "schema.sql",
+    ];
+    let (code, out, err) = tool(d, &args);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("rollback: exact"), "{out}");
+    assert!(out.contains("CREATE INDEX idx_activities_legacy_type ON activities (type);"));
+    let (code, _, err) = tool(
+        d,
+        &[
+            "generate",
+            "--export",
+            f.to_str().unwrap(),
+            "--issue",
+            "198",
+            "--base-schema",
+            "nope.sql",
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("--base-schema nope.sql"));
+}

@@ -209,3 +209,61 @@ fn lossy_changes_are_flagged_with_warnings() {
     conn.execute_batch(&section(&g.migration, "UP")).unwrap();
     conn.execute_batch(&section(&g.migration, "DOWN")).unwrap();
 }
+
+#[test]
+fn with_the_base_schema_the_dropped_index_comes_back_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = base_db(dir.path());
+    let start = fingerprint(&conn);
+    let g = render_with(
+        &fixture_issue("198.json"),
+        Dialect::Sqlite,
+        Some(BASE_SCHEMA),
+    )
+    .unwrap();
+    assert!(g.lossy.is_empty(), "{:?}", g.lossy);
+    assert!(g
+        .migration
+        .contains("CREATE INDEX idx_activities_legacy_type ON activities (type);"));
+    conn.execute_batch(&section(&g.migration, "UP")).unwrap();
+    assert_ne!(fingerprint(&conn), start);
+    conn.execute_batch(&section(&g.migration, "DOWN")).unwrap();
+    assert_eq!(fingerprint(&conn), start);
+}
+
+#[test]
+fn with_the_base_schema_dropped_columns_and_tables_are_recreated_empty() {
+    let issue = issue(
+        304,
+        "Cleanup",
+        "## Data model\n- Drop column `legacy_score` from `contacts`\n- Drop table `activities`\n",
+    );
+    let g = render_with(&issue, Dialect::Sqlite, Some(BASE_SCHEMA)).unwrap();
+    assert_eq!(g.lossy.len(), 2);
+    assert!(g.lossy.iter().all(|l| l.contains("from the base schema")));
+    let dir = tempfile::tempdir().unwrap();
+    let conn = base_db(dir.path());
+    conn.execute_batch(&section(&g.migration, "UP")).unwrap();
+    conn.execute_batch(&section(&g.migration, "DOWN")).unwrap();
+    conn.execute(
+        "INSERT INTO activities (contact_id, type) VALUES ('c1', 'mail')",
+        [],
+    )
+    .unwrap();
+    let n: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM contacts WHERE legacy_score IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 2);
+    let idx: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'idx_activities_legacy_type'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(idx, 1);
+}

@@ -53,6 +53,10 @@ pub struct Args {
     /// Read the comments too.
     #[arg(long)]
     with_comments: bool,
+    /// The database's current schema (CREATE TABLE/INDEX statements, e.g. sqlite3 .schema or pg_dump
+    /// --schema-only), so the DOWN can recreate what the UP drops.
+    #[arg(long, value_name = "FILE")]
+    base_schema: Option<PathBuf>,
     /// Print the migration and the files it would write; write nothing.
     #[arg(long)]
     dry_run: bool,
@@ -85,6 +89,7 @@ pub fn run(args: Args) -> ExitCode {
     options.name = args.name;
     options.with_comments = args.with_comments;
     options.dry_run = args.dry_run;
+    options.base_schema = args.base_schema;
     match generate(&options) {
         Ok(outcome) => {
             let g = &outcome.generated;

@@ -27,6 +27,15 @@ pub fn issue(number: u32, title: &str, body: &str) -> Issue {
 
 /// Renders `issue` for `dialect` at a fixed version.
 pub fn render(issue: &Issue, dialect: Dialect) -> Result<Generated, migrator_tool::GenError> {
+    render_with(issue, dialect, None)
+}
+
+/// Renders `issue` for `dialect` at a fixed version, knowing the base schema `base`.
+pub fn render_with(
+    issue: &Issue,
+    dialect: Dialect,
+    base: Option<&str>,
+) -> Result<Generated, migrator_tool::GenError> {
     generate_issue(
         issue,
         &RenderOptions {
@@ -34,6 +43,7 @@ pub fn render(issue: &Issue, dialect: Dialect) -> Result<Generated, migrator_too
             version: 20240115143022,
             name: None,
             with_comments: false,
+            base: base.map(|b| migrator_tool::schema::BaseSchema::parse(b).unwrap()),
         },
     )
 }
