@@ -303,6 +303,16 @@ fn table_heading(title: &str) -> Option<(Result<Ident, String>, bool)> {
             return Some((Ident::parse(c), new));
         }
         if *w == "table" && n > 0 && next.is_none() {
+            let before = words[n - 1].trim_matches(|c: char| !c.is_ascii_alphanumeric());
+            if matches!(
+                before,
+                "new" | "a" | "the" | "create" | "add" | "alter" | "changes" | "modify"
+            ) {
+                return Some((
+                    Err(format!("the heading {title:?} does not say which table")),
+                    new,
+                ));
+            }
             return Some((Ident::parse(raw_words[n - 1]), new));
         }
     }
@@ -383,7 +393,7 @@ fn plain(text: &str) -> String {
         if c == '\'' {
             in_str = !in_str;
         }
-        if !in_str && (c == '`' || c == '*') {
+        if !in_str && c == '`' {
             continue;
         }
         out.push(c);
@@ -427,7 +437,7 @@ enum Col {
 }
 
 fn classify(header: &str) -> Col {
-    let h = plain(header).to_ascii_lowercase();
+    let h = plain(header).replace(['*', '_'], "").to_ascii_lowercase();
     let h = h.trim();
     match h {
         "column" | "column name" | "name" | "field" | "col" | "attribute" => Col::Name,
@@ -1048,6 +1058,7 @@ mod tests {
         assert!(table_heading("Summary").is_none());
         assert!(table_heading("Acceptance criteria").is_none());
         assert!(table_heading("Changes to `bad name`").unwrap().0.is_err());
+        assert!(table_heading("New table").unwrap().0.is_err());
     }
 
     #[test]
@@ -1095,6 +1106,21 @@ mod tests {
         );
         assert_eq!(e.ignored.len(), 1);
         assert_eq!(e.changes[5].origin.line, 7);
+    }
+
+    #[test]
+    fn arithmetic_in_checks_is_kept() {
+        let e = read("### Changes to `t`\n\n| **Column** | Type | Constraints |\n|---|---|---|\n| a | INT | check (a * 2 > 1) |\n| b | TEXT | **not null** |\n");
+        assert_eq!(e.changes.len(), 1);
+        let Change::AddColumn { column, .. } = &e.changes[0].change else {
+            panic!()
+        };
+        assert_eq!(
+            column.checks[0].1.render(crate::sql::Dialect::Sqlite),
+            "a * 2 > 1"
+        );
+        assert_eq!(e.problems.len(), 1);
+        assert_eq!(e.problems[0].line, 6);
     }
 
     #[test]
