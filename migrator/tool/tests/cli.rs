@@ -335,7 +335,7 @@ fn every_input_shape_is_read() {
     let array = export(d, "array.json", serde_json::json!([gh, rest]));
     // An array with two issues needs --issue.
     let (code, _, err) = tool(d, &["generate", "--export", &array, "--dry-run"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(
         err.contains("the export holds issues #198, #212; choose one with --issue N"),
         "{err}"

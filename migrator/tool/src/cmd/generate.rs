@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::ValueEnum;
-use migrator_tool::{generate, Dialect, GenError, GenerateOptions, Online, Source, Status};
+use migrator_tool::{
+    generate, Dialect, ExportError, GenError, GenerateOptions, Online, Source, Status,
+};
 
 /// Dialect names on the command line.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -123,7 +125,9 @@ pub fn run(args: Args) -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             match e {
-                GenError::Options(_) => ExitCode::from(2),
+                GenError::Options(_) | GenError::Export(ExportError::Ambiguous(_)) => {
+                    ExitCode::from(2)
+                }
                 _ => ExitCode::from(1),
             }
         }
