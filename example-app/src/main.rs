@@ -1,13 +1,16 @@
-//! A small contacts application (the spec's domain) that migrates its own SQLite database at boot.
+//! A small contacts application (the spec's domain) that migrates its own database at boot: SQLite by
+//! default, PostgreSQL with `--database-url postgres://...` (feature `postgres`, on by default).
 //!
 //! ```text
 //! example-app [--db PATH] [list | add NAME EMAIL]     migrate, then do the work
+//! example-app --database-url postgres://... [--migrations-dir DIR]   migrate a PostgreSQL database
 //! example-app --migrate-history | --migrate-rollback 234 | ...   admin flags, see --help
 //! ```
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use migrator::{embed_migrations, MigrationSet, Migrator, Sqlite};
+use migrator::{embed_migrations, Backend, MigrationSet, Migrator, Sqlite};
 use rusqlite::Connection;
 
 static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
@@ -22,8 +25,16 @@ Usage:
   example-app [--db PATH] --migrate-...       an admin action instead of the application's work
 
 Options:
-  --db PATH   the SQLite database (default: $EXAMPLE_APP_DB, else ./example-app.db)
-  -h, --help  this text
+  --db PATH               the SQLite database (default: $EXAMPLE_APP_DB, else ./example-app.db)
+  --database-url URL      a PostgreSQL database, postgres://user@host:port/name (default: $DATABASE_URL
+                          when it starts with postgres:// or postgresql://; otherwise SQLite is used).
+                          The boot takes an advisory lock on a second connection, so many replicas can
+                          start at once: one migrates, the others wait and find nothing pending
+  --migrations-dir DIR    load the migrations from DIR at run time instead of the embedded set (default:
+                          $EXAMPLE_APP_MIGRATIONS_DIR); with it the app only migrates (the contacts work
+                          needs the embedded schema). The embedded migrations are written for SQLite
+  --lock-wait SECS        how long a boot waits for another migrating replica (default 60)
+  -h, --help              this text
 Logging: RUST_LOG=migrator=info shows every step of the migrator.
 ";
 
@@ -32,14 +43,30 @@ enum Work {
     Add { name: String, email: String },
 }
 
+enum Target {
+    Sqlite(String),
+    Postgres(String),
+}
+
 struct Args {
-    db: String,
+    target: Target,
+    migrations_dir: Option<PathBuf>,
+    lock_wait: Option<std::time::Duration>,
     work: Work,
     rest: Vec<String>,
 }
 
+fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
 fn parse_args(args: Vec<String>) -> Result<Option<Args>, String> {
     let mut db = std::env::var("EXAMPLE_APP_DB").unwrap_or_else(|_| "example-app.db".to_string());
+    let mut url = std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| is_postgres_url(u));
+    let mut migrations_dir = std::env::var_os("EXAMPLE_APP_MIGRATIONS_DIR").map(PathBuf::from);
+    let mut lock_wait = None;
     let mut rest = Vec::new();
     let mut positional = Vec::new();
     let mut iter = args.into_iter();
@@ -48,6 +75,21 @@ fn parse_args(args: Vec<String>) -> Result<Option<Args>, String> {
             "-h" | "--help" => return Ok(None),
             "--db" => db = iter.next().ok_or("--db needs a path")?,
             _ if arg.starts_with("--db=") => db = arg["--db=".len()..].to_string(),
+            "--database-url" => url = Some(iter.next().ok_or("--database-url needs a URL")?),
+            "--migrations-dir" => {
+                migrations_dir = Some(iter.next().ok_or("--migrations-dir needs a path")?.into())
+            }
+            "--lock-wait" => {
+                let secs: f64 = iter
+                    .next()
+                    .ok_or("--lock-wait needs seconds")?
+                    .parse()
+                    .map_err(|e| format!("--lock-wait: {e}"))?;
+                lock_wait = Some(
+                    std::time::Duration::try_from_secs_f64(secs)
+                        .map_err(|e| format!("--lock-wait: {e}"))?,
+                );
+            }
             _ if arg.starts_with("--migrate-") || arg.starts_with("--force") => {
                 rest.push(arg.clone());
                 // The admin flags' values ride along (an issue number, a version, a status).
@@ -76,7 +118,20 @@ fn parse_args(args: Vec<String>) -> Result<Option<Args>, String> {
         },
         _ => return Err(format!("unexpected arguments {positional:?}")),
     };
-    Ok(Some(Args { db, work, rest }))
+    let target = match url {
+        Some(url) if is_postgres_url(&url) => Target::Postgres(url),
+        Some(url) => return Err(format!(
+            "--database-url {url}: only postgres:// URLs are supported; use --db PATH for SQLite"
+        )),
+        None => Target::Sqlite(db),
+    };
+    Ok(Some(Args {
+        target,
+        migrations_dir,
+        lock_wait,
+        work,
+        rest,
+    }))
 }
 
 fn main() -> ExitCode {
@@ -97,36 +152,102 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let conn = match Connection::open(&args.db) {
+    let loaded;
+    let set: &MigrationSet = match &args.migrations_dir {
+        Some(dir) => match MigrationSet::from_dir(dir) {
+            Ok(set) => {
+                loaded = set;
+                &loaded
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => &MIGRATIONS,
+    };
+    let mut config = migrator::Config::default();
+    if let Some(wait) = args.lock_wait {
+        config.lock_wait = wait;
+    }
+    let migrator = Migrator::new(set).with_config(config);
+    match &args.target {
+        Target::Sqlite(path) => {
+            let conn = match Connection::open(path) {
+                Ok(conn) => conn,
+                Err(e) => {
+                    eprintln!("error: cannot open database {path}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            if let Some(code) = migrate(&migrator, &mut Sqlite::new(&conn), &args.rest, path) {
+                return code;
+            }
+            if args.migrations_dir.is_some() {
+                println!("Migrated with the migrations of {}", set.source_dir());
+                return ExitCode::SUCCESS;
+            }
+            match do_work(&conn, args.work) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Target::Postgres(url) => postgres(&migrator, url, &args),
+    }
+}
+
+/// Runs an admin command or the boot; `Some(exit code)` when the process should stop here.
+fn migrate(
+    migrator: &Migrator<'_>,
+    backend: &mut dyn Backend,
+    admin: &[String],
+    name: &str,
+) -> Option<ExitCode> {
+    if let Some(code) = migrator::admin::main(migrator, backend, admin) {
+        return Some(ExitCode::from(code as u8));
+    }
+    match migrator.boot(backend) {
+        Ok(report) => {
+            print!(
+                "{}",
+                migrator::render::report(&report, migrator::render::Style::from_env())
+            );
+            None
+        }
+        Err(e) => {
+            eprintln!("error: the database {name} cannot be migrated:\n{e}");
+            Some(ExitCode::FAILURE)
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+fn postgres(migrator: &Migrator<'_>, url: &str, args: &Args) -> ExitCode {
+    use diesel::Connection as _;
+    let mut conn = match diesel::PgConnection::establish(url) {
         Ok(conn) => conn,
         Err(e) => {
-            eprintln!("error: cannot open database {}: {e}", args.db);
+            eprintln!("error: cannot connect to {url}: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let migrator = Migrator::new(&MIGRATIONS);
-    let mut backend = Sqlite::new(&conn);
-    if let Some(code) = migrator::admin::main(&migrator, &mut backend, &args.rest) {
-        return ExitCode::from(code as u8);
+    let mut backend = migrator::Postgres::new(&mut conn, url);
+    if let Some(code) = migrate(migrator, &mut backend, &args.rest, url) {
+        return code;
     }
-    match migrator.boot(&mut backend) {
-        Ok(report) => print!(
-            "{}",
-            migrator::render::report(&report, migrator::render::Style::from_env())
-        ),
-        Err(e) => {
-            eprintln!("error: the database {} cannot be migrated:\n{e}", args.db);
-            return ExitCode::FAILURE;
-        }
-    }
-    drop(backend);
-    match do_work(&conn, args.work) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    println!("Migrated {url}; the contacts work of this example runs on SQLite only");
+    ExitCode::SUCCESS
+}
+
+#[cfg(not(feature = "postgres"))]
+fn postgres(_: &Migrator<'_>, url: &str, _: &Args) -> ExitCode {
+    eprintln!(
+        "error: {url}: this build has no PostgreSQL support (build with --features postgres)"
+    );
+    ExitCode::FAILURE
 }
 
 fn do_work(conn: &Connection, work: Work) -> rusqlite::Result<()> {

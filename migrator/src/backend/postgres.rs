@@ -60,6 +60,12 @@ FROM schema_migrations ORDER BY version";
 /// The advisory lock key: the first 64 bits of SHA-256("<database>/schema_migrations").
 const LOCK_KEY: &str = "('x' || left(encode(sha256(convert_to(current_database() || '/schema_migrations', 'UTF8')), 'hex'), 16))::bit(64)::bigint";
 
+/// The key of the transaction-level advisory lock every migration transaction takes: the first 64 bits of
+/// SHA-256("<database>/schema_migrations/tx"). A process killed mid-migration can leave its transaction
+/// running on the server after its session lock is gone (the server finishes a batch it already has); the
+/// next holder waits for that lock before it reads history, so it sees that transaction's outcome.
+const TX_LOCK_KEY: &str = "('x' || left(encode(sha256(convert_to(current_database() || '/schema_migrations/tx', 'UTF8')), 'hex'), 16))::bit(64)::bigint";
+
 /// Milliseconds since the batch arrived at the server (`statement_timestamp()` is the arrival of the
 /// simple-query message, shared by every statement of the batch).
 const ELAPSED_MS: &str =
@@ -421,7 +427,10 @@ impl<'c> Postgres<'c> {
     /// One attempt of a transactional migration: a single batch.
     fn attempt(&mut self, m: &Migration, direction: Direction) -> Result<(), String> {
         let statements = Self::statements(m, direction);
-        let mut batch = format!("BEGIN; {}\n", self.timeouts("LOCAL"));
+        let mut batch = format!(
+            "BEGIN; {} SELECT pg_advisory_xact_lock({TX_LOCK_KEY});\n",
+            self.timeouts("LOCAL")
+        );
         for statement in statements {
             batch.push_str(&statement.sql);
             batch.push_str("\n;\n");
@@ -607,7 +616,23 @@ impl Backend for Postgres<'_> {
         self.statement_timeout = config.statement_timeout;
         self.lock_retries = config.lock_retries;
         if self.lock.is_none() {
+            let started = Instant::now();
             self.take_lock(config.lock_wait)?;
+            // A previous holder that died mid-migration may have left its transaction running: wait for
+            // it (within what is left of lock_wait) so that the history read next sees its outcome.
+            let left = config.lock_wait.saturating_sub(started.elapsed());
+            let drain = format!(
+                "BEGIN; SET LOCAL lock_timeout = '{}ms'; SELECT pg_advisory_xact_lock({TX_LOCK_KEY}); COMMIT;",
+                left.as_millis().max(1)
+            );
+            if let Err(e) = self.conn.batch_execute(&drain) {
+                let _ = self.conn.batch_execute("ROLLBACK");
+                self.release_lock();
+                return Err(Error::Lock {
+                    waited: started.elapsed(),
+                    message: format!("a migration transaction of a previous lock holder (a process that died while migrating?) is still running on the server: {e}"),
+                });
+            }
         }
         if let Err(e) = self.conn.batch_execute(CREATE_HISTORY) {
             self.release_lock();
