@@ -16,7 +16,7 @@
 //! ```
 //!
 //! Modules: [`export`] (loading exports), [`fetch`] (the REST API), [`extract`] (markdown), [`sql`] (the
-//! DDL subset), [`model`] (changes), [`render`] (dialects), [`mod@generate`] (file texts), [`write`]
+//! DDL subset), [`model`] (changes), [`render`] (dialects), [`mod@generate`] (file texts), [`mod@write`]
 //! (atomic writes, idempotence).
 
 pub mod error;
@@ -51,7 +51,7 @@ pub enum Source {
     Online(Online),
 }
 
-/// Options of [`generate`].
+/// Options of [`generate()`].
 #[derive(Clone, Debug)]
 pub struct GenerateOptions {
     /// Where the issue comes from.
@@ -98,7 +98,7 @@ impl GenerateOptions {
     }
 }
 
-/// What [`generate`] did.
+/// What [`generate()`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
     /// New files were written.
@@ -119,7 +119,7 @@ impl std::fmt::Display for Status {
     }
 }
 
-/// The result of [`generate`].
+/// The result of [`generate()`].
 #[derive(Clone, Debug)]
 pub struct GenerateOutcome {
     /// What happened.
