@@ -348,3 +348,34 @@ fn an_interrupted_no_transaction_migration_is_left_running_and_blocks_the_boot()
     .unwrap();
     assert!(db.boot(&set).unwrap().steps.is_empty());
 }
+
+/// A measurement, not a check: `cargo test -p migrator-tests --test postgres -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn measure_apply_and_boot_check_of_1000() {
+    let Some((ws, db)) = pg() else { return };
+    for i in 0..1000u64 {
+        ws.add(
+            20240101000000 + i / 60 * 100 + i % 60,
+            Some(1),
+            &format!("t{i}"),
+            &format!("CREATE TABLE t{i} (id INTEGER PRIMARY KEY, x TEXT);\nCREATE INDEX t{i}_x ON t{i} (x);"),
+            None,
+        );
+    }
+    let set = ws.set();
+    let mut conn = connect(&db);
+    let started = Instant::now();
+    Migrator::new(&set)
+        .boot(&mut Postgres::new(&mut conn, url(&db)))
+        .unwrap();
+    eprintln!("apply 1000: {:?}", started.elapsed());
+    let mut backend = Postgres::new(&mut conn, url(&db));
+    let mut best = Duration::MAX;
+    for _ in 0..20 {
+        let started = Instant::now();
+        Migrator::new(&set).boot(&mut backend).unwrap();
+        best = best.min(started.elapsed());
+    }
+    eprintln!("boot check at 1000 (best of 20): {best:?}");
+}
