@@ -120,9 +120,10 @@ fn parse_args(args: Vec<String>) -> Result<Option<Args>, String> {
     };
     let target = match url {
         Some(url) if is_postgres_url(&url) => Target::Postgres(url),
-        Some(url) => return Err(format!(
-            "--database-url {url}: only postgres:// URLs are supported; use --db PATH for SQLite"
-        )),
+        Some(url) => {
+            let hint = "only postgres:// URLs are supported; use --db PATH for SQLite";
+            return Err(format!("--database-url {url}: {hint}"));
+        }
         None => Target::Sqlite(db),
     };
     Ok(Some(Args {
