@@ -583,16 +583,19 @@ impl Backend for Postgres<'_> {
         let rows = match diesel::sql_query(SELECT_HISTORY).load::<Row>(self.conn) {
             Ok(rows) => rows,
             Err(e) => {
-                // The only cheap path is the one query above; a second one only when it failed.
+                // The cheap path is the one query above; more only when it failed. The table may be
+                // missing (a first boot), or another replica may have created it in between: read again.
                 let missing =
                     diesel::sql_query("SELECT to_regclass('schema_migrations') IS NULL AS b")
                         .get_result::<BoolRow>(self.conn)
-                        .map(|r| r.b)
-                        .unwrap_or(false);
+                        .map_err(|_| Self::db_error("reading schema_migrations", &e))?
+                        .b;
                 if missing {
                     return Ok(Vec::new());
                 }
-                return Err(Self::db_error("reading schema_migrations", e));
+                diesel::sql_query(SELECT_HISTORY)
+                    .load::<Row>(self.conn)
+                    .map_err(|e| Self::db_error("reading schema_migrations", e))?
             }
         };
         Ok(rows
