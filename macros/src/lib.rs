@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use migrator_format::{load_dir, Migration, Statement};
 use proc_macro::TokenStream;
-use proc_macro2::{Span, TokenStream as Tokens};
-use quote::{format_ident, quote};
+use proc_macro2::TokenStream as Tokens;
+use quote::quote;
 use syn::LitStr;
 
 /// Embeds the migrations of a directory (relative to the crate's `Cargo.toml`) as a `migrator::MigrationSet`.
@@ -42,77 +42,91 @@ fn expand(relative: &str) -> Result<Tokens, String> {
     let migrations =
         load_dir(&dir).map_err(|e| format!("invalid migrations in {}:\n{e}", dir.display()))?;
 
-    let mut items = Vec::new();
+    // Three shared arrays (statements, table names, suppressions) and one array of migrations that borrow
+    // sub-slices of them: a handful of items however many migrations there are, which keeps rustc fast.
+    let mut pools = Pools::default();
+    let mut includes = Vec::new();
     let mut entries = Vec::new();
-    for (index, migration) in migrations.iter().enumerate() {
+    for migration in &migrations {
         let path = dir.join(migration.file_name.as_ref());
         let path = path.to_string_lossy();
-        items.push(quote! { const _: &[u8] = include_bytes!(#path); });
-        entries.push(migration_tokens(index, migration, &mut items));
+        includes.push(quote! { include_str!(#path) });
+        entries.push(migration_tokens(migration, &mut pools));
     }
     let count = entries.len();
+    let (statement_count, statements) = (pools.statements.len(), &pools.statements);
+    let (name_count, names) = (pools.names.len(), &pools.names);
+    let (allow_count, allows) = (pools.allows.len(), &pools.allows);
     let dir_text = dir.to_string_lossy();
     Ok(quote! {{
-        #(#items)*
+        // Makes rustc rebuild the host when a file is edited (the build script line covers added and
+        // deleted files).
+        static SOURCES: [&str; #count] = [#(#includes),*];
+        let _ = &SOURCES;
+        static STATEMENTS: [::migrator::Statement; #statement_count] = [#(#statements),*];
+        static NAMES: [::std::borrow::Cow<'static, str>; #name_count] = [#(#names),*];
+        static ALLOWS: [(::std::borrow::Cow<'static, str>, ::std::borrow::Cow<'static, str>); #allow_count] = [#(#allows),*];
         static MIGRATIONS: [::migrator::Migration; #count] = [#(#entries),*];
         ::migrator::MigrationSet::from_static(&MIGRATIONS, #dir_text)
     }})
 }
 
+/// The shared arrays the migrations borrow from.
+#[derive(Default)]
+struct Pools {
+    statements: Vec<Tokens>,
+    names: Vec<Tokens>,
+    allows: Vec<Tokens>,
+}
+
+impl Pools {
+    /// Appends a section's statements; returns `(start, len)`.
+    fn section(&mut self, statements: &[Statement]) -> (usize, usize) {
+        let start = self.statements.len();
+        for s in statements {
+            let (sql, line) = (s.sql.as_ref(), s.line);
+            self.statements
+                .push(quote! { ::migrator::__embed::stmt(#sql, #line) });
+        }
+        (start, statements.len())
+    }
+}
+
 fn cow(text: &str) -> Tokens {
-    quote! { ::std::borrow::Cow::Borrowed(#text) }
+    quote! { ::migrator::__embed::s(#text) }
 }
 
 fn option_cow(text: Option<&str>) -> Tokens {
     match text {
-        Some(t) => {
-            let c = cow(t);
-            quote! { ::std::option::Option::Some(#c) }
-        }
-        None => quote! { ::std::option::Option::None },
+        Some(t) => quote! { ::migrator::__embed::some(#t) },
+        None => quote! { ::migrator::__embed::NONE },
     }
 }
 
-fn statements_static(name: &proc_macro2::Ident, statements: &[Statement]) -> Tokens {
-    let count = statements.len();
-    let entries = statements.iter().map(|s| {
-        let sql = cow(&s.sql);
-        let line = s.line;
-        quote! { ::migrator::Statement { sql: #sql, line: #line } }
-    });
-    quote! { static #name: [::migrator::Statement; #count] = [#(#entries),*]; }
-}
-
-fn migration_tokens(index: usize, m: &Migration, items: &mut Vec<Tokens>) -> Tokens {
-    let up_name = format_ident!("UP_{}", index, span = Span::call_site());
-    items.push(statements_static(&up_name, &m.up));
+fn migration_tokens(m: &Migration, pools: &mut Pools) -> Tokens {
+    let (up_start, up_len) = pools.section(&m.up);
     let down = match &m.down {
         Some(down) => {
-            let down_name = format_ident!("DOWN_{}", index);
-            items.push(statements_static(&down_name, down));
-            quote! { ::std::option::Option::Some(::std::borrow::Cow::Borrowed(&#down_name)) }
+            let (start, len) = pools.section(down);
+            quote! { ::migrator::__embed::some_section_at(&STATEMENTS, #start, #len) }
         }
-        None => quote! { ::std::option::Option::None },
+        None => quote! { ::migrator::__embed::NO_SECTION },
     };
-    let tables_name = format_ident!("TABLES_{}", index);
-    let table_count = m.tables.len();
-    let tables = m.tables.iter().map(|t| cow(t));
-    items.push(quote! { static #tables_name: [::std::borrow::Cow<'static, str>; #table_count] = [#(#tables),*]; });
-    let allows_name = format_ident!("ALLOWS_{}", index);
-    let allow_count = m.allows.len();
-    let allows = m.allows.iter().map(|(id, reason)| {
+    let names_start = pools.names.len();
+    let names_len = m.tables.len();
+    pools.names.extend(m.tables.iter().map(|t| cow(t)));
+    let allows_start = pools.allows.len();
+    let allows_len = m.allows.len();
+    pools.allows.extend(m.allows.iter().map(|(id, reason)| {
         let (id, reason) = (cow(id), cow(reason));
         quote! { (#id, #reason) }
-    });
-    items.push(quote! {
-        static #allows_name: [(::std::borrow::Cow<'static, str>, ::std::borrow::Cow<'static, str>); #allow_count] = [#(#allows),*];
-    });
+    }));
 
     let version = m.version;
     let name = cow(&m.name);
     let issue = match m.issue {
-        Some(n) => quote! { ::std::option::Option::Some(#n) },
-        None => quote! { ::std::option::Option::None },
+        Some(n) => quote! { ::migrator::__embed::issue(#n) },
+        None => quote! { ::migrator::__embed::NO_ISSUE },
     };
     let title = option_cow(m.title.as_deref());
     let file_name = cow(&m.file_name);
@@ -142,10 +156,10 @@ fn migration_tokens(index: usize, m: &Migration, items: &mut Vec<Tokens>) -> Tok
                 downtime_required: #downtime,
                 reviewed_by: #reviewed,
             },
-            up: ::std::borrow::Cow::Borrowed(&#up_name),
+            up: ::migrator::__embed::section_at(&STATEMENTS, #up_start, #up_len),
             down: #down,
-            tables: ::std::borrow::Cow::Borrowed(&#tables_name),
-            allows: ::std::borrow::Cow::Borrowed(&#allows_name),
+            tables: ::migrator::__embed::names_at(&NAMES, #names_start, #names_len),
+            allows: ::migrator::__embed::allows_at(&ALLOWS, #allows_start, #allows_len),
         }
     }
 }

@@ -60,6 +60,18 @@ impl<'s> Migrator<'s> {
         );
         let _enter = span.enter();
         let started = Instant::now();
+        if let Some(applied) = self.all_applied(backend)? {
+            let report = Report {
+                already_applied: applied,
+                total: started.elapsed(),
+                ..Report::default()
+            };
+            info!(
+                took_us = report.total.as_micros() as u64,
+                applied, "nothing to apply"
+            );
+            return Ok(report);
+        }
         let rows = backend.read_history()?;
         let first = plan(self.set, &rows, &self.config).map_err(Error::Validation)?;
         debug!(
@@ -114,6 +126,28 @@ impl<'s> Migrator<'s> {
         let result = self.run(backend, &plan.pending, Direction::Up, &mut report);
         report.total = started.elapsed();
         result.map(|()| report)
+    }
+
+    /// The boot check's fast path: `Some(count)` when every embedded migration is applied with its
+    /// checksum and history holds nothing else, read without allocating; `None` sends the boot to the full
+    /// validation, which explains whatever differs.
+    fn all_applied(&self, backend: &mut dyn Backend) -> Result<Option<usize>, Error> {
+        let migrations = self.set.migrations();
+        let mut next = 0;
+        let mut clean = true;
+        let exists = backend.scan_history(&mut |version, checksum, status| {
+            let matches = migrations.get(next).is_some_and(|m| {
+                m.version == version
+                    && status == "applied"
+                    && checksum.is_none_or(|c| c == m.checksum)
+            });
+            clean &= matches;
+            next += 1;
+        })?;
+        Ok(
+            (clean && next == migrations.len() && (exists || migrations.is_empty()))
+                .then_some(next),
+        )
     }
 
     /// Runs `migrations` in order in one direction inside a run; stops at the first failure.

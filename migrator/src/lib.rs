@@ -37,6 +37,8 @@ pub use config::Config;
 pub use error::{Error, MigrationError, ValidationProblem};
 pub use execute::{Migrator, RollbackOptions};
 pub use history::{HistoryRow, Status};
+#[doc(hidden)]
+pub use migrator_format::embed as __embed;
 pub use migrator_format::{Header, Migration, Statement};
 pub use migrator_macros::embed_migrations;
 pub use plan::{Plan, StatusEntry, StatusKind};

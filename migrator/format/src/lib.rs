@@ -17,7 +17,7 @@ mod split;
 
 pub use error::{FormatError, FormatErrorKind, SetError};
 pub use file::{checksum_hex, normalise, parse_file};
-pub use model::{Header, Migration, Statement};
+pub use model::{embed, Header, Migration, Statement};
 pub use name::{parse_file_name, FileName};
 pub use set::{load_dir, migration_files};
 pub use split::{split_statements, SplitError};

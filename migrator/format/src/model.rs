@@ -67,3 +67,106 @@ impl Migration {
         }
     }
 }
+
+/// Non-generic constructors for the code `embed_migrations!` emits: calling concrete `const fn`s instead of
+/// generic `Cow::Borrowed` / `Option::Some` keeps type checking of a 1,000-migration embed cheap.
+#[doc(hidden)]
+pub mod embed {
+    use std::borrow::Cow;
+
+    use super::Statement;
+
+    /// A borrowed string.
+    pub const fn s(text: &'static str) -> Cow<'static, str> {
+        Cow::Borrowed(text)
+    }
+
+    /// `Some` of a borrowed string.
+    pub const fn some(text: &'static str) -> Option<Cow<'static, str>> {
+        Some(Cow::Borrowed(text))
+    }
+
+    /// No string.
+    pub const NONE: Option<Cow<'static, str>> = None;
+
+    /// A statement.
+    pub const fn stmt(sql: &'static str, line: u32) -> Statement {
+        Statement {
+            sql: Cow::Borrowed(sql),
+            line,
+        }
+    }
+
+    /// A section.
+    pub const fn section(statements: &'static [Statement]) -> Cow<'static, [Statement]> {
+        Cow::Borrowed(statements)
+    }
+
+    /// A present section.
+    pub const fn some_section(
+        statements: &'static [Statement],
+    ) -> Option<Cow<'static, [Statement]>> {
+        Some(Cow::Borrowed(statements))
+    }
+
+    /// An absent section.
+    pub const NO_SECTION: Option<Cow<'static, [Statement]>> = None;
+
+    /// An issue number.
+    pub const fn issue(number: u32) -> Option<u32> {
+        Some(number)
+    }
+
+    /// No issue.
+    pub const NO_ISSUE: Option<u32> = None;
+
+    /// `len` statements of `all` from `start` (one shared static per embed instead of one per section).
+    pub const fn section_at(
+        all: &'static [Statement],
+        start: usize,
+        len: usize,
+    ) -> Cow<'static, [Statement]> {
+        Cow::Borrowed(all.split_at(start).1.split_at(len).0)
+    }
+
+    /// A present section, as [`section_at`].
+    pub const fn some_section_at(
+        all: &'static [Statement],
+        start: usize,
+        len: usize,
+    ) -> Option<Cow<'static, [Statement]>> {
+        Some(section_at(all, start, len))
+    }
+
+    /// `len` names of `all` from `start`.
+    pub const fn names_at(
+        all: &'static [Cow<'static, str>],
+        start: usize,
+        len: usize,
+    ) -> Cow<'static, [Cow<'static, str>]> {
+        Cow::Borrowed(all.split_at(start).1.split_at(len).0)
+    }
+
+    /// `len` suppressions of `all` from `start`.
+    #[allow(clippy::type_complexity)]
+    pub const fn allows_at(
+        all: &'static [(Cow<'static, str>, Cow<'static, str>)],
+        start: usize,
+        len: usize,
+    ) -> Cow<'static, [(Cow<'static, str>, Cow<'static, str>)]> {
+        Cow::Borrowed(all.split_at(start).1.split_at(len).0)
+    }
+
+    /// A list of names.
+    pub const fn names(names: &'static [Cow<'static, str>]) -> Cow<'static, [Cow<'static, str>]> {
+        Cow::Borrowed(names)
+    }
+
+    /// A list of `(check id, reason)` suppressions.
+    #[allow(clippy::type_complexity)]
+    pub const fn allows(
+        allows: &'static [(Cow<'static, str>, Cow<'static, str>)],
+    ) -> Cow<'static, [(Cow<'static, str>, Cow<'static, str>)]> {
+        Cow::Borrowed(allows)
+    }
+}

@@ -292,9 +292,8 @@ pub(crate) fn group_statements(
                 start = None;
             }
             TokenKind::Word if creates => {
-                if token.is_word(src, "BEGIN") {
-                    body_depth += 1;
-                } else if body_depth > 0 && token.is_word(src, "CASE") {
+                // BEGIN opens a body; inside one, CASE ... END nests.
+                if token.is_word(src, "BEGIN") || (body_depth > 0 && token.is_word(src, "CASE")) {
                     body_depth += 1;
                 } else if body_depth > 0 && token.is_word(src, "END") {
                     body_depth -= 1;

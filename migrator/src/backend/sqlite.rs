@@ -245,6 +245,39 @@ impl Backend for Sqlite<'_> {
         Ok(rows)
     }
 
+    fn scan_history(
+        &mut self,
+        visit: &mut dyn FnMut(u64, Option<&str>, &str),
+    ) -> Result<bool, Error> {
+        let mut stmt = match self
+            .conn
+            .prepare("SELECT version, checksum, status FROM schema_migrations ORDER BY version")
+        {
+            Ok(stmt) => stmt,
+            Err(e) if e.to_string().contains("no such table") => return Ok(false),
+            Err(e) => return Err(Self::db_error("reading schema_migrations", e)),
+        };
+        let mut rows = stmt
+            .query([])
+            .map_err(|e| Self::db_error("reading schema_migrations", e))?;
+        let read = |e| Self::db_error("reading schema_migrations", e);
+        while let Some(row) = rows.next().map_err(read)? {
+            let version = row.get_ref(0).and_then(|v| Ok(v.as_i64()?)).map_err(read)?;
+            let checksum = row
+                .get_ref(1)
+                .map_err(read)?
+                .as_str_or_null()
+                .map_err(|e| read(e.into()))?;
+            let status = row
+                .get_ref(2)
+                .map_err(read)?
+                .as_str()
+                .map_err(|e| read(e.into()))?;
+            visit(version as u64, checksum, status);
+        }
+        Ok(true)
+    }
+
     fn begin_run(&mut self, config: &Config) -> Result<(), Error> {
         let conn = self.conn;
         self.previous_busy_ms = conn
