@@ -634,3 +634,36 @@ mod tests {
         assert_eq!(tables, ["audit", "contacts", "p", "q", "x", "y"]);
     }
 }
+
+#[cfg(test)]
+mod spec_example {
+    use super::*;
+
+    /// The spec's example file, byte for byte (PostgreSQL dialect, with its own BEGIN/COMMIT and history
+    /// INSERT/DELETE), parses; the bookkeeping is stripped and the statements keep their lines.
+    #[test]
+    fn the_spec_example_file_parses_as_is() {
+        let text = include_str!("../../tool/tests/fixtures/spec-example-234.sql");
+        let m = parse_file("20240115143022_issue_234_contact_enrichment.sql", text).unwrap();
+        assert_eq!(m.issue, Some(234));
+        assert_eq!(
+            m.header.downtime_required.as_deref(),
+            Some("No (online migration)")
+        );
+        let first: Vec<&str> =
+            m.up.iter()
+                .map(|s| s.sql.split_whitespace().next().unwrap_or(""))
+                .collect();
+        assert_eq!(
+            first,
+            ["CREATE", "CREATE", "CREATE", "CREATE", "ALTER", "CREATE", "ALTER", "UPDATE"]
+        );
+        assert!(m.up.iter().all(|s| !s.sql.contains("schema_migrations")));
+        assert_eq!(m.down.as_ref().map(|d| d.len()), Some(2));
+        assert_eq!(m.up[0].line, 12);
+        assert_eq!(
+            m.tables.iter().map(|t| t.as_ref()).collect::<Vec<_>>(),
+            ["contact_enrichment", "contacts"]
+        );
+    }
+}

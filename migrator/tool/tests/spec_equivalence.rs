@@ -100,13 +100,10 @@ fn shape(statements: &[String]) -> Shape {
     s
 }
 
-/// The UP statements of the spec's example file (the first ```sql block of the spec).
+/// The UP statements of the spec's example file (the first ```sql block of the spec, kept as a fixture).
 fn spec_up() -> Vec<String> {
-    let path = fixtures().join("../../spec/migrate-command.md");
-    let text = std::fs::read_to_string(path).unwrap();
-    let start = text.find("```sql\n").unwrap() + 7;
-    let block = &text[start..];
-    let block = &block[..block.find("```").unwrap()];
+    let path = fixtures().join("../spec-example-234.sql");
+    let block = &std::fs::read_to_string(path).unwrap();
     let up = section(block, "UP");
     let toks = lex(&up, true).unwrap();
     split(&toks)

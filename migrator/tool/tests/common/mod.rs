@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use migrator_tool::{generate_issue, Dialect, Generated, Issue, RenderOptions};
 
-/// `shared/fixtures` beside the workspace.
+/// The issue exports kept with the tests (copies of the project's shared fixtures).
 pub fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/issue-exports")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/issue-exports")
 }
 
 /// Loads one issue from a fixture file.
