@@ -379,3 +379,44 @@ fn measure_apply_and_boot_check_of_1000() {
     }
     eprintln!("boot check at 1000 (best of 20): {best:?}");
 }
+
+/// The spec's example file, byte for byte, applies embedded on PostgreSQL over a base schema that has
+/// `contacts` and `update_updated_at_column()`, with no double history insert and no nested transaction,
+/// and its DOWN restores the schema.
+#[test]
+fn the_spec_example_file_applies_verbatim_and_rolls_back() {
+    let Some((ws, db)) = pg() else { return };
+    ws.add(
+        20240101000000,
+        Some(187),
+        "base",
+        "CREATE TABLE contacts (id UUID PRIMARY KEY DEFAULT gen_random_uuid(), name TEXT NOT NULL);\nCREATE FUNCTION update_updated_at_column() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n    NEW.updated_at = NOW();\n    RETURN NEW;\nEND;\n$$;\nINSERT INTO contacts (name) SELECT 'c' || g FROM generate_series(1, 50) g;",
+        Some("DROP TABLE contacts;\nDROP FUNCTION update_updated_at_column();"),
+    );
+    let set = ws.set();
+    db.boot(&set).unwrap();
+    let before = db.fingerprint();
+    ws.write(
+        "20240115143022_issue_234_contact_enrichment.sql",
+        include_str!("../migrator/tool/tests/fixtures/spec-example-234.sql"),
+    );
+    let set = ws.set();
+    let report = db.boot(&set).unwrap();
+    assert_eq!(report.applied_versions(), [20240115143022]);
+    assert_eq!(
+        db.count("SELECT count(*) FROM schema_migrations WHERE version = 20240115143022"),
+        1
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM contacts WHERE enrichment_status = 'pending'"),
+        50
+    );
+    let migrator = Migrator::new(&set);
+    db.with_backend(|b| migrator.rollback_issue(b, 234, migrator::RollbackOptions::default()))
+        .unwrap();
+    assert_eq!(db.fingerprint(), before);
+    assert_eq!(
+        db.history().last().map(|(_, s)| s.clone()),
+        Some("rolled_back".to_string())
+    );
+}
