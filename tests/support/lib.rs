@@ -115,15 +115,31 @@ pub fn fingerprint(conn: &Connection) -> Vec<String> {
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
             r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
+            normalise_sql(&r.get::<_, String>(3)?)
         ))
     })
     .expect("fingerprint rows")
     .collect::<Result<_, _>>()
     .expect("fingerprint values")
+}
+
+/// SQLite keeps DDL as written: white space is collapsed, and dropped around punctuation, so that
+/// `ON t (x)` and `ON t(x)` compare equal.
+fn normalise_sql(sql: &str) -> String {
+    let collapsed = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut out = String::with_capacity(collapsed.len());
+    let chars: Vec<char> = collapsed.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let next_is_punct = chars
+            .get(i + 1)
+            .is_some_and(|n| matches!(n, '(' | ')' | ','));
+        let prev_is_punct = i > 0 && matches!(chars[i - 1], '(' | ')' | ',');
+        if c == ' ' && (next_is_punct || prev_is_punct) {
+            continue;
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Every row of every user table, as text, sorted: equal dumps mean no row was lost or changed.
@@ -325,7 +341,9 @@ impl Db {
                     "SELECT 'column', table_name::text, column_name::text, data_type::text, is_nullable::text, coalesce(column_default, '') FROM information_schema.columns WHERE table_schema = 'public' AND table_name NOT LIKE 'schema_migrations%'
                      UNION ALL SELECT 'index', tablename::text, indexname::text, indexdef, '', '' FROM pg_indexes WHERE schemaname = 'public' AND tablename NOT LIKE 'schema_migrations%'
                      UNION ALL SELECT 'constraint', conrelid::regclass::text, conname::text, pg_get_constraintdef(oid), '', '' FROM pg_constraint WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text NOT LIKE 'schema_migrations%'
-                     UNION ALL SELECT 'other', relkind::text, relname::text, '', '', '' FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind NOT IN ('r', 'i') AND relname NOT LIKE 'schema_migrations%'",
+                     UNION ALL SELECT 'other', relkind::text, relname::text, '', '', '' FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind NOT IN ('r', 'i') AND relname NOT LIKE 'schema_migrations%'
+                     UNION ALL SELECT 'trigger', tgrelid::regclass::text, tgname::text, pg_get_triggerdef(oid), '', '' FROM pg_trigger WHERE NOT tgisinternal
+                     UNION ALL SELECT 'function', proname::text, pg_get_function_identity_arguments(oid), md5(prosrc), '', '' FROM pg_proc WHERE pronamespace = 'public'::regnamespace",
                 );
                 rows.sort();
                 rows
