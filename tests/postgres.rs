@@ -351,7 +351,7 @@ fn an_interrupted_no_transaction_migration_is_left_running_and_blocks_the_boot()
 
 /// A measurement, not a check: `cargo test -p migrator-tests --test postgres -- --ignored --nocapture`.
 #[test]
-#[ignore]
+#[ignore = "a measurement, not a check: run with -- --ignored --nocapture"]
 fn measure_apply_and_boot_check_of_1000() {
     let Some((ws, db)) = pg() else { return };
     for i in 0..1000u64 {
