@@ -24,3 +24,17 @@ if target/debug/example-app --db "$db" --migrate-status | grep -q 29991231235959
   exit 1
 fi
 echo "rebuild check: adding and removing a migration file both rebuild the host"
+
+# A malformed file is a compile error from embed_migrations! that names the file and the line.
+printf -- '-- ============ UP MIGRATION ============\nSELECT 1;\n-- ============ DOWN MIGRATION ============\nSELECT 2;\n-- ============ DOWN MIGRATION ============\nSELECT 3;\n' > "$probe"
+if out=$(cargo build -q -p example-app 2>&1); then
+  echo "FAIL: a malformed migration file compiled" >&2
+  exit 1
+fi
+if ! grep -q "29991231235959_rebuild_probe.sql:5: second DOWN MIGRATION section (the first is at line 3)" <<<"$out"; then
+  echo "FAIL: the compile error does not name the file and line:" >&2
+  echo "$out" >&2
+  exit 1
+fi
+rm -f "$probe"
+echo "compile error check: a malformed file fails the build, naming file and line"
