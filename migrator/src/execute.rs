@@ -234,21 +234,8 @@ impl<'s> Migrator<'s> {
         options: RollbackOptions,
     ) -> Result<Report, Error> {
         let _span = info_span!("migrator.rollback", issue).entered();
-        let started = Instant::now();
-        backend.begin_run(&self.config)?;
-        let result = (|| {
-            let rows = backend.read_history()?;
-            let targets = self.rollback_targets(&rows, issue, options)?;
-            let mut report = Report::default();
-            self.run(backend, &targets, Direction::Down, &mut report)?;
-            Ok(report)
-        })();
-        if result.is_err() {
-            let _ = backend.finish_run(false);
-        }
-        result.map(|mut r: Report| {
-            r.total = started.elapsed();
-            r
+        self.operator_run(backend, Direction::Down, |rows| {
+            self.rollback_targets(rows, issue, options)
         })
     }
 
@@ -333,74 +320,72 @@ impl<'s> Migrator<'s> {
     /// Applies again the rolled-back migrations of `issue` (operator's choice, whatever their checksum).
     pub fn reapply_issue(&self, backend: &mut dyn Backend, issue: u32) -> Result<Report, Error> {
         let _span = info_span!("migrator.reapply", issue).entered();
+        self.operator_run(backend, Direction::Up, |rows| {
+            let targets: Vec<&'s Migration> = rows
+                .iter()
+                .filter(|r| r.status == Status::RolledBack && r.issue == Some(issue))
+                .filter_map(|r| self.set.get(r.version))
+                .collect();
+            if targets.is_empty() {
+                let known: BTreeSet<u32> = rows
+                    .iter()
+                    .filter(|r| r.status == Status::RolledBack)
+                    .filter_map(|r| r.issue)
+                    .collect();
+                return Err(Error::UnknownIssue {
+                    issue,
+                    what: "rolled-back",
+                    known: known.into_iter().collect(),
+                });
+            }
+            Ok(targets)
+        })
+    }
+
+    /// Rolls back every applied migration newer than `target` (all of them with `0`), newest first.
+    pub fn rollback_to(&self, backend: &mut dyn Backend, target: u64) -> Result<Report, Error> {
+        let _span = info_span!("migrator.rollback_to", target).entered();
+        self.operator_run(backend, Direction::Down, |rows| {
+            rows.iter()
+                .rev()
+                .filter(|r| r.status == Status::Applied && r.version > target)
+                .map(|row| {
+                    self.set
+                        .get(row.version)
+                        .filter(|m| m.has_down())
+                        .ok_or_else(|| {
+                            Error::Usage(format!(
+                            "migration {} ({}) has no DOWN in this binary; nothing was rolled back",
+                            row.version, row.name
+                        ))
+                        })
+                })
+                .collect()
+        })
+    }
+
+    /// An operator's action: takes the lock, reads history under it, lets `targets` choose the migrations
+    /// (or refuse, before anything runs), runs them in `direction`, and releases the lock on every path.
+    fn operator_run(
+        &self,
+        backend: &mut dyn Backend,
+        direction: Direction,
+        targets: impl FnOnce(&[HistoryRow]) -> Result<Vec<&'s Migration>, Error>,
+    ) -> Result<Report, Error> {
         let started = Instant::now();
         backend.begin_run(&self.config)?;
-        let rows = match backend.read_history() {
-            Ok(rows) => rows,
+        let chosen = backend.read_history().and_then(|rows| targets(&rows));
+        let targets = match chosen {
+            Ok(targets) => targets,
             Err(e) => {
                 let _ = backend.finish_run(false);
                 return Err(e);
             }
         };
-        let targets: Vec<&Migration> = rows
-            .iter()
-            .filter(|r| r.status == Status::RolledBack && r.issue == Some(issue))
-            .filter_map(|r| self.set.get(r.version))
-            .collect();
-        if targets.is_empty() {
-            let _ = backend.finish_run(false);
-            let known: BTreeSet<u32> = rows
-                .iter()
-                .filter(|r| r.status == Status::RolledBack)
-                .filter_map(|r| r.issue)
-                .collect();
-            return Err(Error::UnknownIssue {
-                issue,
-                what: "rolled-back",
-                known: known.into_iter().collect(),
-            });
-        }
         let mut report = Report::default();
-        self.run(backend, &targets, Direction::Up, &mut report)?;
+        self.run(backend, &targets, direction, &mut report)?;
         report.total = started.elapsed();
         Ok(report)
-    }
-
-    /// Rolls back every applied migration newer than `target` (all of them with `0`), newest first.
-    pub fn rollback_to(&self, backend: &mut dyn Backend, target: u64) -> Result<Report, Error> {
-        let started = Instant::now();
-        backend.begin_run(&self.config)?;
-        let result = (|| {
-            let rows = backend.read_history()?;
-            let mut targets = Vec::new();
-            for row in rows
-                .iter()
-                .rev()
-                .filter(|r| r.status == Status::Applied && r.version > target)
-            {
-                let m = self
-                    .set
-                    .get(row.version)
-                    .filter(|m| m.has_down())
-                    .ok_or_else(|| {
-                        Error::Usage(format!(
-                            "migration {} ({}) has no DOWN in this binary; nothing was rolled back",
-                            row.version, row.name
-                        ))
-                    })?;
-                targets.push(m);
-            }
-            let mut report = Report::default();
-            self.run(backend, &targets, Direction::Down, &mut report)?;
-            Ok(report)
-        })();
-        if result.is_err() {
-            let _ = backend.finish_run(false);
-        }
-        result.map(|mut r: Report| {
-            r.total = started.elapsed();
-            r
-        })
     }
 
     /// Operator repair: records the embedded checksum for an applied migration whose file was edited
