@@ -420,3 +420,36 @@ fn the_spec_example_file_applies_verbatim_and_rolls_back() {
         Some("rolled_back".to_string())
     );
 }
+
+/// CONCURRENTLY in a transactional migration fails cleanly and the message says how to mark the file.
+#[test]
+fn concurrently_inside_a_transaction_says_to_mark_the_file_no_transaction() {
+    let Some((ws, db)) = pg() else { return };
+    ws.add(
+        20240101000000,
+        None,
+        "t",
+        "CREATE TABLE t (x INTEGER);",
+        Some("DROP TABLE t;"),
+    );
+    ws.add(
+        20240102000000,
+        None,
+        "idx",
+        "CREATE INDEX CONCURRENTLY idx_t_x ON t (x);",
+        Some("DROP INDEX idx_t_x;"),
+    );
+    let message = db.boot(&ws.set()).unwrap_err().to_string();
+    assert!(
+        message.contains("cannot run inside a transaction block"),
+        "{message}"
+    );
+    assert!(message.contains("-- migrator:no-transaction"), "{message}");
+    assert_eq!(
+        db.history(),
+        [
+            (20240101000000, "applied".to_string()),
+            (20240102000000, "failed".to_string())
+        ]
+    );
+}

@@ -210,6 +210,18 @@ impl fmt::Display for MigrationError {
                 "  Nothing of this migration was applied; {kept} earlier migration(s) of this run stay applied."
             )?;
         }
+        if self
+            .db_message
+            .contains("cannot run inside a transaction block")
+            || self
+                .db_message
+                .contains("cannot be executed inside a transaction")
+        {
+            writeln!(
+                f,
+                "  This statement cannot run in a transaction: add the line `-- migrator:no-transaction` to the file's header, so its statements run one by one (a failure part way then needs an operator, see --migrate-mark)."
+            )?;
+        }
         match self.direction {
             Direction::Up => write!(
                 f,

@@ -275,12 +275,14 @@ pub(crate) fn group_statements(
     let mut parens = 0i32;
     let mut body_depth = 0i32;
     let mut creates = false;
+    let mut trigger = false;
     for (index, token) in tokens.iter().enumerate() {
         let first = *start.get_or_insert(index);
         if index == first {
             parens = 0;
             body_depth = 0;
             creates = token.is_word(src, "CREATE");
+            trigger = false;
         }
         match token.kind {
             TokenKind::Punct('(') => parens += 1,
@@ -292,8 +294,17 @@ pub(crate) fn group_statements(
                 start = None;
             }
             TokenKind::Word if creates => {
-                // BEGIN opens a body; inside one, CASE ... END nests.
-                if token.is_word(src, "BEGIN") || (body_depth > 0 && token.is_word(src, "CASE")) {
+                if body_depth == 0 && parens == 0 && token.is_word(src, "TRIGGER") {
+                    trigger = true;
+                }
+                // BEGIN opens a body only in CREATE TRIGGER (SQLite) or as BEGIN ATOMIC (PostgreSQL), so a
+                // column named `begin` does not; inside a body, CASE ... END nests.
+                let opens_body = token.is_word(src, "BEGIN")
+                    && (trigger
+                        || tokens
+                            .get(index + 1)
+                            .is_some_and(|t| t.is_word(src, "ATOMIC")));
+                if opens_body || (body_depth > 0 && token.is_word(src, "CASE")) {
                     body_depth += 1;
                 } else if body_depth > 0 && token.is_word(src, "END") {
                     body_depth -= 1;
@@ -379,6 +390,14 @@ mod tests {
         assert!(err.message.contains("string"));
         assert!(split_statements("SELECT $a$ x", 1).is_err());
         assert!(split_statements("/* x", 1).is_err());
+    }
+
+    #[test]
+    fn a_column_named_begin_does_not_open_a_body() {
+        let src = "CREATE TABLE periods (begin DATE, finish DATE);\nCREATE TABLE t (x INT);\nCREATE TEMP TRIGGER g AFTER INSERT ON t BEGIN SELECT 1; END;";
+        let got = sqls(src);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(got[2].ends_with("END"));
     }
 
     #[test]
