@@ -13,7 +13,60 @@ both_engines!(
     a_failing_migration_leaves_the_database_exactly_as_before_it,
     a_no_transaction_migration_runs_statement_by_statement,
     an_interrupted_no_transaction_migration_blocks_the_boot_with_instructions,
+    an_unreviewed_drop_is_refused_until_the_file_carries_a_review_mark,
 );
+
+fn an_unreviewed_drop_is_refused_until_the_file_carries_a_review_mark(ws: &Workspace, db: &Db) {
+    ws.add(
+        20240101000000,
+        Some(1),
+        "t",
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT);\nCREATE TABLE old (id INTEGER);",
+        Some("DROP TABLE old;\nDROP TABLE t;"),
+    );
+    db.boot(&ws.set()).unwrap();
+    let before = db.fingerprint();
+    let file = ws.add(
+        20240102000000,
+        Some(2),
+        "cleanup",
+        "CREATE TABLE keep (id INTEGER);\nDROP TABLE old;",
+        Some("CREATE TABLE old (id INTEGER);\nDROP TABLE keep;"),
+    );
+    let err = db.boot(&ws.set()).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, Error::ReviewRequired(_)), "{message}");
+    assert!(
+        message.contains(&format!(
+            "{file}:7 (20240102000000): DROP TABLE: DROP TABLE old"
+        )),
+        "{message}"
+    );
+    assert!(message.contains("-- Reviewed-by: <name>"), "{message}");
+    assert_eq!(db.fingerprint(), before, "nothing ran");
+    // The review mark is a header line, part of the checksum.
+    let text = std::fs::read_to_string(ws.migrations().join(&file)).unwrap();
+    ws.write(&file, &format!("-- Reviewed-by: Grace Hopper\n{text}"));
+    assert_eq!(
+        db.boot(&ws.set()).unwrap().applied_versions(),
+        [20240102000000]
+    );
+    // A policy without review needs none.
+    let relaxed = Config {
+        require_review: Vec::new(),
+        ..Config::default()
+    };
+    ws.add(
+        20240103000000,
+        None,
+        "more",
+        "ALTER TABLE t DROP COLUMN x;",
+        None,
+    );
+    assert!(db.boot(&ws.set()).is_err());
+    db.with_backend(|b| Migrator::new(&ws.set()).with_config(relaxed).boot(b))
+        .unwrap();
+}
 
 /// The SQLite-only tests' boot.
 fn boot(ws: &Workspace) -> Result<migrator::Report, Error> {

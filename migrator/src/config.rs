@@ -16,6 +16,10 @@ pub struct Config {
     pub lock_wait: Duration,
     /// Apply a pending migration older than the newest applied one instead of refusing to boot.
     pub allow_out_of_order: bool,
+    /// The spec's `require_review`: statement kinds (`DROP TABLE`, `DROP COLUMN`, `ALTER TYPE`, or any
+    /// word sequence such as `TRUNCATE`) that a pending migration may only hold when its file carries a
+    /// `-- Reviewed-by: name` header. Empty: no review needed.
+    pub require_review: Vec<String>,
 }
 
 impl Default for Config {
@@ -26,6 +30,10 @@ impl Default for Config {
             lock_retries: 5,
             lock_wait: Duration::from_secs(60),
             allow_out_of_order: false,
+            require_review: crate::review::DEFAULT_REQUIRE_REVIEW
+                .iter()
+                .map(|k| k.to_string())
+                .collect(),
         }
     }
 }

@@ -51,6 +51,9 @@ pub enum Error {
         /// Why, and what to do.
         reason: String,
     },
+    /// Pending migrations hold statements the policy wants reviewed, and their files carry no review mark.
+    #[error("refusing to migrate: statements that need a review (require_review) in files without a review mark\n{}\nwhat to do: have someone review the migration and add a header line `-- Reviewed-by: <name>` to its file (the mark is part of the checksum, so the reviewed text is what runs)", unreviewed_list(.0))]
+    ReviewRequired(Vec<crate::review::Unreviewed>),
     /// Wrong use of the API or the admin flags.
     #[error("{0}")]
     Usage(String),
@@ -64,6 +67,19 @@ fn list(problems: &[ValidationProblem]) -> String {
     problems
         .iter()
         .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn unreviewed_list(found: &[crate::review::Unreviewed]) -> String {
+    found
+        .iter()
+        .map(|u| {
+            format!(
+                "  - {}:{} ({}): {}: {}",
+                u.file, u.line, u.version, u.kind, u.statement
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -74,6 +74,15 @@ impl<'s> Migrator<'s> {
         }
         let rows = backend.read_history()?;
         let first = plan(self.set, &rows, &self.config).map_err(Error::Validation)?;
+        let unreviewed: Vec<_> = first
+            .pending
+            .iter()
+            .flat_map(|m| crate::review::unreviewed(m, &self.config.require_review))
+            .collect();
+        if !unreviewed.is_empty() {
+            warn!(count = unreviewed.len(), "unreviewed statements refused");
+            return Err(Error::ReviewRequired(unreviewed));
+        }
         debug!(
             applied = first.applied,
             pending = first.pending.len(),

@@ -26,6 +26,7 @@ mod history;
 mod plan;
 pub mod render;
 mod report;
+pub mod review;
 mod set;
 
 #[cfg(feature = "postgres")]

@@ -20,4 +20,4 @@ pub use file::{checksum_hex, normalise, parse_file};
 pub use model::{embed, Header, Migration, Statement};
 pub use name::{parse_file_name, FileName};
 pub use set::{load_dir, migration_files};
-pub use split::{split_statements, SplitError};
+pub use split::{split_statements, statement_words, SplitError};

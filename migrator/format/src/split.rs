@@ -242,6 +242,20 @@ fn scan_quoted(
     None
 }
 
+/// The tokens of one statement as plain strings, for keyword checks: bare words upper-cased, quoted
+/// identifiers unquoted, every literal as `'`, punctuation as itself. Comments are dropped.
+pub fn statement_words(sql: &str) -> Result<Vec<String>, SplitError> {
+    Ok(lex(sql, 1)?
+        .iter()
+        .map(|t| match t.kind {
+            TokenKind::Word => t.text(sql).to_ascii_uppercase(),
+            TokenKind::QuotedIdent => t.ident(sql).unwrap_or_default(),
+            TokenKind::Literal => "'".to_string(),
+            TokenKind::Punct(c) => c.to_string(),
+        })
+        .collect())
+}
+
 /// A statement found by [`split_statements`]: its text (first token to last token before `;`) and line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawStatement {
