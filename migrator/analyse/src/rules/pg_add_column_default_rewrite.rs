@@ -1,0 +1,77 @@
+//! `pg-add-column-default-rewrite` (check 9): a default that forces a table rewrite: a volatile function
+//! (`random()`, `clock_timestamp()`, `gen_random_uuid()`...), or any non-NULL default before PostgreSQL 11.
+//! `now()` and `CURRENT_TIMESTAMP` are STABLE: evaluated once, no rewrite from PG 11.
+
+use super::{Ctx, Hit, Rule, PG};
+use crate::model::Severity;
+use crate::ops::Op;
+
+pub(crate) const RULE: Rule = Rule {
+    id: "pg-add-column-default-rewrite",
+    severity: Severity::Error,
+    dialects: PG,
+    summary: "ADD COLUMN with a volatile default (or any default before PG 11) rewrites the table",
+    check,
+};
+
+fn check(ctx: &Ctx, out: &mut Vec<Hit>) {
+    let v = ctx.opts.pg_version;
+    for op in ctx.ops {
+        if let Op::AddColumn { table, column } = op {
+            let Some(d) = &column.default else { continue };
+            if !ctx.existing(table) {
+                continue;
+            }
+            let why = if d.volatile {
+                format!("the default {} is volatile (one value per row)", d.text)
+            } else if v < 11 && !d.null {
+                format!("PostgreSQL {v} writes every default into every row (catalog defaults came in 11)")
+            } else {
+                continue;
+            };
+            out.push(Hit::new(
+                format!("adding {table}.{} rewrites {table} and its indexes under ACCESS EXCLUSIVE: {why}", column.name),
+                "add the column without the default, SET DEFAULT for new rows, backfill existing rows in batches outside the DDL transaction",
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::rules::test_util::*;
+
+    #[test]
+    fn positive() {
+        fires(
+            PG,
+            "pg-add-column-default-rewrite",
+            "ALTER TABLE t ADD COLUMN c uuid DEFAULT gen_random_uuid();",
+        );
+        let a = analyse_file(
+            PG,
+            10,
+            "",
+            "ALTER TABLE t ADD COLUMN c text DEFAULT 'x';",
+            None,
+        );
+        assert!(a
+            .findings
+            .iter()
+            .any(|f| f.id == "pg-add-column-default-rewrite"));
+    }
+
+    #[test]
+    fn negative() {
+        passes(
+            PG,
+            "pg-add-column-default-rewrite",
+            "ALTER TABLE t ADD COLUMN c text DEFAULT 'x';",
+        );
+        passes(
+            PG,
+            "pg-add-column-default-rewrite",
+            "ALTER TABLE t ADD COLUMN c timestamptz DEFAULT now();",
+        );
+    }
+}

@@ -1,0 +1,64 @@
+//! `pg-constraint-builds-index` (check 12): ADD PRIMARY KEY / UNIQUE / EXCLUDE builds the index under ACCESS
+//! EXCLUSIVE.
+
+use super::{Ctx, Hit, Rule, PG};
+use crate::model::Severity;
+use crate::ops::{Constraint, Op};
+
+pub(crate) const RULE: Rule = Rule {
+    id: "pg-constraint-builds-index",
+    severity: Severity::Error,
+    dialects: PG,
+    summary: "PRIMARY KEY / UNIQUE added by building an index under ACCESS EXCLUSIVE",
+    check,
+};
+
+fn check(ctx: &Ctx, out: &mut Vec<Hit>) {
+    for op in ctx.ops {
+        if let Op::AddConstraint {
+            table, constraint, ..
+        } = op
+        {
+            let kind = match constraint {
+                Constraint::PrimaryKey { .. } => "PRIMARY KEY",
+                Constraint::Unique { .. } => "UNIQUE",
+                Constraint::Exclude => "EXCLUDE",
+                _ => continue,
+            };
+            if ctx.existing(table) {
+                out.push(Hit::new(
+                    format!("ADD {kind} on {table} builds its index while reads and writes wait (ACCESS EXCLUSIVE)"),
+                    "CREATE UNIQUE INDEX CONCURRENTLY (no-transaction migration), then ADD CONSTRAINT ... PRIMARY KEY/UNIQUE USING INDEX",
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::rules::test_util::*;
+
+    #[test]
+    fn positive() {
+        fires(
+            PG,
+            "pg-constraint-builds-index",
+            "ALTER TABLE t ADD CONSTRAINT u UNIQUE (email);",
+        );
+        fires(
+            PG,
+            "pg-constraint-builds-index",
+            "ALTER TABLE t ADD PRIMARY KEY (id);",
+        );
+    }
+
+    #[test]
+    fn negative() {
+        passes(
+            PG,
+            "pg-constraint-builds-index",
+            "ALTER TABLE t ADD CONSTRAINT u UNIQUE USING INDEX u_idx;",
+        );
+    }
+}
