@@ -14,6 +14,7 @@
 mod impact;
 mod model;
 mod ops;
+pub mod report;
 mod rules;
 
 use std::collections::HashSet;

@@ -1,6 +1,7 @@
 //! Subcommands, one module each. New ones (lint, apply, status, rollback) add a variant and a module.
 
 mod generate;
+mod lint;
 
 use std::process::ExitCode;
 
@@ -23,11 +24,14 @@ pub struct Cli {
 pub enum Command {
     /// Generate a migration (and its rollback script and schema docs) from an issue.
     Generate(generate::Args),
+    /// Analyse a migration directory offline and report the safety findings (exit 1 at --fail-on).
+    Lint(lint::Args),
 }
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Generate(args) => generate::run(args),
+        Command::Lint(args) => lint::run(args),
     }
 }

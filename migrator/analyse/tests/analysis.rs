@@ -1,0 +1,135 @@
+//! Statement analysis as a whole: objects, locks, versions, parse failures, suppression.
+
+use migrator_analyse::{analyse, Action, Dialect, Lock, ObjectKind, Options, Status, Work};
+
+fn migration(header: &str, up: &str, down: &str) -> migrator_format::Migration {
+    let text = format!(
+        "{header}-- ============ UP MIGRATION ============\n{up}\n-- ============ DOWN MIGRATION ============\n{down}\n"
+    );
+    migrator_format::parse_file("20240115143022_issue_234_contact_enrichment.sql", &text).unwrap()
+}
+
+#[test]
+fn spec_234_objects_and_locks() {
+    let m = migration(
+        "-- Issue #234: Advanced Contact Enrichment\n",
+        "CREATE TABLE contact_enrichment (id INTEGER PRIMARY KEY, contact_id INTEGER REFERENCES contacts(id) ON DELETE CASCADE);\n\
+         CREATE INDEX idx_e ON contact_enrichment(contact_id);\n\
+         ALTER TABLE contacts ADD COLUMN enrichment_status TEXT DEFAULT 'pending';\n\
+         UPDATE contacts SET enrichment_status = 'pending' WHERE enrichment_status IS NULL;",
+        "ALTER TABLE contacts DROP COLUMN enrichment_status;\nDROP TABLE IF EXISTS contact_enrichment;",
+    );
+    let pg = analyse(&m, Options::new(Dialect::Postgres));
+    let create = &pg.statements[0];
+    assert_eq!(create.kind, "CREATE TABLE");
+    assert!(create
+        .objects
+        .iter()
+        .any(|o| o.object == ObjectKind::Table && o.action == Action::Create));
+    assert!(create
+        .objects
+        .iter()
+        .any(|o| o.object == ObjectKind::ForeignKey));
+    let contacts = create
+        .tables
+        .iter()
+        .find(|t| t.table == "contacts")
+        .unwrap();
+    assert_eq!(contacts.lock, Lock::ShareRowExclusive);
+    // The index is on the new table: no finding, but the lock is still recorded.
+    assert!(pg.statements[1].tables[0].new_table);
+    let add = &pg.statements[2].tables[0];
+    assert_eq!(
+        (add.lock, add.work, add.brief),
+        (Lock::AccessExclusive, Work::None, true)
+    );
+    assert!(add.blocks_reads);
+    assert!(!pg.statements[3].live_checks.is_empty());
+    let down_drop = &pg.statements[5];
+    assert!(down_drop.destructive);
+    let ids: Vec<_> = pg.findings.iter().map(|f| f.id).collect();
+    assert!(ids.contains(&"backfill-in-ddl-transaction"), "{ids:?}");
+    assert!(!ids.contains(&"pg-index-not-concurrent"), "{ids:?}");
+
+    let lite = analyse(&m, Options::new(Dialect::Sqlite));
+    assert!(lite
+        .statements
+        .iter()
+        .flat_map(|s| &s.tables)
+        .all(|t| t.lock == Lock::DatabaseWrite));
+    assert_eq!(
+        lite.statements[4].tables[0].work,
+        Work::Rewrite,
+        "SQLite DROP COLUMN rewrites"
+    );
+}
+
+#[test]
+fn pg_version_changes_the_verdict() {
+    let m = migration("", "ALTER TABLE t ADD COLUMN c text DEFAULT 'x';", "");
+    let v10 = analyse(
+        &m,
+        Options {
+            dialect: Dialect::Postgres,
+            pg_version: 10,
+        },
+    );
+    assert_eq!(v10.statements[0].tables[0].work, Work::Rewrite);
+    assert!(v10
+        .findings
+        .iter()
+        .any(|f| f.id == "pg-add-column-default-rewrite"));
+    let v15 = analyse(&m, Options::new(Dialect::Postgres));
+    assert_eq!(v15.statements[0].tables[0].work, Work::None);
+    assert!(v15.findings.is_empty());
+}
+
+#[test]
+fn unreadable_statement_is_reported_with_reason_and_line() {
+    let m = migration(
+        "",
+        "CREATE TABLE a (x int);\nALTER TABLE a FROBNICATE x;",
+        "",
+    );
+    for d in [Dialect::Postgres, Dialect::Sqlite] {
+        let a = analyse(&m, Options::new(d));
+        assert_eq!(a.statements.len(), 2, "never skipped");
+        let Status::NotAnalysed { reason } = &a.statements[1].status else {
+            panic!("{:?}", a.statements[1].status)
+        };
+        assert!(!reason.is_empty());
+        let f = a.findings.iter().find(|f| f.id == "not-analysed").unwrap();
+        assert_eq!(f.line, 3);
+        assert!(f.message.contains(reason.as_str()));
+        assert!(a.failing(migrator_analyse::Severity::Error).count() >= 1);
+    }
+}
+
+#[test]
+fn allowed_findings_are_kept_marked_and_do_not_fail() {
+    let m = migration(
+        "-- migrator:allow pg-index-not-concurrent table has 20 rows\n",
+        "CREATE INDEX idx ON small (a);",
+        "",
+    );
+    let a = analyse(&m, Options::new(Dialect::Postgres));
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.id == "pg-index-not-concurrent")
+        .unwrap();
+    assert_eq!(f.suppressed.as_deref(), Some("table has 20 rows"));
+    assert_eq!(a.failing(migrator_analyse::Severity::Info).count(), 0);
+}
+
+#[test]
+fn every_rule_has_a_unique_kebab_case_id() {
+    let rules = migrator_analyse::rule_catalog();
+    let mut ids: Vec<_> = rules.iter().map(|r| r.id).collect();
+    assert!(ids
+        .iter()
+        .all(|id| id.chars().all(|c| c.is_ascii_lowercase() || c == '-')));
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), rules.len());
+}
