@@ -190,9 +190,11 @@ fn a_lock_timeout_is_retried_with_backoff_and_succeeds_after_the_holder_commits(
         std::thread::sleep(Duration::from_millis(900));
         holder.batch_execute("COMMIT").unwrap();
     });
+    // The backup (pg_dump) would wait for the held lock too; this test is about the migration's retries.
     let config = Config {
         lock_timeout: Duration::from_millis(150),
         lock_retries: 8,
+        require_backup: false,
         ..Config::default()
     };
     let started = Instant::now();
@@ -221,6 +223,7 @@ fn a_lock_timeout_that_outlasts_the_retries_fails_cleanly_naming_the_lock() {
     let config = Config {
         lock_timeout: Duration::from_millis(100),
         lock_retries: 2,
+        require_backup: false,
         ..Config::default()
     };
     let err = db.boot_with(&set, config).unwrap_err();

@@ -29,6 +29,10 @@ Migration admin flags (provided by migrator):
   --migrate-mark <VERSION> <applied|rolled_back>
                                 set the status of a failed or interrupted no-transaction migration after
                                 checking the database by hand
+  --migrate-backups             list this database's backups, newest first
+  --migrate-restore <FILE>      replace the database with a backup (a backup of the current state is
+                                taken first); asks for confirmation
+      --yes                     do not ask
   --migrate-help                this text
 Admin runs print what they did and exit 0; they exit 1 when the action failed or was refused, and 2 on a
 usage error. Set NO_COLOR for output without emoji.
@@ -70,11 +74,22 @@ pub enum AdminCommand {
         /// The new status.
         status: Status,
     },
+    /// `--migrate-backups`
+    Backups,
+    /// `--migrate-restore <FILE> [--yes]`
+    Restore {
+        /// The backup file.
+        file: std::path::PathBuf,
+        /// `--yes`: no confirmation.
+        yes: bool,
+    },
     /// `--migrate-help`
     Help,
 }
 
-const FLAGS: [&str; 8] = [
+const FLAGS: [&str; 10] = [
+    "--migrate-backups",
+    "--migrate-restore",
     "--migrate-status",
     "--migrate-history",
     "--migrate-rollback",
@@ -108,7 +123,7 @@ where
     for arg in args {
         let arg: &str = arg.as_ref();
         match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--migrate-") || flag == "--force" => {
+            Some((flag, value)) if flag.starts_with("--migrate-") => {
                 split.push(flag.to_string());
                 split.push(value.to_string());
             }
@@ -117,10 +132,15 @@ where
     }
     let mut command = None;
     let mut force = false;
+    let mut yes = false;
     let mut iter = split.into_iter();
     while let Some(arg) = iter.next() {
         if arg == "--force" {
             force = true;
+            continue;
+        }
+        if arg == "--yes" {
+            yes = true;
             continue;
         }
         if !arg.starts_with("--migrate-") {
@@ -130,6 +150,20 @@ where
             "--migrate-status" => AdminCommand::Status,
             "--migrate-history" => AdminCommand::History,
             "--migrate-help" => AdminCommand::Help,
+            "--migrate-backups" => AdminCommand::Backups,
+            "--migrate-restore" => AdminCommand::Restore {
+                file: iter
+                    .next()
+                    .filter(|f| !f.starts_with("--"))
+                    .ok_or_else(|| {
+                        usage(
+                            "--migrate-restore needs a backup file (see --migrate-backups)"
+                                .to_string(),
+                        )
+                    })?
+                    .into(),
+                yes: false,
+            },
             "--migrate-rollback" => AdminCommand::Rollback {
                 issue: number(&arg, iter.next(), "an issue number")?,
                 force: false,
@@ -170,14 +204,18 @@ where
         }
         command = Some(parsed);
     }
-    match (command, force) {
-        (Some(AdminCommand::Rollback { issue, .. }), force) => {
+    match (command, force, yes) {
+        (Some(AdminCommand::Rollback { issue, .. }), force, false) => {
             Ok(Some(AdminCommand::Rollback { issue, force }))
         }
-        (Some(_), true) => Err(usage(
+        (Some(AdminCommand::Restore { file, .. }), false, yes) => {
+            Ok(Some(AdminCommand::Restore { file, yes }))
+        }
+        (Some(_), true, _) => Err(usage(
             "--force only goes with --migrate-rollback".to_string(),
         )),
-        (command, _) => Ok(command),
+        (Some(_), _, true) => Err(usage("--yes only goes with --migrate-restore".to_string())),
+        (command, _, _) => Ok(command),
     }
 }
 
@@ -207,6 +245,26 @@ pub fn run(
             migrator.mark(backend, *version, Status::Applied, true)?;
             format!("Recorded this binary's checksum for migration {version}.\n")
         }
+        AdminCommand::Backups => {
+            let (dir, files) = migrator.backups(backend)?;
+            render::backups(&dir, &files, style)
+        }
+        AdminCommand::Restore { file, yes } => {
+            if !yes
+                && !confirm(&format!(
+                    "Replace the database with {}? A backup of its current state is taken first. Type yes to go on: ",
+                    file.display()
+                ))
+            {
+                return Err(Error::Backup("restore cancelled: nothing changed".to_string()));
+            }
+            let safety = migrator.restore(backend, file)?;
+            format!(
+                "Restored {}.\nThe state before the restore is kept in {}.\n",
+                file.display(),
+                safety.display()
+            )
+        }
         AdminCommand::Mark { version, status } => {
             migrator.mark(backend, *version, *status, false)?;
             format!("Marked migration {version} as {status}.\n")
@@ -214,6 +272,13 @@ pub fn run(
     };
     out.write_all(text.as_bytes())
         .map_err(|e| Error::Usage(format!("cannot write the output: {e}")))
+}
+
+/// Asks on stderr and reads one line of stdin; only `yes` agrees.
+fn confirm(question: &str) -> bool {
+    eprint!("{question}");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).is_ok() && answer.trim().eq_ignore_ascii_case("yes")
 }
 
 /// Parses the arguments and, for an admin run, runs it and returns the process exit code (0 done, 1

@@ -20,6 +20,14 @@ pub struct Config {
     /// word sequence such as `TRUNCATE`) that a pending migration may only hold when its file carries a
     /// `-- Reviewed-by: name` header. Empty: no review needed.
     pub require_review: Vec<String>,
+    /// The spec's `require_backup`: take a backup before a boot applies anything (on by default). A boot
+    /// that cannot make one refuses to apply.
+    pub require_backup: bool,
+    /// Where backups go; `None`: beside the database (SQLite: `<file>.backups/`, PostgreSQL:
+    /// `migrator-backups/` in the working directory).
+    pub backup_dir: Option<std::path::PathBuf>,
+    /// How many backups to keep (the newest).
+    pub backups_to_keep: usize,
 }
 
 impl Default for Config {
@@ -34,6 +42,9 @@ impl Default for Config {
                 .iter()
                 .map(|k| k.to_string())
                 .collect(),
+            require_backup: true,
+            backup_dir: None,
+            backups_to_keep: 5,
         }
     }
 }

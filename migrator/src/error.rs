@@ -54,6 +54,9 @@ pub enum Error {
     /// Pending migrations hold statements the policy wants reviewed, and their files carry no review mark.
     #[error("refusing to migrate: statements that need a review (require_review) in files without a review mark\n{}\nwhat to do: have someone review the migration and add a header line `-- Reviewed-by: <name>` to its file (the mark is part of the checksum, so the reviewed text is what runs)", unreviewed_list(.0))]
     ReviewRequired(Vec<crate::review::Unreviewed>),
+    /// The backup the policy requires could not be made or checked: nothing was applied.
+    #[error("backup failed, nothing was applied: {0}\nwhat to do: fix the cause (disk space, permissions, pg_dump on PATH), or set require_backup = false in the configuration if this database needs no backup")]
+    Backup(String),
     /// Wrong use of the API or the admin flags.
     #[error("{0}")]
     Usage(String),

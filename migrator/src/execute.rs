@@ -2,6 +2,7 @@
 //! failure, report. Engine details live behind [`Backend`].
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tracing::{debug, info, info_span, warn};
@@ -132,6 +133,17 @@ impl<'s> Migrator<'s> {
         for m in &plan.skipped {
             report.push(m, None, Duration::ZERO);
         }
+        if self.config.require_backup {
+            if let Some(first) = plan.pending.first() {
+                match self.take_backup(backend, &first.version.to_string()) {
+                    Ok(path) => report.backup = Some(path),
+                    Err(e) => {
+                        let _ = backend.finish_run(false);
+                        return Err(e);
+                    }
+                }
+            }
+        }
         let result = self.run(backend, &plan.pending, Direction::Up, &mut report);
         report.total = started.elapsed();
         result.map(|()| report)
@@ -157,6 +169,74 @@ impl<'s> Migrator<'s> {
             (clean && next == migrations.len() && (exists || migrations.is_empty()))
                 .then_some(next),
         )
+    }
+
+    /// The backup directory and the backup files' stem for this database.
+    fn backup_place(&self, backend: &dyn Backend) -> Result<(PathBuf, String), Error> {
+        let stem = backend.backup_stem().ok_or_else(|| {
+            Error::Backup(
+                "this database has no name to file backups under (an in-memory SQLite database?)"
+                    .to_string(),
+            )
+        })?;
+        let dir = self
+            .config
+            .backup_dir
+            .clone()
+            .or_else(|| backend.default_backup_dir())
+            .ok_or_else(|| {
+                Error::Backup("no backup directory: set Config::backup_dir".to_string())
+            })?;
+        Ok((dir, stem))
+    }
+
+    /// Takes a checked backup before `before` (a version, or `restore`) and prunes old ones.
+    fn take_backup(&self, backend: &mut dyn Backend, before: &str) -> Result<PathBuf, Error> {
+        let (dir, stem) = self.backup_place(backend)?;
+        crate::backup::ensure_dir(&dir)?;
+        let target = dir.join(crate::backup::file_name(
+            &stem,
+            before,
+            backend.backup_extension(),
+        ));
+        let started = Instant::now();
+        if !backend.backup(&target)? {
+            return Err(Error::Backup(format!(
+                "the {} backend cannot make a backup of this database (for PostgreSQL: pg_dump on PATH and a connection made from a URL)",
+                backend.engine().name()
+            )));
+        }
+        info!(path = %target.display(), took_ms = started.elapsed().as_millis() as u64, "backup taken");
+        for old in crate::backup::prune(&dir, &stem, self.config.backups_to_keep)? {
+            debug!(path = %old.display(), "old backup deleted");
+        }
+        Ok(target)
+    }
+
+    /// The backups of this database, newest first, and the directory they are in.
+    pub fn backups(
+        &self,
+        backend: &dyn Backend,
+    ) -> Result<(PathBuf, Vec<crate::backup::BackupFile>), Error> {
+        let (dir, stem) = self.backup_place(backend)?;
+        let files = crate::backup::list(&dir, &stem)?;
+        Ok((dir, files))
+    }
+
+    /// Replaces the database with a backup, after taking a backup of the current state (named
+    /// `...-before-restore...`, so a wrong restore can be undone). Returns that safety backup.
+    pub fn restore(&self, backend: &mut dyn Backend, backup: &Path) -> Result<PathBuf, Error> {
+        let _span = info_span!("migrator.restore", backup = %backup.display()).entered();
+        if !backup.is_file() {
+            return Err(Error::Usage(format!(
+                "no backup file at {}; list them with --migrate-backups",
+                backup.display()
+            )));
+        }
+        let safety = self.take_backup(backend, "restore")?;
+        backend.restore(backup)?;
+        info!(safety = %safety.display(), "restored");
+        Ok(safety)
     }
 
     /// Runs `migrations` in order in one direction inside a run; stops at the first failure.

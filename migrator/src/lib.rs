@@ -19,6 +19,7 @@
 
 pub mod admin;
 pub mod backend;
+pub mod backup;
 mod config;
 mod error;
 mod execute;

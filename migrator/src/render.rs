@@ -160,12 +160,36 @@ pub fn status(entries: &[StatusEntry], style: Style) -> String {
     out
 }
 
+/// The `--migrate-backups` list.
+pub fn backups(dir: &std::path::Path, files: &[crate::backup::BackupFile], style: Style) -> String {
+    let mut out = format!("{}Backups in {}\n\n", style.icon("💾"), dir.display());
+    if files.is_empty() {
+        out.push_str("(none yet: a backup is taken before each boot that applies migrations)\n");
+    }
+    for f in files {
+        let name = f
+            .path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let _ = writeln!(out, "  {name}  {:.1} MB", f.bytes as f64 / 1_000_000.0);
+    }
+    out
+}
+
 /// A short account of a run.
 pub fn report(report: &Report, style: Style) -> String {
     let mut out = String::new();
     let applied: Vec<_> = report.with_outcome(Outcome::Applied).collect();
     let rolled: Vec<_> = report.with_outcome(Outcome::RolledBack).collect();
     let skipped: Vec<_> = report.with_outcome(Outcome::SkippedRolledBack).collect();
+    if let Some(backup) = &report.backup {
+        let _ = writeln!(
+            out,
+            "{}Backup before applying: {}",
+            style.icon("💾"),
+            backup.display()
+        );
+    }
     if applied.is_empty() && rolled.is_empty() {
         let _ = writeln!(
             out,

@@ -41,6 +41,8 @@ pub struct Report {
     pub lock_wait: Duration,
     /// Wall time of the whole call.
     pub total: Duration,
+    /// The backup taken before anything was applied.
+    pub backup: Option<std::path::PathBuf>,
 }
 
 impl Report {

@@ -8,6 +8,7 @@ pub mod postgres;
 pub mod sqlite;
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::{Config, Error, HistoryRow, Migration, Status};
@@ -82,6 +83,36 @@ pub trait Backend {
             visit(row.version, row.checksum.as_deref(), row.status.as_str());
         }
         Ok(!rows.is_empty())
+    }
+
+    /// A name for this database's backup files (SQLite: the file name; PostgreSQL: the database name).
+    fn backup_stem(&self) -> Option<String> {
+        None
+    }
+
+    /// The extension of this engine's backup files.
+    fn backup_extension(&self) -> &'static str {
+        "backup"
+    }
+
+    /// Where backups go when the configuration names no directory.
+    fn default_backup_dir(&self) -> Option<PathBuf> {
+        None
+    }
+
+    /// Writes a consistent, checked copy of the database to `target` (owner-only permissions). `Ok(false)`:
+    /// this engine or connection cannot make one (the caller refuses when the policy requires a backup).
+    fn backup(&mut self, target: &Path) -> Result<bool, Error> {
+        let _ = target;
+        Ok(false)
+    }
+
+    /// Replaces the database's content with a backup made by [`Backend::backup`].
+    fn restore(&mut self, backup: &Path) -> Result<(), Error> {
+        Err(Error::Usage(format!(
+            "this engine cannot restore {}",
+            backup.display()
+        )))
     }
 
     /// Takes the migration lock (waiting at most `config.lock_wait`), creates the history tables if needed,

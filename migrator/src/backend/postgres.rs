@@ -574,9 +574,159 @@ impl<'c> Postgres<'c> {
     }
 }
 
+impl Postgres<'_> {
+    /// The database URL, when the backend was made from one (pg_dump and pg_restore need it).
+    fn url(&self) -> Option<&str> {
+        match &self.source {
+            LockSource::Url(url) => Some(url),
+            LockSource::Connection(_) => None,
+        }
+    }
+}
+
+#[derive(QueryableByName)]
+struct SchemaName {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+/// Runs a PostgreSQL client program (`pg_dump`, `pg_restore`); `Ok(None)` when it is not installed.
+fn run_client(program: &str, args: &[&str]) -> Result<Option<()>, Error> {
+    let output = match std::process::Command::new(program).args(args).output() {
+        Ok(output) => output,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::Backup(format!("cannot run {program}: {e}"))),
+    };
+    if output.status.success() {
+        Ok(Some(()))
+    } else {
+        Err(Error::Backup(format!(
+            "{program} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )))
+    }
+}
+
 impl Backend for Postgres<'_> {
     fn engine(&self) -> Engine {
         Engine::Postgres
+    }
+
+    fn backup_stem(&self) -> Option<String> {
+        // The database name: the URL's path, without query parameters.
+        let url = self.url()?;
+        let path = url.split('?').next()?.rsplit('/').next()?;
+        (!path.is_empty() && !path.contains('@')).then(|| path.to_string())
+    }
+
+    fn backup_extension(&self) -> &'static str {
+        "pgdump"
+    }
+
+    fn default_backup_dir(&self) -> Option<std::path::PathBuf> {
+        Some(std::env::temp_dir().join("migrator-backups"))
+    }
+
+    fn backup(&mut self, target: &std::path::Path) -> Result<bool, Error> {
+        let Some(url) = self.url().map(str::to_string) else {
+            return Ok(false);
+        };
+        let partial = target.with_extension("partial");
+        let partial_text = partial.to_string_lossy().into_owned();
+        let result = (|| {
+            // Custom format: compressed, and pg_restore can pick objects out of it.
+            // pg_dump takes ACCESS SHARE on every table: it must not queue behind a held lock for longer
+            // than a migration would.
+            let lock_wait = format!(
+                "--lock-wait-timeout={}",
+                self.lock_timeout.as_millis().max(1)
+            );
+            if run_client(
+                "pg_dump",
+                &[
+                    "--format=custom",
+                    &lock_wait,
+                    "--file",
+                    &partial_text,
+                    "--dbname",
+                    &url,
+                ],
+            )?
+            .is_none()
+            {
+                return Ok(false);
+            }
+            crate::backup::owner_only(&partial)?;
+            // The check: pg_restore can read the archive's table of contents.
+            run_client("pg_restore", &["--list", &partial_text])?;
+            std::fs::rename(&partial, target)
+                .map_err(|e| crate::backup::io_error("finishing the backup", target, e))?;
+            Ok(true)
+        })();
+        if !matches!(result, Ok(true)) {
+            let _ = std::fs::remove_file(&partial);
+        }
+        result
+    }
+
+    fn restore(&mut self, backup: &std::path::Path) -> Result<(), Error> {
+        let url = self
+            .url()
+            .ok_or_else(|| {
+                Error::Usage("restoring needs a backend made from a database URL".to_string())
+            })?
+            .to_string();
+        // Replace, not merge: every user schema is dropped and the archive replayed, in one psql
+        // transaction fed by pg_restore, so a failure leaves the database as it was.
+        let schemas: Vec<SchemaName> = diesel::sql_query(
+            "SELECT nspname::text AS name FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'",
+        )
+        .load(self.conn)
+        .map_err(|e| Self::db_error("listing schemas", e))?;
+        let mut reset: String = schemas
+            .iter()
+            .map(|s| format!("DROP SCHEMA \"{}\" CASCADE; ", s.name.replace('"', "\"\"")))
+            .collect();
+        reset.push_str("CREATE SCHEMA IF NOT EXISTS public;");
+        // The archive becomes a plain SQL script first, so nothing runs unless pg_restore read it all.
+        let script = backup.with_extension("restore.sql");
+        let script_text = script.to_string_lossy().into_owned();
+        let backup_text = backup.to_string_lossy().into_owned();
+        let result = (|| {
+            run_client(
+                "pg_restore",
+                &["--no-owner", "--file", &script_text, &backup_text],
+            )?
+            .ok_or_else(|| Error::Backup("pg_restore is not installed".to_string()))?;
+            crate::backup::owner_only(&script)?;
+            run_client(
+                "psql",
+                &[
+                    "-X",
+                    "--quiet",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "--single-transaction",
+                    "--dbname",
+                    &url,
+                    "-c",
+                    &reset,
+                    "-f",
+                    &script_text,
+                ],
+            )?
+            .ok_or_else(|| Error::Backup("psql is not installed".to_string()))
+        })();
+        let _ = std::fs::remove_file(&script);
+        result.map_err(|e| match e {
+            Error::Backup(message) => Error::Backup(format!(
+                "restoring {} failed, the database is unchanged: {message}",
+                backup.display()
+            )),
+            other => other,
+        })?;
+        Ok(())
     }
 
     fn read_history(&mut self) -> Result<Vec<HistoryRow>, Error> {

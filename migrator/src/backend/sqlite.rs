@@ -4,7 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
+use std::path::{Path, PathBuf};
+
+use rusqlite::backup::StepResult;
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, MAIN_DB};
 use tracing::{debug, warn};
 
 use crate::backend::{Backend, Direction, Engine, StatementFailure};
@@ -278,6 +281,107 @@ impl Backend for Sqlite<'_> {
         Ok(true)
     }
 
+    fn backup_stem(&self) -> Option<String> {
+        let path = self.file()?;
+        Some(path.file_name()?.to_string_lossy().into_owned())
+    }
+
+    fn backup_extension(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn default_backup_dir(&self) -> Option<PathBuf> {
+        let path = self.file()?;
+        let mut name = path.file_name()?.to_os_string();
+        name.push(".backups");
+        Some(path.with_file_name(name))
+    }
+
+    fn backup(&mut self, target: &Path) -> Result<bool, Error> {
+        let Some(source_path) = self.file() else {
+            return Ok(false);
+        };
+        let partial = target.with_extension("partial");
+        let result = (|| -> Result<(), Error> {
+            let db = |context: &str, e: rusqlite::Error| Self::db_error(context, e);
+            // A separate read-only connection: the run's own connection holds the write lock, and the
+            // online backup API copies a consistent committed state page by page.
+            let source =
+                Connection::open_with_flags(&source_path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+                    .map_err(|e| db("opening the database for the backup", e))?;
+            let mut copy =
+                Connection::open(&partial).map_err(|e| db("creating the backup file", e))?;
+            crate::backup::owner_only(&partial)?;
+            {
+                let backup = rusqlite::backup::Backup::new(&source, &mut copy)
+                    .map_err(|e| db("starting the backup", e))?;
+                // All pages in one step; a writer elsewhere can make the source busy for a moment.
+                let mut busy_for = Duration::ZERO;
+                loop {
+                    match backup.step(-1).map_err(|e| db("copying the database", e))? {
+                        StepResult::Done => break,
+                        StepResult::More => {}
+                        _ if busy_for < Duration::from_secs(30) => {
+                            std::thread::sleep(Duration::from_millis(20));
+                            busy_for += Duration::from_millis(20);
+                        }
+                        _ => {
+                            return Err(Error::Backup(
+                                "the database stayed busy for 30 s during the backup".to_string(),
+                            ))
+                        }
+                    }
+                }
+            }
+            let verdict: String = copy
+                .query_row("PRAGMA quick_check", [], |r| r.get(0))
+                .map_err(|e| db("checking the backup", e))?;
+            if verdict != "ok" {
+                return Err(Error::Backup(format!(
+                    "the backup fails PRAGMA quick_check: {verdict}"
+                )));
+            }
+            drop(copy);
+            std::fs::rename(&partial, target)
+                .map_err(|e| crate::backup::io_error("finishing the backup", target, e))
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        result.map(|()| true)
+    }
+
+    fn restore(&mut self, backup: &Path) -> Result<(), Error> {
+        let Some(path) = self.file() else {
+            return Err(Error::Usage(
+                "this database has no file to restore into".to_string(),
+            ));
+        };
+        let check = Connection::open_with_flags(backup, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .and_then(|c| c.query_row("PRAGMA quick_check", [], |r| r.get::<_, String>(0)))
+            .map_err(|e| {
+                Error::Backup(format!(
+                    "{} is not a readable SQLite backup: {e}",
+                    backup.display()
+                ))
+            })?;
+        if check != "ok" {
+            return Err(Error::Backup(format!(
+                "{} fails PRAGMA quick_check: {check}",
+                backup.display()
+            )));
+        }
+        // The online backup API in reverse, on a connection of our own, replaces every page at once.
+        let mut target = Connection::open(&path)
+            .map_err(|e| Self::db_error("opening the database to restore", e))?;
+        target
+            .busy_timeout(Duration::from_secs(60))
+            .map_err(|e| Self::db_error("setting busy_timeout", e))?;
+        target
+            .restore(MAIN_DB, backup, None::<fn(rusqlite::backup::Progress)>)
+            .map_err(|e| Self::db_error("restoring the backup", e))
+    }
+
     fn begin_run(&mut self, config: &Config) -> Result<(), Error> {
         let conn = self.conn;
         self.previous_busy_ms = conn
@@ -298,7 +402,7 @@ impl Backend for Sqlite<'_> {
             .map_err(|e| Self::db_error("setting busy_timeout", e))?;
         let started = Instant::now();
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            self.restore();
+            self.restore_settings();
             return Err(match e.sqlite_error_code() {
                 Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => Error::Lock {
                     waited: started.elapsed(),
@@ -461,13 +565,21 @@ impl Backend for Sqlite<'_> {
             Ok(())
         };
         self.in_run = false;
-        self.restore();
+        self.restore_settings();
         result.map_err(|e| Self::db_error("committing the run", e))
     }
 }
 
 impl Sqlite<'_> {
-    fn restore(&mut self) {
+    /// The database file, when it has one (not in memory).
+    fn file(&self) -> Option<PathBuf> {
+        self.conn
+            .path()
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+    }
+
+    fn restore_settings(&mut self) {
         if self.foreign_keys_were_on {
             if let Err(e) = self.conn.execute_batch("PRAGMA foreign_keys = ON") {
                 warn!(error = %e, "could not turn foreign keys back on");

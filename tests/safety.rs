@@ -1,0 +1,132 @@
+//! The spec's safety features: a checked backup before every boot that applies something, retention,
+//! listing, and a restore that gives back the pre-migration database (schema, rows and history).
+
+use migrator::{Config, Error, Migrator};
+use migrator_tests::{both_engines, Db, Workspace};
+
+both_engines!(
+    a_backup_taken_before_applying_restores_the_database_as_it_was,
+    backups_are_kept_to_the_newest_n
+);
+
+fn config(ws: &Workspace, keep: usize) -> Config {
+    Config {
+        backup_dir: Some(ws.path().join("backups")),
+        backups_to_keep: keep,
+        ..Config::default()
+    }
+}
+
+fn a_backup_taken_before_applying_restores_the_database_as_it_was(ws: &Workspace, db: &Db) {
+    ws.add(
+        20240101000000,
+        Some(1),
+        "contacts",
+        "CREATE TABLE contacts (id INTEGER PRIMARY KEY, name TEXT NOT NULL);",
+        Some("DROP TABLE contacts;"),
+    );
+    db.boot_with(&ws.set(), config(ws, 5)).unwrap();
+    db.exec("INSERT INTO contacts (id, name) VALUES (1, 'ada'), (2, 'bob'), (3, 'cy')");
+    let (schema, rows, history) = (db.fingerprint(), db.data_dump(), db.history());
+
+    ws.add(20240102000000, Some(2), "enrich", "ALTER TABLE contacts ADD COLUMN score INTEGER;\nUPDATE contacts SET score = id * 10;\nCREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);", Some("DROP TABLE notes;\nALTER TABLE contacts DROP COLUMN score;"));
+    let report = db.boot_with(&ws.set(), config(ws, 5)).unwrap();
+    let backup = report.backup.clone().expect("a backup before applying");
+    assert!(backup.is_file(), "{}", backup.display());
+    assert!(
+        backup.to_string_lossy().contains("-before-20240102000000."),
+        "{}",
+        backup.display()
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "backups are readable by the owner only");
+    }
+    assert_ne!(db.fingerprint(), schema);
+
+    let set = ws.set();
+    let migrator = Migrator::new(&set).with_config(config(ws, 5));
+    let safety = db.with_backend(|b| migrator.restore(b, &backup)).unwrap();
+    assert!(safety.to_string_lossy().contains("-before-restore."));
+    assert_eq!(db.fingerprint(), schema, "schema as before the migration");
+    assert_eq!(db.data_dump(), rows, "rows as before the migration");
+    assert_eq!(db.history(), history, "history as before the migration");
+    // The migration is pending again, and the listing shows all backups, newest first.
+    let (_, files) = db.with_backend(|b| migrator.backups(b)).unwrap();
+    assert_eq!(files.len(), 3, "{files:?}");
+    assert_eq!(
+        db.boot_with(&set, config(ws, 5))
+            .unwrap()
+            .applied_versions(),
+        [20240102000000]
+    );
+    // Restoring a file that is not a backup fails and changes nothing.
+    let bogus = ws.path().join("not-a-backup");
+    std::fs::write(&bogus, "hello").unwrap();
+    let before = db.fingerprint();
+    assert!(matches!(
+        db.with_backend(|b| migrator.restore(b, &bogus)),
+        Err(Error::Backup(_))
+    ));
+    assert_eq!(db.fingerprint(), before);
+}
+
+fn backups_are_kept_to_the_newest_n(ws: &Workspace, db: &Db) {
+    for i in 0..4u64 {
+        ws.add(
+            20240101000000 + i,
+            None,
+            &format!("t{i}"),
+            &format!("CREATE TABLE t{i} (x INTEGER);"),
+            None,
+        );
+        let report = db.boot_with(&ws.set(), config(ws, 2)).unwrap();
+        assert!(report.backup.is_some());
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    let set = ws.set();
+    let (dir, files) = db
+        .with_backend(|b| Migrator::new(&set).with_config(config(ws, 2)).backups(b))
+        .unwrap();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(files[0]
+        .path
+        .to_string_lossy()
+        .contains("before-20240101000003"));
+    assert!(files[1]
+        .path
+        .to_string_lossy()
+        .contains("before-20240101000002"));
+    // Nothing pending: no backup.
+    assert!(db.boot_with(&set, config(ws, 2)).unwrap().backup.is_none());
+    assert_eq!(std::fs::read_dir(dir).unwrap().count(), 2);
+}
+
+#[test]
+fn an_in_memory_database_cannot_be_backed_up_so_the_boot_refuses_unless_backups_are_off() {
+    let ws = Workspace::new();
+    ws.add(
+        20240101000000,
+        None,
+        "t",
+        "CREATE TABLE t (x INTEGER);",
+        None,
+    );
+    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    let set = ws.set();
+    let err = Migrator::new(&set)
+        .boot(&mut migrator::Sqlite::new(&conn))
+        .unwrap_err();
+    assert!(matches!(err, Error::Backup(_)), "{err}");
+    assert!(err.to_string().contains("require_backup = false"), "{err}");
+    let off = Config {
+        require_backup: false,
+        ..Config::default()
+    };
+    Migrator::new(&set)
+        .with_config(off)
+        .boot(&mut migrator::Sqlite::new(&conn))
+        .unwrap();
+}
