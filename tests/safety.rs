@@ -1,13 +1,122 @@
 //! The spec's safety features: a checked backup before every boot that applies something, retention,
 //! listing, and a restore that gives back the pre-migration database (schema, rows and history).
 
-use migrator::{Config, Error, Migrator};
+use migrator::{Config, Error, HealthCheck, Migrator, OnHealthFailure};
 use migrator_tests::{both_engines, Db, Workspace};
 
 both_engines!(
     a_backup_taken_before_applying_restores_the_database_as_it_was,
-    backups_are_kept_to_the_newest_n
+    backups_are_kept_to_the_newest_n,
+    a_failed_health_check_rolls_the_boot_back_by_default,
+    a_failed_health_check_can_restore_the_backup_instead,
+    a_failed_health_check_can_stop_and_keep_the_migrations,
 );
+
+/// A base with rows, then a migration that passes the database's own checks but breaks the application's
+/// rule "every contact has a name".
+fn health_setup(ws: &Workspace, db: &Db) -> (Vec<String>, Vec<String>, migrator::MigrationSet) {
+    ws.add(
+        20240101000000,
+        Some(1),
+        "contacts",
+        "CREATE TABLE contacts (id INTEGER PRIMARY KEY, name TEXT);",
+        Some("DROP TABLE contacts;"),
+    );
+    db.boot_with(&ws.set(), config(ws, 5)).unwrap();
+    db.exec("INSERT INTO contacts (id, name) VALUES (1, 'ada'), (2, 'bob')");
+    let before = (db.fingerprint(), db.data_dump());
+    ws.add(
+        20240102000000,
+        Some(2),
+        "wipe_names",
+        "ALTER TABLE contacts ADD COLUMN nick TEXT;\nUPDATE contacts SET nick = name, name = NULL;",
+        Some("UPDATE contacts SET name = nick;\nALTER TABLE contacts DROP COLUMN nick;"),
+    );
+    (before.0, before.1, ws.set())
+}
+
+fn health_config(ws: &Workspace, on_failure: OnHealthFailure) -> Config {
+    Config {
+        health_checks: vec![HealthCheck::new(
+            "contacts_have_names",
+            "SELECT count(*) = 0 FROM contacts WHERE name IS NULL",
+        )],
+        on_health_failure: on_failure,
+        ..config(ws, 5)
+    }
+}
+
+fn a_failed_health_check_rolls_the_boot_back_by_default(ws: &Workspace, db: &Db) {
+    let (schema, rows, set) = health_setup(ws, db);
+    let err = db
+        .boot_with(&set, health_config(ws, OnHealthFailure::RollBack))
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, Error::HealthCheck { .. }), "{message}");
+    assert!(
+        message.contains("health check contacts_have_names returned false"),
+        "{message}"
+    );
+    assert!(
+        message.contains("rolled back through their DOWNs"),
+        "{message}"
+    );
+    assert_eq!(db.fingerprint(), schema);
+    assert_eq!(db.data_dump(), rows);
+    assert_eq!(db.history()[1], (20240102000000, "rolled_back".to_string()));
+    assert_eq!(
+        db.count("SELECT count(*) FROM schema_migrations_log WHERE action = 'health_failed'"),
+        1
+    );
+    // A passing check lets the boot through and is named in the report.
+    let fine = Config {
+        health_checks: vec![HealthCheck::new(
+            "contacts_exist",
+            "SELECT count(*) > 0 FROM contacts",
+        )],
+        ..config(ws, 5)
+    };
+    ws.add(
+        20240103000000,
+        Some(3),
+        "more",
+        "CREATE TABLE more_notes (id INTEGER);",
+        Some("DROP TABLE more_notes;"),
+    );
+    let report = db.boot_with(&ws.set(), fine).unwrap();
+    assert!(
+        report.health_checks.contains(&"contacts_exist".to_string()),
+        "{:?}",
+        report.health_checks
+    );
+}
+
+fn a_failed_health_check_can_restore_the_backup_instead(ws: &Workspace, db: &Db) {
+    let (schema, rows, set) = health_setup(ws, db);
+    let message = db
+        .boot_with(&set, health_config(ws, OnHealthFailure::Restore))
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("was restored from"), "{message}");
+    assert_eq!(db.fingerprint(), schema);
+    assert_eq!(db.data_dump(), rows);
+    assert_eq!(
+        db.history(),
+        [(20240101000000, "applied".to_string())],
+        "history as before the boot"
+    );
+}
+
+fn a_failed_health_check_can_stop_and_keep_the_migrations(ws: &Workspace, db: &Db) {
+    let (schema, _, set) = health_setup(ws, db);
+    let message = db
+        .boot_with(&set, health_config(ws, OnHealthFailure::Stop))
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("stay applied"), "{message}");
+    assert_ne!(db.fingerprint(), schema);
+    assert_eq!(db.history()[1], (20240102000000, "applied".to_string()));
+}
 
 fn config(ws: &Workspace, keep: usize) -> Config {
     Config {

@@ -28,6 +28,60 @@ pub struct Config {
     pub backup_dir: Option<std::path::PathBuf>,
     /// How many backups to keep (the newest).
     pub backups_to_keep: usize,
+    /// SQLite: run the full `integrity_check` after applying instead of `quick_check`.
+    pub full_integrity_check: bool,
+    /// The application's own checks after applying: queries that must return true.
+    pub health_checks: Vec<HealthCheck>,
+    /// What a failed health check does.
+    pub on_health_failure: OnHealthFailure,
+}
+
+/// A user health check: a query whose first column of its first row must be true (or non-zero).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// Its name in reports.
+    pub name: String,
+    /// The query.
+    pub sql: String,
+}
+
+impl HealthCheck {
+    /// A check from a name and a query.
+    pub fn new(name: impl Into<String>, sql: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            sql: sql.into(),
+        }
+    }
+
+    /// The checks of a `health/` directory: one query per `.sql` file, named after the file.
+    pub fn from_dir(dir: &std::path::Path) -> Result<Vec<HealthCheck>, crate::Error> {
+        let mut checks = Vec::new();
+        for path in migrator_format::migration_files(dir)? {
+            let sql = std::fs::read_to_string(&path).map_err(|e| {
+                crate::Error::Usage(format!("cannot read health check {}: {e}", path.display()))
+            })?;
+            let name = path
+                .file_stem()
+                .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+            checks.push(HealthCheck::new(
+                name,
+                sql.trim().trim_end_matches(';').trim(),
+            ));
+        }
+        Ok(checks)
+    }
+}
+
+/// What a failed health check after applying does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnHealthFailure {
+    /// Roll the migrations of this boot back through their DOWNs, newest first (the default).
+    RollBack,
+    /// Restore the backup taken before this boot applied anything.
+    Restore,
+    /// Keep the migrations and report.
+    Stop,
 }
 
 impl Default for Config {
@@ -45,6 +99,9 @@ impl Default for Config {
             require_backup: true,
             backup_dir: None,
             backups_to_keep: 5,
+            full_integrity_check: false,
+            health_checks: Vec::new(),
+            on_health_failure: OnHealthFailure::RollBack,
         }
     }
 }

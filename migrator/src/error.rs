@@ -57,9 +57,26 @@ pub enum Error {
     /// The backup the policy requires could not be made or checked: nothing was applied.
     #[error("backup failed, nothing was applied: {0}\nwhat to do: fix the cause (disk space, permissions, pg_dump on PATH), or set require_backup = false in the configuration if this database needs no backup")]
     Backup(String),
+    /// The health checks failed after applying; `outcome` says what was done about it.
+    #[error("health checks failed after applying {}:\n{}\n{outcome}", versions(.applied), problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    HealthCheck {
+        /// What failed.
+        problems: Vec<String>,
+        /// The versions this boot applied.
+        applied: Vec<u64>,
+        /// What the runtime did (rolled back, restored, kept) and what to do next.
+        outcome: String,
+    },
     /// Wrong use of the API or the admin flags.
     #[error("{0}")]
     Usage(String),
+}
+
+fn versions(v: &[u64]) -> String {
+    v.iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn seconds(d: Duration) -> String {

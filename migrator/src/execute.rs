@@ -9,7 +9,10 @@ use tracing::{debug, info, info_span, warn};
 
 use crate::backend::{Backend, Direction};
 use crate::plan::{plan, status_entries, StatusEntry};
-use crate::{Config, Error, HistoryRow, Migration, MigrationError, MigrationSet, Report, Status};
+use crate::{
+    Config, Error, HistoryRow, Migration, MigrationError, MigrationSet, OnHealthFailure, Report,
+    Status,
+};
 
 /// Options of a rollback by issue.
 #[derive(Debug, Clone, Copy, Default)]
@@ -144,9 +147,10 @@ impl<'s> Migrator<'s> {
                 }
             }
         }
-        let result = self.run(backend, &plan.pending, Direction::Up, &mut report);
+        self.run(backend, &plan.pending, Direction::Up, &mut report)?;
+        self.check_health(backend, &mut report)?;
         report.total = started.elapsed();
-        result.map(|()| report)
+        Ok(report)
     }
 
     /// The boot check's fast path: `Some(count)` when every embedded migration is applied with its
@@ -169,6 +173,78 @@ impl<'s> Migrator<'s> {
             (clean && next == migrations.len() && (exists || migrations.is_empty()))
                 .then_some(next),
         )
+    }
+
+    /// Health checks after a boot applied something: the engine's own and the application's. On failure,
+    /// the configured reaction (roll back this boot's migrations, restore the backup, or stop), recorded in
+    /// `schema_migrations_log` and returned as [`Error::HealthCheck`].
+    fn check_health(&self, backend: &mut dyn Backend, report: &mut Report) -> Result<(), Error> {
+        let applied = report.applied_versions();
+        if applied.is_empty() {
+            return Ok(());
+        }
+        let mut problems = backend.health_problems(self.config.full_integrity_check)?;
+        report
+            .health_checks
+            .push(format!("{} built-in checks", backend.engine().name()));
+        for check in &self.config.health_checks {
+            match backend.check_query(&check.sql) {
+                Ok(true) => {}
+                Ok(false) => problems.push(format!("health check {} returned false", check.name)),
+                Err(e) => problems.push(format!("health check {} failed: {e}", check.name)),
+            }
+            report.health_checks.push(check.name.clone());
+        }
+        if problems.is_empty() {
+            info!(checks = report.health_checks.len(), "health checks passed");
+            return Ok(());
+        }
+        warn!(problems = problems.len(), "health checks failed");
+        let detail = problems.join("; ");
+        for version in &applied {
+            let _ = backend.record_event(*version, "health_failed", &detail);
+        }
+        let outcome = self.react_to_bad_health(backend, report, &applied);
+        let action = match &outcome {
+            Ok(action) => action.clone(),
+            Err(e) => format!("The reaction to the failure failed too: {e}\nwhat to do: check the database by hand; the backup is {}", report.backup.as_ref().map_or("not there".to_string(), |b| b.display().to_string())),
+        };
+        for version in &applied {
+            let _ = backend.record_event(*version, "health_reaction", &action);
+        }
+        Err(Error::HealthCheck {
+            problems,
+            applied,
+            outcome: action,
+        })
+    }
+
+    fn react_to_bad_health(
+        &self,
+        backend: &mut dyn Backend,
+        report: &Report,
+        applied: &[u64],
+    ) -> Result<String, Error> {
+        let migrations: Vec<&'s Migration> = applied
+            .iter()
+            .rev()
+            .filter_map(|v| self.set.get(*v))
+            .collect();
+        let all_have_down = migrations.iter().all(|m| m.has_down());
+        match self.config.on_health_failure {
+            OnHealthFailure::RollBack if all_have_down => {
+                backend.begin_run(&self.config)?;
+                let mut undo = Report::default();
+                self.run(backend, &migrations, Direction::Down, &mut undo)?;
+                Ok("The migrations of this boot were rolled back through their DOWNs; fix them and boot again.".to_string())
+            }
+            OnHealthFailure::RollBack | OnHealthFailure::Restore => {
+                let backup = report.backup.as_ref().ok_or_else(|| Error::Backup("no backup was taken before this boot, so it cannot be restored".to_string()))?;
+                backend.restore(backup)?;
+                Ok(format!("The database was restored from {} (taken before this boot applied anything).", backup.display()))
+            }
+            OnHealthFailure::Stop => Ok("The migrations stay applied (on_health_failure = Stop); investigate, then roll back with --migrate-rollback or restore with --migrate-restore.".to_string()),
+        }
     }
 
     /// The backup directory and the backup files' stem for this database.

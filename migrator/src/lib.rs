@@ -35,7 +35,7 @@ pub use backend::postgres::Postgres;
 #[cfg(feature = "sqlite")]
 pub use backend::sqlite::Sqlite;
 pub use backend::{Backend, Direction, Engine, StatementFailure};
-pub use config::Config;
+pub use config::{Config, HealthCheck, OnHealthFailure};
 pub use error::{Error, MigrationError, ValidationProblem};
 pub use execute::{Migrator, RollbackOptions};
 pub use history::{HistoryRow, Status};

@@ -43,6 +43,8 @@ pub struct Report {
     pub total: Duration,
     /// The backup taken before anything was applied.
     pub backup: Option<std::path::PathBuf>,
+    /// Health checks run after applying (names), all passed when the boot returned a report.
+    pub health_checks: Vec<String>,
 }
 
 impl Report {

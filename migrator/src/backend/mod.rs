@@ -115,6 +115,19 @@ pub trait Backend {
         )))
     }
 
+    /// The engine's own health checks after applying (SQLite: `quick_check` or `integrity_check`, and
+    /// `foreign_key_check`; PostgreSQL: invalid indexes). Returns the problems found, empty when healthy.
+    fn health_problems(&mut self, full_integrity_check: bool) -> Result<Vec<String>, Error> {
+        let _ = full_integrity_check;
+        Ok(Vec::new())
+    }
+
+    /// Runs a user health check: a query whose first column of its first row must be true (or non-zero).
+    fn check_query(&mut self, sql: &str) -> Result<bool, Error>;
+
+    /// Adds an event to `schema_migrations_log` (health-check outcomes and the like).
+    fn record_event(&mut self, version: u64, action: &str, detail: &str) -> Result<(), Error>;
+
     /// Takes the migration lock (waiting at most `config.lock_wait`), creates the history tables if needed,
     /// and keeps what else of `config` the engine applies per migration (timeouts, retries).
     fn begin_run(&mut self, config: &Config) -> Result<(), Error>;

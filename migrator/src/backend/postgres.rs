@@ -613,6 +613,38 @@ impl Backend for Postgres<'_> {
         Engine::Postgres
     }
 
+    fn health_problems(&mut self, _full_integrity_check: bool) -> Result<Vec<String>, Error> {
+        let invalid: Vec<SchemaName> = diesel::sql_query(
+            "SELECT format('index %s on %s is INVALID (a failed CREATE INDEX CONCURRENTLY?): drop it with DROP INDEX CONCURRENTLY and build it again', i.indexrelid::regclass, i.indrelid::regclass) AS name
+             FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+             WHERE NOT i.indisvalid AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)",
+        )
+        .load(self.conn)
+        .map_err(|e| Self::db_error("running the health checks", e))?;
+        Ok(invalid.into_iter().map(|r| r.name).collect())
+    }
+
+    fn check_query(&mut self, sql: &str) -> Result<bool, Error> {
+        let wrapped = format!(
+            "SELECT COALESCE((SELECT ({sql}) LIMIT 1)::text IN ('true', 't', '1'), false) AS ok"
+        );
+        #[derive(QueryableByName)]
+        struct Verdict {
+            #[diesel(sql_type = Bool)]
+            ok: bool,
+        }
+        let verdict: Verdict = diesel::sql_query(wrapped)
+            .get_result(self.conn)
+            .map_err(|e| Self::db_error("running a health check query", e))?;
+        Ok(verdict.ok)
+    }
+
+    fn record_event(&mut self, version: u64, action: &str, detail: &str) -> Result<(), Error> {
+        self.conn
+            .batch_execute(&log_sql(version, action, "", "NULL", Some(detail)))
+            .map_err(|e| Self::db_error("writing schema_migrations_log", e))
+    }
+
     fn backup_stem(&self) -> Option<String> {
         // The database name: the URL's path, without query parameters.
         let url = self.url()?;

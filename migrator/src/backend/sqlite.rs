@@ -382,6 +382,42 @@ impl Backend for Sqlite<'_> {
             .map_err(|e| Self::db_error("restoring the backup", e))
     }
 
+    fn health_problems(&mut self, full_integrity_check: bool) -> Result<Vec<String>, Error> {
+        let read = |e| Self::db_error("running the health checks", e);
+        let pragma = if full_integrity_check {
+            "PRAGMA integrity_check"
+        } else {
+            "PRAGMA quick_check"
+        };
+        let mut problems: Vec<String> = self
+            .conn
+            .prepare(pragma)
+            .and_then(|mut s| s.query_map([], |r| r.get::<_, String>(0))?.collect())
+            .map_err(read)?;
+        problems.retain(|p| p != "ok");
+        if let Some(violations) = self.foreign_key_violations().map_err(read)? {
+            problems.push(violations);
+        }
+        Ok(problems)
+    }
+
+    fn check_query(&mut self, sql: &str) -> Result<bool, Error> {
+        let value: Option<rusqlite::types::Value> = self
+            .conn
+            .query_row(sql, [], |r| r.get(0))
+            .optional()
+            .map_err(|e| Self::db_error("running a health check query", e))?;
+        Ok(
+            matches!(value, Some(rusqlite::types::Value::Integer(n)) if n != 0)
+                || matches!(value, Some(rusqlite::types::Value::Text(ref t)) if t == "true" || t == "t"),
+        )
+    }
+
+    fn record_event(&mut self, version: u64, action: &str, detail: &str) -> Result<(), Error> {
+        self.log(version, action, "", None, Some(detail))
+            .map_err(|e| Self::db_error("writing schema_migrations_log", e))
+    }
+
     fn begin_run(&mut self, config: &Config) -> Result<(), Error> {
         let conn = self.conn;
         self.previous_busy_ms = conn
