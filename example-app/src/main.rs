@@ -13,6 +13,22 @@ use std::process::ExitCode;
 use migrator::{embed_migrations, Backend, MigrationSet, Migrator, Sqlite};
 use rusqlite::Connection;
 
+/// Writes to stdout; a closed pipe (`example-app | head`) is not an error worth a panic.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// [`out!`] with a line end.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
 
 const USAGE: &str = "\
@@ -145,7 +161,7 @@ fn main() -> ExitCode {
     let args = match parse_args(std::env::args().skip(1).collect()) {
         Ok(Some(args)) => args,
         Ok(None) => {
-            print!("{USAGE}\n{}", migrator::admin::HELP);
+            out!("{USAGE}\n{}", migrator::admin::HELP);
             return ExitCode::SUCCESS;
         }
         Err(message) => {
@@ -185,7 +201,7 @@ fn main() -> ExitCode {
                 return code;
             }
             if args.migrations_dir.is_some() {
-                println!("Migrated with the migrations of {}", set.source_dir());
+                outln!("Migrated with the migrations of {}", set.source_dir());
                 return ExitCode::SUCCESS;
             }
             match do_work(&conn, args.work) {
@@ -212,7 +228,7 @@ fn migrate(
     }
     match migrator.boot(backend) {
         Ok(report) => {
-            print!(
+            out!(
                 "{}",
                 migrator::render::report(&report, migrator::render::Style::from_env())
             );
@@ -239,7 +255,7 @@ fn postgres(migrator: &Migrator<'_>, url: &str, args: &Args) -> ExitCode {
     if let Some(code) = migrate(migrator, &mut backend, &args.rest, url) {
         return code;
     }
-    println!("Migrated {url}; the contacts work of this example runs on SQLite only");
+    outln!("Migrated {url}; the contacts work of this example runs on SQLite only");
     ExitCode::SUCCESS
 }
 
@@ -259,7 +275,7 @@ fn do_work(conn: &Connection, work: Work) -> rusqlite::Result<()> {
                 "INSERT INTO contacts (name, email) VALUES (?1, ?2)",
                 [&name, &email],
             )?;
-            println!("Added contact {name} <{email}>");
+            outln!("Added contact {name} <{email}>");
         }
         Work::List => {
             let count: i64 = conn.query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?;
@@ -268,7 +284,7 @@ fn do_work(conn: &Connection, work: Work) -> rusqlite::Result<()> {
                     "INSERT INTO contacts (name, email) VALUES ('Ada Lovelace', 'ada@example.com')",
                     [],
                 )?;
-                println!("Added a demo contact to the empty database");
+                outln!("Added a demo contact to the empty database");
             }
         }
     }
@@ -289,10 +305,10 @@ fn do_work(conn: &Connection, work: Work) -> rusqlite::Result<()> {
             r.get::<_, Option<String>>(2)?,
         ))
     })?;
-    println!("Contacts:");
+    outln!("Contacts:");
     for row in rows {
         let (name, email, status) = row?;
-        println!(
+        outln!(
             "  {name:<24} {email:<28} enrichment: {}",
             status.unwrap_or_default()
         );

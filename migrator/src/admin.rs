@@ -256,7 +256,9 @@ pub fn run(
                     file.display()
                 ))
             {
-                return Err(Error::Backup("restore cancelled: nothing changed".to_string()));
+                return Err(Error::Cancelled(
+                    "restore cancelled: nothing changed (answer yes, or pass --yes)".to_string(),
+                ));
             }
             let safety = migrator.restore(backend, file)?;
             format!(

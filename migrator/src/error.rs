@@ -67,6 +67,9 @@ pub enum Error {
         /// What the runtime did (rolled back, restored, kept) and what to do next.
         outcome: String,
     },
+    /// The operator answered no to a confirmation.
+    #[error("{0}")]
+    Cancelled(String),
     /// Wrong use of the API or the admin flags.
     #[error("{0}")]
     Usage(String),
