@@ -18,6 +18,6 @@ mod split;
 pub use error::{FormatError, FormatErrorKind, SetError};
 pub use file::{checksum_hex, normalise, parse_file};
 pub use model::{embed, Header, Migration, Statement};
-pub use name::{parse_file_name, FileName};
+pub use name::{parse_file_name, version_now, FileName};
 pub use set::{load_dir, migration_files};
 pub use split::{split_statements, statement_words, SplitError};

@@ -81,8 +81,43 @@ pub fn parse_file_name(file_name: &str) -> Result<FileName, FormatErrorKind> {
     })
 }
 
+/// The current UTC time as a 14-digit `YYYYMMDDHHMMSS` version (new migration files, backup names).
+pub fn version_now() -> u64 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rest) = (i64::try_from(secs / 86_400).unwrap_or(0), secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let field = |v: i64, scale: u64| u64::try_from(v).unwrap_or(0) * scale;
+    field(year, 10_000_000_000)
+        + field(month, 100_000_000)
+        + field(day, 1_000_000)
+        + rest / 3600 * 10_000
+        + rest % 3600 / 60 * 100
+        + rest % 60
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_current_version_is_a_valid_file_name_timestamp() {
+        let now = super::version_now();
+        assert!(
+            super::parse_file_name(&format!("{now}_x.sql")).is_ok(),
+            "{now}"
+        );
+        assert!(now > 20_260_000_000_000);
+    }
+
     use super::*;
 
     #[test]
