@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Reproduces the README's benchmark table: generates the sets, builds in release mode, runs the peers side
-# by side, then measures the rebuild after editing one of 1000 embedded migrations (ours vs diesel).
+# by side on SQLite and on a throwaway local PostgreSQL server (server defaults; see src/pg.rs).
+# Arguments go to the bench: [--engine sqlite|postgres|both] [10|100|1000], or --pg-log (scratch: what each
+# tool's boot check sends to the server). The rebuild measurement is bench/rebuild.sh.
 set -euo pipefail
 cd "$(dirname "$0")"
 python3 gen_sets.py

@@ -1,15 +1,20 @@
 //! migrator side by side with diesel_migrations 2.3 and refinery 0.10, in one run, on the same generated
 //! sets of 10, 100 and 1000 migrations (each one small table with an index, and its DOWN), on SQLite files
-//! with each library's defaults. Prints medians and ratios as a Markdown table.
+//! and on a local throwaway PostgreSQL server that the bench starts itself (server defaults, see `pg.rs`),
+//! with each library's defaults. Prints medians and ratios as one Markdown table.
 //!
-//! Run through `bash bench/run.sh` (it generates the sets first).
+//! Run through `bash bench/run.sh [--engine sqlite|postgres|both] [10|100|1000]` (it generates the sets
+//! first). `--pg-log` is a scratch mode, not a measurement: it starts the server with `log_statement=all`
+//! and `log_connections=on`, runs one boot check per tool and the floor, and prints what the server saw.
+
+mod pg;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use diesel::{Connection as _, SqliteConnection};
+use diesel::{Connection as _, PgConnection, RunQueryDsl as _, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
-use migrator::{embed_migrations, MigrationSet, Migrator, Sqlite};
+use migrator::{embed_migrations, MigrationSet, Migrator, Postgres, Sqlite};
 
 static OURS_10: MigrationSet = embed_migrations!("sets/ours/10");
 static OURS_100: MigrationSet = embed_migrations!("sets/ours/100");
@@ -33,6 +38,7 @@ struct Size {
     diesel: fn() -> EmbeddedMigrations,
     refinery: fn() -> refinery::Runner,
     apply_reps: usize,
+    pg_apply_reps: usize,
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -87,8 +93,178 @@ fn refinery_apply(runner: fn() -> refinery::Runner, path: &Path, n: usize) {
     assert_eq!(report.applied_migrations().len(), n);
 }
 
+fn ours_apply_pg(set: &MigrationSet, url: &str) {
+    let mut conn = PgConnection::establish(url).expect("connect");
+    let report = Migrator::new(set)
+        .boot(&mut Postgres::new(&mut conn, url))
+        .expect("apply");
+    assert_eq!(report.applied_versions().len(), set.len());
+}
+
+fn diesel_apply_pg(set: EmbeddedMigrations, url: &str, n: usize) {
+    let mut conn = PgConnection::establish(url).expect("connect");
+    let applied = conn.run_pending_migrations(set).expect("apply");
+    assert_eq!(applied.len(), n);
+}
+
+fn refinery_apply_pg(runner: fn() -> refinery::Runner, url: &str, n: usize) {
+    let mut client = postgres::Client::connect(url, postgres::NoTls).expect("connect");
+    let report = runner().run(&mut client).expect("apply");
+    assert_eq!(report.applied_migrations().len(), n);
+}
+
+fn ours_check_pg(set: &MigrationSet, url: &str, n: usize) {
+    let mut conn = PgConnection::establish(url).expect("connect");
+    let report = Migrator::new(set)
+        .boot(&mut Postgres::new(&mut conn, url))
+        .expect("check");
+    assert_eq!(report.already_applied, n);
+    assert!(report.applied_versions().is_empty());
+}
+
+fn diesel_check_pg(set: EmbeddedMigrations, url: &str) {
+    let mut conn = PgConnection::establish(url).expect("connect");
+    assert!(conn.run_pending_migrations(set).expect("check").is_empty());
+}
+
+fn refinery_check_pg(runner: fn() -> refinery::Runner, url: &str) {
+    let mut client = postgres::Client::connect(url, postgres::NoTls).expect("connect");
+    assert!(runner()
+        .run(&mut client)
+        .expect("check")
+        .applied_migrations()
+        .is_empty());
+}
+
+#[derive(diesel::QueryableByName)]
+struct VersionRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    version: i64,
+}
+
+/// The floor: what any boot check must do at least, with the connection type our backend takes (diesel's
+/// `PgConnection`: the libpq handshake, then diesel's two session `SET`s), then one query reading the
+/// history (one round trip: diesel sends an uncached query with `PQsendQueryParams`).
+fn floor_pg(url: &str, n: usize) {
+    let mut conn = PgConnection::establish(url).expect("connect");
+    let rows = diesel::sql_query("SELECT * FROM schema_migrations")
+        .load::<VersionRow>(&mut conn)
+        .expect("read");
+    assert_eq!(rows.len(), n);
+    assert!(rows.iter().all(|r| r.version > 0));
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Engines {
+    Sqlite,
+    Postgres,
+    Both,
+}
+
+struct Args {
+    engines: Engines,
+    filter: Option<usize>,
+    pg_log: bool,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        engines: Engines::Both,
+        filter: None,
+        pg_log: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let engine = match a.strip_prefix("--engine=") {
+            Some(e) => Some(e.to_string()),
+            None if a == "--engine" => Some(it.next().unwrap_or_default()),
+            None => None,
+        };
+        if let Some(e) = engine {
+            args.engines = match e.as_str() {
+                "sqlite" => Engines::Sqlite,
+                "postgres" | "pg" => Engines::Postgres,
+                "both" => Engines::Both,
+                other => usage(&format!("unknown engine {other:?}")),
+            };
+        } else if a == "--pg-log" {
+            args.pg_log = true;
+        } else if let Ok(n) = a.parse() {
+            args.filter = Some(n);
+        } else {
+            usage(&format!("unknown argument {a:?}"));
+        }
+    }
+    args
+}
+
+fn usage(problem: &str) -> ! {
+    eprintln!(
+        "{problem}\nusage: migrator-bench [--engine sqlite|postgres|both] [--pg-log] [10|100|1000]"
+    );
+    std::process::exit(2);
+}
+
+fn apply_row(
+    engine: &str,
+    n: usize,
+    ours: Vec<Duration>,
+    diesel: Vec<Duration>,
+    refinery: Vec<Duration>,
+) {
+    let (o, d, r) = (median(ours), median(diesel), median(refinery));
+    println!(
+        "| {engine} | {n} | apply all | {} | {} | {} | {} | {} |",
+        ms(o),
+        ms(d),
+        ms(r),
+        ratio(o, d),
+        ratio(o, r)
+    );
+}
+
+fn check_rows(
+    engine: &str,
+    n: usize,
+    ours: Vec<Duration>,
+    diesel: Vec<Duration>,
+    refinery: Vec<Duration>,
+    floor: Vec<Duration>,
+    open: &str,
+) {
+    let (o, d, r, f) = (
+        median(ours),
+        median(diesel),
+        median(refinery),
+        median(floor),
+    );
+    println!(
+        "| {engine} | {n} | boot check, nothing pending | {} | {} | {} | {} | {} |",
+        ms(o),
+        ms(d),
+        ms(r),
+        ratio(o, d),
+        ratio(o, r)
+    );
+    println!(
+        "| {engine} | {n} | floor: {open} + read schema_migrations | {} | | | migrator - floor: {} | |",
+        ms(f),
+        ms(o.saturating_sub(f))
+    );
+}
+
+fn rollback_row(engine: &str, n: usize, ours: Vec<Duration>, diesel: Vec<Duration>) {
+    let (o, d) = (median(ours), median(diesel));
+    println!(
+        "| {engine} | {n} | roll back all | {} | {} | n/a | {} | |",
+        ms(o),
+        ms(d),
+        ratio(o, d)
+    );
+}
+
 fn main() {
-    let filter: Option<usize> = std::env::args().nth(1).and_then(|a| a.parse().ok());
+    let args = parse_args();
     let sizes = [
         Size {
             n: 10,
@@ -96,6 +272,7 @@ fn main() {
             diesel: || DIESEL_10,
             refinery: refinery_10::migrations::runner,
             apply_reps: 21,
+            pg_apply_reps: 21,
         },
         Size {
             n: 100,
@@ -103,6 +280,7 @@ fn main() {
             diesel: || DIESEL_100,
             refinery: refinery_100::migrations::runner,
             apply_reps: 11,
+            pg_apply_reps: 11,
         },
         Size {
             n: 1000,
@@ -110,140 +288,287 @@ fn main() {
             diesel: || DIESEL_1000,
             refinery: refinery_1000::migrations::runner,
             apply_reps: 5,
+            pg_apply_reps: 3,
         },
     ];
+    let sizes: Vec<&Size> = sizes
+        .iter()
+        .filter(|s| args.filter.is_none_or(|f| f == s.n))
+        .collect();
+    if args.pg_log {
+        pg_log(&sizes);
+        return;
+    }
+    let mut server = match args.engines {
+        Engines::Sqlite => None,
+        _ => match pg::Server::start(&[]) {
+            Ok(server) => Some(server),
+            Err(e) => {
+                eprintln!("cannot start the PostgreSQL server: {e}");
+                std::process::exit(1);
+            }
+        },
+    };
+    if let Some(server) = &server {
+        println!("PostgreSQL: {}", server.settings);
+        println!("SQLite: files in a temp dir, each library's defaults.");
+        println!("migrator runs with `Config::default()` on both engines (including a backup before applying when the default asks for one).");
+        println!();
+    }
+    println!("| engine | N | measure | migrator | diesel_migrations | refinery | migrator / diesel | migrator / refinery |");
+    println!("|---|---|---|---|---|---|---|---|");
+    if args.engines != Engines::Postgres {
+        for size in &sizes {
+            sqlite(size);
+        }
+    }
+    if let Some(server) = &mut server {
+        for size in &sizes {
+            postgres(server, size);
+        }
+    }
+    if server.is_some() {
+        println!();
+        println!(
+            "PostgreSQL: every apply and roll-back rep on a fresh database (CREATE DATABASE from template1, or a copy of an applied one for roll back; not timed); times include connecting (ours: the lock connection too when something is pending). Medians of {} reps (apply, roll back; N = {}), {PG_CHECK_REPS} (boot check, floor).",
+            sizes
+                .iter()
+                .map(|s| s.pg_apply_reps.to_string())
+                .collect::<Vec<_>>()
+                .join(" / "),
+            sizes
+                .iter()
+                .map(|s| s.n.to_string())
+                .collect::<Vec<_>>()
+                .join(" / "),
+        );
+    }
+}
+
+const PG_CHECK_REPS: usize = 51;
+
+fn sqlite(size: &Size) {
     let check_reps = 101;
     let mut scratch = Scratch {
         dir: tempfile::tempdir().expect("temp dir"),
         count: 0,
     };
-    println!("| N | measure | migrator | diesel_migrations | refinery | migrator / diesel | migrator / refinery |");
-    println!("|---|---|---|---|---|---|---|");
-    for size in sizes.iter().filter(|s| filter.is_none_or(|f| f == s.n)) {
+    let n = size.n;
+    // (a) apply all to an empty database (open included).
+    let mut ours = Vec::new();
+    let mut diesel = Vec::new();
+    let mut refinery = Vec::new();
+    for _ in 0..size.apply_reps {
+        let (a, b, c) = (scratch.file(), scratch.file(), scratch.file());
+        let t = Instant::now();
+        ours_apply(size.ours, &a);
+        ours.push(t.elapsed());
+        let t = Instant::now();
+        diesel_apply((size.diesel)(), &b, n);
+        diesel.push(t.elapsed());
+        let t = Instant::now();
+        refinery_apply(size.refinery, &c, n);
+        refinery.push(t.elapsed());
+    }
+    apply_row("SQLite", n, ours, diesel, refinery);
+
+    // (b) the boot check with nothing pending, and (d) the floor: open + read schema_migrations.
+    let (ours_db, diesel_db, refinery_db) = (scratch.file(), scratch.file(), scratch.file());
+    ours_apply(size.ours, &ours_db);
+    diesel_apply((size.diesel)(), &diesel_db, n);
+    refinery_apply(size.refinery, &refinery_db, n);
+    let (mut ours, mut diesel, mut refinery, mut floor) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..check_reps {
+        let t = Instant::now();
+        let conn = rusqlite::Connection::open(&ours_db).expect("open");
+        let report = Migrator::new(size.ours)
+            .boot(&mut Sqlite::new(&conn))
+            .expect("check");
+        assert_eq!(report.already_applied, n);
+        drop(conn);
+        ours.push(t.elapsed());
+
+        let t = Instant::now();
+        let mut conn = SqliteConnection::establish(&diesel_db.to_string_lossy()).expect("open");
+        assert!(conn
+            .run_pending_migrations((size.diesel)())
+            .expect("check")
+            .is_empty());
+        drop(conn);
+        diesel.push(t.elapsed());
+
+        let t = Instant::now();
+        let mut conn = rusqlite::Connection::open(&refinery_db).expect("open");
+        assert!((size.refinery)()
+            .run(&mut conn)
+            .expect("check")
+            .applied_migrations()
+            .is_empty());
+        drop(conn);
+        refinery.push(t.elapsed());
+
+        let t = Instant::now();
+        let conn = rusqlite::Connection::open(&ours_db).expect("open");
+        let mut stmt = conn
+            .prepare("SELECT * FROM schema_migrations")
+            .expect("prepare");
+        let rows = stmt
+            .query_map([], |r| r.get::<_, i64>(0))
+            .expect("query")
+            .count();
+        assert_eq!(rows, n);
+        drop(stmt);
+        drop(conn);
+        floor.push(t.elapsed());
+    }
+    check_rows("SQLite", n, ours, diesel, refinery, floor, "open");
+
+    // (c) roll everything back (refinery has no DOWN migrations).
+    let (mut ours, mut diesel) = (Vec::new(), Vec::new());
+    for _ in 0..size.apply_reps {
+        let (a, b) = (scratch.file(), scratch.file());
+        std::fs::copy(&ours_db, &a).expect("copy");
+        std::fs::copy(&diesel_db, &b).expect("copy");
+        let t = Instant::now();
+        let conn = rusqlite::Connection::open(&a).expect("open");
+        let report = Migrator::new(size.ours)
+            .rollback_to(&mut Sqlite::new(&conn), 0)
+            .expect("rollback");
+        assert_eq!(report.steps.len(), n);
+        drop(conn);
+        ours.push(t.elapsed());
+        let t = Instant::now();
+        let mut conn = SqliteConnection::establish(&b.to_string_lossy()).expect("open");
+        conn.revert_all_migrations((size.diesel)())
+            .expect("rollback");
+        drop(conn);
+        diesel.push(t.elapsed());
+    }
+    rollback_row("SQLite", n, ours, diesel);
+}
+
+fn postgres(server: &mut pg::Server, size: &Size) {
+    let n = size.n;
+    // (a) apply all to an empty database (connecting included).
+    let (mut ours, mut diesel, mut refinery) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..size.pg_apply_reps {
+        let (a, a_url) = server.create_db(None);
+        let (b, b_url) = server.create_db(None);
+        let (c, c_url) = server.create_db(None);
+        let t = Instant::now();
+        ours_apply_pg(size.ours, &a_url);
+        ours.push(t.elapsed());
+        let t = Instant::now();
+        diesel_apply_pg((size.diesel)(), &b_url, n);
+        diesel.push(t.elapsed());
+        let t = Instant::now();
+        refinery_apply_pg(size.refinery, &c_url, n);
+        refinery.push(t.elapsed());
+        for db in [a, b, c] {
+            server.drop_db(&db);
+        }
+    }
+    apply_row("PostgreSQL", n, ours, diesel, refinery);
+
+    // (b) the boot check with nothing pending (connecting included), and (d) the floor.
+    let (ours_db, ours_url) = server.create_db(None);
+    let (diesel_db, diesel_url) = server.create_db(None);
+    let (refinery_db, refinery_url) = server.create_db(None);
+    ours_apply_pg(size.ours, &ours_url);
+    diesel_apply_pg((size.diesel)(), &diesel_url, n);
+    refinery_apply_pg(size.refinery, &refinery_url, n);
+    let (mut ours, mut diesel, mut refinery, mut floor) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..PG_CHECK_REPS {
+        let t = Instant::now();
+        ours_check_pg(size.ours, &ours_url, n);
+        ours.push(t.elapsed());
+        let t = Instant::now();
+        diesel_check_pg((size.diesel)(), &diesel_url);
+        diesel.push(t.elapsed());
+        let t = Instant::now();
+        refinery_check_pg(size.refinery, &refinery_url);
+        refinery.push(t.elapsed());
+        let t = Instant::now();
+        floor_pg(&ours_url, n);
+        floor.push(t.elapsed());
+    }
+    check_rows("PostgreSQL", n, ours, diesel, refinery, floor, "connect");
+
+    // (c) roll everything back (refinery has no DOWN migrations), each rep on a copy of the applied database.
+    let (mut ours, mut diesel) = (Vec::new(), Vec::new());
+    for _ in 0..size.pg_apply_reps {
+        let (a, a_url) = server.create_db(Some(&ours_db));
+        let (b, b_url) = server.create_db(Some(&diesel_db));
+        let t = Instant::now();
+        let mut conn = PgConnection::establish(&a_url).expect("connect");
+        let report = Migrator::new(size.ours)
+            .rollback_to(&mut Postgres::new(&mut conn, &a_url), 0)
+            .expect("rollback");
+        assert_eq!(report.steps.len(), n);
+        drop(conn);
+        ours.push(t.elapsed());
+        let t = Instant::now();
+        let mut conn = PgConnection::establish(&b_url).expect("connect");
+        conn.revert_all_migrations((size.diesel)())
+            .expect("rollback");
+        drop(conn);
+        diesel.push(t.elapsed());
+        for db in [a, b] {
+            server.drop_db(&db);
+        }
+    }
+    rollback_row("PostgreSQL", n, ours, diesel);
+    for db in [ours_db, diesel_db, refinery_db] {
+        server.drop_db(&db);
+    }
+}
+
+/// Scratch mode (`--pg-log`): what each tool's boot check (nothing pending) and the floor send to the
+/// server, from its statement log (`log_statement=all`, `log_connections=on`, `log_disconnections=on`).
+fn pg_log(sizes: &[&Size]) {
+    let mut server = pg::Server::start(&[
+        "log_statement=all",
+        "log_connections=on",
+        "log_disconnections=on",
+        "log_line_prefix='%m [%p] '",
+    ])
+    .unwrap_or_else(|e| {
+        eprintln!("cannot start the PostgreSQL server: {e}");
+        std::process::exit(1);
+    });
+    println!("PostgreSQL: {}", server.settings);
+    let log = server.log_path();
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    for size in sizes {
         let n = size.n;
-        // (a) apply all to an empty database (open included).
-        let mut ours = Vec::new();
-        let mut diesel = Vec::new();
-        let mut refinery = Vec::new();
-        for _ in 0..size.apply_reps {
-            let (a, b, c) = (scratch.file(), scratch.file(), scratch.file());
-            let t = Instant::now();
-            ours_apply(size.ours, &a);
-            ours.push(t.elapsed());
-            let t = Instant::now();
-            diesel_apply((size.diesel)(), &b, n);
-            diesel.push(t.elapsed());
-            let t = Instant::now();
-            refinery_apply(size.refinery, &c, n);
-            refinery.push(t.elapsed());
+        let (_, ours_url) = server.create_db(None);
+        let (_, diesel_url) = server.create_db(None);
+        let (_, refinery_url) = server.create_db(None);
+        ours_apply_pg(size.ours, &ours_url);
+        diesel_apply_pg((size.diesel)(), &diesel_url, n);
+        refinery_apply_pg(size.refinery, &refinery_url, n);
+        let runs: [(&str, &dyn Fn()); 4] = [
+            ("migrator", &|| ours_check_pg(size.ours, &ours_url, n)),
+            ("diesel_migrations", &|| {
+                diesel_check_pg((size.diesel)(), &diesel_url)
+            }),
+            ("refinery", &|| {
+                refinery_check_pg(size.refinery, &refinery_url)
+            }),
+            ("floor", &|| floor_pg(&ours_url, n)),
+        ];
+        for (tool, run) in runs {
+            std::thread::sleep(Duration::from_millis(300));
+            let before = read().len();
+            run();
+            std::thread::sleep(Duration::from_millis(300));
+            println!("\n## N = {n}, boot check, nothing pending: {tool}\n");
+            for line in read()[before..].lines() {
+                let line: String = line.chars().take(160).collect();
+                println!("    {line}");
+            }
         }
-        let (o, d, r) = (median(ours), median(diesel), median(refinery));
-        println!(
-            "| {n} | apply all | {} | {} | {} | {} | {} |",
-            ms(o),
-            ms(d),
-            ms(r),
-            ratio(o, d),
-            ratio(o, r)
-        );
-
-        // (b) the boot check with nothing pending, and (d) the floor: open + read schema_migrations.
-        let (ours_db, diesel_db, refinery_db) = (scratch.file(), scratch.file(), scratch.file());
-        ours_apply(size.ours, &ours_db);
-        diesel_apply((size.diesel)(), &diesel_db, n);
-        refinery_apply(size.refinery, &refinery_db, n);
-        let (mut ours, mut diesel, mut refinery, mut floor) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..check_reps {
-            let t = Instant::now();
-            let conn = rusqlite::Connection::open(&ours_db).expect("open");
-            let report = Migrator::new(size.ours)
-                .boot(&mut Sqlite::new(&conn))
-                .expect("check");
-            assert_eq!(report.already_applied, n);
-            drop(conn);
-            ours.push(t.elapsed());
-
-            let t = Instant::now();
-            let mut conn = SqliteConnection::establish(&diesel_db.to_string_lossy()).expect("open");
-            assert!(conn
-                .run_pending_migrations((size.diesel)())
-                .expect("check")
-                .is_empty());
-            drop(conn);
-            diesel.push(t.elapsed());
-
-            let t = Instant::now();
-            let mut conn = rusqlite::Connection::open(&refinery_db).expect("open");
-            assert!((size.refinery)()
-                .run(&mut conn)
-                .expect("check")
-                .applied_migrations()
-                .is_empty());
-            drop(conn);
-            refinery.push(t.elapsed());
-
-            let t = Instant::now();
-            let conn = rusqlite::Connection::open(&ours_db).expect("open");
-            let mut stmt = conn
-                .prepare("SELECT * FROM schema_migrations")
-                .expect("prepare");
-            let rows = stmt
-                .query_map([], |r| r.get::<_, i64>(0))
-                .expect("query")
-                .count();
-            assert_eq!(rows, n);
-            drop(stmt);
-            drop(conn);
-            floor.push(t.elapsed());
-        }
-        let (o, d, r, f) = (
-            median(ours),
-            median(diesel),
-            median(refinery),
-            median(floor),
-        );
-        println!(
-            "| {n} | boot check, nothing pending | {} | {} | {} | {} | {} |",
-            ms(o),
-            ms(d),
-            ms(r),
-            ratio(o, d),
-            ratio(o, r)
-        );
-        println!(
-            "| {n} | floor: open + read schema_migrations | {} | | | migrator - floor: {} | |",
-            ms(f),
-            ms(o.saturating_sub(f))
-        );
-
-        // (c) roll everything back (refinery has no DOWN migrations).
-        let (mut ours, mut diesel) = (Vec::new(), Vec::new());
-        for _ in 0..size.apply_reps {
-            let (a, b) = (scratch.file(), scratch.file());
-            std::fs::copy(&ours_db, &a).expect("copy");
-            std::fs::copy(&diesel_db, &b).expect("copy");
-            let t = Instant::now();
-            let conn = rusqlite::Connection::open(&a).expect("open");
-            let report = Migrator::new(size.ours)
-                .rollback_to(&mut Sqlite::new(&conn), 0)
-                .expect("rollback");
-            assert_eq!(report.steps.len(), n);
-            drop(conn);
-            ours.push(t.elapsed());
-            let t = Instant::now();
-            let mut conn = SqliteConnection::establish(&b.to_string_lossy()).expect("open");
-            conn.revert_all_migrations((size.diesel)())
-                .expect("rollback");
-            drop(conn);
-            diesel.push(t.elapsed());
-        }
-        let (o, d) = (median(ours), median(diesel));
-        println!(
-            "| {n} | roll back all | {} | {} | n/a | {} | |",
-            ms(o),
-            ms(d),
-            ratio(o, d)
-        );
     }
 }
