@@ -796,6 +796,42 @@ impl Backend for Postgres<'_> {
             .collect())
     }
 
+    fn scan_history(
+        &mut self,
+        visit: &mut dyn FnMut(u64, Option<&str>, &str),
+    ) -> Result<bool, Error> {
+        // The boot check's fast path: three plain columns, no formatting, one round trip.
+        #[derive(QueryableByName)]
+        struct Brief {
+            #[diesel(sql_type = BigInt)]
+            version: i64,
+            #[diesel(sql_type = Nullable<Text>)]
+            checksum: Option<String>,
+            #[diesel(sql_type = Text)]
+            status: String,
+        }
+        match diesel::sql_query(
+            "SELECT version, checksum, status FROM schema_migrations ORDER BY version",
+        )
+        .load::<Brief>(self.conn)
+        {
+            Ok(rows) => {
+                for row in &rows {
+                    visit(row.version as u64, row.checksum.as_deref(), &row.status);
+                }
+                Ok(true)
+            }
+            // A missing table (first boot) or one created meanwhile: the full read sorts that out.
+            Err(_) => {
+                let rows = self.read_history()?;
+                for row in &rows {
+                    visit(row.version, row.checksum.as_deref(), row.status.as_str());
+                }
+                Ok(!rows.is_empty())
+            }
+        }
+    }
+
     fn begin_run(&mut self, config: &Config) -> Result<(), Error> {
         self.lock_timeout = config.lock_timeout;
         self.statement_timeout = config.statement_timeout;
