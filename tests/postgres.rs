@@ -292,7 +292,7 @@ fn create_index_concurrently_runs_in_a_no_transaction_migration() {
         db.count("SELECT count(*) FROM pg_index WHERE indrelid = 't'::regclass AND indisvalid"),
         3
     );
-    // The session's timeouts are restored after the migration.
+    // Its DOWN runs statement by statement too (DROP INDEX CONCURRENTLY outside a transaction).
     db.with_backend(|b| {
         Migrator::new(&set).rollback_to(b, 20240101000000).unwrap();
     });

@@ -213,11 +213,7 @@ impl Builder<'_> {
             } => {
                 for n in names {
                     self.out.object(Drop, ObjectKind::Index, n, None, None);
-                    let lock = if *concurrently {
-                        ShareUpdateExclusive
-                    } else {
-                        AccessExclusive
-                    };
+                    let lock = exclusive_unless_concurrent(*concurrently);
                     self.lock(n, lock, Work::None, true);
                 }
             }
@@ -232,11 +228,7 @@ impl Builder<'_> {
                     None,
                     Some("reindex".into()),
                 );
-                let lock = if *concurrently {
-                    ShareUpdateExclusive
-                } else {
-                    AccessExclusive
-                };
+                let lock = exclusive_unless_concurrent(*concurrently);
                 self.lock(target, lock, Work::IndexBuild, false);
             }
             Op::AddColumn { table, column } => {
@@ -448,11 +440,7 @@ impl Builder<'_> {
                     None,
                     Some("detach partition".into()),
                 );
-                let lock = if *concurrently {
-                    ShareUpdateExclusive
-                } else {
-                    AccessExclusive
-                };
+                let lock = exclusive_unless_concurrent(*concurrently);
                 self.lock(table, lock, Work::None, true);
             }
             Op::AlterTableOther { table, what } => {
@@ -619,4 +607,14 @@ pub(crate) fn statement_impact(ops: &[Op], opts: Options, new_tables: &HashSet<S
         t.blocks_writes = t.lock.blocks_writes();
     }
     b.out
+}
+
+/// The lock of a statement that takes ACCESS EXCLUSIVE, or only SHARE UPDATE EXCLUSIVE when run
+/// CONCURRENTLY (DROP INDEX, REINDEX, DETACH PARTITION).
+fn exclusive_unless_concurrent(concurrently: bool) -> Lock {
+    if concurrently {
+        Lock::ShareUpdateExclusive
+    } else {
+        Lock::AccessExclusive
+    }
 }
