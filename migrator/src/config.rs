@@ -34,6 +34,13 @@ pub struct Config {
     pub health_checks: Vec<HealthCheck>,
     /// What a failed health check does.
     pub on_health_failure: OnHealthFailure,
+    /// The spec's `require_test_run`: before touching the real database, rehearse the pending migrations
+    /// on a scratch copy (UP, health checks, every DOWN in reverse with a schema comparison, UP again); any
+    /// failure stops the boot with production untouched. On by default.
+    pub require_test_run: bool,
+    /// The spec's `max_rows_affected`: an UPDATE or DELETE whose estimated row count exceeds this is
+    /// refused before anything runs. `None`: no limit. 1,000,000 by default.
+    pub max_rows_affected: Option<u64>,
 }
 
 /// A user health check: a query whose first column of its first row must be true (or non-zero).
@@ -102,6 +109,8 @@ impl Default for Config {
             full_integrity_check: false,
             health_checks: Vec::new(),
             on_health_failure: OnHealthFailure::RollBack,
+            require_test_run: true,
+            max_rows_affected: Some(1_000_000),
         }
     }
 }
