@@ -134,6 +134,31 @@ impl Builder<'_> {
         }
     }
 
+    /// A new column (with its type as the detail) and its inline CHECKs (`check <summary>`).
+    fn column_objects(&mut self, table: &str, column: &crate::ops::Column) {
+        self.out.object(
+            Action::Create,
+            ObjectKind::Column,
+            &format!("{table}.{}", column.name),
+            Some(table),
+            Some(column.data_type.clone()),
+        );
+        for (i, summary) in column.checks.iter().enumerate() {
+            let suffix = if i == 0 {
+                String::new()
+            } else {
+                format!("{}", i + 1)
+            };
+            self.out.object(
+                Action::Create,
+                ObjectKind::Constraint,
+                &format!("{table}_{}_check{suffix}", column.name),
+                Some(table),
+                Some(format!("check {summary}")),
+            );
+        }
+    }
+
     fn op(&mut self, op: &Op) {
         use Action::*;
         use Lock::*;
@@ -148,6 +173,7 @@ impl Builder<'_> {
                 self.out
                     .object(Create, ObjectKind::Table, table, None, None);
                 for c in columns {
+                    self.column_objects(table, c);
                     if let Some(r) = &c.references {
                         self.out.object(
                             Create,
@@ -160,6 +186,16 @@ impl Builder<'_> {
                     }
                 }
                 for (name, c) in constraints {
+                    if let Constraint::Check { summary, .. } = c {
+                        let n = name.clone().unwrap_or_else(|| format!("{table}_check"));
+                        self.out.object(
+                            Create,
+                            ObjectKind::Constraint,
+                            &n,
+                            Some(table),
+                            Some(format!("check {summary}")),
+                        );
+                    }
                     if let Constraint::ForeignKey { references, .. } = c {
                         let n = name.clone().unwrap_or_else(|| format!("{table}_fkey"));
                         self.out.object(
@@ -232,13 +268,7 @@ impl Builder<'_> {
                 self.lock(target, lock, Work::IndexBuild, false);
             }
             Op::AddColumn { table, column } => {
-                self.out.object(
-                    Create,
-                    ObjectKind::Column,
-                    &format!("{table}.{}", column.name),
-                    Some(table),
-                    Some(column.data_type.clone()),
-                );
+                self.column_objects(table, column);
                 if let Some(r) = &column.references {
                     self.out.object(
                         Create,
@@ -349,13 +379,13 @@ impl Builder<'_> {
                             self.lock(references, ShareRowExclusive, Work::None, *not_valid);
                         }
                     }
-                    Constraint::Check { .. } => {
+                    Constraint::Check { summary, .. } => {
                         self.out.object(
                             Create,
                             ObjectKind::Constraint,
                             &n,
                             Some(table),
-                            Some("check".into()),
+                            Some(format!("check {summary}")),
                         );
                         let work = if *not_valid { Work::None } else { Work::Scan };
                         self.alter_or_rebuild(table, AccessExclusive, work, *not_valid);

@@ -27,6 +27,8 @@ pub(crate) struct Column {
     pub references: Option<String>,
     pub generated_stored: bool,
     pub identity: bool,
+    /// Inline `CHECK`s, described by [`describe_check`].
+    pub checks: Vec<String>,
 }
 
 impl Column {
@@ -63,6 +65,8 @@ pub(crate) enum Constraint {
     },
     Check {
         expr: String,
+        /// What it checks, for people: `status values`, `score range`, else the expression.
+        summary: String,
     },
     Unique {
         columns: Vec<String>,
@@ -487,6 +491,50 @@ fn classify_default(expr: &Expr) -> Default {
     }
 }
 
+/// A CHECK in a few words: `status values` for `status IN (...)`, `score range` for comparisons or
+/// `BETWEEN` on one column, otherwise the expression itself.
+pub(crate) fn describe_check(expr: &Expr) -> String {
+    fn column_of(e: &Expr) -> Option<String> {
+        match e {
+            Expr::Identifier(i) => Some(ident(i)),
+            Expr::CompoundIdentifier(parts) => parts.last().map(ident),
+            Expr::Nested(e) | Expr::Cast { expr: e, .. } => column_of(e),
+            _ => None,
+        }
+    }
+    fn range_column(e: &Expr) -> Option<String> {
+        use ast::BinaryOperator as B;
+        match e {
+            Expr::Nested(e) => range_column(e),
+            Expr::Between { expr, .. } => column_of(expr),
+            Expr::BinaryOp { left, op, right } => match op {
+                B::Gt | B::GtEq | B::Lt | B::LtEq => column_of(left).or_else(|| column_of(right)),
+                B::And => {
+                    let l = range_column(left)?;
+                    (range_column(right)? == l).then_some(l)
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+    match expr {
+        Expr::Nested(e) => describe_check(e),
+        Expr::In {
+            expr: e,
+            negated: false,
+            ..
+        } => match column_of(e) {
+            Some(c) => format!("{c} values"),
+            None => expr.to_string(),
+        },
+        _ => match range_column(expr) {
+            Some(c) => format!("{c} range"),
+            None => expr.to_string(),
+        },
+    }
+}
+
 fn read_column(def: &ColumnDef) -> Column {
     let mut column = Column {
         name: ident(&def.name),
@@ -525,6 +573,7 @@ fn read_column(def: &ColumnDef) -> Column {
                 }
             }
             ColumnOption::Identity(_) => column.identity = true,
+            ColumnOption::Check(ck) => column.checks.push(describe_check(&ck.expr)),
             _ => {}
         }
     }
@@ -544,6 +593,7 @@ fn read_constraint(c: &TableConstraint) -> (Option<String>, Constraint) {
             ck.name.as_ref().map(ident),
             Constraint::Check {
                 expr: ck.expr.to_string(),
+                summary: describe_check(&ck.expr),
             },
         ),
         TableConstraint::Unique(u) => (

@@ -133,3 +133,48 @@ fn every_rule_has_a_unique_kebab_case_id() {
     ids.dedup();
     assert_eq!(ids.len(), rules.len());
 }
+
+/// New tables list their columns and CHECKs (inline and table-level), described for people, so the
+/// preview can count columns and say what each CHECK guards.
+#[test]
+fn new_table_columns_and_check_descriptions() {
+    let m = migration(
+        "",
+        "CREATE TABLE e (id INT PRIMARY KEY, score DECIMAL(3,2) CHECK (score >= 0 AND score <= 1), \
+         n INT CHECK (n BETWEEN 1 AND 9), data TEXT CHECK (json_valid(data)), \
+         CONSTRAINT kind_ok CHECK (kind IN ('a', 'b')));\n\
+         ALTER TABLE contacts ADD CONSTRAINT chk_status CHECK (status IN ('pending', 'failed'));\n\
+         ALTER TABLE contacts ADD COLUMN level INT CHECK (level > 0);",
+        "",
+    );
+    for dialect in [Dialect::Postgres, Dialect::Sqlite] {
+        let a = analyse(&m, Options::new(dialect));
+        let create = &a.statements[0].objects;
+        let columns: Vec<_> = create
+            .iter()
+            .filter(|o| o.object == ObjectKind::Column)
+            .map(|o| (o.name.as_str(), o.detail.as_deref()))
+            .collect();
+        assert_eq!(columns.len(), 4, "{columns:?}");
+        assert_eq!(columns[1], ("e.score", Some("decimal(3,2)")));
+        let checks: Vec<_> = a
+            .statements
+            .iter()
+            .flat_map(|s| &s.objects)
+            .filter(|o| o.object == ObjectKind::Constraint)
+            .filter_map(|o| o.detail.as_deref())
+            .collect();
+        assert_eq!(
+            checks,
+            [
+                "check score range",
+                "check n range",
+                "check json_valid(data)",
+                "check kind values",
+                "check status values",
+                "check level range"
+            ],
+            "{dialect:?}"
+        );
+    }
+}
