@@ -207,6 +207,21 @@ pub enum Lock {
 }
 
 impl Lock {
+    /// The lock's name as the database documents it (`ACCESS EXCLUSIVE`; SQLite: `database write lock`).
+    pub fn sql_name(self) -> &'static str {
+        match self {
+            Lock::AccessShare => "ACCESS SHARE",
+            Lock::RowShare => "ROW SHARE",
+            Lock::RowExclusive => "ROW EXCLUSIVE",
+            Lock::ShareUpdateExclusive => "SHARE UPDATE EXCLUSIVE",
+            Lock::Share => "SHARE",
+            Lock::ShareRowExclusive => "SHARE ROW EXCLUSIVE",
+            Lock::Exclusive => "EXCLUSIVE",
+            Lock::AccessExclusive => "ACCESS EXCLUSIVE",
+            Lock::DatabaseWrite => "database write lock",
+        }
+    }
+
     /// Whether plain SELECTs on the table wait for it.
     pub fn blocks_reads(self) -> bool {
         self == Lock::AccessExclusive

@@ -65,6 +65,12 @@ fn section_marker(line: &str) -> Option<Section> {
     }
 }
 
+/// `true` for the line that opens the metrics footer (`-- ============ MIGRATION METRICS ============`,
+/// any number of `=`), as the parser recognises it: tools that rewrite the footer find it with this.
+pub fn is_metrics_marker(line: &str) -> bool {
+    section_marker(line) == Some(Section::Metrics)
+}
+
 /// Parses one migration file. `file_name` is the bare file name (it carries version, issue and name).
 pub fn parse_file(file_name: &str, text: &str) -> Result<Migration, FormatError> {
     let error = |line: u32, kind: FormatErrorKind| FormatError {

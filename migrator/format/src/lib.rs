@@ -16,7 +16,7 @@ mod set;
 mod split;
 
 pub use error::{FormatError, FormatErrorKind, SetError};
-pub use file::{checksum_hex, normalise, parse_file};
+pub use file::{checksum_hex, is_metrics_marker, normalise, parse_file};
 pub use model::{embed, Header, Migration, Statement};
 pub use name::{parse_file_name, version_now, FileName};
 pub use set::{load_dir, migration_files};

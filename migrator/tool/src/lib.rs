@@ -25,6 +25,7 @@ pub mod extract;
 pub mod fetch;
 pub mod generate;
 pub mod ident;
+pub mod metrics;
 pub mod model;
 pub mod render;
 pub mod schema;

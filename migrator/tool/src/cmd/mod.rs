@@ -2,6 +2,7 @@
 
 mod generate;
 mod lint;
+mod metrics;
 
 use std::process::ExitCode;
 
@@ -26,6 +27,8 @@ pub enum Command {
     Generate(generate::Args),
     /// Analyse a migration directory offline and report the safety findings (exit 1 at --fail-on).
     Lint(lint::Args),
+    /// Fill the MIGRATION METRICS footer of migration files from the offline analysis.
+    Metrics(metrics::Args),
 }
 
 /// Runs the parsed command line.
@@ -33,5 +36,6 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Generate(args) => generate::run(args),
         Command::Lint(args) => lint::run(args),
+        Command::Metrics(args) => metrics::run(args),
     }
 }

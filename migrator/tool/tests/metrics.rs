@@ -1,0 +1,119 @@
+//! `migrator-tool metrics`: the footer filled from the offline analysis, only the footer changed,
+//! idempotent, `--check` for CI, malformed files refused without a write.
+
+use std::path::Path;
+use std::process::Command;
+
+const SPEC: &str = include_str!("fixtures/spec-example-234.sql");
+const FILE: &str = "20240115143022_issue_234_contact_enrichment.sql";
+
+fn metrics(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_migrator-tool"))
+        .arg("metrics")
+        .args(args)
+        .output()
+        .expect("run migrator-tool");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn body(text: &str) -> &str {
+    &text[..text
+        .find("-- ============ MIGRATION METRICS")
+        .expect("footer")]
+}
+
+#[test]
+fn fills_the_spec_footer_from_the_analysis_and_only_the_footer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(FILE);
+    std::fs::write(&path, SPEC).unwrap();
+    let (code, out, err) = metrics(&[path.to_str().unwrap(), "--dialect", "postgres"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("updated: "), "{out}");
+    let filled = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        body(&filled),
+        body(SPEC),
+        "everything above the footer is kept"
+    );
+    for line in [
+        "-- Tables affected: 2 (contact_enrichment, contacts)\n",
+        "-- Rows affected: unknown offline (UPDATE on contacts)\n",
+        "-- Indexes created: 3\n",
+        "-- Blocking: line 31 ALTER TABLE: ACCESS EXCLUSIVE on contacts (reads and writes wait, brief)\n",
+        "-- Blocking: line 43 ALTER TABLE: ACCESS EXCLUSIVE on contacts (reads and writes wait, while it works)\n",
+        "drops contacts.enrichment_status, contacts.last_enriched_at, contacts.enrichment_score, contact_enrichment)\n",
+        "-- Findings: errors 1, warnings 2, info 2, allowed 0 (migrator-tool lint)\n",
+    ] {
+        assert!(filled.contains(line), "missing {line:?} in\n{filled}");
+    }
+    // The old hand-written figures are gone, and the file is still a valid migration.
+    assert!(!filled.contains("45 seconds\n-- Blocking"), "{filled}");
+    migrator_format::parse_file(FILE, &filled).expect("still parses");
+
+    // Twice: nothing written, bytes identical; --check agrees.
+    let (code, out, _) = metrics(&[dir.path().to_str().unwrap(), "--dialect", "postgres"]);
+    assert_eq!((code, out.starts_with("unchanged: ")), (0, true), "{out}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), filled);
+    let (code, _, _) = metrics(&[path.to_str().unwrap(), "--check"]);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn check_reports_a_stale_footer_without_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(FILE);
+    std::fs::write(&path, SPEC).unwrap();
+    let (code, out, _) = metrics(&[path.to_str().unwrap(), "--check"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("out of date"), "{out}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), SPEC);
+}
+
+#[test]
+fn a_file_without_footer_gets_one_and_crlf_stays_crlf() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("20240101000000_issue_7_t.sql");
+    let text = "-- Issue #7: t\r\n-- ============ UP MIGRATION ============\r\nCREATE TABLE t (id int);\r\n-- ============ DOWN MIGRATION ============\r\nDROP TABLE t;\r\n";
+    std::fs::write(&path, text).unwrap();
+    let (code, out, err) = metrics(&[path.to_str().unwrap(), "--dialect", "sqlite"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let filled = std::fs::read_to_string(&path).unwrap();
+    assert!(filled.starts_with(text), "{filled:?}");
+    assert!(
+        filled.contains("\r\n\r\n-- ============ MIGRATION METRICS ============\r\n-- Tables affected: 1 (t)\r\n"),
+        "{filled:?}"
+    );
+    assert!(filled
+        .contains("-- Blocking: SQLite write lock for the whole migration (1 statements)\r\n"));
+    assert!(!filled.replace("\r\n", "").contains('\n'), "no bare LF");
+    migrator_format::parse_file("20240101000000_issue_7_t.sql", &filled).expect("parses");
+}
+
+#[test]
+fn a_malformed_file_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("20240101000000_bad.sql");
+    let text = "-- ============ UP MIGRATION ============\nSELECT 'unterminated;\n";
+    std::fs::write(&path, text).unwrap();
+    let (code, _, err) = metrics(&[path.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("20240101000000_bad.sql:2"), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    assert_no_temp_files(dir.path());
+    let (code, _, err) = metrics(&[dir.path().join("missing.sql").to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("missing.sql"), "{err}");
+}
+
+fn assert_no_temp_files(dir: &Path) {
+    let names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+}
