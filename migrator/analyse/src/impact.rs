@@ -186,27 +186,22 @@ impl Builder<'_> {
                     }
                 }
                 for (name, c) in constraints {
-                    if let Constraint::Check { summary, .. } = c {
-                        let n = name.clone().unwrap_or_else(|| format!("{table}_check"));
-                        self.out.object(
-                            Create,
-                            ObjectKind::Constraint,
-                            &n,
-                            Some(table),
-                            Some(format!("check {summary}")),
-                        );
-                    }
-                    if let Constraint::ForeignKey { references, .. } = c {
-                        let n = name.clone().unwrap_or_else(|| format!("{table}_fkey"));
-                        self.out.object(
-                            Create,
-                            ObjectKind::ForeignKey,
-                            &n,
-                            Some(table),
-                            Some(format!("references {references}")),
-                        );
-                        self.lock(references, ShareRowExclusive, Work::None, true);
-                    }
+                    let (kind, suffix, detail) = match c {
+                        Constraint::Check { summary, .. } => {
+                            (ObjectKind::Constraint, "check", format!("check {summary}"))
+                        }
+                        Constraint::ForeignKey { references, .. } => {
+                            self.lock(references, ShareRowExclusive, Work::None, true);
+                            (
+                                ObjectKind::ForeignKey,
+                                "fkey",
+                                format!("references {references}"),
+                            )
+                        }
+                        _ => continue,
+                    };
+                    let n = name.clone().unwrap_or_else(|| format!("{table}_{suffix}"));
+                    self.out.object(Create, kind, &n, Some(table), Some(detail));
                 }
                 self.lock(table, AccessExclusive, Work::None, true);
             }

@@ -1,19 +1,11 @@
 //! `migrator-tool lint`: exit codes, text and JSON output, suppression.
 
 use std::path::Path;
-use std::process::Command;
+
+mod common;
 
 fn lint(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_migrator-tool"))
-        .arg("lint")
-        .args(args)
-        .output()
-        .expect("run migrator-tool");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::tool("lint", args)
 }
 
 fn write(dir: &Path, name: &str, header: &str, up: &str) {

@@ -2,22 +2,14 @@
 //! idempotent, `--check` for CI, malformed files refused without a write.
 
 use std::path::Path;
-use std::process::Command;
 
 const SPEC: &str = include_str!("fixtures/spec-example-234.sql");
 const FILE: &str = "20240115143022_issue_234_contact_enrichment.sql";
 
+mod common;
+
 fn metrics(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_migrator-tool"))
-        .arg("metrics")
-        .args(args)
-        .output()
-        .expect("run migrator-tool");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::tool("metrics", args)
 }
 
 fn body(text: &str) -> &str {

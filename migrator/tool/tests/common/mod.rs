@@ -136,3 +136,17 @@ pub fn base_db(dir: &std::path::Path) -> rusqlite::Connection {
     conn.execute_batch(BASE_SCHEMA).unwrap();
     conn
 }
+
+/// Runs `migrator-tool <subcommand> <args>`: (exit code, stdout, stderr).
+pub fn tool(subcommand: &str, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_migrator-tool"))
+        .arg(subcommand)
+        .args(args)
+        .output()
+        .expect("run migrator-tool");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
