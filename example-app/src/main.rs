@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use migrator::{embed_migrations, Backend, MigrationSet, Migrator, Sqlite};
+use migrator::{embed_migrations, embed_policy, Backend, MigrationSet, Migrator, Policy, Sqlite};
 use rusqlite::Connection;
 
 /// Writes to stdout; a closed pipe (`example-app | head`) is not an error worth a panic.
@@ -30,6 +30,9 @@ macro_rules! outln {
 }
 
 static MIGRATIONS: MigrationSet = embed_migrations!("../migrations");
+
+/// The safety policy, checked at compile time (see migration_safety.yaml).
+static POLICY: Policy = embed_policy!("migration_safety.yaml");
 
 const USAGE: &str = "\
 example-app: a contacts application that migrates its own database at boot
@@ -183,7 +186,7 @@ fn main() -> ExitCode {
         },
         None => &MIGRATIONS,
     };
-    let mut config = migrator::Config::default();
+    let mut config = migrator::Config::from_policy(&POLICY);
     if let Some(wait) = args.lock_wait {
         config.lock_wait = wait;
     }
@@ -314,4 +317,19 @@ fn do_work(conn: &Connection, work: Work) -> rusqlite::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_embedded_policy_is_the_file_read_at_run_time() {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migration_safety.yaml");
+        let read = migrator::Policy::from_path(&file).unwrap();
+        assert_eq!(super::POLICY, read);
+        assert_eq!(
+            read,
+            migrator::Policy::SPEC,
+            "the example app keeps the spec's values"
+        );
+    }
 }

@@ -2,11 +2,14 @@
 //! `migrator-format`, refuses malformed files with a compile error naming file and line, and emits the set
 //! as static data (no code runs at start-up, and 1,000 migrations cost the compiler little).
 //!
-//! Use it through the `migrator` crate, which re-exports it.
+//! `embed_policy!("migration_safety.yaml")`: reads and checks the safety policy file at compile time (a bad
+//! file is a compile error naming file, line and key) and emits it as a static `migrator::Policy`.
+//!
+//! Use them through the `migrator` crate, which re-exports them.
 
 use std::path::PathBuf;
 
-use migrator_format::{load_dir, Migration, Statement};
+use migrator_format::{load_dir, Migration, Policy, Statement};
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as Tokens;
 use quote::quote;
@@ -28,11 +31,79 @@ pub fn embed_migrations(input: TokenStream) -> TokenStream {
     }
 }
 
-fn expand(relative: &str) -> Result<Tokens, String> {
-    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").map_err(|_| {
-        "CARGO_MANIFEST_DIR is not set; embed_migrations! runs under cargo".to_string()
+/// Embeds a safety policy file (`migration_safety.yaml`, relative to the crate's `Cargo.toml`) as a
+/// `migrator::Policy`, usable in a `static`:
+///
+/// ```ignore
+/// static POLICY: migrator::Policy = migrator::embed_policy!("migration_safety.yaml");
+/// let config = migrator::Config::from_policy(&POLICY);
+/// ```
+///
+/// The file is parsed at compile time with the runtime's parser: an unknown key, a wrong type or a bad
+/// value is a compile error naming the file, the line and the key. Editing the file rebuilds the crate. A
+/// missing file is a compile error too (without a policy file, use `Config::default()`, which holds the
+/// spec's policy).
+#[proc_macro]
+pub fn embed_policy(input: TokenStream) -> TokenStream {
+    let literal = syn::parse_macro_input!(input as LitStr);
+    match expand_policy(&literal.value()) {
+        Ok(tokens) => tokens.into(),
+        Err(message) => syn::Error::new(literal.span(), message)
+            .to_compile_error()
+            .into(),
+    }
+}
+
+fn manifest_path(relative: &str, macro_name: &str) -> Result<PathBuf, String> {
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR")
+        .map_err(|_| format!("CARGO_MANIFEST_DIR is not set; {macro_name} runs under cargo"))?;
+    Ok(PathBuf::from(manifest_dir).join(relative))
+}
+
+fn expand_policy(relative: &str) -> Result<Tokens, String> {
+    policy_tokens(&manifest_path(relative, "embed_policy!")?, relative)
+}
+
+/// The tokens of the policy file at `path`, named `shown` in errors.
+fn policy_tokens(path: &std::path::Path, shown: &str) -> Result<Tokens, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "policy file {} cannot be read: {e}; the path is relative to the crate's Cargo.toml",
+            path.display()
+        )
     })?;
-    let dir = PathBuf::from(manifest_dir).join(relative);
+    let policy =
+        Policy::from_str(&text, shown).map_err(|e| format!("invalid safety policy: {e}"))?;
+    let path_text = path.to_string_lossy();
+    let kinds: Vec<&str> = policy.review_kinds().collect();
+    let count = kinds.len();
+    let backup = policy.require_backup;
+    let test_run = policy.require_test_run;
+    let (secs, nanos) = (
+        policy.max_lock_duration.as_secs(),
+        policy.max_lock_duration.subsec_nanos(),
+    );
+    let rows = match policy.max_rows_affected {
+        Some(n) => quote! { ::core::option::Option::Some(#n) },
+        None => quote! { ::core::option::Option::None },
+    };
+    Ok(quote! {{
+        // Makes rustc rebuild the host when the file is edited.
+        const _: &str = include_str!(#path_text);
+        static REQUIRE_REVIEW: [::std::borrow::Cow<'static, str>; #count] =
+            [#(::std::borrow::Cow::Borrowed(#kinds)),*];
+        ::migrator::Policy {
+            require_review: ::std::borrow::Cow::Borrowed(&REQUIRE_REVIEW),
+            require_backup: #backup,
+            max_lock_duration: ::std::time::Duration::new(#secs, #nanos),
+            max_rows_affected: #rows,
+            require_test_run: #test_run,
+        }
+    }})
+}
+
+fn expand(relative: &str) -> Result<Tokens, String> {
+    let dir = manifest_path(relative, "embed_migrations!")?;
     let dir = dir.canonicalize().map_err(|e| {
         format!(
             "migration directory {} cannot be opened: {e}; the path is relative to the crate's Cargo.toml",
@@ -160,6 +231,40 @@ fn migration_tokens(m: &Migration, pools: &mut Pools) -> Tokens {
             down: #down,
             tables: ::migrator::__embed::names_at(&NAMES, #names_start, #names_len),
             allows: ::migrator::__embed::allows_at(&ALLOWS, #allows_start, #allows_len),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_policy_file_is_an_error_naming_file_line_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("migration_safety.yaml");
+        let missing = policy_tokens(&path, "migration_safety.yaml").unwrap_err();
+        assert!(missing.starts_with("policy file "), "{missing}");
+        std::fs::write(
+            &path,
+            "migration_safety:\n  require_backup: [all]\n  max_rows_affected: lots\n",
+        )
+        .unwrap();
+        assert_eq!(
+            policy_tokens(&path, "migration_safety.yaml").unwrap_err(),
+            "invalid safety policy: migration_safety.yaml:3: max_rows_affected: \"lots\" is not a row count: use a whole number such as 1000000, or none for no limit"
+        );
+        std::fs::write(&path, "migration_safety:\n  require_review: [TRUNCATE]\n  max_lock_duration: 1.5s\n  max_rows_affected: none\n").unwrap();
+        let tokens = policy_tokens(&path, "migration_safety.yaml")
+            .unwrap()
+            .to_string();
+        for part in [
+            "\"TRUNCATE\"",
+            "Duration :: new (1u64 , 500000000u32)",
+            "Option :: None",
+            "require_backup : true",
+        ] {
+            assert!(tokens.contains(part), "{part} in {tokens}");
         }
     }
 }

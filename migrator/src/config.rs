@@ -1,6 +1,9 @@
 use std::time::Duration;
 
-/// How the runtime behaves. `Config::default()` follows the spec's safety rules.
+use migrator_format::Policy;
+
+/// How the runtime behaves. `Config::default()` follows the spec's safety rules; a policy file
+/// (`migration_safety.yaml`) sets five of the fields through [`Config::with_policy`].
 #[derive(Debug, Clone)]
 pub struct Config {
     /// How long one migration may wait for a table lock: the spec's `max_lock_duration`, 5 s by default
@@ -92,25 +95,85 @@ pub enum OnHealthFailure {
 }
 
 impl Default for Config {
+    /// The spec's policy ([`Policy::SPEC`]) and the runtime's own defaults for the rest.
     fn default() -> Self {
         Self {
-            lock_timeout: Duration::from_secs(5),
+            lock_timeout: Policy::SPEC.max_lock_duration,
             statement_timeout: None,
             lock_retries: 5,
             lock_wait: Duration::from_secs(60),
             allow_out_of_order: false,
-            require_review: crate::review::DEFAULT_REQUIRE_REVIEW
-                .iter()
-                .map(|k| k.to_string())
-                .collect(),
-            require_backup: true,
+            require_review: Vec::new(),
+            require_backup: Policy::SPEC.require_backup,
             backup_dir: None,
             backups_to_keep: 5,
             full_integrity_check: false,
             health_checks: Vec::new(),
             on_health_failure: OnHealthFailure::RollBack,
-            require_test_run: true,
-            max_rows_affected: Some(1_000_000),
+            require_test_run: Policy::SPEC.require_test_run,
+            max_rows_affected: Policy::SPEC.max_rows_affected,
         }
+        .with_policy(&Policy::SPEC)
+    }
+}
+
+impl Config {
+    /// The runtime configuration of a safety policy (`migration_safety.yaml`, read with
+    /// [`Policy::from_path`] or embedded with `embed_policy!`); every other field has its default.
+    pub fn from_policy(policy: &Policy) -> Self {
+        Config::default().with_policy(policy)
+    }
+
+    /// Sets the five fields a safety policy decides (`require_review`, `require_backup`,
+    /// `max_lock_duration` as `lock_timeout`, `max_rows_affected`, `require_test_run`) and keeps the
+    /// others.
+    pub fn with_policy(mut self, policy: &Policy) -> Self {
+        self.require_review = policy.review_kinds().map(str::to_string).collect();
+        self.require_backup = policy.require_backup;
+        self.lock_timeout = policy.max_lock_duration;
+        self.max_rows_affected = policy.max_rows_affected;
+        self.require_test_run = policy.require_test_run;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_policy_sets_its_five_fields_and_keeps_the_others() {
+        let defaults = Config::default();
+        assert_eq!(
+            defaults.require_review,
+            ["DROP TABLE", "DROP COLUMN", "ALTER TYPE"]
+        );
+        assert!(defaults.require_backup && defaults.require_test_run);
+        assert_eq!(defaults.lock_timeout, Duration::from_secs(5));
+        assert_eq!(defaults.max_rows_affected, Some(1_000_000));
+
+        let policy = Policy::from_str(
+            "migration_safety:\n  require_review: [TRUNCATE]\n  require_backup: []\n  max_lock_duration: 250ms\n  max_rows_affected: none\n  require_test_run: false\n",
+            "migration_safety.yaml",
+        )
+        .unwrap();
+        let custom = Config {
+            lock_wait: Duration::from_secs(3),
+            backups_to_keep: 2,
+            ..Config::default()
+        };
+        let config = custom.with_policy(&policy);
+        assert_eq!(config.require_review, ["TRUNCATE"]);
+        assert!(!config.require_backup && !config.require_test_run);
+        assert_eq!(config.lock_timeout, Duration::from_millis(250));
+        assert_eq!(config.max_rows_affected, None);
+        assert_eq!(
+            (config.lock_wait, config.backups_to_keep),
+            (Duration::from_secs(3), 2)
+        );
+        assert_eq!(
+            Config::from_policy(&policy).lock_wait,
+            Duration::from_secs(60)
+        );
     }
 }

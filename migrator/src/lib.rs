@@ -41,8 +41,8 @@ pub use execute::{Migrator, RollbackOptions};
 pub use history::{HistoryRow, Status};
 #[doc(hidden)]
 pub use migrator_format::embed as __embed;
-pub use migrator_format::{Header, Migration, Statement};
-pub use migrator_macros::embed_migrations;
+pub use migrator_format::{Header, Migration, Policy, PolicyError, Statement};
+pub use migrator_macros::{embed_migrations, embed_policy};
 pub use plan::{Plan, StatusEntry, StatusKind};
 pub use report::{Outcome, Report, Step};
 pub use set::MigrationSet;

@@ -12,6 +12,7 @@ mod error;
 mod file;
 mod model;
 mod name;
+pub mod policy;
 mod set;
 mod split;
 
@@ -19,5 +20,6 @@ pub use error::{FormatError, FormatErrorKind, SetError};
 pub use file::{checksum_hex, is_metrics_marker, normalise, parse_file};
 pub use model::{embed, Header, Migration, Statement};
 pub use name::{parse_file_name, version_now, FileName};
+pub use policy::{Policy, PolicyError, POLICY_FILE};
 pub use set::{load_dir, migration_files};
 pub use split::{split_statements, statement_words, SplitError};
