@@ -1,14 +1,18 @@
-//! Subcommands, one module each. New ones (lint, apply, status, rollback) add a variant and a module.
+//! Subcommands, one module each: `generate`, `lint`, `metrics` work on files; `status`, `history`, `apply`,
+//! `rollback` act on a database through the runtime (`runtime`, with what they share in `database`).
 
+mod database;
 mod generate;
 mod lint;
 mod metrics;
+mod runtime;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Generates migrations from GitHub issues, for migrator.
+/// The companion of migrator: generates migrations from GitHub issues, analyses them, and applies, lists
+/// and rolls them back without the host binary.
 #[derive(Parser, Debug)]
 #[command(name = "migrator-tool", version, about)]
 pub struct Cli {
@@ -29,6 +33,15 @@ pub enum Command {
     Lint(lint::Args),
     /// Fill the MIGRATION METRICS footer of migration files from the offline analysis.
     Metrics(metrics::Args),
+    /// List every migration of --dir against the database: applied, pending, rolled back, drifted,
+    /// missing, failed.
+    Status(runtime::ReadArgs),
+    /// The database's migration history, newest first, with totals.
+    History(runtime::ReadArgs),
+    /// Apply the pending migrations of --dir as a host's boot does (policy checks, backup, lock).
+    Apply(runtime::ApplyArgs),
+    /// Roll back every applied migration of an issue, newest first.
+    Rollback(runtime::RollbackArgs),
 }
 
 /// Runs the parsed command line.
@@ -37,5 +50,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Generate(args) => generate::run(args),
         Command::Lint(args) => lint::run(args),
         Command::Metrics(args) => metrics::run(args),
+        Command::Status(args) => runtime::status(args),
+        Command::History(args) => runtime::history(args),
+        Command::Apply(args) => runtime::apply(args),
+        Command::Rollback(args) => runtime::rollback(args),
     }
 }

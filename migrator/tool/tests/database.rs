@@ -1,0 +1,312 @@
+//! `migrator-tool status|history|apply|rollback` on real SQLite files and the throwaway PostgreSQL
+//! cluster of `migrator-tests`: the same results and the same text as a host binary's boot and admin
+//! flags, the policy file beside the migrations or given with --policy, and the exit codes.
+
+use std::path::Path;
+use std::process::Command;
+
+use migrator::render::{self, Style};
+use migrator::{Migrator, Policy};
+use migrator_tests::{both_engines, Db, Workspace};
+
+/// Runs the tool in the workspace with `--dir migrations --database-url URL` after `args`; returns the
+/// exit code, stdout and stderr.
+fn tool(ws: &Workspace, db: &Db, args: &[&str]) -> (i32, String, String) {
+    let url = url(db);
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--dir", "migrations", "--database-url", &url]);
+    raw_tool(ws.path(), &all)
+}
+
+fn raw_tool(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_migrator-tool"))
+        .current_dir(dir)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("TMPDIR", dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("MIGRATOR_LOG")
+        .output()
+        .expect("run migrator-tool");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn url(db: &Db) -> String {
+    match db {
+        Db::Sqlite(path) => format!("sqlite:{}", path.display()),
+        Db::Postgres(pg) => pg.url.clone(),
+    }
+}
+
+/// Three migrations of two issues: #1 creates `notes`, #2 adds a column and an index.
+fn three_migrations(ws: &Workspace) {
+    ws.add(
+        20240101000000,
+        Some(1),
+        "notes",
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);",
+        Some("DROP TABLE notes;"),
+    );
+    ws.add(
+        20240102000000,
+        Some(2),
+        "note_authors",
+        "ALTER TABLE notes ADD COLUMN author TEXT;",
+        Some("ALTER TABLE notes DROP COLUMN author;"),
+    );
+    ws.add(
+        20240103000000,
+        Some(2),
+        "note_author_index",
+        "CREATE INDEX notes_author ON notes (author);",
+        Some("DROP INDEX notes_author;"),
+    );
+}
+
+/// The host's text for `--migrate-status` on this database (plain style).
+fn host_status(ws: &Workspace, db: &Db) -> String {
+    let set = ws.set();
+    db.with_backend(|b| render::status(&Migrator::new(&set).status(b).unwrap(), Style::Plain))
+}
+
+fn apply_status_history_rollback(ws: &Workspace, db: &Db) {
+    three_migrations(ws);
+    let before = host_status(ws, db);
+    let (code, out, err) = tool(ws, db, &["status"]);
+    assert_eq!((code, out.as_str()), (0, before.as_str()), "{err}");
+    assert!(out.contains("0 applied, 3 pending"), "{out}");
+
+    let (code, out, err) = tool(ws, db, &["apply"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("Applied 3 migration(s)"), "{out}");
+    assert!(
+        out.contains("Backup before applying: "),
+        "the spec's policy takes a backup: {out}"
+    );
+    assert_eq!(
+        db.history(),
+        [
+            (20240101000000, "applied".to_string()),
+            (20240102000000, "applied".to_string()),
+            (20240103000000, "applied".to_string())
+        ]
+    );
+    let (code, out, _) = tool(ws, db, &["apply"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("Schema up to date: 3 migration(s) applied"),
+        "{out}"
+    );
+
+    let (code, out, _) = tool(ws, db, &["status"]);
+    assert_eq!((code, out), (0, host_status(ws, db)));
+    let (code, out, _) = tool(ws, db, &["history"]);
+    let set = ws.set();
+    let host_history = db
+        .with_backend(|b| render::history(&Migrator::new(&set).history(b).unwrap(), Style::Plain));
+    assert_eq!((code, out.as_str()), (0, host_history.as_str()));
+    assert!(
+        out.contains("Total: 3 migrations (3 active, 0 rolled back)"),
+        "{out}"
+    );
+
+    // Issue 1's table is touched by issue 2's later migrations: refused without --force.
+    let (code, out, err) = tool(ws, db, &["rollback", "1"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(err.contains("refusing to roll back issue #1"), "{err}");
+    let (code, out, err) = tool(ws, db, &["rollback", "#2"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Rolled back 2 migration(s)"), "{out}");
+    assert_eq!(
+        db.count("SELECT count(*) FROM schema_migrations WHERE status = 'rolled_back'"),
+        2
+    );
+    let (code, _, err) = tool(ws, db, &["rollback", "77"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("issue #77 has no applied migration"), "{err}");
+    let (code, out, err) = tool(ws, db, &["rollback", "1", "--force"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Rolled back 1 migration(s)"), "{out}");
+    assert_eq!(
+        db.count("SELECT count(*) FROM schema_migrations WHERE status = 'applied'"),
+        0
+    );
+    assert!(db.fingerprint().is_empty(), "{:?}", db.fingerprint());
+}
+
+fn the_policy_beside_the_migrations_is_used(ws: &Workspace, db: &Db) {
+    ws.add(
+        20240101000000,
+        Some(1),
+        "audit",
+        "CREATE TABLE audit (id INTEGER PRIMARY KEY);",
+        Some("DROP TABLE audit;"),
+    );
+    ws.add(
+        20240102000000,
+        Some(2),
+        "clear_audit",
+        "DELETE FROM audit;",
+        Some("SELECT 1;"),
+    );
+    std::fs::write(
+        ws.path().join("migration_safety.yaml"),
+        "migration_safety:\n  require_review: [delete from]\n  require_backup: []\n",
+    )
+    .unwrap();
+    let (code, out, err) = tool(ws, db, &["apply"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(err.contains("need a review"), "{err}");
+    assert!(err.contains("DELETE FROM"), "{err}");
+    assert!(
+        db.fingerprint().is_empty(),
+        "nothing applied: {:?}",
+        db.fingerprint()
+    );
+
+    // --policy overrides the file beside the migrations.
+    let lenient = ws.path().join("lenient.yaml");
+    std::fs::write(
+        &lenient,
+        "migration_safety:\n  require_review: []\n  require_backup: false\n",
+    )
+    .unwrap();
+    let (code, out, err) = tool(ws, db, &["apply", "--policy", "lenient.yaml"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Applied 2 migration(s)"), "{out}");
+    assert!(
+        !out.contains("Backup"),
+        "require_backup: false takes none: {out}"
+    );
+}
+
+both_engines!(
+    apply_status_history_rollback,
+    the_policy_beside_the_migrations_is_used
+);
+
+#[test]
+fn a_bad_policy_file_stops_before_the_database_is_touched() {
+    let ws = Workspace::new();
+    three_migrations(&ws);
+    let db = Db::sqlite(&ws);
+    std::fs::write(
+        ws.path().join("migration_safety.yaml"),
+        "migration_safety:\n  require_backup: [all]\n  max_lock_duration: \"5 parsecs\"\n",
+    )
+    .unwrap();
+    let (code, out, err) = tool(&ws, &db, &["apply"]);
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert!(
+        err.contains("migration_safety.yaml:3: max_lock_duration: \"5 parsecs\" is not a duration (use 500ms, 5s, 2m)"),
+        "{err}"
+    );
+    assert!(!ws.db_path().exists(), "no database file was created");
+}
+
+#[test]
+fn the_example_apps_policy_file_reads_as_the_spec() {
+    let file =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../example-app/migration_safety.yaml");
+    assert_eq!(Policy::from_path(&file).unwrap(), Policy::SPEC);
+}
+
+#[test]
+fn usage_errors_exit_2_and_write_nothing() {
+    let ws = Workspace::new();
+    three_migrations(&ws);
+    let db = Db::sqlite(&ws);
+    for (args, message) in [
+        (&["status"][..], "no SQLite database at"),
+        (&["history"], "no SQLite database at"),
+        (&["rollback", "1"], "no SQLite database at"),
+        (
+            &["apply", "--policy", "missing.yaml"],
+            "--policy missing.yaml: no such file",
+        ),
+    ] {
+        let (code, _, err) = tool(&ws, &db, args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(message), "{args:?}: {err}");
+    }
+    for (args, message) in [
+        (
+            &["apply", "--dir", "nope", "--database-url", "app.db"][..],
+            "--dir nope: no such directory",
+        ),
+        (
+            &[
+                "apply",
+                "--dir",
+                "migrations",
+                "--database-url",
+                "mysql://h/db",
+            ],
+            "unsupported scheme mysql://",
+        ),
+        (&["apply", "--dir", "migrations"], "--database-url <URL>"),
+        (
+            &[
+                "rollback",
+                "abc",
+                "--dir",
+                "migrations",
+                "--database-url",
+                "app.db",
+            ],
+            "is not an issue number",
+        ),
+        (
+            &[
+                "rollback",
+                "--dir",
+                "migrations",
+                "--database-url",
+                "app.db",
+            ],
+            "<ISSUE>",
+        ),
+    ] {
+        let (code, _, err) = raw_tool(ws.path(), args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(message), "{args:?}: {err}");
+    }
+    assert!(!ws.db_path().exists(), "no database file was created");
+}
+
+#[test]
+fn database_url_comes_from_the_environment_and_accepts_a_plain_path() {
+    let ws = Workspace::new();
+    three_migrations(&ws);
+    let out = Command::new(env!("CARGO_BIN_EXE_migrator-tool"))
+        .current_dir(ws.path())
+        .args(["apply", "--dir", "migrations"])
+        .env("DATABASE_URL", "app.db")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(Db::sqlite(&ws).history().len(), 3);
+}
+
+#[test]
+fn a_malformed_migration_file_fails_naming_file_and_line() {
+    let ws = Workspace::new();
+    ws.write(
+        "20240101000000_broken.sql",
+        "-- header\nCREATE TABLE x (id INT);\n",
+    );
+    let db = Db::sqlite(&ws);
+    let (code, _, err) = tool(&ws, &db, &["apply"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("20240101000000_broken.sql:"), "{err}");
+    assert!(!ws.db_path().exists());
+}
