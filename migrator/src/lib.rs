@@ -24,6 +24,8 @@ mod config;
 mod error;
 mod execute;
 mod history;
+#[cfg(feature = "preview")]
+pub mod live;
 mod plan;
 pub mod render;
 mod report;
@@ -34,7 +36,7 @@ mod set;
 pub use backend::postgres::Postgres;
 #[cfg(feature = "sqlite")]
 pub use backend::sqlite::Sqlite;
-pub use backend::{Backend, Direction, Engine, StatementFailure};
+pub use backend::{Backend, Direction, Engine, StatementFailure, TableStats};
 pub use config::{Config, HealthCheck, OnHealthFailure};
 pub use error::{Error, MigrationError, ValidationProblem};
 pub use execute::{Migrator, RollbackOptions};

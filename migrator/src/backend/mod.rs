@@ -159,4 +159,103 @@ pub trait Backend {
 
     /// Ends the run: commits what `apply` did (when `commit`), releases the lock.
     fn finish_run(&mut self, commit: bool) -> Result<(), Error>;
+
+    /// The server's name and version, `PostgreSQL 15.8` or `SQLite 3.50.2` (the PostgreSQL major version
+    /// selects the analyser's lock rules).
+    fn server_version(&mut self) -> Result<String, Error>;
+
+    /// The size of `table` as the database reports it: PostgreSQL's catalog estimate (`reltuples`) or
+    /// SQLite's `sqlite_stat1`, and with `exact` (or when the catalog knows nothing) a `count(*)`.
+    /// `Ok(None)` when there is no such table. The name is passed as data, never spliced into SQL.
+    fn table_stats(&mut self, table: &str, exact: bool) -> Result<Option<TableStats>, Error>;
+
+    /// The rows an UPDATE or DELETE would touch, without running it: SQLite counts the rows its WHERE
+    /// selects, PostgreSQL reads the planner's `EXPLAIN` estimate. `Ok(None)` when it cannot tell: not an
+    /// UPDATE/DELETE, or a table or column that does not exist yet (an earlier pending migration creates
+    /// it).
+    fn estimate_rows(&mut self, sql: &str) -> Result<Option<u64>, Error>;
+
+    /// The exact number of rows of `table`, or with `non_null` of the rows where that column is not NULL
+    /// (the data a DROP COLUMN loses). Both names are quoted by the backend.
+    fn count_rows(&mut self, table: &str, non_null: Option<&str>) -> Result<u64, Error>;
+
+    /// Runs `sql` (a batch that returns no rows) and returns its wall time. The calibration of
+    /// [`crate::live`] times its sample work on scratch tables with it; nothing else should need it.
+    fn time_batch(&mut self, sql: &str) -> Result<Duration, Error>;
+}
+
+/// The size of one table as the database reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableStats {
+    /// The table, as named by the caller.
+    pub table: String,
+    /// Rows: a catalog estimate, or a count when `exact`.
+    pub rows: u64,
+    /// `true` when `rows` comes from `count(*)`.
+    pub exact: bool,
+    /// Bytes of the table's own pages (PostgreSQL: heap and TOAST; SQLite: its b-tree, from `dbstat`).
+    pub table_bytes: u64,
+    /// Bytes of its indexes.
+    pub index_bytes: u64,
+}
+
+/// The SQL dialect [`rows_query`] parses.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SqlDialect {
+    #[cfg(feature = "sqlite")]
+    Sqlite,
+    #[cfg(feature = "postgres")]
+    Postgres,
+}
+
+/// The `SELECT <projection>` over the rows an UPDATE or DELETE selects: its table (with alias and joins), an
+/// UPDATE's FROM list, and its WHERE: what `Backend::estimate_rows` counts (SQLite) or asks the planner
+/// about when the statement itself cannot be planned yet (PostgreSQL: it sets a column an earlier statement
+/// adds). `None` for anything else or what sqlparser cannot read.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn rows_query(sql: &str, dialect: SqlDialect, projection: &str) -> Option<String> {
+    use sqlparser::ast::{FromTable, Statement, UpdateTableFromKind};
+    let statements = match dialect {
+        #[cfg(feature = "sqlite")]
+        SqlDialect::Sqlite => {
+            sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::SQLiteDialect {}, sql)
+        }
+        #[cfg(feature = "postgres")]
+        SqlDialect::Postgres => {
+            sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::PostgreSqlDialect {}, sql)
+        }
+    }
+    .ok()?;
+    let [statement] = statements.as_slice() else {
+        return None;
+    };
+    let (mut from, selection) = match statement {
+        Statement::Update(u) => {
+            let mut from = vec![u.table.to_string()];
+            if let Some(UpdateTableFromKind::AfterSet(t) | UpdateTableFromKind::BeforeSet(t)) =
+                &u.from
+            {
+                from.extend(t.iter().map(ToString::to_string));
+            }
+            (from, u.selection.as_ref())
+        }
+        Statement::Delete(d) => {
+            let (FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t)) = &d.from;
+            (
+                t.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                d.selection.as_ref(),
+            )
+        }
+        _ => return None,
+    };
+    if from.is_empty() {
+        return None;
+    }
+    from.dedup();
+    let filter = selection.map(|e| format!(" WHERE {e}")).unwrap_or_default();
+    Some(format!(
+        "SELECT {projection} FROM {}{filter}",
+        from.join(", ")
+    ))
 }

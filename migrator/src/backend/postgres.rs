@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
-use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
+use diesel::{Connection, OptionalExtension, PgConnection, QueryableByName, RunQueryDsl};
 use tracing::{debug, info, warn};
 
-use crate::backend::{Backend, Direction, Engine, StatementFailure};
+use crate::backend::{Backend, Direction, Engine, StatementFailure, TableStats};
 use crate::{Config, Error, HistoryRow, Migration, Status};
 
 const CREATE_HISTORY: &str = "
@@ -940,6 +940,200 @@ impl Backend for Postgres<'_> {
         self.release_lock();
         Ok(())
     }
+
+    fn server_version(&mut self) -> Result<String, Error> {
+        let version = self
+            .query_text("SELECT current_setting('server_version') AS t")
+            .map_err(|e| Self::db_error("reading the PostgreSQL version", e))?
+            .unwrap_or_default();
+        // "16.4 (Debian 16.4-1)": the number only.
+        let number = version.split_whitespace().next().unwrap_or_default();
+        Ok(format!("PostgreSQL {number}"))
+    }
+
+    fn table_stats(&mut self, table: &str, exact: bool) -> Result<Option<TableStats>, Error> {
+        #[derive(QueryableByName)]
+        struct Size {
+            #[diesel(sql_type = Text)]
+            name: String,
+            #[diesel(sql_type = diesel::sql_types::Double)]
+            reltuples: f64,
+            #[diesel(sql_type = BigInt)]
+            table_bytes: i64,
+            #[diesel(sql_type = BigInt)]
+            index_bytes: i64,
+        }
+        let context = format!("reading the size of table {table}");
+        let size: Result<Option<Size>, _> = diesel::sql_query(
+            "SELECT c.oid::regclass::text AS name, c.reltuples::float8 AS reltuples,
+                    pg_table_size(c.oid) AS table_bytes, pg_indexes_size(c.oid) AS index_bytes
+             FROM pg_class c WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p', 'm')",
+        )
+        .bind::<Text, _>(table)
+        .get_result(self.conn)
+        .optional();
+        let size = match size {
+            Ok(size) => size,
+            // A name that cannot be a table name names no table.
+            Err(e) if e.to_string().contains("invalid name syntax") => None,
+            Err(e) => return Err(Self::db_error(&context, e)),
+        };
+        let Some(size) = size else {
+            return Ok(None);
+        };
+        // reltuples is -1 (PostgreSQL 14+) or 0 before the first VACUUM/ANALYZE: count then.
+        let known = !exact && size.reltuples > 0.0;
+        let (rows, exact) = if known {
+            (size.reltuples.round() as u64, false)
+        } else {
+            (
+                self.count(&size.name, None)
+                    .map_err(|e| Self::db_error(&context, e))?,
+                true,
+            )
+        };
+        debug!(table = %size.name, rows, exact, size.table_bytes, size.index_bytes, "table stats");
+        Ok(Some(TableStats {
+            table: table.to_string(),
+            rows,
+            exact,
+            table_bytes: size.table_bytes.max(0) as u64,
+            index_bytes: size.index_bytes.max(0) as u64,
+        }))
+    }
+
+    fn estimate_rows(&mut self, sql: &str) -> Result<Option<u64>, Error> {
+        let words = migrator_format::statement_words(sql).unwrap_or_default();
+        if !matches!(words.first().map(String::as_str), Some("UPDATE" | "DELETE")) {
+            return Ok(None);
+        }
+        match self.planned_rows(sql) {
+            Ok(rows) => Ok(rows),
+            // The statement cannot be planned yet (it sets a column an earlier statement of its
+            // migration adds): ask about the rows its WHERE selects instead.
+            Err(e) if e.to_string().contains("does not exist") => {
+                let Some(select) = super::rows_query(sql, super::SqlDialect::Postgres, "1") else {
+                    return Ok(None);
+                };
+                match self.planned_rows(&select) {
+                    Ok(rows) => Ok(rows),
+                    // A table or column an earlier pending migration creates: nothing to estimate yet.
+                    Err(e) if e.to_string().contains("does not exist") => {
+                        debug!(error = %e, "estimate_rows: object does not exist yet");
+                        Ok(None)
+                    }
+                    Err(e) => Err(Self::db_error(
+                        "reading the planner's estimate of an UPDATE/DELETE",
+                        e,
+                    )),
+                }
+            }
+            Err(e) => Err(Self::db_error(
+                "reading the planner's estimate of an UPDATE/DELETE",
+                e,
+            )),
+        }
+    }
+
+    fn count_rows(&mut self, table: &str, non_null: Option<&str>) -> Result<u64, Error> {
+        let context = format!("counting the rows of table {table}");
+        let name = diesel::sql_query("SELECT to_regclass($1)::text AS t")
+            .bind::<Text, _>(table)
+            .get_result::<TextRow>(self.conn)
+            .map_err(|e| Self::db_error(&context, e))?
+            .t
+            .ok_or_else(|| Error::Database {
+                context: context.clone(),
+                message: format!("relation \"{table}\" does not exist"),
+            })?;
+        self.count(&name, non_null)
+            .map_err(|e| Self::db_error(&context, e))
+    }
+
+    fn time_batch(&mut self, sql: &str) -> Result<Duration, Error> {
+        let started = Instant::now();
+        self.conn
+            .batch_execute(sql)
+            .map_err(|e| Self::db_error("running the calibration sample", e))?;
+        Ok(started.elapsed())
+    }
+}
+
+impl Postgres<'_> {
+    /// The planner's row estimate of `sql` (`EXPLAIN`), in a transaction that is rolled back: the
+    /// planner's locks go at once, waiting at most the lock timeout, and a failure does not abort a
+    /// transaction of the host's.
+    fn planned_rows(&mut self, sql: &str) -> Result<Option<u64>, diesel::result::Error> {
+        let timeouts = self.timeouts("LOCAL");
+        let mut plan = None;
+        let result = self
+            .conn
+            .transaction::<(), diesel::result::Error, _>(|conn| {
+                conn.batch_execute(&timeouts)?;
+                let row = diesel::sql_query(format!("EXPLAIN (FORMAT JSON) {sql}"))
+                    .get_result::<Plan>(conn)?;
+                plan = Some(row.plan);
+                Err(diesel::result::Error::RollbackTransaction)
+            });
+        match result {
+            Ok(()) | Err(diesel::result::Error::RollbackTransaction) => {
+                Ok(plan.as_deref().and_then(planned_rows))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `count(*)` or `count(column)` of a relation named by the server (`regclass` text, already quoted).
+    fn count(
+        &mut self,
+        regclass: &str,
+        non_null: Option<&str>,
+    ) -> Result<u64, diesel::result::Error> {
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let what = non_null.map_or_else(|| "*".to_string(), quote_ident);
+        diesel::sql_query(format!("SELECT count({what}) AS n FROM {regclass}"))
+            .get_result::<Count>(self.conn)
+            .map(|c| c.n.max(0) as u64)
+    }
+}
+
+/// The one row of `EXPLAIN (FORMAT JSON)`.
+#[derive(QueryableByName)]
+struct Plan {
+    #[diesel(column_name = "QUERY PLAN", sql_type = Text)]
+    plan: String,
+}
+
+/// The rows the plan's top node works on. A ModifyTable node reports 0 rows (PostgreSQL 14+) or its
+/// input's rows (before), so for it the larger of its own and its first child's `Plan Rows` counts.
+fn planned_rows(plan: &str) -> Option<u64> {
+    let rows: Vec<u64> = plan
+        .split("\"Plan Rows\":")
+        .skip(1)
+        .filter_map(|rest| {
+            let digits: String = rest
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            digits.parse::<f64>().ok().map(|n| n.round() as u64)
+        })
+        .collect();
+    let first = *rows.first()?;
+    if plan.contains("\"Node Type\": \"ModifyTable\"") {
+        Some(first.max(rows.get(1).copied().unwrap_or(0)))
+    } else {
+        Some(first)
+    }
+}
+
+/// An identifier in double quotes, inner quotes doubled.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 impl Drop for Postgres<'_> {

@@ -10,7 +10,7 @@ use rusqlite::backup::StepResult;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, MAIN_DB};
 use tracing::{debug, warn};
 
-use crate::backend::{Backend, Direction, Engine, StatementFailure};
+use crate::backend::{Backend, Direction, Engine, StatementFailure, TableStats};
 use crate::{Config, Error, HistoryRow, Migration, Status};
 
 const CREATE_HISTORY: &str = "
@@ -604,6 +604,78 @@ impl Backend for Sqlite<'_> {
         self.restore_settings();
         result.map_err(|e| Self::db_error("committing the run", e))
     }
+
+    fn server_version(&mut self) -> Result<String, Error> {
+        self.conn
+            .query_row("SELECT sqlite_version()", [], |r| r.get::<_, String>(0))
+            .map(|v| format!("SQLite {v}"))
+            .map_err(|e| Self::db_error("reading the SQLite version", e))
+    }
+
+    fn table_stats(&mut self, table: &str, exact: bool) -> Result<Option<TableStats>, Error> {
+        let context = format!("reading the size of table {table}");
+        let err = |e| Self::db_error(&context, e);
+        let Some(name) = self.table_name(table).map_err(err)? else {
+            return Ok(None);
+        };
+        let stat1 = if exact {
+            None
+        } else {
+            self.stat1_rows(&name).map_err(err)?
+        };
+        let (rows, exact) = match stat1 {
+            Some(rows) => (rows, false),
+            None => (self.count(&name, None).map_err(err)?, true),
+        };
+        let (table_bytes, index_bytes) = self.table_bytes(&name).map_err(err)?;
+        debug!(table = %name, rows, exact, table_bytes, index_bytes, "table stats");
+        Ok(Some(TableStats {
+            table: table.to_string(),
+            rows,
+            exact,
+            table_bytes,
+            index_bytes,
+        }))
+    }
+
+    fn estimate_rows(&mut self, sql: &str) -> Result<Option<u64>, Error> {
+        let Some(count_sql) = super::rows_query(sql, super::SqlDialect::Sqlite, "count(*)") else {
+            return Ok(None);
+        };
+        match self.conn.query_row(&count_sql, [], |r| r.get::<_, i64>(0)) {
+            Ok(n) => Ok(Some(n.max(0) as u64)),
+            // A table or column an earlier pending migration creates: nothing to count yet.
+            Err(e) if is_missing_object(&e) => {
+                debug!(error = %e, "estimate_rows: object does not exist yet");
+                Ok(None)
+            }
+            Err(e) => Err(Self::db_error(
+                "counting the rows an UPDATE/DELETE touches",
+                e,
+            )),
+        }
+    }
+
+    fn count_rows(&mut self, table: &str, non_null: Option<&str>) -> Result<u64, Error> {
+        let context = format!("counting the rows of table {table}");
+        let name = self
+            .table_name(table)
+            .map_err(|e| Self::db_error(&context, e))?
+            .ok_or_else(|| Error::Database {
+                context: context.clone(),
+                message: format!("no such table: {table}"),
+            })?;
+        self.count(&name, non_null)
+            .map_err(|e| Self::db_error(&context, e))
+    }
+
+    fn time_batch(&mut self, sql: &str) -> Result<Duration, Error> {
+        let started = Instant::now();
+        self.conn
+            .execute_batch(sql)
+            .map_err(|e| Self::db_error("running the calibration sample", e))?;
+        Ok(started.elapsed())
+    }
 }
 
 impl Sqlite<'_> {
@@ -613,6 +685,95 @@ impl Sqlite<'_> {
             .path()
             .filter(|p| !p.is_empty())
             .map(PathBuf::from)
+    }
+
+    /// The table's name as the schema spells it, `None` when there is no such table.
+    fn table_name(&self, table: &str) -> rusqlite::Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT name FROM sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
+                [table],
+                |r| r.get(0),
+            )
+            .optional()
+    }
+
+    /// The row count `ANALYZE` stored in `sqlite_stat1` (the first number of a `stat` entry).
+    fn stat1_rows(&self, table: &str) -> rusqlite::Result<Option<u64>> {
+        let has_stat1: bool = self.conn.query_row(
+            "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = 'sqlite_stat1'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_stat1 {
+            return Ok(None);
+        }
+        let stat: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT stat FROM sqlite_stat1 WHERE tbl = ?1 LIMIT 1",
+                [table],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(stat.and_then(|s| s.split_whitespace().next()?.parse().ok()))
+    }
+
+    /// `count(*)`, or `count(column)` (its non-NULL values). A column that does not exist is an error
+    /// (SQLite would read a double-quoted unknown name as a string literal and count every row).
+    fn count(&self, table: &str, non_null: Option<&str>) -> rusqlite::Result<u64> {
+        if let Some(column) = non_null {
+            let exists: bool = self.conn.query_row(
+                "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2 COLLATE NOCASE",
+                [table, column],
+                |r| r.get(0),
+            )?;
+            if !exists {
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+                    Some(format!("no such column: {column}")),
+                ));
+            }
+        }
+        let what = non_null.map_or_else(|| "*".to_string(), quote_ident);
+        let n: i64 = self.conn.query_row(
+            &format!("SELECT count({what}) FROM {}", quote_ident(table)),
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// Bytes of the table's b-tree and of its indexes' b-trees, from the `dbstat` virtual table (0 and 0,
+    /// with a debug event, when this SQLite was built without it).
+    fn table_bytes(&self, table: &str) -> rusqlite::Result<(u64, u64)> {
+        let size = |name: &str| -> rusqlite::Result<u64> {
+            self.conn
+                .query_row(
+                    "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name = ?1 AND aggregate = TRUE",
+                    [name],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map(|n| n.max(0) as u64)
+        };
+        let table_bytes = match size(table) {
+            Ok(n) => n,
+            Err(e) => {
+                debug!(error = %e, "dbstat unavailable: table sizes unknown");
+                return Ok((0, 0));
+            }
+        };
+        let mut stmt = self.conn.prepare(
+            "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = ?1 COLLATE NOCASE",
+        )?;
+        let indexes = stmt
+            .query_map([table], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut index_bytes = 0;
+        for index in &indexes {
+            index_bytes += size(index)?;
+        }
+        Ok((table_bytes, index_bytes))
     }
 
     fn restore_settings(&mut self) {
@@ -637,4 +798,15 @@ impl Drop for Sqlite<'_> {
             let _ = self.finish_run(false);
         }
     }
+}
+
+/// An identifier in double quotes, inner quotes doubled.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `true` for "no such table" / "no such column" (an object an earlier pending migration creates).
+fn is_missing_object(e: &rusqlite::Error) -> bool {
+    let message = e.to_string();
+    message.contains("no such table") || message.contains("no such column")
 }

@@ -1,0 +1,177 @@
+//! Live figures on both engines: table sizes, row estimates of UPDATE/DELETE, exact counts, and the
+//! calibrated estimate of a migration, on real SQLite files and the throwaway PostgreSQL cluster.
+
+use migrator::live::{self, analyse};
+use migrator::Backend;
+use migrator_tests::{both_engines, Db, Workspace};
+
+/// `users` with `n` rows: every third has no email; an index on `name`.
+fn users(db: &Db, n: u32) {
+    let series = if db.is_postgres() {
+        format!("SELECT i, 'user ' || i, CASE WHEN i % 3 = 0 THEN NULL ELSE 'u' || i || '@example.com' END FROM generate_series(1, {n}) AS i")
+    } else {
+        format!("WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < {n}) SELECT i, 'user ' || i, CASE WHEN i % 3 = 0 THEN NULL ELSE 'u' || i || '@example.com' END FROM g")
+    };
+    db.exec(&format!(
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT);
+         INSERT INTO users (id, name, email) {series};
+         CREATE INDEX users_name ON users (name);
+         ANALYZE users;"
+    ));
+}
+
+fn options(db: &Db, backend: &mut dyn Backend) -> analyse::Options {
+    if db.is_postgres() {
+        let version = backend.server_version().unwrap();
+        let major = version
+            .trim_start_matches("PostgreSQL ")
+            .split('.')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        analyse::Options {
+            dialect: analyse::Dialect::Postgres,
+            pg_version: major,
+        }
+    } else {
+        analyse::Options::new(analyse::Dialect::Sqlite)
+    }
+}
+
+fn sizes_counts_and_versions(_ws: &Workspace, db: &Db) {
+    users(db, 3000);
+    db.with_backend(|b| {
+        let version = b.server_version().unwrap();
+        assert!(version.starts_with(db.engine_name()), "{version}");
+        assert!(version.chars().any(|c| c.is_ascii_digit()), "{version}");
+
+        let exact = b.table_stats("users", true).unwrap().expect("users exists");
+        assert_eq!((exact.rows, exact.exact), (3000, true));
+        assert!(exact.table_bytes > 3000 * 20, "{exact:?}");
+        assert!(exact.index_bytes > 3000 * 5, "{exact:?}");
+        // Catalog figures after ANALYZE: the same count, not marked exact.
+        let catalog = b
+            .table_stats("users", false)
+            .unwrap()
+            .expect("users exists");
+        assert_eq!((catalog.rows, catalog.exact), (3000, false), "{catalog:?}");
+
+        assert_eq!(b.count_rows("users", None).unwrap(), 3000);
+        assert_eq!(b.count_rows("users", Some("email")).unwrap(), 2000);
+
+        // Missing and hostile names are data, never SQL.
+        assert_eq!(b.table_stats("nope", false).unwrap(), None);
+        let hostile = "users\"; DROP TABLE users; --";
+        assert_eq!(b.table_stats(hostile, true).unwrap(), None);
+        let err = b.count_rows(hostile, None).unwrap_err().to_string();
+        assert!(err.contains("counting the rows of table"), "{err}");
+        let err = b
+            .count_rows("users", Some("email\") FROM users; DROP TABLE users; --"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("counting the rows of table users"), "{err}");
+        assert_eq!(b.count_rows("users", None).unwrap(), 3000);
+    });
+}
+
+fn row_estimates_of_updates_and_deletes(_ws: &Workspace, db: &Db) {
+    users(db, 3000);
+    db.with_backend(|b| {
+        let some = b
+            .estimate_rows("UPDATE users SET email = NULL WHERE id <= 300")
+            .unwrap()
+            .expect("an estimate");
+        let all = b
+            .estimate_rows("DELETE FROM users")
+            .unwrap()
+            .expect("an estimate");
+        if db.is_postgres() {
+            // The planner's estimate after ANALYZE.
+            assert!((150..=600).contains(&some), "{some}");
+            assert!((2700..=3300).contains(&all), "{all}");
+        } else {
+            // SQLite counts.
+            assert_eq!((some, all), (300, 3000));
+        }
+        // Nothing to tell: not an UPDATE/DELETE, or a table a pending migration creates.
+        assert_eq!(b.estimate_rows("SELECT * FROM users").unwrap(), None);
+        assert_eq!(
+            b.estimate_rows("UPDATE not_yet SET a = 1 WHERE b = 2")
+                .unwrap(),
+            None
+        );
+        // A column an earlier statement adds: the rows its WHERE selects.
+        let backfill = b
+            .estimate_rows("UPDATE users SET not_yet = 1 WHERE id > 1500")
+            .unwrap()
+            .expect("an estimate");
+        if db.is_postgres() {
+            assert!((1000..=2000).contains(&backfill), "{backfill}");
+        } else {
+            assert_eq!(backfill, 1500);
+        }
+        // It only estimated: nothing changed.
+        assert_eq!(b.count_rows("users", Some("email")).unwrap(), 2000);
+        assert_eq!(b.count_rows("users", None).unwrap(), 3000);
+    });
+}
+
+fn calibrated_estimate_of_a_migration(ws: &Workspace, db: &Db) {
+    users(db, 20_000);
+    ws.add(
+        20250101000000,
+        Some(7),
+        "email_index",
+        "ALTER TABLE users ADD COLUMN note TEXT;\nCREATE INDEX users_email ON users (email);\nUPDATE users SET note = 'x' WHERE id <= 5000;",
+        Some("DROP INDEX users_email;"),
+    );
+    let set = ws.set();
+    let migration = set.get(20250101000000).unwrap();
+    db.with_backend(|b| {
+        let calibration = live::calibrate(b).unwrap();
+        assert!(calibration.rows >= 2000, "{calibration:?}");
+        assert!(
+            calibration.scan_ns > 0.0 && calibration.index_ns > 0.0,
+            "{calibration:?}"
+        );
+        assert!(
+            calibration.rewrite_ns > 0.0 && calibration.update_ns > 0.0,
+            "{calibration:?}"
+        );
+        assert!(calibration.row_bytes > 10.0, "{calibration:?}");
+        // The scratch table is gone.
+        assert_eq!(b.table_stats("_migrator_calibration", false).unwrap(), None);
+
+        let analysis = analyse::analyse(migration, options(db, b));
+        let e = live::estimate(b, migration, &analysis, &calibration).unwrap();
+        assert_eq!(e.version, 20250101000000);
+        assert_eq!((e.up.len(), e.down.len()), (3, 1));
+        let [add, index, update] = &e.up[..] else {
+            unreachable!()
+        };
+        // The index build reads 20,000 rows and needs room for the index; the metadata change does not.
+        assert_eq!(index.rows, Some(20_000));
+        assert!(index.space_bytes > 20_000 * 4, "{index:?}");
+        assert!(index.duration > add.duration, "{index:?} vs {add:?}");
+        assert_eq!(add.space_bytes, 0);
+        assert!(index.blocks_writes, "{index:?}");
+        assert_eq!(
+            update.rows.map(|r| r > 2500 && r < 10_000),
+            Some(true),
+            "{update:?}"
+        );
+        assert_eq!(e.up_total, add.duration + index.duration + update.duration);
+        assert!(e.lock_duration >= index.duration, "{e:?}");
+        assert!(!e.downtime, "{e:?}");
+        assert_eq!(e.tables.len(), 1);
+        assert_eq!(e.tables[0].rows, 20_000);
+        assert!(e.up.iter().all(|s| !s.measured));
+    });
+}
+
+both_engines!(
+    sizes_counts_and_versions,
+    row_estimates_of_updates_and_deletes,
+    calibrated_estimate_of_a_migration,
+);
