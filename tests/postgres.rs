@@ -19,6 +19,15 @@ fn url(db: &Db) -> &str {
     }
 }
 
+/// The default configuration without the rehearsal on a copy (which would stop these failures before
+/// they reach the database): for tests of what a failure on the real database leaves behind.
+fn on_the_real_database() -> Config {
+    Config {
+        require_test_run: false,
+        ..Config::default()
+    }
+}
+
 fn connect(db: &Db) -> diesel::PgConnection {
     match db {
         Db::Postgres(p) => p.connect(),
@@ -150,7 +159,10 @@ fn the_advisory_lock_is_released_on_error_and_on_panic() {
         None,
     );
     let set = ws.set();
-    assert!(matches!(db.boot(&set), Err(Error::Migration(_))));
+    assert!(matches!(
+        db.boot_with(&set, on_the_real_database()),
+        Err(Error::Migration(_))
+    ));
     let quick = Config {
         lock_wait: Duration::from_millis(200),
         ..Config::default()
@@ -195,6 +207,8 @@ fn a_lock_timeout_is_retried_with_backoff_and_succeeds_after_the_holder_commits(
         lock_timeout: Duration::from_millis(150),
         lock_retries: 8,
         require_backup: false,
+        // The rehearsal's copy (pg_dump) would wait for the held lock too.
+        require_test_run: false,
         ..Config::default()
     };
     let started = Instant::now();
@@ -224,6 +238,8 @@ fn a_lock_timeout_that_outlasts_the_retries_fails_cleanly_naming_the_lock() {
         lock_timeout: Duration::from_millis(100),
         lock_retries: 2,
         require_backup: false,
+        // The rehearsal's copy (pg_dump) would wait for the held lock too.
+        require_test_run: false,
         ..Config::default()
     };
     let err = db.boot_with(&set, config).unwrap_err();
@@ -264,7 +280,9 @@ fn a_failing_transactional_migration_rolls_back_its_ddl() {
     db.boot(&ws.set()).unwrap();
     let before = (db.fingerprint(), db.data_dump());
     ws.add(20240102000000, None, "bad", "CREATE TABLE u (id INTEGER PRIMARY KEY);\nALTER TABLE t ADD COLUMN y INTEGER;\nINSERT INTO t (id, x) VALUES (1, 'a');\nCREATE INDEX t_x ON t (x);\nINSERT INTO t (id, x) VALUES (1, 'dup');", None);
-    let err = db.boot(&ws.set()).unwrap_err();
+    let err = db
+        .boot_with(&ws.set(), on_the_real_database())
+        .unwrap_err();
     let Error::Migration(failure) = &err else {
         panic!("{err}")
     };
@@ -311,7 +329,7 @@ fn a_failed_concurrent_build_leaves_an_invalid_index_which_is_reported_and_block
         "-- migrator:no-transaction\n-- ============ UP MIGRATION ============\nCREATE UNIQUE INDEX CONCURRENTLY t_x_unique ON t (x);\n",
     );
     let set = ws.set();
-    let err = db.boot(&set).unwrap_err();
+    let err = db.boot_with(&set, on_the_real_database()).unwrap_err();
     let message = err.to_string();
     for needle in [
         "statement 1 of 1",
@@ -442,7 +460,10 @@ fn concurrently_inside_a_transaction_says_to_mark_the_file_no_transaction() {
         "CREATE INDEX CONCURRENTLY idx_t_x ON t (x);",
         Some("DROP INDEX idx_t_x;"),
     );
-    let message = db.boot(&ws.set()).unwrap_err().to_string();
+    let message = db
+        .boot_with(&ws.set(), on_the_real_database())
+        .unwrap_err()
+        .to_string();
     assert!(
         message.contains("cannot run inside a transaction block"),
         "{message}"

@@ -177,7 +177,24 @@ fn a_failing_down_leaves_the_migration_applied_and_says_so(ws: &Workspace, db: &
         "CREATE TABLE a (x INTEGER);",
         Some("DROP TABLE a;\nDROP TABLE not_there;"),
     );
-    boot(ws, db);
+    // By default the rehearsal finds the broken DOWN before the migration is applied at all.
+    let refused = db.boot(&ws.set()).unwrap_err();
+    assert!(
+        matches!(
+            &refused,
+            migrator::Error::Rehearsal {
+                phase: migrator::RehearsalPhase::Down,
+                ..
+            }
+        ),
+        "{refused}"
+    );
+    // Applied without a rehearsal (the policy off, or before the DOWN broke), the rollback fails cleanly.
+    let config = migrator::Config {
+        require_test_run: false,
+        ..migrator::Config::default()
+    };
+    db.boot_with(&ws.set(), config).unwrap();
     let before = db.fingerprint();
     let message = rollback(ws, db, 1, false).unwrap_err().to_string();
     assert!(

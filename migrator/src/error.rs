@@ -67,6 +67,21 @@ pub enum Error {
         /// What the runtime did (rolled back, restored, kept) and what to do next.
         outcome: String,
     },
+    /// The rehearsal on a scratch copy failed: the real database was not touched.
+    #[error("rehearsal on a scratch copy failed at the {phase} of {file} (version {version}); the real database was not touched\n{detail}{}\nwhat to do: {}", differences_list(.differences), phase.advice())]
+    Rehearsal {
+        /// The migration.
+        version: u64,
+        /// Its file.
+        file: String,
+        /// Which step failed.
+        phase: crate::RehearsalPhase,
+        /// What went wrong.
+        detail: String,
+        /// For a DOWN that does not restore the schema (or an UP again that does not rebuild it): the
+        /// objects that differ.
+        differences: Vec<String>,
+    },
     /// The operator answered no to a confirmation.
     #[error("{0}")]
     Cancelled(String),
@@ -105,6 +120,10 @@ fn unreviewed_list(found: &[crate::review::Unreviewed]) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+fn differences_list(differences: &[String]) -> String {
+    differences.iter().map(|d| format!("\n  - {d}")).collect()
 }
 
 fn known_issues(known: &[u32]) -> String {

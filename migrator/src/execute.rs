@@ -78,15 +78,7 @@ impl<'s> Migrator<'s> {
         }
         let rows = backend.read_history()?;
         let first = plan(self.set, &rows, &self.config).map_err(Error::Validation)?;
-        let unreviewed: Vec<_> = first
-            .pending
-            .iter()
-            .flat_map(|m| crate::review::unreviewed(m, &self.config.require_review))
-            .collect();
-        if !unreviewed.is_empty() {
-            warn!(count = unreviewed.len(), "unreviewed statements refused");
-            return Err(Error::ReviewRequired(unreviewed));
-        }
+        self.check_review(&first.pending)?;
         debug!(
             applied = first.applied,
             pending = first.pending.len(),
@@ -147,10 +139,33 @@ impl<'s> Migrator<'s> {
                 }
             }
         }
+        if self.config.require_test_run && !plan.pending.is_empty() {
+            match self.rehearse_on_copy(backend, &plan.pending, report.backup.as_deref()) {
+                Ok(rehearsal) => report.rehearsal = Some(rehearsal),
+                Err(e) => {
+                    let _ = backend.finish_run(false);
+                    return Err(e);
+                }
+            }
+        }
         self.run(backend, &plan.pending, Direction::Up, &mut report)?;
         self.check_health(backend, &mut report)?;
         report.total = started.elapsed();
         Ok(report)
+    }
+
+    /// Refuses pending migrations that hold statements the policy wants reviewed, in files without a
+    /// review mark.
+    pub(crate) fn check_review(&self, pending: &[&Migration]) -> Result<(), Error> {
+        let unreviewed: Vec<_> = pending
+            .iter()
+            .flat_map(|m| crate::review::unreviewed(m, &self.config.require_review))
+            .collect();
+        if unreviewed.is_empty() {
+            return Ok(());
+        }
+        warn!(count = unreviewed.len(), "unreviewed statements refused");
+        Err(Error::ReviewRequired(unreviewed))
     }
 
     /// The boot check's fast path: `Some(count)` when every embedded migration is applied with its
@@ -183,18 +198,13 @@ impl<'s> Migrator<'s> {
         if applied.is_empty() {
             return Ok(());
         }
-        let mut problems = backend.health_problems(self.config.full_integrity_check)?;
+        let problems = self.health_problems(backend)?;
         report
             .health_checks
             .push(format!("{} built-in checks", backend.engine().name()));
-        for check in &self.config.health_checks {
-            match backend.check_query(&check.sql) {
-                Ok(true) => {}
-                Ok(false) => problems.push(format!("health check {} returned false", check.name)),
-                Err(e) => problems.push(format!("health check {} failed: {e}", check.name)),
-            }
-            report.health_checks.push(check.name.clone());
-        }
+        report
+            .health_checks
+            .extend(self.config.health_checks.iter().map(|c| c.name.clone()));
         if problems.is_empty() {
             info!(checks = report.health_checks.len(), "health checks passed");
             return Ok(());
@@ -217,6 +227,19 @@ impl<'s> Migrator<'s> {
             applied,
             outcome: action,
         })
+    }
+
+    /// The engine's own health checks and the application's, run now: the problems found.
+    pub(crate) fn health_problems(&self, backend: &mut dyn Backend) -> Result<Vec<String>, Error> {
+        let mut problems = backend.health_problems(self.config.full_integrity_check)?;
+        for check in &self.config.health_checks {
+            match backend.check_query(&check.sql) {
+                Ok(true) => {}
+                Ok(false) => problems.push(format!("health check {} returned false", check.name)),
+                Err(e) => problems.push(format!("health check {} failed: {e}", check.name)),
+            }
+        }
+        Ok(problems)
     }
 
     fn react_to_bad_health(
@@ -324,56 +347,70 @@ impl<'s> Migrator<'s> {
         report: &mut Report,
     ) -> Result<(), Error> {
         for m in migrations {
-            info!(version = m.version, file = %m.file_name, issue = ?m.issue, %direction, "migrating");
-            match backend.apply(m, direction) {
-                Ok(took) => {
-                    info!(version = m.version, took_ms = took.as_millis() as u64, %direction, "done");
-                    report.push(m, Some(direction), took);
-                }
-                Err(failure) => {
-                    let statements = match direction {
-                        Direction::Up => &m.up[..],
-                        Direction::Down => m.down.as_deref().unwrap_or(&[]),
-                    };
-                    let statement = failure.index.and_then(|i| statements.get(i));
-                    let error = MigrationError {
-                        version: m.version,
-                        file: m.file_name.to_string(),
-                        issue: m.issue,
-                        direction,
-                        statement_index: failure.index.map_or(0, |i| i + 1),
-                        statement_count: statements.len(),
-                        line: statement.map_or(0, |s| s.line),
-                        sql: statement.map(|s| shorten(&s.sql)).unwrap_or_default(),
-                        db_message: failure.message.clone(),
-                        completed: if failure.run_rolled_back {
-                            Vec::new()
-                        } else {
-                            report
-                                .steps
-                                .iter()
-                                .filter(|s| s.outcome != crate::Outcome::SkippedRolledBack)
-                                .map(|s| s.version)
-                                .collect()
-                        },
-                        run_rolled_back: failure.run_rolled_back,
-                        engine: backend.engine().name(),
-                    };
-                    warn!(version = m.version, line = error.line, message = %failure.message, "migration failed");
-                    if failure.run_rolled_back {
-                        report
-                            .steps
-                            .retain(|s| s.outcome == crate::Outcome::SkippedRolledBack);
-                    }
-                    if let Err(e) = backend.record_failure(m, direction, &failure.message) {
-                        warn!(error = %e, "could not record the failure");
-                    }
-                    backend.finish_run(true)?;
-                    return Err(Error::Migration(Box::new(error)));
-                }
+            if let Err(e) = self.run_one(backend, m, direction, report) {
+                backend.finish_run(true)?;
+                return Err(e);
             }
         }
         backend.finish_run(true)
+    }
+
+    /// Runs one migration inside a run and adds it to `report`; a failure is recorded in history and
+    /// returned as [`Error::Migration`] naming the file, statement, line and the database's message.
+    pub(crate) fn run_one(
+        &self,
+        backend: &mut dyn Backend,
+        m: &Migration,
+        direction: Direction,
+        report: &mut Report,
+    ) -> Result<Duration, Error> {
+        info!(version = m.version, file = %m.file_name, issue = ?m.issue, %direction, "migrating");
+        let failure = match backend.apply(m, direction) {
+            Ok(took) => {
+                info!(version = m.version, took_ms = took.as_millis() as u64, %direction, "done");
+                report.push(m, Some(direction), took);
+                return Ok(took);
+            }
+            Err(failure) => failure,
+        };
+        let statements = match direction {
+            Direction::Up => &m.up[..],
+            Direction::Down => m.down.as_deref().unwrap_or(&[]),
+        };
+        let statement = failure.index.and_then(|i| statements.get(i));
+        let error = MigrationError {
+            version: m.version,
+            file: m.file_name.to_string(),
+            issue: m.issue,
+            direction,
+            statement_index: failure.index.map_or(0, |i| i + 1),
+            statement_count: statements.len(),
+            line: statement.map_or(0, |s| s.line),
+            sql: statement.map(|s| shorten(&s.sql)).unwrap_or_default(),
+            db_message: failure.message.clone(),
+            completed: if failure.run_rolled_back {
+                Vec::new()
+            } else {
+                report
+                    .steps
+                    .iter()
+                    .filter(|s| s.outcome != crate::Outcome::SkippedRolledBack)
+                    .map(|s| s.version)
+                    .collect()
+            },
+            run_rolled_back: failure.run_rolled_back,
+            engine: backend.engine().name(),
+        };
+        warn!(version = m.version, line = error.line, message = %failure.message, "migration failed");
+        if failure.run_rolled_back {
+            report
+                .steps
+                .retain(|s| s.outcome == crate::Outcome::SkippedRolledBack);
+        }
+        if let Err(e) = backend.record_failure(m, direction, &failure.message) {
+            warn!(error = %e, "could not record the failure");
+        }
+        Err(Error::Migration(Box::new(error)))
     }
 
     /// The state of every migration: applied, pending, rolled back, drifted, missing, failed.

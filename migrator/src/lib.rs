@@ -27,6 +27,7 @@ mod history;
 #[cfg(feature = "preview")]
 pub mod live;
 mod plan;
+mod rehearse;
 pub mod render;
 mod report;
 pub mod review;
@@ -36,7 +37,7 @@ mod set;
 pub use backend::postgres::Postgres;
 #[cfg(feature = "sqlite")]
 pub use backend::sqlite::Sqlite;
-pub use backend::{Backend, Direction, Engine, StatementFailure, TableStats};
+pub use backend::{Backend, Direction, Engine, SchemaObject, StatementFailure, TableStats};
 pub use config::{Config, HealthCheck, OnHealthFailure};
 pub use error::{Error, MigrationError, ValidationProblem};
 pub use execute::{Migrator, RollbackOptions};
@@ -46,5 +47,6 @@ pub use migrator_format::embed as __embed;
 pub use migrator_format::{Header, Migration, Policy, PolicyError, Statement};
 pub use migrator_macros::{embed_migrations, embed_policy};
 pub use plan::{Plan, StatusEntry, StatusKind};
+pub use rehearse::{Rehearsal, RehearsalPhase, RehearsalStep};
 pub use report::{Outcome, Report, Step};
 pub use set::MigrationSet;

@@ -190,6 +190,22 @@ pub fn report(report: &Report, style: Style) -> String {
             backup.display()
         );
     }
+    if let Some(rehearsal) = &report.rehearsal {
+        let downs = rehearsal
+            .steps
+            .iter()
+            .filter(|s| s.phase == crate::RehearsalPhase::Down)
+            .count();
+        let _ = writeln!(
+            out,
+            "{}Rehearsed on a scratch copy in {:.1} ms: UP, health checks, {downs} DOWN(s) restoring the schema, UP again",
+            style.icon("🧪"),
+            rehearsal.took.as_secs_f64() * 1000.0
+        );
+        for note in &rehearsal.unverified {
+            let _ = writeln!(out, "  {}{note}", style.icon("⚠️"));
+        }
+    }
     if applied.is_empty() && rolled.is_empty() {
         let _ = writeln!(
             out,

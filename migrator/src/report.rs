@@ -45,6 +45,8 @@ pub struct Report {
     pub backup: Option<std::path::PathBuf>,
     /// Health checks run after applying (names), all passed when the boot returned a report.
     pub health_checks: Vec<String>,
+    /// The rehearsal on a scratch copy that ran before anything was applied (`require_test_run`).
+    pub rehearsal: Option<crate::Rehearsal>,
 }
 
 impl Report {

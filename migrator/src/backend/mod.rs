@@ -62,6 +62,25 @@ pub struct StatementFailure {
     pub run_rolled_back: bool,
 }
 
+/// One object of a schema fingerprint: `kind` (`column`, `index`, `constraint`, `trigger`, ...), a
+/// qualified `name`, and its `definition` as the database describes it (normalised where the database
+/// keeps the text as written).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SchemaObject {
+    /// What kind of object.
+    pub kind: String,
+    /// Its name, qualified by its table where it belongs to one (`contacts.email`).
+    pub name: String,
+    /// Its definition.
+    pub definition: String,
+}
+
+impl fmt::Display for SchemaObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.kind, self.name, self.definition)
+    }
+}
+
 /// One database engine. A run is `begin_run`, then `apply` / `record_failure` per migration, then
 /// `finish_run`; `read_history` may be called without a run (the lock-free boot check).
 pub trait Backend {
@@ -113,6 +132,23 @@ pub trait Backend {
             "this engine cannot restore {}",
             backup.display()
         )))
+    }
+
+    /// The schema as comparable objects (tables' columns and constraints, indexes, views, triggers,
+    /// functions, types), without migrator's own tables, sorted: the rehearsal compares them before an UP
+    /// and after its DOWN.
+    fn schema_fingerprint(&mut self) -> Result<Vec<SchemaObject>, Error>;
+
+    /// Makes a scratch copy of this database (from `from_backup`, a backup file this backend made, when
+    /// given; else a fresh copy), runs `rehearse` against a backend over the copy, and throws the copy
+    /// away on every path. `Ok(false)`: this engine or connection cannot make a scratch copy.
+    fn with_scratch_copy(
+        &mut self,
+        from_backup: Option<&Path>,
+        rehearse: &mut dyn FnMut(&mut dyn Backend) -> Result<(), Error>,
+    ) -> Result<bool, Error> {
+        let _ = (from_backup, rehearse);
+        Ok(false)
     }
 
     /// The engine's own health checks after applying (SQLite: `quick_check` or `integrity_check`, and

@@ -25,7 +25,7 @@ use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
 use diesel::{Connection, OptionalExtension, PgConnection, QueryableByName, RunQueryDsl};
 use tracing::{debug, info, warn};
 
-use crate::backend::{Backend, Direction, Engine, StatementFailure, TableStats};
+use crate::backend::{Backend, Direction, Engine, SchemaObject, StatementFailure, TableStats};
 use crate::{Config, Error, HistoryRow, Migration, Status};
 
 const CREATE_HISTORY: &str = "
@@ -582,7 +582,119 @@ impl Postgres<'_> {
             LockSource::Connection(_) => None,
         }
     }
+
+    /// Drops a database (a rehearsal's scratch copy), disconnecting what is left connected to it.
+    fn drop_database(&mut self, quoted: &str) -> Result<(), Error> {
+        // WITH (FORCE) is PostgreSQL 13+; older servers get the plain form.
+        self.conn
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
+            .or_else(|_| {
+                self.conn
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted}"))
+            })
+            .map_err(|e| Self::db_error("dropping the rehearsal database", e))
+    }
 }
+
+/// The scratch database of a rehearsal: `<database>_rehearsal`, within PostgreSQL's 63-byte names.
+fn scratch_database_name(database: &str) -> String {
+    const SUFFIX: &str = "_rehearsal";
+    let mut keep = database.len().min(63 - SUFFIX.len());
+    while !database.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    format!("{}{SUFFIX}", &database[..keep])
+}
+
+/// `url` pointing at another database: the path of a `postgres://` URL is replaced (percent-encoded), a
+/// keyword/value connection string gets a `dbname` that overrides its own. `None` for other forms.
+fn url_with_database(url: &str, database: &str) -> Option<String> {
+    let encoded: String = database
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    for scheme in ["postgres://", "postgresql://"] {
+        if let Some(rest) = url.strip_prefix(scheme) {
+            let (before_query, query) = match rest.split_once('?') {
+                Some((head, query)) => (head, Some(query)),
+                None => (rest, None),
+            };
+            let authority = before_query.split('/').next().unwrap_or_default();
+            let mut out = format!("{scheme}{authority}/{encoded}");
+            if let Some(query) = query {
+                out.push('?');
+                out.push_str(query);
+            }
+            return Some(out);
+        }
+    }
+    if url.contains('=') {
+        let quoted = database.replace('\\', "\\\\").replace('\'', "\\'");
+        return Some(format!("{url} dbname='{quoted}'"));
+    }
+    None
+}
+
+/// The schema as comparable objects: columns (type, NOT NULL, default, identity), constraints, indexes,
+/// views, triggers, functions (identity, result, source hash), enum and domain types, extensions and
+/// schemas, in every user schema, without migrator's own tables and without objects that belong to an
+/// extension.
+const FINGERPRINT: &str = r"
+WITH ns AS (
+    SELECT oid, nspname FROM pg_namespace
+    WHERE nspname NOT LIKE 'pg\_%' AND nspname <> 'information_schema'
+), rel AS (
+    SELECT c.oid, c.relname, c.relkind, n.nspname FROM pg_class c JOIN ns n ON n.oid = c.relnamespace
+    WHERE c.relname NOT LIKE 'schema\_migrations%'
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+)
+SELECT 'relation' AS kind, format('%I.%I', nspname, relname) AS name, relkind::text AS definition
+  FROM rel WHERE relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'c')
+UNION ALL
+SELECT 'column', format('%I.%I.%I', r.nspname, r.relname, a.attname),
+       format_type(a.atttypid, a.atttypmod)
+       || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
+       || coalesce(' DEFAULT ' || pg_get_expr(ad.adbin, ad.adrelid), '')
+       || CASE WHEN a.attidentity <> '' THEN ' IDENTITY ' || a.attidentity::text ELSE '' END
+       || CASE WHEN a.attgenerated <> '' THEN ' GENERATED' ELSE '' END
+  FROM rel r JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
+  LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+  WHERE r.relkind IN ('r', 'p', 'v', 'm', 'f', 'c')
+UNION ALL
+SELECT 'constraint', format('%I.%I.%I', r.nspname, r.relname, co.conname), pg_get_constraintdef(co.oid)
+  FROM pg_constraint co JOIN rel r ON r.oid = co.conrelid
+UNION ALL
+SELECT 'index', format('%I.%I', r.nspname, ic.relname), pg_get_indexdef(i.indexrelid)
+  FROM pg_index i JOIN rel r ON r.oid = i.indrelid JOIN pg_class ic ON ic.oid = i.indexrelid
+UNION ALL
+SELECT 'view', format('%I.%I', nspname, relname), pg_get_viewdef(oid) FROM rel WHERE relkind IN ('v', 'm')
+UNION ALL
+SELECT 'trigger', format('%I.%I.%I', r.nspname, r.relname, t.tgname), pg_get_triggerdef(t.oid)
+  FROM pg_trigger t JOIN rel r ON r.oid = t.tgrelid WHERE NOT t.tgisinternal
+UNION ALL
+SELECT 'function', format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)),
+       p.prokind::text || ' ' || coalesce(pg_get_function_result(p.oid), '') || ' ' || md5(coalesce(p.prosrc, ''))
+  FROM pg_proc p JOIN ns n ON n.oid = p.pronamespace
+  WHERE NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+UNION ALL
+SELECT 'type', format('%I.%I', n.nspname, t.typname),
+       CASE t.typtype
+         WHEN 'e' THEN 'enum ' || (SELECT string_agg(e.enumlabel, ', ' ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid)
+         WHEN 'd' THEN 'domain ' || format_type(t.typbasetype, t.typtypmod) || CASE WHEN t.typnotnull THEN ' NOT NULL' ELSE '' END
+         ELSE t.typtype::text END
+  FROM pg_type t JOIN ns n ON n.oid = t.typnamespace
+  WHERE t.typtype IN ('e', 'd')
+    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')
+UNION ALL
+SELECT 'extension', extname::text, extversion FROM pg_extension WHERE extname <> 'plpgsql'
+UNION ALL
+SELECT 'schema', nspname::text, '' FROM ns WHERE nspname <> 'public'
+";
 
 #[derive(QueryableByName)]
 struct SchemaName {
@@ -759,6 +871,100 @@ impl Backend for Postgres<'_> {
             other => other,
         })?;
         Ok(())
+    }
+
+    fn schema_fingerprint(&mut self) -> Result<Vec<SchemaObject>, Error> {
+        #[derive(QueryableByName)]
+        struct Object {
+            #[diesel(sql_type = Text)]
+            kind: String,
+            #[diesel(sql_type = Text)]
+            name: String,
+            #[diesel(sql_type = Text)]
+            definition: String,
+        }
+        let rows: Vec<Object> = diesel::sql_query(FINGERPRINT)
+            .load(self.conn)
+            .map_err(|e| Self::db_error("reading the schema", e))?;
+        let mut objects: Vec<SchemaObject> = rows
+            .into_iter()
+            .map(|o| SchemaObject {
+                kind: o.kind,
+                name: o.name,
+                definition: o.definition,
+            })
+            .collect();
+        objects.sort();
+        Ok(objects)
+    }
+
+    fn with_scratch_copy(
+        &mut self,
+        from_backup: Option<&std::path::Path>,
+        rehearse: &mut dyn FnMut(&mut dyn Backend) -> Result<(), Error>,
+    ) -> Result<bool, Error> {
+        let Some(url) = self.url().map(str::to_string) else {
+            return Ok(false);
+        };
+        let current: SchemaName = diesel::sql_query("SELECT current_database()::text AS name")
+            .get_result(self.conn)
+            .map_err(|e| Self::db_error("reading the database name", e))?;
+        let name = scratch_database_name(&current.name);
+        let Some(scratch_url) = url_with_database(&url, &name) else {
+            return Ok(false);
+        };
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        self.drop_database(&quoted)?;
+        self.conn
+            .batch_execute(&format!("CREATE DATABASE {quoted} TEMPLATE template0"))
+            .map_err(|e| {
+                Error::Backup(format!(
+                    "the rehearsal needs a scratch database and this role cannot create one ({e}); grant CREATEDB to the migrating role, or turn require_test_run off"
+                ))
+            })?;
+        info!(database = %name, "rehearsal database created");
+        let result = (|| {
+            // The copy: the backup this boot took, else a dump made now.
+            let dump;
+            let source = match from_backup {
+                Some(path) => path,
+                None => {
+                    dump = std::env::temp_dir()
+                        .join(format!("migrator-rehearsal-{}.pgdump", std::process::id()));
+                    let dumped = self.backup(&dump);
+                    if !matches!(dumped, Ok(true)) {
+                        let _ = std::fs::remove_file(&dump);
+                        return dumped.map(|_| false);
+                    }
+                    &dump
+                }
+            };
+            let restored = run_client(
+                "pg_restore",
+                &[
+                    "--no-owner",
+                    "--no-acl",
+                    "--exit-on-error",
+                    "--dbname",
+                    &scratch_url,
+                    &source.to_string_lossy(),
+                ],
+            );
+            if from_backup.is_none() {
+                let _ = std::fs::remove_file(source);
+            }
+            if restored?.is_none() {
+                return Ok(false);
+            }
+            let mut conn = PgConnection::establish(&scratch_url)
+                .map_err(|e| Self::db_error("connecting to the rehearsal database", e))?;
+            let mut scratch = Postgres::new(&mut conn, scratch_url.clone());
+            rehearse(&mut scratch).map(|()| true)
+        })();
+        if let Err(e) = self.drop_database(&quoted) {
+            warn!(database = %name, error = %e, "the rehearsal database could not be dropped");
+        }
+        result
     }
 
     fn read_history(&mut self) -> Result<Vec<HistoryRow>, Error> {

@@ -10,7 +10,7 @@ use rusqlite::backup::StepResult;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, MAIN_DB};
 use tracing::{debug, warn};
 
-use crate::backend::{Backend, Direction, Engine, StatementFailure, TableStats};
+use crate::backend::{Backend, Direction, Engine, SchemaObject, StatementFailure, TableStats};
 use crate::{Config, Error, HistoryRow, Migration, Status};
 
 const CREATE_HISTORY: &str = "
@@ -312,27 +312,7 @@ impl Backend for Sqlite<'_> {
             let mut copy =
                 Connection::open(&partial).map_err(|e| db("creating the backup file", e))?;
             crate::backup::owner_only(&partial)?;
-            {
-                let backup = rusqlite::backup::Backup::new(&source, &mut copy)
-                    .map_err(|e| db("starting the backup", e))?;
-                // All pages in one step; a writer elsewhere can make the source busy for a moment.
-                let mut busy_for = Duration::ZERO;
-                loop {
-                    match backup.step(-1).map_err(|e| db("copying the database", e))? {
-                        StepResult::Done => break,
-                        StepResult::More => {}
-                        _ if busy_for < Duration::from_secs(30) => {
-                            std::thread::sleep(Duration::from_millis(20));
-                            busy_for += Duration::from_millis(20);
-                        }
-                        _ => {
-                            return Err(Error::Backup(
-                                "the database stayed busy for 30 s during the backup".to_string(),
-                            ))
-                        }
-                    }
-                }
-            }
+            copy_pages(&source, &mut copy)?;
             let verdict: String = copy
                 .query_row("PRAGMA quick_check", [], |r| r.get(0))
                 .map_err(|e| db("checking the backup", e))?;
@@ -380,6 +360,95 @@ impl Backend for Sqlite<'_> {
         target
             .restore(MAIN_DB, backup, None::<fn(rusqlite::backup::Progress)>)
             .map_err(|e| Self::db_error("restoring the backup", e))
+    }
+
+    fn schema_fingerprint(&mut self) -> Result<Vec<SchemaObject>, Error> {
+        schema_fingerprint(self.conn).map_err(|e| Self::db_error("reading the schema", e))
+    }
+
+    fn with_scratch_copy(
+        &mut self,
+        from_backup: Option<&Path>,
+        rehearse: &mut dyn FnMut(&mut dyn Backend) -> Result<(), Error>,
+    ) -> Result<bool, Error> {
+        let db = |context: &str, e: rusqlite::Error| Self::db_error(context, e);
+        // A file database gets its scratch copy beside it (same file system, so space and speed are the
+        // database's own; a copy left by a crash is overwritten next time); an in-memory one, in memory.
+        let scratch_path = self.file().map(|path| {
+            let mut name = path.file_name().unwrap_or_default().to_os_string();
+            name.push(".rehearsal");
+            path.with_file_name(name)
+        });
+        let remove_scratch = |path: &Path| {
+            for suffix in ["", "-journal", "-wal", "-shm"] {
+                let mut name = path.as_os_str().to_os_string();
+                name.push(suffix);
+                let _ = std::fs::remove_file(PathBuf::from(name));
+            }
+        };
+        let scratch = match (&scratch_path, from_backup) {
+            (Some(path), Some(backup)) => {
+                remove_scratch(path);
+                std::fs::copy(backup, path).map_err(|e| {
+                    crate::backup::io_error("copying the backup for the rehearsal", path, e)
+                })?;
+                crate::backup::owner_only(path)?;
+                Connection::open(path).map_err(|e| db("opening the rehearsal copy", e))?
+            }
+            (Some(path), None) => {
+                remove_scratch(path);
+                // Read through a connection of our own: the run's connection holds the write lock.
+                let source = Connection::open_with_flags(
+                    self.file().unwrap_or_default(),
+                    OpenFlags::SQLITE_OPEN_READ_ONLY,
+                )
+                .map_err(|e| db("opening the database for the rehearsal copy", e))?;
+                let mut copy =
+                    Connection::open(path).map_err(|e| db("creating the rehearsal copy", e))?;
+                crate::backup::owner_only(path)?;
+                copy_pages(&source, &mut copy)?;
+                copy
+            }
+            (None, _) => {
+                let mut copy = Connection::open_in_memory()
+                    .map_err(|e| db("creating the rehearsal copy", e))?;
+                // An in-memory database has no other connection to see it, and the run has applied
+                // nothing yet: its transaction is closed for the copy (the backup API cannot read
+                // from a connection in a write transaction) and opened again.
+                let reopen = self.in_run && !self.conn.is_autocommit();
+                if reopen {
+                    self.conn
+                        .execute_batch("COMMIT")
+                        .map_err(|e| db("pausing the run for the rehearsal copy", e))?;
+                }
+                let copied = copy_pages(self.conn, &mut copy);
+                if reopen {
+                    self.conn
+                        .execute_batch("BEGIN IMMEDIATE")
+                        .map_err(|e| db("resuming the run after the rehearsal copy", e))?;
+                }
+                copied?;
+                copy
+            }
+        };
+        // The copy behaves as the host's connection does (foreign keys are enforced at the end of each
+        // migration when the host turned them on).
+        if self.foreign_keys_were_on {
+            scratch
+                .execute_batch("PRAGMA foreign_keys = ON")
+                .map_err(|e| db("configuring the rehearsal copy", e))?;
+        }
+        debug!(copy = ?scratch_path, "rehearsal copy made");
+        let result = rehearse(&mut Sqlite::new(&scratch));
+        let _ = scratch.execute_batch("ROLLBACK");
+        let closed = scratch.close();
+        if let Some(path) = &scratch_path {
+            remove_scratch(path);
+        }
+        if let Err((_, e)) = closed {
+            warn!(error = %e, "closing the rehearsal copy failed");
+        }
+        result.map(|()| true)
     }
 
     fn health_problems(&mut self, full_integrity_check: bool) -> Result<Vec<String>, Error> {
@@ -809,4 +878,169 @@ fn quote_ident(name: &str) -> String {
 fn is_missing_object(e: &rusqlite::Error) -> bool {
     let message = e.to_string();
     message.contains("no such table") || message.contains("no such column")
+}
+
+/// Copies every page of `source` into `copy` with the online backup API, in one step; a writer elsewhere
+/// can make the source busy for a moment, which is waited out for up to 30 s.
+fn copy_pages(source: &Connection, copy: &mut Connection) -> Result<(), Error> {
+    let db = |context: &str, e: rusqlite::Error| Sqlite::db_error(context, e);
+    let backup =
+        rusqlite::backup::Backup::new(source, copy).map_err(|e| db("starting the copy", e))?;
+    let mut busy_for = Duration::ZERO;
+    loop {
+        match backup.step(-1).map_err(|e| db("copying the database", e))? {
+            StepResult::Done => return Ok(()),
+            StepResult::More => {}
+            _ if busy_for < Duration::from_secs(30) => {
+                std::thread::sleep(Duration::from_millis(20));
+                busy_for += Duration::from_millis(20);
+            }
+            _ => {
+                return Err(Error::Backup(
+                    "the database stayed busy for 30 s during the copy".to_string(),
+                ))
+            }
+        }
+    }
+}
+
+/// SQLite's schema as comparable objects: each table's columns (`pragma_table_xinfo`), foreign keys
+/// (`pragma_foreign_key_list`) and CHECK constraints (from its text), and the normalised text of every
+/// index, view and trigger. Structural where SQLite can tell, so that a DOWN that rebuilds a table with
+/// other formatting still compares equal.
+fn schema_fingerprint(conn: &Connection) -> rusqlite::Result<Vec<SchemaObject>> {
+    let entries: Vec<(String, String, String)> = conn
+        .prepare(
+            "SELECT type, name, coalesce(sql, '') FROM sqlite_schema
+             WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+               AND tbl_name NOT IN ('schema_migrations', 'schema_migrations_log')",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    let object = |kind: &str, name: String, definition: String| SchemaObject {
+        kind: kind.to_string(),
+        name,
+        definition,
+    };
+    let mut objects = Vec::new();
+    for (kind, name, sql) in entries {
+        let text = normalise_sql(&sql);
+        if kind != "table" {
+            objects.push(object(&kind, name, text));
+            continue;
+        }
+        let mut columns = conn.prepare_cached(
+            "SELECT name, type, \"notnull\", coalesce(dflt_value, ''), pk, hidden FROM pragma_table_xinfo(?1)",
+        )?;
+        let rows = columns.query_map([&name], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                format!(
+                    "{} notnull={} default={} pk={} hidden={}",
+                    r.get::<_, String>(1)?.to_uppercase(),
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?
+                ),
+            ))
+        })?;
+        for row in rows {
+            let (column, definition) = row?;
+            objects.push(object("column", format!("{name}.{column}"), definition));
+        }
+        let mut keys = conn.prepare_cached(
+            "SELECT id, \"from\", \"table\", coalesce(\"to\", ''), on_update, on_delete FROM pragma_foreign_key_list(?1) ORDER BY id, seq",
+        )?;
+        let mut foreign: Vec<(i64, String, String, String, String)> = Vec::new();
+        let rows = keys.query_map([&name], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                format!(
+                    "on update {} on delete {}",
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?
+                ),
+            ))
+        })?;
+        for row in rows {
+            let (id, from, table, to, actions) = row?;
+            match foreign.last_mut() {
+                Some(last) if last.0 == id => {
+                    last.1.push_str(&format!(",{from}"));
+                    last.3.push_str(&format!(",{to}"));
+                }
+                _ => foreign.push((id, from, table, to, actions)),
+            }
+        }
+        for (_, from, table, to, actions) in foreign {
+            objects.push(object(
+                "foreign key",
+                format!("{name}({from})"),
+                format!("references {table}({to}) {actions}"),
+            ));
+        }
+        for check in check_clauses(&text) {
+            objects.push(object("check", name.clone(), check));
+        }
+        objects.push(object("table", name, String::new()));
+    }
+    objects.sort();
+    Ok(objects)
+}
+
+/// SQLite keeps DDL as written: lower-cased, quotes dropped, white space collapsed and dropped around
+/// punctuation, so that `ON "t" (x)` and `on t(x)` compare equal.
+fn normalise_sql(sql: &str) -> String {
+    let lowered: String = sql
+        .chars()
+        .filter(|c| !matches!(c, '"' | '`' | '[' | ']'))
+        .flat_map(char::to_lowercase)
+        .collect();
+    let words: Vec<&str> = lowered.split_whitespace().collect();
+    let mut out = String::with_capacity(lowered.len());
+    for word in words {
+        let glue = out
+            .chars()
+            .last()
+            .is_some_and(|c| matches!(c, '(' | ',' | '=' | '<' | '>'))
+            || word.starts_with([')', '(', ',', '=', '<', '>']);
+        if !out.is_empty() && !glue {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+/// The `check(...)` clauses of a normalised CREATE TABLE text, parentheses balanced and quotes respected.
+fn check_clauses(text: &str) -> Vec<String> {
+    let mut clauses = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("check(") {
+        let body = &rest[start..];
+        let mut depth = 0usize;
+        let mut in_string = false;
+        let mut end = body.len();
+        for (i, c) in body.char_indices() {
+            match c {
+                '\'' => in_string = !in_string,
+                '(' if !in_string => depth += 1,
+                ')' if !in_string => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        end = i + 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        clauses.push(body[..end].to_string());
+        rest = &body[end..];
+    }
+    clauses
 }

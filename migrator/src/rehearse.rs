@@ -1,0 +1,287 @@
+//! Rehearsal on a scratch copy (the spec's "test migration on copy of production schema", policy
+//! `require_test_run`): before the real database is touched, the pending migrations run on a throwaway copy
+//! of it: every UP, the health checks, every DOWN newest first (each must bring the schema back to what it
+//! was before its UP), then the UPs again (each must apply cleanly after its DOWN and rebuild the same
+//! schema). The first failure stops the boot with the migration, the step, and the objects that differ.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tracing::{debug, info, info_span, warn};
+
+use crate::backend::{Backend, Direction, SchemaObject};
+use crate::{Error, Migration, Migrator, Report};
+
+/// A step of a rehearsal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RehearsalPhase {
+    /// The UP on the copy.
+    Up,
+    /// The health checks after all UPs.
+    HealthChecks,
+    /// The DOWN, which must restore the schema from before the UP.
+    Down,
+    /// The UP again after the DOWN, which must rebuild the same schema.
+    UpAgain,
+}
+
+impl RehearsalPhase {
+    /// What to do when this step fails.
+    pub fn advice(self) -> &'static str {
+        match self {
+            RehearsalPhase::Up => "fix the UP (it fails on a copy of this database's schema and data) and build again",
+            RehearsalPhase::HealthChecks => "the migrations leave the database unhealthy (see the problems above): fix them, or the health check",
+            RehearsalPhase::Down => "make the DOWN undo exactly what the UP did (the objects above differ from before the UP), or mark the migration irreversible by removing its DOWN section",
+            RehearsalPhase::UpAgain => "the UP does not apply again after its DOWN: the DOWN leaves something behind (data or objects) that the UP trips over; make the DOWN complete",
+        }
+    }
+}
+
+impl std::fmt::Display for RehearsalPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RehearsalPhase::Up => "UP",
+            RehearsalPhase::HealthChecks => "health checks",
+            RehearsalPhase::Down => "DOWN",
+            RehearsalPhase::UpAgain => "UP again",
+        })
+    }
+}
+
+/// One timed step of a rehearsal.
+#[derive(Debug, Clone)]
+pub struct RehearsalStep {
+    /// The migration.
+    pub version: u64,
+    /// Its file.
+    pub file: String,
+    /// Which step.
+    pub phase: RehearsalPhase,
+    /// How long it took on the copy (a measurement the preview shows as measured).
+    pub duration: Duration,
+}
+
+/// What a successful rehearsal did.
+#[derive(Debug, Clone, Default)]
+pub struct Rehearsal {
+    /// Every step, in the order it ran.
+    pub steps: Vec<RehearsalStep>,
+    /// Migrations whose rollback could not be rehearsed, and why (no DOWN section).
+    pub unverified: Vec<String>,
+    /// Wall time, copy included.
+    pub took: Duration,
+}
+
+impl Rehearsal {
+    /// The measured time of a migration's first UP on the copy.
+    pub fn up_time(&self, version: u64) -> Option<Duration> {
+        self.steps
+            .iter()
+            .find(|s| s.version == version && s.phase == RehearsalPhase::Up)
+            .map(|s| s.duration)
+    }
+}
+
+impl<'s> Migrator<'s> {
+    /// Rehearses what is pending on a scratch copy of the database behind `backend` and throws the copy
+    /// away; the database itself is only read. Refuses as the boot would (validation, review) before
+    /// copying anything. With nothing pending it returns an empty rehearsal.
+    pub fn rehearse(&self, backend: &mut dyn Backend) -> Result<Rehearsal, Error> {
+        let rows = backend.read_history()?;
+        let plan =
+            crate::plan::plan(self.set(), &rows, self.config()).map_err(Error::Validation)?;
+        self.check_review(&plan.pending)?;
+        if plan.pending.is_empty() {
+            return Ok(Rehearsal::default());
+        }
+        self.rehearse_on_copy(backend, &plan.pending, None)
+    }
+
+    /// Runs the rehearsal of `pending` on a scratch copy made from `from_backup` (a backup this backend
+    /// just took) or fresh.
+    pub(crate) fn rehearse_on_copy(
+        &self,
+        backend: &mut dyn Backend,
+        pending: &[&Migration],
+        from_backup: Option<&Path>,
+    ) -> Result<Rehearsal, Error> {
+        let _span = info_span!("migrator.rehearse", pending = pending.len()).entered();
+        let started = Instant::now();
+        let mut rehearsal = Rehearsal::default();
+        let made = backend.with_scratch_copy(from_backup, &mut |scratch| {
+            scratch.begin_run(self.config())?;
+            let outcome = self.rehearse_steps(scratch, pending, &mut rehearsal);
+            // The copy is thrown away: nothing of it needs keeping.
+            let _ = scratch.finish_run(false);
+            outcome
+        })?;
+        if !made {
+            return Err(Error::Backup(format!(
+                "require_test_run: the {} backend cannot make a scratch copy of this database to rehearse on (for PostgreSQL: a backend made from a database URL, pg_dump and pg_restore on PATH, and a role that may CREATE DATABASE); turn require_test_run off to boot without a rehearsal",
+                backend.engine().name()
+            )));
+        }
+        rehearsal.took = started.elapsed();
+        info!(
+            took_ms = rehearsal.took.as_millis() as u64,
+            steps = rehearsal.steps.len(),
+            unverified = rehearsal.unverified.len(),
+            "rehearsal passed"
+        );
+        Ok(rehearsal)
+    }
+
+    fn rehearse_steps(
+        &self,
+        scratch: &mut dyn Backend,
+        pending: &[&Migration],
+        rehearsal: &mut Rehearsal,
+    ) -> Result<(), Error> {
+        // before[k]: the schema before pending[k]'s UP; before[len]: after all of them.
+        let mut before = vec![scratch.schema_fingerprint()?];
+        for m in pending {
+            let took = self.rehearse_one(scratch, m, Direction::Up, RehearsalPhase::Up)?;
+            rehearsal.push(m, RehearsalPhase::Up, took);
+            before.push(scratch.schema_fingerprint()?);
+        }
+        let started = Instant::now();
+        let problems = self.health_problems(scratch)?;
+        if let (false, Some(last)) = (problems.is_empty(), pending.last()) {
+            return Err(rehearsal_error(
+                last,
+                RehearsalPhase::HealthChecks,
+                problems.join("; "),
+                Vec::new(),
+            ));
+        }
+        if let Some(last) = pending.last() {
+            rehearsal.push(last, RehearsalPhase::HealthChecks, started.elapsed());
+        }
+        let mut undone = Vec::new();
+        for (k, m) in pending.iter().enumerate().rev() {
+            if !m.has_down() {
+                let note = format!(
+                    "{} has no DOWN section: its rollback{} was not rehearsed",
+                    m.file_name,
+                    if k > 0 {
+                        " and that of the migrations before it in this boot"
+                    } else {
+                        ""
+                    }
+                );
+                warn!(version = m.version, "{note}");
+                rehearsal.unverified.push(note);
+                break;
+            }
+            let took = self.rehearse_one(scratch, m, Direction::Down, RehearsalPhase::Down)?;
+            rehearsal.push(m, RehearsalPhase::Down, took);
+            let now = scratch.schema_fingerprint()?;
+            if now != before[k] {
+                return Err(rehearsal_error(
+                    m,
+                    RehearsalPhase::Down,
+                    "the DOWN does not restore the schema from before the UP".to_string(),
+                    differences(&before[k], &now),
+                ));
+            }
+            undone.push((k, *m));
+        }
+        for (k, m) in undone.into_iter().rev() {
+            let took = self.rehearse_one(scratch, m, Direction::Up, RehearsalPhase::UpAgain)?;
+            rehearsal.push(m, RehearsalPhase::UpAgain, took);
+            let now = scratch.schema_fingerprint()?;
+            if now != before[k + 1] {
+                return Err(rehearsal_error(
+                    m,
+                    RehearsalPhase::UpAgain,
+                    "the UP applied after its DOWN builds a different schema than the first time"
+                        .to_string(),
+                    differences(&before[k + 1], &now),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn rehearse_one(
+        &self,
+        scratch: &mut dyn Backend,
+        m: &Migration,
+        direction: Direction,
+        phase: RehearsalPhase,
+    ) -> Result<Duration, Error> {
+        debug!(version = m.version, %phase, "rehearsing");
+        let mut report = Report::default();
+        match self.run_one(scratch, m, direction, &mut report) {
+            Ok(took) => Ok(took),
+            Err(Error::Migration(e)) => Err(rehearsal_error(m, phase, e.to_string(), Vec::new())),
+            Err(other) => Err(other),
+        }
+    }
+}
+
+impl Rehearsal {
+    fn push(&mut self, m: &Migration, phase: RehearsalPhase, duration: Duration) {
+        self.steps.push(RehearsalStep {
+            version: m.version,
+            file: m.file_name.to_string(),
+            phase,
+            duration,
+        });
+    }
+}
+
+fn rehearsal_error(
+    m: &Migration,
+    phase: RehearsalPhase,
+    detail: String,
+    differences: Vec<String>,
+) -> Error {
+    warn!(version = m.version, %phase, differences = differences.len(), "rehearsal failed");
+    Error::Rehearsal {
+        version: m.version,
+        file: m.file_name.to_string(),
+        phase,
+        detail,
+        differences,
+    }
+}
+
+/// What differs between the schema `expected` and the schema `found`, one line per object.
+fn differences(expected: &[SchemaObject], found: &[SchemaObject]) -> Vec<String> {
+    use std::collections::BTreeMap;
+    let index = |objects: &[SchemaObject]| -> BTreeMap<(String, String), Vec<String>> {
+        let mut map: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        for o in objects {
+            map.entry((o.kind.clone(), o.name.clone()))
+                .or_default()
+                .push(o.definition.clone());
+        }
+        map
+    };
+    let (expected, found) = (index(expected), index(found));
+    let mut out = Vec::new();
+    for ((kind, name), definitions) in &expected {
+        match found.get(&(kind.clone(), name.clone())) {
+            None => out.push(format!(
+                "{kind} {name} is missing ({})",
+                definitions.join("; ")
+            )),
+            Some(now) if now != definitions => out.push(format!(
+                "{kind} {name} changed: was {}, is {}",
+                definitions.join("; "),
+                now.join("; ")
+            )),
+            Some(_) => {}
+        }
+    }
+    for ((kind, name), definitions) in &found {
+        if !expected.contains_key(&(kind.clone(), name.clone())) {
+            out.push(format!(
+                "{kind} {name} is left behind ({})",
+                definitions.join("; ")
+            ));
+        }
+    }
+    out
+}

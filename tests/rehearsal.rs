@@ -1,0 +1,347 @@
+//! The rehearsal on a scratch copy (`require_test_run`, on by default): before the real database is
+//! touched, every pending UP, the health checks, every DOWN newest first (each must restore the schema from
+//! before its UP) and the UPs again run on a throwaway copy. Each body runs on SQLite and on PostgreSQL.
+
+use migrator::{Config, Error, HealthCheck, Migrator, RehearsalPhase};
+use migrator_tests::{both_engines, Db, Workspace};
+
+both_engines!(
+    a_down_that_does_not_restore_the_schema_stops_the_boot_with_the_objects_that_differ,
+    an_up_that_fails_on_the_copys_data_stops_the_boot_before_production_is_touched,
+    a_health_check_that_fails_on_the_copy_stops_the_boot,
+    an_up_that_cannot_run_again_after_its_down_is_reported,
+    a_passing_rehearsal_is_reported_and_then_the_migrations_are_applied,
+    rehearsing_alone_reads_the_database_and_changes_nothing,
+);
+
+/// A table with rows, applied for real: the starting point of every body.
+fn base(ws: &Workspace, db: &Db) {
+    ws.add(
+        20240101000000,
+        Some(1),
+        "base",
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, code TEXT NOT NULL);\nINSERT INTO t (id, code) VALUES (1, 'a'), (2, 'a'), (3, 'b');",
+        Some("DROP TABLE t;"),
+    );
+    db.boot(&ws.set()).unwrap();
+}
+
+/// The real database's schema, rows and history: what "untouched" compares.
+fn state(db: &Db) -> (Vec<String>, Vec<String>, Vec<(u64, String)>) {
+    (db.fingerprint(), db.data_dump(), db.history())
+}
+
+/// No scratch copy is left behind: no `<file>.rehearsal` beside an SQLite file, no `<db>_rehearsal`
+/// database on the server.
+fn assert_no_scratch_left(db: &Db) {
+    match db {
+        Db::Sqlite(path) => {
+            let mut name = path.file_name().unwrap().to_os_string();
+            name.push(".rehearsal");
+            assert!(
+                !path.with_file_name(name).exists(),
+                "the scratch copy was removed"
+            );
+        }
+        Db::Postgres(_) => assert_eq!(
+            db.count("SELECT count(*) FROM pg_database WHERE datname = current_database() || '_rehearsal'"),
+            0,
+            "the scratch database was dropped"
+        ),
+    }
+}
+
+fn a_down_that_does_not_restore_the_schema_stops_the_boot_with_the_objects_that_differ(
+    ws: &Workspace,
+    db: &Db,
+) {
+    base(ws, db);
+    let before = state(db);
+    let file = ws.add(
+        20240102000000,
+        Some(2),
+        "note",
+        "ALTER TABLE t ADD COLUMN note TEXT;\nCREATE INDEX t_note ON t (note);",
+        Some("DROP INDEX t_note;"),
+    );
+    let err = db.boot(&ws.set()).unwrap_err();
+    let Error::Rehearsal {
+        version,
+        file: failed,
+        phase,
+        differences,
+        ..
+    } = &err
+    else {
+        panic!("{err}")
+    };
+    assert_eq!(
+        (*version, failed.as_str(), *phase),
+        (20240102000000, file.as_str(), RehearsalPhase::Down)
+    );
+    assert_eq!(differences.len(), 1, "{differences:?}");
+    assert!(
+        differences[0].starts_with("column ")
+            && differences[0].contains("note")
+            && differences[0].contains("left behind"),
+        "{differences:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("the real database was not touched") && message.contains("what to do"),
+        "{message}"
+    );
+    assert_eq!(state(db), before, "production untouched");
+    assert_no_scratch_left(db);
+}
+
+fn an_up_that_fails_on_the_copys_data_stops_the_boot_before_production_is_touched(
+    ws: &Workspace,
+    db: &Db,
+) {
+    base(ws, db);
+    let before = state(db);
+    // A unique index over data that has duplicates: the failure only shows on a copy with the data.
+    ws.add(
+        20240102000000,
+        Some(2),
+        "fine",
+        "CREATE TABLE u (x INTEGER);",
+        Some("DROP TABLE u;"),
+    );
+    ws.add(
+        20240103000000,
+        Some(3),
+        "unique_code",
+        "CREATE UNIQUE INDEX t_code ON t (code);",
+        Some("DROP INDEX t_code;"),
+    );
+    let err = db.boot(&ws.set()).unwrap_err();
+    let Error::Rehearsal {
+        version,
+        phase,
+        detail,
+        ..
+    } = &err
+    else {
+        panic!("{err}")
+    };
+    assert_eq!((*version, *phase), (20240103000000, RehearsalPhase::Up));
+    assert!(
+        detail.contains("line 6") && detail.to_lowercase().contains("unique"),
+        "the migration's error, with line and the database's message: {detail}"
+    );
+    assert_eq!(
+        state(db),
+        before,
+        "not even the migration before it was applied"
+    );
+    assert_no_scratch_left(db);
+}
+
+fn a_health_check_that_fails_on_the_copy_stops_the_boot(ws: &Workspace, db: &Db) {
+    base(ws, db);
+    let before = state(db);
+    ws.add(
+        20240102000000,
+        Some(2),
+        "purge",
+        "DELETE FROM t WHERE code = 'a';\nDELETE FROM t WHERE code = 'b';",
+        Some("SELECT 1;"),
+    );
+    let config = Config {
+        health_checks: vec![HealthCheck::new("t_has_rows", "SELECT count(*) > 0 FROM t")],
+        ..Config::default()
+    };
+    let err = db.boot_with(&ws.set(), config).unwrap_err();
+    let Error::Rehearsal { phase, detail, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(*phase, RehearsalPhase::HealthChecks);
+    assert!(detail.contains("t_has_rows returned false"), "{detail}");
+    assert_eq!(state(db), before, "the rows are all still there");
+    assert_no_scratch_left(db);
+}
+
+fn an_up_that_cannot_run_again_after_its_down_is_reported(ws: &Workspace, db: &Db) {
+    base(ws, db);
+    let before = state(db);
+    // The DOWN leaves the schema as it was but not the data: the UP trips over its own row.
+    ws.add(
+        20240102000000,
+        Some(2),
+        "seed",
+        "INSERT INTO t (id, code) VALUES (100, 'seeded');",
+        Some("SELECT 1;"),
+    );
+    let err = db.boot(&ws.set()).unwrap_err();
+    let Error::Rehearsal { phase, detail, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(*phase, RehearsalPhase::UpAgain, "{err}");
+    assert!(detail.contains("20240102000000"), "{detail}");
+    assert_eq!(state(db), before);
+    assert_no_scratch_left(db);
+}
+
+fn a_passing_rehearsal_is_reported_and_then_the_migrations_are_applied(ws: &Workspace, db: &Db) {
+    base(ws, db);
+    ws.add(
+        20240102000000,
+        Some(2),
+        "label",
+        "ALTER TABLE t ADD COLUMN label TEXT;\nCREATE INDEX t_label ON t (label);",
+        Some("DROP INDEX t_label;\nALTER TABLE t DROP COLUMN label;"),
+    );
+    ws.add(
+        20240103000000,
+        Some(3),
+        "audit",
+        "CREATE TABLE audit (id INTEGER PRIMARY KEY, t_id INTEGER REFERENCES t (id), at TEXT);",
+        Some("DROP TABLE audit;"),
+    );
+    ws.add(
+        20240104000000,
+        Some(4),
+        "forever",
+        "CREATE TABLE forever (x INTEGER);",
+        None,
+    );
+    let report = db.boot(&ws.set()).unwrap();
+    assert_eq!(report.applied_versions().len(), 3);
+    let rehearsal = report.rehearsal.as_ref().expect("a rehearsal ran");
+    let phases: Vec<(u64, RehearsalPhase)> = rehearsal
+        .steps
+        .iter()
+        .map(|s| (s.version, s.phase))
+        .collect();
+    assert_eq!(
+        phases,
+        vec![
+            (20240102000000, RehearsalPhase::Up),
+            (20240103000000, RehearsalPhase::Up),
+            (20240104000000, RehearsalPhase::Up),
+            (20240104000000, RehearsalPhase::HealthChecks),
+        ],
+        "the newest has no DOWN, so no rollback was rehearsed"
+    );
+    assert_eq!(rehearsal.unverified.len(), 1);
+    assert!(rehearsal.unverified[0].contains("forever"));
+    assert!(rehearsal.up_time(20240103000000).is_some());
+    assert_eq!(db.count("SELECT count(*) FROM t"), 3);
+    assert_no_scratch_left(db);
+
+    // Two migrations with DOWNs: both rolled back on the copy and applied again.
+    ws.add(
+        20240105000000,
+        Some(5),
+        "tags",
+        "CREATE TABLE tags (name TEXT PRIMARY KEY);",
+        Some("DROP TABLE tags;"),
+    );
+    ws.add(
+        20240106000000,
+        Some(6),
+        "tag_index",
+        "CREATE INDEX t_code ON t (code);",
+        Some("DROP INDEX t_code;"),
+    );
+    let report = db.boot(&ws.set()).unwrap();
+    let phases: Vec<(u64, RehearsalPhase)> = report
+        .rehearsal
+        .expect("a rehearsal ran")
+        .steps
+        .iter()
+        .map(|s| (s.version, s.phase))
+        .collect();
+    assert_eq!(
+        phases,
+        vec![
+            (20240105000000, RehearsalPhase::Up),
+            (20240106000000, RehearsalPhase::Up),
+            (20240106000000, RehearsalPhase::HealthChecks),
+            (20240106000000, RehearsalPhase::Down),
+            (20240105000000, RehearsalPhase::Down),
+            (20240105000000, RehearsalPhase::UpAgain),
+            (20240106000000, RehearsalPhase::UpAgain),
+        ]
+    );
+    assert_eq!(db.history().len(), 6);
+}
+
+fn rehearsing_alone_reads_the_database_and_changes_nothing(ws: &Workspace, db: &Db) {
+    base(ws, db);
+    ws.add(
+        20240102000000,
+        Some(2),
+        "label",
+        "ALTER TABLE t ADD COLUMN label TEXT;",
+        Some("ALTER TABLE t DROP COLUMN label;"),
+    );
+    let before = state(db);
+    let set = ws.set();
+    let rehearsal = db
+        .with_backend(|b| Migrator::new(&set).rehearse(b))
+        .unwrap();
+    assert_eq!(rehearsal.steps.len(), 4, "UP, health, DOWN, UP again");
+    assert_eq!(state(db), before);
+    assert_no_scratch_left(db);
+}
+
+#[test]
+fn an_in_memory_sqlite_database_rehearses_in_memory() {
+    let ws = Workspace::new();
+    ws.add(
+        20240101000000,
+        None,
+        "t",
+        "CREATE TABLE t (x INTEGER);",
+        Some("SELECT 1;"),
+    );
+    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    let set = ws.set();
+    let config = Config {
+        require_backup: false,
+        ..Config::default()
+    };
+    let err = Migrator::new(&set)
+        .with_config(config)
+        .boot(&mut migrator::Sqlite::new(&conn))
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Rehearsal { phase: RehearsalPhase::Down, differences, .. } if differences.iter().any(|d| d.contains("table t is left behind"))),
+        "{err}"
+    );
+    let tables: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(tables, 2, "only the history tables exist");
+}
+
+#[test]
+fn a_sqlite_down_that_rebuilds_a_table_with_other_formatting_still_restores_the_schema() {
+    let ws = Workspace::new();
+    let db = Db::sqlite(&ws);
+    ws.add(
+        20240101000000,
+        None,
+        "people",
+        "CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT NOT NULL, age INTEGER CHECK (age >= 0));",
+        Some("DROP TABLE people;"),
+    );
+    db.boot(&ws.set()).unwrap();
+    // The 12-step rebuild: the UP tightens a CHECK, the DOWN writes the original back in another style.
+    ws.add(
+        20240102000000,
+        None,
+        "adult_check",
+        "CREATE TABLE people_new (id INTEGER PRIMARY KEY, name TEXT NOT NULL, age INTEGER CHECK (age >= 18));\nINSERT INTO people_new SELECT * FROM people;\nDROP TABLE people;\nALTER TABLE people_new RENAME TO people;",
+        Some("CREATE TABLE \"people_old\" (\n  \"id\"   INTEGER PRIMARY KEY,\n  \"name\" TEXT    NOT NULL,\n  \"age\"  INTEGER CHECK(age>=0)\n);\nINSERT INTO people_old SELECT * FROM people;\nDROP TABLE people;\nALTER TABLE people_old RENAME TO people;"),
+    );
+    let config = Config {
+        require_review: Vec::new(),
+        ..Config::default()
+    };
+    let report = db.boot_with(&ws.set(), config).unwrap();
+    assert_eq!(report.applied_versions(), vec![20240102000000]);
+}
