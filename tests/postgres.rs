@@ -280,9 +280,7 @@ fn a_failing_transactional_migration_rolls_back_its_ddl() {
     db.boot(&ws.set()).unwrap();
     let before = (db.fingerprint(), db.data_dump());
     ws.add(20240102000000, None, "bad", "CREATE TABLE u (id INTEGER PRIMARY KEY);\nALTER TABLE t ADD COLUMN y INTEGER;\nINSERT INTO t (id, x) VALUES (1, 'a');\nCREATE INDEX t_x ON t (x);\nINSERT INTO t (id, x) VALUES (1, 'dup');", None);
-    let err = db
-        .boot_with(&ws.set(), on_the_real_database())
-        .unwrap_err();
+    let err = db.boot_with(&ws.set(), on_the_real_database()).unwrap_err();
     let Error::Migration(failure) = &err else {
         panic!("{err}")
     };

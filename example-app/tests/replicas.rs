@@ -76,7 +76,11 @@ fn sixteen_replicas(ws: &Workspace, db: &Db, target: &[&str]) {
         .collect();
     if !failed.is_empty() {
         let all: Vec<String> = outputs.iter().map(text).collect();
-        panic!("{} replica(s) failed:\n{}", failed.len(), all.join("\n----\n"));
+        panic!(
+            "{} replica(s) failed:\n{}",
+            failed.len(),
+            all.join("\n----\n")
+        );
     }
     // Exactly one replica applied anything, and it applied all 50; the others found nothing pending.
     let applying: Vec<&Output> = outputs
