@@ -54,6 +54,15 @@ pub enum Error {
     /// Pending migrations hold statements the policy wants reviewed, and their files carry no review mark.
     #[error("refusing to migrate: statements that need a review (require_review) in files without a review mark\n{}\nwhat to do: have someone review the migration and add a header line `-- Reviewed-by: <name>` to its file (the mark is part of the checksum, so the reviewed text is what runs)", unreviewed_list(.0))]
     ReviewRequired(Vec<crate::review::Unreviewed>),
+    /// Pending UPDATE/DELETE statements would touch more rows than `max_rows_affected`: refused before
+    /// anything runs.
+    #[error("refusing to migrate: UPDATE/DELETE statements would touch more rows than max_rows_affected ({}) allows\n{}\nwhat to do: backfill in batches instead, from a background job that repeats a bounded statement until it touches no row, as the spec's Complex Migration Example does:\n    UPDATE users SET email_verified = true\n    WHERE id IN (SELECT id FROM users WHERE email_verified IS NULL LIMIT 1000);\nIf one pass is right for this migration, add `-- migrator:allow {} <reason>` to its file, or raise max_rows_affected", thousands(*.limit), row_limit_list(.over), crate::execute::ROW_LIMIT_ALLOW)]
+    RowLimit {
+        /// The configured `max_rows_affected`.
+        limit: u64,
+        /// The statements over it.
+        over: Vec<RowLimitHit>,
+    },
     /// The backup the policy requires could not be made or checked: nothing was applied.
     #[error("backup failed, nothing was applied: {0}\nwhat to do: fix the cause (disk space, permissions, pg_dump on PATH), or set require_backup = false in the configuration if this database needs no backup")]
     Backup(String),
@@ -124,6 +133,50 @@ fn unreviewed_list(found: &[crate::review::Unreviewed]) -> String {
 
 fn differences_list(differences: &[String]) -> String {
     differences.iter().map(|d| format!("\n  - {d}")).collect()
+}
+
+fn row_limit_list(over: &[RowLimitHit]) -> String {
+    over.iter()
+        .map(|h| {
+            format!(
+                "  - {}:{} (migration {}): about {} rows: {}",
+                h.file,
+                h.line,
+                h.version,
+                thousands(h.rows),
+                h.statement.lines().next().unwrap_or("")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `1234567` as `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// An UPDATE or DELETE whose row estimate exceeds `max_rows_affected`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowLimitHit {
+    /// Migration version.
+    pub version: u64,
+    /// Its file.
+    pub file: String,
+    /// Line of the statement in the file.
+    pub line: u32,
+    /// The statement (shortened when long).
+    pub statement: String,
+    /// The estimate: SQLite counts the rows the WHERE selects, PostgreSQL's planner estimates them.
+    pub rows: u64,
 }
 
 fn known_issues(known: &[u32]) -> String {

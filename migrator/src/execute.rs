@@ -79,6 +79,7 @@ impl<'s> Migrator<'s> {
         let rows = backend.read_history()?;
         let first = plan(self.set, &rows, &self.config).map_err(Error::Validation)?;
         self.check_review(&first.pending)?;
+        check_row_limit(backend, &first.pending, self.config.max_rows_affected)?;
         debug!(
             applied = first.applied,
             pending = first.pending.len(),
@@ -634,3 +635,58 @@ fn shorten(sql: &str) -> String {
     }
     format!("{} ...", &sql[..end])
 }
+
+/// The spec's `max_rows_affected`: refuses, before anything runs, the pending UP statements that UPDATE or
+/// DELETE more rows than `limit` by the engine's estimate ([`Backend::estimate_rows`]). Statements on tables
+/// or columns an earlier pending migration creates cannot be estimated and pass; a migration that allows
+/// `update-delete-without-where` (the analyser's check 22, of which this is the live half) passes.
+fn check_row_limit(
+    backend: &mut dyn Backend,
+    pending: &[&Migration],
+    limit: Option<u64>,
+) -> Result<(), Error> {
+    let Some(limit) = limit else {
+        return Ok(());
+    };
+    let mut over = Vec::new();
+    for m in pending {
+        if let Some((_, reason)) = m.allows.iter().find(|(id, _)| id == ROW_LIMIT_ALLOW) {
+            debug!(version = m.version, %reason, "row limit allowed by the migration");
+            continue;
+        }
+        for statement in m.up.iter() {
+            let words = migrator_format::statement_words(&statement.sql).unwrap_or_default();
+            if !matches!(words.first().map(String::as_str), Some("UPDATE" | "DELETE")) {
+                continue;
+            }
+            let estimate = backend.estimate_rows(&statement.sql)?;
+            debug!(
+                version = m.version,
+                line = statement.line,
+                ?estimate,
+                limit,
+                "row estimate"
+            );
+            if let Some(rows) = estimate.filter(|&rows| rows > limit) {
+                over.push(crate::error::RowLimitHit {
+                    version: m.version,
+                    file: m.file_name.to_string(),
+                    line: statement.line,
+                    statement: shorten(&statement.sql),
+                    rows,
+                });
+            }
+        }
+    }
+    if over.is_empty() {
+        return Ok(());
+    }
+    warn!(
+        count = over.len(),
+        limit, "statements over max_rows_affected refused"
+    );
+    Err(Error::RowLimit { limit, over })
+}
+
+/// The `-- migrator:allow` id that lets a migration's UPDATE/DELETE exceed `max_rows_affected`.
+pub const ROW_LIMIT_ALLOW: &str = "update-delete-without-where";

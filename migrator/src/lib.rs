@@ -39,7 +39,7 @@ pub use backend::postgres::Postgres;
 pub use backend::sqlite::Sqlite;
 pub use backend::{Backend, Direction, Engine, SchemaObject, StatementFailure, TableStats};
 pub use config::{Config, HealthCheck, OnHealthFailure};
-pub use error::{Error, MigrationError, ValidationProblem};
+pub use error::{Error, MigrationError, RowLimitHit, ValidationProblem};
 pub use execute::{Migrator, RollbackOptions};
 pub use history::{HistoryRow, Status};
 #[doc(hidden)]
