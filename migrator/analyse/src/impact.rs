@@ -134,7 +134,7 @@ impl Builder<'_> {
         }
     }
 
-    /// A new column (with its type as the detail) and its inline CHECKs (`check <summary>`).
+    /// A new column (with its type as the detail), its inline `REFERENCES` and CHECKs (`check <summary>`).
     fn column_objects(&mut self, table: &str, column: &crate::ops::Column) {
         self.out.object(
             Action::Create,
@@ -143,6 +143,16 @@ impl Builder<'_> {
             Some(table),
             Some(column.data_type.clone()),
         );
+        if let Some(r) = &column.references {
+            self.out.object(
+                Action::Create,
+                ObjectKind::ForeignKey,
+                &format!("{table}.{}", column.name),
+                Some(table),
+                Some(fk_detail(None, r, &column.referred_columns)),
+            );
+            self.lock(r, Lock::ShareRowExclusive, Work::None, true);
+        }
         for (i, summary) in column.checks.iter().enumerate() {
             let suffix = if i == 0 {
                 String::new()
@@ -174,28 +184,22 @@ impl Builder<'_> {
                     .object(Create, ObjectKind::Table, table, None, None);
                 for c in columns {
                     self.column_objects(table, c);
-                    if let Some(r) = &c.references {
-                        self.out.object(
-                            Create,
-                            ObjectKind::ForeignKey,
-                            &format!("{table}.{}", c.name),
-                            Some(table),
-                            Some(format!("references {r}")),
-                        );
-                        self.lock(r, ShareRowExclusive, Work::None, true);
-                    }
                 }
                 for (name, c) in constraints {
                     let (kind, suffix, detail) = match c {
                         Constraint::Check { summary, .. } => {
                             (ObjectKind::Constraint, "check", format!("check {summary}"))
                         }
-                        Constraint::ForeignKey { references, .. } => {
+                        Constraint::ForeignKey {
+                            columns,
+                            references,
+                            referred,
+                        } => {
                             self.lock(references, ShareRowExclusive, Work::None, true);
                             (
                                 ObjectKind::ForeignKey,
                                 "fkey",
-                                format!("references {references}"),
+                                fk_detail(Some(columns), references, referred),
                             )
                         }
                         _ => continue,
@@ -264,16 +268,6 @@ impl Builder<'_> {
             }
             Op::AddColumn { table, column } => {
                 self.column_objects(table, column);
-                if let Some(r) = &column.references {
-                    self.out.object(
-                        Create,
-                        ObjectKind::ForeignKey,
-                        &format!("{table}.{}", column.name),
-                        Some(table),
-                        Some(format!("references {r}")),
-                    );
-                    self.lock(r, ShareRowExclusive, Work::None, true);
-                }
                 let rewrites = self.pg() && add_column_rewrites(column, v);
                 let work = if rewrites { Work::Rewrite } else { Work::None };
                 self.lock(table, AccessExclusive, work, !rewrites);
@@ -360,13 +354,17 @@ impl Builder<'_> {
                     .clone()
                     .unwrap_or_else(|| format!("{table}_constraint"));
                 match constraint {
-                    Constraint::ForeignKey { references, .. } => {
+                    Constraint::ForeignKey {
+                        columns,
+                        references,
+                        referred,
+                    } => {
                         self.out.object(
                             Create,
                             ObjectKind::ForeignKey,
                             &n,
                             Some(table),
-                            Some(format!("references {references}")),
+                            Some(fk_detail(Some(columns), references, referred)),
                         );
                         let work = if *not_valid { Work::None } else { Work::Scan };
                         self.alter_or_rebuild(table, ShareRowExclusive, work, *not_valid);
@@ -641,5 +639,17 @@ fn exclusive_unless_concurrent(concurrently: bool) -> Lock {
         Lock::ShareUpdateExclusive
     } else {
         Lock::AccessExclusive
+    }
+}
+
+/// A foreign key's detail: `references contacts(id)` for a column's own `REFERENCES` (the object is named
+/// `table.column`), `(a, b) references contacts(id)` for a table constraint. The referenced columns are
+/// left out when the SQL leaves them out (the referenced table's primary key).
+fn fk_detail(columns: Option<&[String]>, references: &str, referred: &[String]) -> String {
+    let local = columns.map_or_else(String::new, |c| format!("({}) ", c.join(", ")));
+    if referred.is_empty() {
+        format!("{local}references {references}")
+    } else {
+        format!("{local}references {references}({})", referred.join(", "))
     }
 }

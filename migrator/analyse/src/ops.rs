@@ -25,6 +25,8 @@ pub(crate) struct Column {
     pub unique: bool,
     /// Referenced table of an inline `REFERENCES`.
     pub references: Option<String>,
+    /// The referenced columns, when written (`REFERENCES contacts(id)`).
+    pub referred_columns: Vec<String>,
     pub generated_stored: bool,
     pub identity: bool,
     /// Inline `CHECK`s, described by [`describe_check`].
@@ -62,6 +64,8 @@ pub(crate) enum Constraint {
     ForeignKey {
         columns: Vec<String>,
         references: String,
+        /// The referenced columns, when written.
+        referred: Vec<String>,
     },
     Check {
         expr: String,
@@ -550,7 +554,10 @@ fn read_column(def: &ColumnDef) -> Column {
                 column.not_null = true;
             }
             ColumnOption::Unique(_) => column.unique = true,
-            ColumnOption::ForeignKey(fk) => column.references = Some(name(&fk.foreign_table)),
+            ColumnOption::ForeignKey(fk) => {
+                column.references = Some(name(&fk.foreign_table));
+                column.referred_columns = idents(&fk.referred_columns);
+            }
             ColumnOption::Generated {
                 generated_as,
                 generation_expr,
@@ -587,6 +594,7 @@ fn read_constraint(c: &TableConstraint) -> (Option<String>, Constraint) {
             Constraint::ForeignKey {
                 columns: idents(&fk.columns),
                 references: name(&fk.foreign_table),
+                referred: idents(&fk.referred_columns),
             },
         ),
         TableConstraint::Check(ck) => (

@@ -140,9 +140,9 @@ fn every_rule_has_a_unique_kebab_case_id() {
 fn new_table_columns_and_check_descriptions() {
     let m = migration(
         "",
-        "CREATE TABLE e (id INT PRIMARY KEY, score DECIMAL(3,2) CHECK (score >= 0 AND score <= 1), \
+        "CREATE TABLE e (id INT PRIMARY KEY, c INT REFERENCES contacts(id), d INT, score DECIMAL(3,2) CHECK (score >= 0 AND score <= 1), \
          n INT CHECK (n BETWEEN 1 AND 9), data TEXT CHECK (json_valid(data)), \
-         CONSTRAINT kind_ok CHECK (kind IN ('a', 'b')));\n\
+         CONSTRAINT kind_ok CHECK (kind IN ('a', 'b')), FOREIGN KEY (d) REFERENCES deals);\n\
          ALTER TABLE contacts ADD CONSTRAINT chk_status CHECK (status IN ('pending', 'failed'));\n\
          ALTER TABLE contacts ADD COLUMN level INT CHECK (level > 0);",
         "",
@@ -155,8 +155,20 @@ fn new_table_columns_and_check_descriptions() {
             .filter(|o| o.object == ObjectKind::Column)
             .map(|o| (o.name.as_str(), o.detail.as_deref()))
             .collect();
-        assert_eq!(columns.len(), 4, "{columns:?}");
-        assert_eq!(columns[1], ("e.score", Some("decimal(3,2)")));
+        assert_eq!(columns.len(), 6, "{columns:?}");
+        assert_eq!(columns[3], ("e.score", Some("decimal(3,2)")));
+        let fks: Vec<_> = create
+            .iter()
+            .filter(|o| o.object == ObjectKind::ForeignKey)
+            .map(|o| (o.name.as_str(), o.detail.as_deref().unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            fks,
+            [
+                ("e.c", "references contacts(id)"),
+                ("e_fkey", "(d) references deals")
+            ]
+        );
         let checks: Vec<_> = a
             .statements
             .iter()

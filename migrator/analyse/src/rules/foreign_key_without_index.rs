@@ -34,6 +34,7 @@ fn foreign_keys(op: &Op) -> Vec<(String, Vec<String>, String)> {
                 if let Constraint::ForeignKey {
                     columns,
                     references,
+                    ..
                 } = c
                 {
                     out.push((table.clone(), columns.clone(), references.clone()));
@@ -52,6 +53,7 @@ fn foreign_keys(op: &Op) -> Vec<(String, Vec<String>, String)> {
                 Constraint::ForeignKey {
                     columns,
                     references,
+                    ..
                 },
             ..
         } => {
