@@ -97,6 +97,14 @@ pub enum Error {
     /// Wrong use of the API or the admin flags.
     #[error("{0}")]
     Usage(String),
+    /// `--migrate-preview` named an issue this binary carries no migration for.
+    #[error("issue #{issue} has no migration in this binary{}\nwhat to do: check the number with --migrate-status", known_issues(.known))]
+    NoSuchIssue {
+        /// The issue asked for.
+        issue: u32,
+        /// Issues the binary has migrations for.
+        known: Vec<u32>,
+    },
 }
 
 fn versions(v: &[u64]) -> String {

@@ -27,6 +27,8 @@ mod history;
 #[cfg(feature = "preview")]
 pub mod live;
 mod plan;
+#[cfg(feature = "preview")]
+pub mod preview;
 mod rehearse;
 pub mod render;
 mod report;

@@ -24,7 +24,8 @@ impl Style {
         }
     }
 
-    fn icon(self, icon: &str) -> String {
+    /// `icon` and a space when fancy, nothing when plain.
+    pub(crate) fn icon(self, icon: &str) -> String {
         match self {
             Style::Fancy => format!("{icon} "),
             Style::Plain => String::new(),

@@ -1,0 +1,251 @@
+//! `--migrate-preview`: what applying (and rolling back) an issue's migrations, or every pending one, would
+//! do to this database, in the spec's "Preview Mode" layout or as versioned JSON.
+//!
+//! Data flows one way: the history says which migrations and where they stand; the offline analyser
+//! (`migrator-analyse`, for this server's dialect and major version) says what each statement does;
+//! [`crate::live`] calibrates its cost model on this database and estimates each statement; the backend
+//! counts what each DOWN would destroy; [`build`] turns that into [`Sections`]; [`text`] and JSON render
+//! them. A preview only reads: no history row, table or index is written (the calibration works in a
+//! scratch table of its own).
+
+mod build;
+mod model;
+mod text;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use migrator_analyse::{Action, Analysis, Dialect, ObjectKind, Options, Section};
+use tracing::{debug, info, info_span};
+
+pub use model::*;
+pub use text::render as render_text;
+
+use crate::plan::status_entries;
+use crate::{Backend, Engine, Error, Migration, Migrator, StatusKind};
+
+/// Builds the preview of `target` against the database behind `backend`. Reads only.
+pub fn preview(
+    migrator: &Migrator<'_>,
+    backend: &mut dyn Backend,
+    target: Target,
+) -> Result<Preview, Error> {
+    let span = info_span!(
+        "migrator.preview",
+        engine = backend.engine().name(),
+        ?target
+    );
+    let _enter = span.enter();
+    let set = migrator.set();
+    let rows = backend.read_history()?;
+    let entries = status_entries(set, &rows);
+    let state_of = |version: u64| match entries.iter().find(|e| e.version == version) {
+        Some(e) => match e.kind {
+            StatusKind::Pending | StatusKind::RolledBackChanged => State::Pending,
+            StatusKind::Applied => State::Applied,
+            StatusKind::RolledBack => State::RolledBack,
+            _ => State::Other,
+        },
+        None => State::Other,
+    };
+    let selected: Vec<(&Migration, State)> = match target {
+        Target::Issue(issue) => {
+            let chosen: Vec<_> = set
+                .of_issue(issue)
+                .map(|m| (m, state_of(m.version)))
+                .collect();
+            if chosen.is_empty() {
+                let known: BTreeSet<u32> =
+                    set.migrations().iter().filter_map(|m| m.issue).collect();
+                return Err(Error::NoSuchIssue {
+                    issue,
+                    known: known.into_iter().collect(),
+                });
+            }
+            chosen
+        }
+        Target::Pending => set
+            .migrations()
+            .iter()
+            .map(|m| (m, state_of(m.version)))
+            .filter(|(_, s)| *s == State::Pending)
+            .collect(),
+    };
+    info!(migrations = selected.len(), "previewing");
+    let database = backend.server_version()?;
+    if selected.is_empty() {
+        return Ok(Preview {
+            schema_version: PREVIEW_SCHEMA_VERSION,
+            target,
+            database,
+            calibration_ms: 0.0,
+            migrations: Vec::new(),
+            total: Sections::default(),
+        });
+    }
+    let opts = Options {
+        dialect: match backend.engine() {
+            Engine::Sqlite => Dialect::Sqlite,
+            Engine::Postgres => Dialect::Postgres,
+        },
+        pg_version: pg_major(&database).unwrap_or(migrator_analyse::DEFAULT_PG_VERSION),
+    };
+    let calibration = crate::live::calibrate(backend)?;
+    debug!(took_ms = calibration.took.as_millis() as u64, "calibrated");
+    let mut migrations = Vec::with_capacity(selected.len());
+    for (migration, state) in selected {
+        let analysis = migrator_analyse::analyse(migration, opts);
+        let mut estimate = crate::live::estimate(backend, migration, &analysis, &calibration)?;
+        // The verdict against this host's policy (max_lock_duration is the configured lock timeout).
+        estimate.downtime = estimate.downtime_over(migrator.config().lock_timeout);
+        let data_loss = data_loss(backend, &analysis, state)?;
+        let files = generated_files(set.source_dir(), migration, &analysis);
+        debug!(version = migration.version, ?state, "estimated");
+        migrations.push(MigrationPreview {
+            version: migration.version,
+            file: migration.file_name.to_string(),
+            issue: migration.issue,
+            state,
+            sections: build::sections(build::Inputs {
+                analysis: &analysis,
+                estimate: &estimate,
+                data_loss,
+                has_down: migration.down.as_ref().is_some_and(|d| !d.is_empty()),
+                files,
+            }),
+        });
+    }
+    let total = build::combine(migrations.iter().map(|m| &m.sections));
+    Ok(Preview {
+        schema_version: PREVIEW_SCHEMA_VERSION,
+        target,
+        database,
+        calibration_ms: calibration.took.as_secs_f64() * 1000.0,
+        migrations,
+        total,
+    })
+}
+
+/// The preview as the JSON document of `--format json` (`schema_version` [`PREVIEW_SCHEMA_VERSION`]).
+pub fn render_json(preview: &Preview) -> Result<String, Error> {
+    serde_json::to_string_pretty(preview)
+        .map(|mut s| {
+            s.push('\n');
+            s
+        })
+        .map_err(|e| Error::Usage(format!("cannot write the preview as JSON: {e}")))
+}
+
+/// `15` of `PostgreSQL 15.8`.
+fn pg_major(version: &str) -> Option<u32> {
+    version
+        .strip_prefix("PostgreSQL ")?
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// What the DOWN would destroy now: the rows of each table it drops and the non-NULL values of each column
+/// it drops, counted on the database. Objects the UP of a pending migration creates do not exist yet: a
+/// rollback right after applying loses nothing of them.
+fn data_loss(
+    backend: &mut dyn Backend,
+    analysis: &Analysis,
+    state: State,
+) -> Result<Vec<DataLoss>, Error> {
+    let up_creates: BTreeSet<&str> = analysis
+        .statements
+        .iter()
+        .filter(|s| s.section == Section::Up)
+        .flat_map(|s| &s.objects)
+        .filter(|o| o.action == Action::Create)
+        .map(|o| o.name.as_str())
+        .collect();
+    let mut out = Vec::new();
+    let dropped = analysis
+        .statements
+        .iter()
+        .filter(|s| s.section == Section::Down)
+        .flat_map(|s| &s.objects)
+        .filter(|o| o.action == Action::Drop)
+        .filter(|o| matches!(o.object, ObjectKind::Table | ObjectKind::Column));
+    for o in dropped {
+        if state == State::Pending && up_creates.contains(o.name.as_str()) {
+            continue;
+        }
+        let (table, column) = match o.object {
+            ObjectKind::Column => match o.name.rsplit_once('.') {
+                Some((t, c)) => (t, Some(c)),
+                None => continue,
+            },
+            _ => (o.name.as_str(), None),
+        };
+        if table.starts_with("schema_migrations") || backend.table_stats(table, false)?.is_none() {
+            continue;
+        }
+        let rows = match backend.count_rows(table, column) {
+            Ok(rows) => rows,
+            // DROP COLUMN IF EXISTS of a column that is not there: nothing to lose.
+            Err(e) if column.is_some() => {
+                debug!(error = %e, name = %o.name, "column not counted");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if rows > 0 {
+            out.push(DataLoss {
+                object: if column.is_some() { "column" } else { "table" }.to_string(),
+                name: o.name.clone(),
+                rows,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The migration file and the companions `migrator-tool generate` writes beside the migrations
+/// directory (`rollback/<version>_rollback.sql`, `docs/schema/<table>.md`), those that exist.
+fn generated_files(source_dir: &str, migration: &Migration, analysis: &Analysis) -> Vec<String> {
+    let dir = Path::new(source_dir);
+    let label = dir.file_name().map_or_else(
+        || "migrations".to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let mut files = vec![format!("{label}/{}", migration.file_name)];
+    let Some(root) = dir.parent() else {
+        return files;
+    };
+    let rollback = format!("rollback/{:014}_rollback.sql", migration.version);
+    if root.join(&rollback).is_file() {
+        files.push(rollback);
+    }
+    let tables: BTreeSet<&str> = analysis
+        .statements
+        .iter()
+        .filter(|s| s.section == Section::Up)
+        .flat_map(|s| &s.tables)
+        .map(|t| t.table.as_str())
+        .filter(|t| {
+            !t.starts_with("schema_migrations")
+                && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
+        .collect();
+    for table in tables {
+        let doc = format!("docs/schema/{table}.md");
+        if root.join(&doc).is_file() {
+            files.push(doc);
+        }
+    }
+    files
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pg_major_reads_the_server_version() {
+        assert_eq!(super::pg_major("PostgreSQL 15.8"), Some(15));
+        assert_eq!(super::pg_major("PostgreSQL 17devel"), Some(17));
+        assert_eq!(super::pg_major("SQLite 3.50.2"), None);
+    }
+}
