@@ -33,6 +33,12 @@ Migration admin flags (provided by migrator):
   --migrate-restore <FILE>      replace the database with a backup (a backup of the current state is
                                 taken first); asks for confirmation
       --yes                     do not ask
+  --migrate-preview <ISSUE|pending>
+                                what applying the issue's migrations (or every pending one) would do to
+                                this database: schema changes, estimated duration and locks calibrated
+                                on it, warnings, the rollback plan with the data it would lose, the files;
+                                reads only
+      --format json             the versioned JSON document instead of text
   --migrate-help                this text
 Admin runs print what they did and exit 0; they exit 1 when the action failed or was refused, and 2 on a
 usage error. Set NO_COLOR for output without emoji.
@@ -83,11 +89,19 @@ pub enum AdminCommand {
         /// `--yes`: no confirmation.
         yes: bool,
     },
+    /// `--migrate-preview <ISSUE|pending> [--format json]`
+    Preview {
+        /// The issue; `None` for every pending migration.
+        issue: Option<u32>,
+        /// `--format json`.
+        json: bool,
+    },
     /// `--migrate-help`
     Help,
 }
 
-const FLAGS: [&str; 10] = [
+const FLAGS: [&str; 11] = [
+    "--migrate-preview",
     "--migrate-backups",
     "--migrate-restore",
     "--migrate-status",
@@ -133,8 +147,17 @@ where
     let mut command = None;
     let mut force = false;
     let mut yes = false;
+    let mut format: Option<String> = None;
     let mut iter = split.into_iter();
     while let Some(arg) = iter.next() {
+        if arg == "--format" || arg.starts_with("--format=") {
+            let value = match arg.strip_prefix("--format=") {
+                Some(v) => Some(v.to_string()),
+                None => iter.next(),
+            };
+            format = Some(value.ok_or_else(|| usage("--format needs text or json".to_string()))?);
+            continue;
+        }
         if arg == "--force" {
             force = true;
             continue;
@@ -163,6 +186,17 @@ where
                     })?
                     .into(),
                 yes: false,
+            },
+            "--migrate-preview" => AdminCommand::Preview {
+                issue: match iter.next() {
+                    Some(v) if v == "pending" || v == "all" => None,
+                    value => Some(number(
+                        &arg,
+                        value,
+                        "an issue number, or `pending` for every pending migration",
+                    )?),
+                },
+                json: false,
             },
             "--migrate-rollback" => AdminCommand::Rollback {
                 issue: number(&arg, iter.next(), "an issue number")?,
@@ -204,6 +238,24 @@ where
         }
         command = Some(parsed);
     }
+    let json = match format.as_deref() {
+        None | Some("text") => false,
+        Some("json") => true,
+        Some(other) => {
+            return Err(usage(format!(
+                "--format must be text or json, got {other:?}"
+            )))
+        }
+    };
+    let command = match command {
+        Some(AdminCommand::Preview { issue, .. }) => Some(AdminCommand::Preview { issue, json }),
+        Some(_) if format.is_some() => {
+            return Err(usage(
+                "--format only goes with --migrate-preview".to_string(),
+            ))
+        }
+        other => other,
+    };
     match (command, force, yes) {
         (Some(AdminCommand::Rollback { issue, .. }), force, false) => {
             Ok(Some(AdminCommand::Rollback { issue, force }))
@@ -271,9 +323,45 @@ pub fn run(
             migrator.mark(backend, *version, *status, false)?;
             format!("Marked migration {version} as {status}.\n")
         }
+        AdminCommand::Preview { issue, json } => preview(migrator, backend, *issue, *json, style)?,
     };
     out.write_all(text.as_bytes())
         .map_err(|e| Error::Usage(format!("cannot write the output: {e}")))
+}
+
+/// `--migrate-preview`: builds the preview (reading only) and renders it.
+#[cfg(feature = "preview")]
+fn preview(
+    migrator: &Migrator<'_>,
+    backend: &mut dyn Backend,
+    issue: Option<u32>,
+    json: bool,
+    style: Style,
+) -> Result<String, Error> {
+    let target = issue.map_or(
+        crate::preview::Target::Pending,
+        crate::preview::Target::Issue,
+    );
+    let preview = crate::preview::preview(migrator, backend, target)?;
+    if json {
+        crate::preview::render_json(&preview)
+    } else {
+        Ok(crate::preview::render_text(&preview, style))
+    }
+}
+
+/// `--migrate-preview` in a build without the `preview` feature.
+#[cfg(not(feature = "preview"))]
+fn preview(
+    _: &Migrator<'_>,
+    _: &mut dyn Backend,
+    _: Option<u32>,
+    _: bool,
+    _: Style,
+) -> Result<String, Error> {
+    Err(Error::Usage(
+        "--migrate-preview needs migrator's `preview` feature (on by default)".to_string(),
+    ))
 }
 
 /// Asks on stderr and reads one line of stdin; only `yes` agrees.
@@ -346,6 +434,31 @@ mod tests {
     }
 
     #[test]
+    fn parses_the_preview_flag() {
+        assert_eq!(
+            p(&["--migrate-preview", "#234"]).unwrap(),
+            Some(AdminCommand::Preview {
+                issue: Some(234),
+                json: false
+            })
+        );
+        assert_eq!(
+            p(&["--format=json", "--migrate-preview=pending"]).unwrap(),
+            Some(AdminCommand::Preview {
+                issue: None,
+                json: true
+            })
+        );
+        assert_eq!(
+            p(&["--migrate-preview", "all", "--format", "text"]).unwrap(),
+            Some(AdminCommand::Preview {
+                issue: None,
+                json: false
+            })
+        );
+    }
+
+    #[test]
     fn wrong_flags_are_usage_errors() {
         for args in [
             &["--migrate-rollback"][..],
@@ -354,6 +467,10 @@ mod tests {
             &["--migrate-status", "--migrate-history"],
             &["--migrate-status", "--force"],
             &["--migrate-mark", "1", "done"],
+            &["--migrate-preview"],
+            &["--migrate-preview", "soon"],
+            &["--migrate-preview", "234", "--format", "xml"],
+            &["--migrate-history", "--format", "json"],
         ] {
             let err = p(args).unwrap_err();
             assert!(matches!(err, Error::Usage(_)), "{args:?}: {err}");
