@@ -20,6 +20,7 @@ use tracing::{debug, info, info_span};
 
 pub use model::*;
 pub use text::render as render_text;
+pub use text::{bytes, duration, thousands};
 
 use crate::plan::status_entries;
 use crate::{Backend, Engine, Error, Migration, Migrator, StatusKind};

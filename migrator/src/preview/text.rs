@@ -7,7 +7,7 @@ use super::model::{Complexity, MigrationPreview, Preview, Sections, State, Targe
 use crate::render::Style;
 
 /// `1,234,567`.
-pub(crate) fn thousands(n: u64) -> String {
+pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
@@ -20,7 +20,7 @@ pub(crate) fn thousands(n: u64) -> String {
 }
 
 /// A duration for people: `0.4 ms`, `12 ms`, `2.5 seconds`, `45 seconds`, `3 min 20 s`.
-pub(crate) fn duration(ms: f64) -> String {
+pub fn duration(ms: f64) -> String {
     if ms < 1.0 {
         format!("{ms:.1} ms")
     } else if ms < 1000.0 {
@@ -36,7 +36,7 @@ pub(crate) fn duration(ms: f64) -> String {
 }
 
 /// Bytes for people, decimal units: `512 bytes`, `48 kB`, `25.3 MB`, `1.2 GB`.
-pub(crate) fn bytes(n: u64) -> String {
+pub fn bytes(n: u64) -> String {
     let f = n as f64;
     if n < 1000 {
         format!("{n} bytes")

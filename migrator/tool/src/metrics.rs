@@ -50,8 +50,22 @@ pub enum Outcome {
     Unchanged,
 }
 
-/// The footer lines (marker included) for one analysed migration.
-pub fn footer(analysis: &Analysis) -> Vec<String> {
+/// Figures measured on a database (`metrics --database-url`, from `migrator::preview`), already worded
+/// for the footer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Live {
+    /// The server, as it reports itself (`PostgreSQL 15.8`).
+    pub database: String,
+    /// `~50,000` (with its qualifier, e.g. `at most`).
+    pub rows: String,
+    /// The UP's estimated (or measured) time.
+    pub time: String,
+    /// The DOWN's estimated time.
+    pub rollback_time: String,
+}
+
+/// The footer lines (marker included) for one analysed migration; `live` fills rows and times.
+pub fn footer(analysis: &Analysis, live: Option<&Live>) -> Vec<String> {
     let up: Vec<_> = analysis
         .statements
         .iter()
@@ -95,7 +109,8 @@ pub fn footer(analysis: &Analysis) -> Vec<String> {
             tables.iter().copied().collect::<Vec<_>>().join(", ")
         ),
         format!(
-            "-- Rows affected: unknown offline{}",
+            "-- Rows affected: {}{}",
+            live.map_or("unknown offline", |l| l.rows.as_str()),
             if updated.is_empty() {
                 String::new()
             } else {
@@ -103,9 +118,12 @@ pub fn footer(analysis: &Analysis) -> Vec<String> {
             }
         ),
         format!("-- Indexes created: {indexes}"),
-        format!(
-            "-- Estimated time: unknown offline (`app --migrate-preview {issue}` measures it on the database)"
-        ),
+        match live {
+            Some(l) => format!("-- Estimated time: {} (on {})", l.time, l.database),
+            None => format!(
+                "-- Estimated time: unknown offline (`app --migrate-preview {issue}` measures it on the database)"
+            ),
+        },
     ];
     lines.extend(blocking(analysis, &up));
     let dropped: Vec<&str> = down
@@ -120,7 +138,8 @@ pub fn footer(analysis: &Analysis) -> Vec<String> {
         "-- Rollback time: no DOWN (cannot be rolled back)".to_string()
     } else {
         format!(
-            "-- Rollback time: unknown offline ({} statements{})",
+            "-- Rollback time: {} ({} statements{})",
+            live.map_or("unknown offline", |l| l.rollback_time.as_str()),
             down.len(),
             if dropped.is_empty() {
                 String::new()
@@ -232,13 +251,13 @@ pub fn fill(text: &str, footer: &[String]) -> String {
     kept
 }
 
-/// Fills the footer of one migration file (atomically: a temporary file renamed over it). With `check`
-/// nothing is written; the outcome says whether it would be.
+/// Fills the footer of one migration file (atomically: a temporary file renamed over it), with `live`
+/// figures when given. With `check` nothing is written; the outcome says whether it would be.
 pub fn fill_file(
     path: &Path,
-    dialect: Dialect,
-    pg_version: u32,
+    options: Options,
     check: bool,
+    live: Option<&Live>,
 ) -> Result<Outcome, MetricsError> {
     let read = |e: std::io::Error| MetricsError::Read {
         path: path.to_path_buf(),
@@ -250,14 +269,8 @@ pub fn fill_file(
         .and_then(|n| n.to_str())
         .ok_or_else(|| MetricsError::FileName(path.to_path_buf()))?;
     let migration = migrator_format::parse_file(name, &text)?;
-    let analysis = migrator_analyse::analyse(
-        &migration,
-        Options {
-            dialect,
-            pg_version,
-        },
-    );
-    let filled = fill(&text, &footer(&analysis));
+    let analysis = migrator_analyse::analyse(&migration, options);
+    let filled = fill(&text, &footer(&analysis, live));
     if filled == text {
         tracing::info!(path = %path.display(), "footer unchanged");
         return Ok(Outcome::Unchanged);

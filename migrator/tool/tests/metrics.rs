@@ -109,3 +109,73 @@ fn assert_no_temp_files(dir: &Path) {
         .collect();
     assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
 }
+
+migrator_tests::both_engines!(database_url_fills_rows_and_times_of_pending_migrations);
+
+/// With `--dir` and `--database-url`, the pending migration's footer gets the preview's rows and times
+/// from that database; an applied one keeps the offline wording; the database is not changed.
+fn database_url_fills_rows_and_times_of_pending_migrations(
+    ws: &migrator_tests::Workspace,
+    db: &migrator_tests::Db,
+) {
+    ws.add(
+        20240101000000,
+        Some(1),
+        "base",
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, state TEXT);",
+        Some("DROP TABLE items;"),
+    );
+    db.boot_with(
+        &ws.set(),
+        migrator::Config {
+            require_backup: false,
+            ..migrator::Config::default()
+        },
+    )
+    .unwrap();
+    db.exec("INSERT INTO items (id, state) SELECT g, 'old' FROM (SELECT 1 AS g UNION ALL SELECT 2 UNION ALL SELECT 3) s");
+    ws.add(
+        20240102000000,
+        Some(2),
+        "states",
+        "UPDATE items SET state = 'new' WHERE state = 'old';",
+        Some("UPDATE items SET state = 'old' WHERE state = 'new';"),
+    );
+    if db.is_postgres() {
+        // PostgreSQL's figure is the planner's estimate: exact once the table is analysed.
+        db.exec("ANALYZE items");
+    }
+    let history = db.history();
+    let url = match db {
+        migrator_tests::Db::Sqlite(path) => path.to_string_lossy().into_owned(),
+        migrator_tests::Db::Postgres(pg) => pg.url.clone(),
+    };
+    let dir = ws.migrations().to_string_lossy().into_owned();
+    let (code, out, err) = metrics(&["--dir", &dir, "--database-url", &url]);
+    assert_eq!(code, 0, "{out}{err}");
+    let pending =
+        std::fs::read_to_string(ws.migrations().join("20240102000000_issue_2_states.sql")).unwrap();
+    assert!(
+        pending.contains("-- Rows affected: ~3 (UPDATE on items)\n"),
+        "{pending}"
+    );
+    assert!(
+        pending.contains(&format!(" (on {} ", db.engine_name())),
+        "{pending}"
+    );
+    assert!(
+        !pending.contains("Estimated time: unknown offline"),
+        "{pending}"
+    );
+    let applied =
+        std::fs::read_to_string(ws.migrations().join("20240101000000_issue_1_base.sql")).unwrap();
+    assert!(
+        applied.contains("-- Rows affected: unknown offline\n"),
+        "{applied}"
+    );
+    assert_eq!(db.history(), history);
+    assert_eq!(
+        db.count("SELECT count(*) FROM items WHERE state = 'old'"),
+        3
+    );
+}

@@ -17,14 +17,14 @@ use tracing::info;
 pub struct DbArgs {
     /// The migrations directory (loaded at run time with the parser `embed_migrations!` uses).
     #[arg(long, value_name = "DIR")]
-    dir: PathBuf,
+    pub(super) dir: PathBuf,
     /// The database: `sqlite:PATH` or a plain file path for SQLite, `postgres://...` for PostgreSQL.
     #[arg(long, value_name = "URL", env = "DATABASE_URL", hide_env_values = true)]
-    database_url: String,
+    pub(super) database_url: String,
     /// The safety policy file (default: `migration_safety.yaml` beside the migrations directory when it
     /// exists, otherwise the spec's policy).
     #[arg(long, value_name = "FILE")]
-    policy: Option<PathBuf>,
+    pub(super) policy: Option<PathBuf>,
 }
 
 /// Where the database is.
