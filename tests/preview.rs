@@ -14,6 +14,7 @@ both_engines!(
     rollback_plan_counts_what_the_down_would_destroy_after_applying,
     json_has_the_documented_fields,
     a_preview_changes_nothing,
+    a_rehearsed_preview_shows_measured_times,
 );
 
 const REPO_MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations");
@@ -108,6 +109,7 @@ fn admin_text(db: &Db, set: &MigrationSet, issue: u32, json: bool) -> Result<Str
             &AdminCommand::Preview {
                 issue: Some(issue),
                 json,
+                rehearse: false,
             },
             &mut out,
         )
@@ -391,4 +393,81 @@ fn no_down_and_allowed_findings_are_shown() {
         "{text}"
     );
     assert!(text.contains("Affected Rows: 2\n"), "{text}");
+}
+
+fn a_rehearsed_preview_shows_measured_times(ws: &Workspace, db: &Db) {
+    let set = before_234(ws, db);
+    let (schema, history) = (db.fingerprint(), self::history(db));
+    let p = db
+        .with_backend(|b| preview::preview_with(&Migrator::new(&set), b, Target::Issue(234), true))
+        .unwrap();
+    let (perf, rollback) = (&p.total.performance, &p.total.rollback);
+    assert!(perf.measured && rollback.measured, "{perf:?} {rollback:?}");
+    assert!(perf.estimated_duration_ms > 0.0 && rollback.duration_ms > 0.0);
+    let text = preview::render_text(&p, Style::Plain);
+    assert!(text.contains("(measured)\n  - Lock Required"), "{text}");
+    assert!(text.contains("Rollback Duration: "), "{text}");
+    // The rehearsal ran on a copy: this database is as it was.
+    assert_eq!(db.fingerprint(), schema);
+    assert_eq!(self::history(db), history);
+}
+
+#[test]
+fn several_pending_migrations_are_listed_and_summed() {
+    let ws = Workspace::new();
+    let db = Db::sqlite(&ws);
+    ws.add(
+        20240101000000,
+        Some(1),
+        "base",
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT);\nINSERT INTO t (x) VALUES ('a'), ('b'), ('c');",
+        Some("DROP TABLE t;"),
+    );
+    db.boot_with(&ws.set(), no_backup()).unwrap();
+    ws.add(
+        20240102000000,
+        Some(2),
+        "y",
+        "ALTER TABLE t ADD COLUMN y TEXT;\nUPDATE t SET y = x;",
+        Some("ALTER TABLE t DROP COLUMN y;"),
+    );
+    ws.add(
+        20240103000000,
+        Some(3),
+        "u",
+        "CREATE TABLE u (id INTEGER PRIMARY KEY, t_id INTEGER REFERENCES t(id));\nDELETE FROM t WHERE x = 'c';",
+        Some("DROP TABLE u;"),
+    );
+    let set = ws.set();
+    let p = preview_of(&db, &set, Target::Pending).unwrap();
+    assert_eq!(p.migrations.len(), 2);
+    let sum: f64 = p
+        .migrations
+        .iter()
+        .map(|m| m.sections.performance.estimated_duration_ms)
+        .sum();
+    assert!((p.total.performance.estimated_duration_ms - sum).abs() < 1e-6);
+    assert_eq!(p.total.schema_changes.new_tables[0].name, "u");
+    assert_eq!(
+        p.total.schema_changes.modified_tables[0].added_columns,
+        ["y"]
+    );
+    assert!(
+        p.total.schema_changes.dropped.is_empty(),
+        "a DELETE is not a schema drop"
+    );
+    let text = preview::render_text(&p, Style::Plain);
+    assert!(
+        text.contains("  - 20240102000000_issue_2_y.sql (pending)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  - 20240103000000_issue_3_u.sql (pending)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("backfill-in-ddl-transaction] 20240102000000_issue_2_y.sql:"),
+        "{text}"
+    );
+    assert!(text.contains("FK: u.t_id -> t.id"), "{text}");
 }

@@ -109,12 +109,12 @@ fn parse_args(args: Vec<String>) -> Result<Option<Args>, String> {
                         .map_err(|e| format!("--lock-wait: {e}"))?,
                 );
             }
-            // The output format of --migrate-preview rides along with the admin flags.
+            // The output format of --migrate-preview (and its --rehearse) ride along with the admin flags.
             "--format" => {
                 rest.push(arg.clone());
                 rest.push(iter.next().ok_or("--format needs text or json")?);
             }
-            _ if arg.starts_with("--format=") => rest.push(arg.clone()),
+            _ if arg.starts_with("--format=") || arg == "--rehearse" => rest.push(arg.clone()),
             _ if arg.starts_with("--migrate-") || arg.starts_with("--force") => {
                 rest.push(arg.clone());
                 // The admin flags' values ride along (an issue number, a version, a status).

@@ -39,6 +39,7 @@ Migration admin flags (provided by migrator):
                                 on it, warnings, the rollback plan with the data it would lose, the files;
                                 reads only
       --format json             the versioned JSON document instead of text
+      --rehearse                run the pending migrations on a scratch copy first: measured times
   --migrate-help                this text
 Admin runs print what they did and exit 0; they exit 1 when the action failed or was refused, and 2 on a
 usage error. Set NO_COLOR for output without emoji.
@@ -89,12 +90,14 @@ pub enum AdminCommand {
         /// `--yes`: no confirmation.
         yes: bool,
     },
-    /// `--migrate-preview <ISSUE|pending> [--format json]`
+    /// `--migrate-preview <ISSUE|pending> [--format json] [--rehearse]`
     Preview {
         /// The issue; `None` for every pending migration.
         issue: Option<u32>,
         /// `--format json`.
         json: bool,
+        /// `--rehearse`: measure on a scratch copy.
+        rehearse: bool,
     },
     /// `--migrate-help`
     Help,
@@ -148,6 +151,7 @@ where
     let mut force = false;
     let mut yes = false;
     let mut format: Option<String> = None;
+    let mut rehearse = false;
     let mut iter = split.into_iter();
     while let Some(arg) = iter.next() {
         if arg == "--format" || arg.starts_with("--format=") {
@@ -156,6 +160,10 @@ where
                 None => iter.next(),
             };
             format = Some(value.ok_or_else(|| usage("--format needs text or json".to_string()))?);
+            continue;
+        }
+        if arg == "--rehearse" {
+            rehearse = true;
             continue;
         }
         if arg == "--force" {
@@ -197,6 +205,7 @@ where
                     )?),
                 },
                 json: false,
+                rehearse: false,
             },
             "--migrate-rollback" => AdminCommand::Rollback {
                 issue: number(&arg, iter.next(), "an issue number")?,
@@ -248,10 +257,14 @@ where
         }
     };
     let command = match command {
-        Some(AdminCommand::Preview { issue, .. }) => Some(AdminCommand::Preview { issue, json }),
-        Some(_) if format.is_some() => {
+        Some(AdminCommand::Preview { issue, .. }) => Some(AdminCommand::Preview {
+            issue,
+            json,
+            rehearse,
+        }),
+        Some(_) if format.is_some() || rehearse => {
             return Err(usage(
-                "--format only goes with --migrate-preview".to_string(),
+                "--format and --rehearse only go with --migrate-preview".to_string(),
             ))
         }
         other => other,
@@ -323,7 +336,11 @@ pub fn run(
             migrator.mark(backend, *version, *status, false)?;
             format!("Marked migration {version} as {status}.\n")
         }
-        AdminCommand::Preview { issue, json } => preview(migrator, backend, *issue, *json, style)?,
+        AdminCommand::Preview {
+            issue,
+            json,
+            rehearse,
+        } => preview(migrator, backend, *issue, (*json, *rehearse), style)?,
     };
     out.write_all(text.as_bytes())
         .map_err(|e| Error::Usage(format!("cannot write the output: {e}")))
@@ -335,14 +352,14 @@ fn preview(
     migrator: &Migrator<'_>,
     backend: &mut dyn Backend,
     issue: Option<u32>,
-    json: bool,
+    (json, rehearse): (bool, bool),
     style: Style,
 ) -> Result<String, Error> {
     let target = issue.map_or(
         crate::preview::Target::Pending,
         crate::preview::Target::Issue,
     );
-    let preview = crate::preview::preview(migrator, backend, target)?;
+    let preview = crate::preview::preview_with(migrator, backend, target, rehearse)?;
     if json {
         crate::preview::render_json(&preview)
     } else {
@@ -356,7 +373,7 @@ fn preview(
     _: &Migrator<'_>,
     _: &mut dyn Backend,
     _: Option<u32>,
-    _: bool,
+    _: (bool, bool),
     _: Style,
 ) -> Result<String, Error> {
     Err(Error::Usage(
@@ -439,21 +456,24 @@ mod tests {
             p(&["--migrate-preview", "#234"]).unwrap(),
             Some(AdminCommand::Preview {
                 issue: Some(234),
-                json: false
+                json: false,
+                rehearse: false
             })
         );
         assert_eq!(
-            p(&["--format=json", "--migrate-preview=pending"]).unwrap(),
+            p(&["--format=json", "--migrate-preview=pending", "--rehearse"]).unwrap(),
             Some(AdminCommand::Preview {
                 issue: None,
-                json: true
+                json: true,
+                rehearse: true
             })
         );
         assert_eq!(
             p(&["--migrate-preview", "all", "--format", "text"]).unwrap(),
             Some(AdminCommand::Preview {
                 issue: None,
-                json: false
+                json: false,
+                rehearse: false
             })
         );
     }
@@ -471,6 +491,7 @@ mod tests {
             &["--migrate-preview", "soon"],
             &["--migrate-preview", "234", "--format", "xml"],
             &["--migrate-history", "--format", "json"],
+            &["--migrate-status", "--rehearse"],
         ] {
             let err = p(args).unwrap_err();
             assert!(matches!(err, Error::Usage(_)), "{args:?}: {err}");

@@ -163,10 +163,13 @@ fn schema_changes(analysis: &Analysis) -> SchemaChanges {
                     description,
                 });
             }
-            (kind, Action::Drop) if kind != ObjectKind::Column => out.dropped.push(Dropped {
-                kind: object_kind_name(kind).into(),
-                name: o.name.clone(),
-            }),
+            // Rows a DELETE or TRUNCATE removes are data, not schema: the findings name them.
+            (kind, Action::Drop) if !matches!(kind, ObjectKind::Column | ObjectKind::Rows) => {
+                out.dropped.push(Dropped {
+                    kind: object_kind_name(kind).into(),
+                    name: o.name.clone(),
+                })
+            }
             _ => {}
         }
     }

@@ -23,13 +23,25 @@ pub use text::render as render_text;
 pub use text::{bytes, duration, thousands};
 
 use crate::plan::status_entries;
-use crate::{Backend, Engine, Error, Migration, Migrator, StatusKind};
+use crate::{Backend, Engine, Error, Migration, Migrator, RehearsalPhase, StatusKind};
 
-/// Builds the preview of `target` against the database behind `backend`. Reads only.
+/// Builds the preview of `target` against the database behind `backend`, with estimated times. Reads only.
 pub fn preview(
     migrator: &Migrator<'_>,
     backend: &mut dyn Backend,
     target: Target,
+) -> Result<Preview, Error> {
+    preview_with(migrator, backend, target, false)
+}
+
+/// [`preview`], and with `rehearse` the pending migrations are first run on a scratch copy of the
+/// database ([`Migrator::rehearse`]: UPs, health checks, DOWNs, UPs again; the database itself is only
+/// read), so their UP and DOWN times are measured ones, shown as `(measured)`.
+pub fn preview_with(
+    migrator: &Migrator<'_>,
+    backend: &mut dyn Backend,
+    target: Target,
+    rehearse: bool,
 ) -> Result<Preview, Error> {
     let span = info_span!(
         "migrator.preview",
@@ -91,12 +103,34 @@ pub fn preview(
         },
         pg_version: pg_major(&database).unwrap_or(migrator_analyse::DEFAULT_PG_VERSION),
     };
+    let rehearsal = if rehearse {
+        let r = migrator.rehearse(backend)?;
+        info!(
+            took_ms = r.took.as_millis() as u64,
+            "rehearsed the pending migrations on a copy"
+        );
+        Some(r)
+    } else {
+        None
+    };
     let calibration = crate::live::calibrate(backend)?;
     debug!(took_ms = calibration.took.as_millis() as u64, "calibrated");
     let mut migrations = Vec::with_capacity(selected.len());
     for (migration, state) in selected {
         let analysis = migrator_analyse::analyse(migration, opts);
         let mut estimate = crate::live::estimate(backend, migration, &analysis, &calibration)?;
+        if let Some(up) = rehearsal
+            .as_ref()
+            .and_then(|r| r.up_time(migration.version))
+        {
+            let down = rehearsal.as_ref().and_then(|r| {
+                r.steps
+                    .iter()
+                    .find(|s| s.version == migration.version && s.phase == RehearsalPhase::Down)
+                    .map(|s| s.duration)
+            });
+            estimate.use_measured(up, down);
+        }
         // The verdict against this host's policy (max_lock_duration is the configured lock timeout).
         estimate.downtime = estimate.downtime_over(migrator.config().lock_timeout);
         let data_loss = data_loss(backend, &analysis, state)?;

@@ -85,7 +85,12 @@ pub fn render(preview: &Preview, style: Style) -> String {
             migration_line(&mut out, m);
         }
     }
-    sections(&mut out, &preview.total, style);
+    sections(
+        &mut out,
+        &preview.total,
+        style,
+        preview.migrations.len() > 1,
+    );
     if style == Style::Plain {
         out = out.replace('→', "->");
     }
@@ -96,7 +101,8 @@ fn migration_line(out: &mut String, m: &MigrationPreview) {
     let _ = writeln!(out, "  - {} ({})", m.file, state_label(m.state));
 }
 
-fn sections(out: &mut String, s: &Sections, style: Style) {
+/// The five sections; `several`: findings name their file, not only their line.
+fn sections(out: &mut String, s: &Sections, style: Style, several: bool) {
     let icon = |i: &str| style.icon(i);
     let c = &s.schema_changes;
     let _ = writeln!(out, "\n{}Schema Changes:", icon("📊"));
@@ -202,10 +208,15 @@ fn sections(out: &mut String, s: &Sections, style: Style) {
                 let _ = writeln!(out, "  - {}", w.message);
             }
             _ => {
+                let place = if several {
+                    format!("{}:{}", w.file, w.line)
+                } else {
+                    format!("line {}", w.line)
+                };
                 let _ = writeln!(
                     out,
-                    "  - [{tag}{} {}] line {}: {}",
-                    w.severity, w.id, w.line, w.message
+                    "  - [{tag}{} {}] {place}: {}",
+                    w.severity, w.id, w.message
                 );
             }
         }
