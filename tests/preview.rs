@@ -363,18 +363,26 @@ fn an_unknown_issue_is_an_error_naming_the_known_ones() {
     assert_eq!(code, Some(1));
 }
 
-#[test]
-fn no_down_and_allowed_findings_are_shown() {
+/// An SQLite database with the applied migration #1: a table `t (id, x)` holding `values`.
+fn sqlite_base(values: &str) -> (Workspace, Db) {
     let ws = Workspace::new();
     let db = Db::sqlite(&ws);
     ws.add(
         20240101000000,
         Some(1),
         "base",
-        "CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT);\nINSERT INTO t (x) VALUES ('a'), ('b');",
+        &format!(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT);\nINSERT INTO t (x) VALUES {values};"
+        ),
         Some("DROP TABLE t;"),
     );
     db.boot_with(&ws.set(), no_backup()).unwrap();
+    (ws, db)
+}
+
+#[test]
+fn no_down_and_allowed_findings_are_shown() {
+    let (ws, db) = sqlite_base("('a'), ('b')");
     ws.write(
         "20240102000000_issue_2_backfill.sql",
         "-- Issue #2: backfill\n-- migrator:allow backfill-in-ddl-transaction small table, reviewed\n\
@@ -414,16 +422,7 @@ fn a_rehearsed_preview_shows_measured_times(ws: &Workspace, db: &Db) {
 
 #[test]
 fn several_pending_migrations_are_listed_and_summed() {
-    let ws = Workspace::new();
-    let db = Db::sqlite(&ws);
-    ws.add(
-        20240101000000,
-        Some(1),
-        "base",
-        "CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT);\nINSERT INTO t (x) VALUES ('a'), ('b'), ('c');",
-        Some("DROP TABLE t;"),
-    );
-    db.boot_with(&ws.set(), no_backup()).unwrap();
+    let (ws, db) = sqlite_base("('a'), ('b'), ('c')");
     ws.add(
         20240102000000,
         Some(2),
