@@ -304,24 +304,96 @@ impl Backend for Sqlite<'_> {
         let partial = target.with_extension("partial");
         let result = (|| -> Result<(), Error> {
             let db = |context: &str, e: rusqlite::Error| Self::db_error(context, e);
-            // A separate read-only connection: the run's own connection holds the write lock, and the
-            // online backup API copies a consistent committed state page by page.
+            // A separate read-only connection: the run's own connection holds the write lock and has
+            // written nothing yet, so this one reads the last committed state. Memory-mapped reads
+            // (capped by SQLite's compile-time limit) make quick_check about twice as fast on large files.
             let source =
                 Connection::open_with_flags(&source_path, OpenFlags::SQLITE_OPEN_READ_ONLY)
                     .map_err(|e| db("opening the database for the backup", e))?;
-            let mut copy =
-                Connection::open(&partial).map_err(|e| db("creating the backup file", e))?;
-            crate::backup::owner_only(&partial)?;
-            copy_pages(&source, &mut copy)?;
-            let verdict: String = copy
-                .query_row("PRAGMA quick_check", [], |r| r.get(0))
-                .map_err(|e| db("checking the backup", e))?;
-            if verdict != "ok" {
-                return Err(Error::Backup(format!(
-                    "the backup fails PRAGMA quick_check: {verdict}"
-                )));
+            source
+                .execute_batch("PRAGMA mmap_size = 2147418112")
+                .map_err(|e| db("opening the database for the backup", e))?;
+            let journal_mode: String = source
+                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .map_err(|e| db("reading the journal mode", e))?;
+            let _ = std::fs::remove_file(&partial);
+            let quick_check = |conn: &Connection| -> Result<(), Error> {
+                let verdict: String = conn
+                    .query_row("PRAGMA quick_check", [], |r| r.get(0))
+                    .map_err(|e| db("checking the backup", e))?;
+                if verdict == "ok" {
+                    Ok(())
+                } else {
+                    Err(Error::Backup(format!(
+                        "the database fails PRAGMA quick_check: {verdict}"
+                    )))
+                }
+            };
+            // Page count and schema size: what a copy of this snapshot must show too.
+            let shape = |conn: &Connection, context: &str| -> Result<(i64, i64), Error> {
+                conn.query_row(
+                    "SELECT (SELECT page_count FROM pragma_page_count()), (SELECT count(*) FROM sqlite_schema)",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(|e| db(context, e))
+            };
+
+            if journal_mode.eq_ignore_ascii_case("wal") {
+                // WAL: the committed state is the file plus the log, so the online backup API copies it
+                // page by page, and the copy is checked.
+                let mut copy =
+                    Connection::open(&partial).map_err(|e| db("creating the backup file", e))?;
+                crate::backup::owner_only(&partial)?;
+                copy_pages(&source, &mut copy)?;
+                quick_check(&copy)?;
+            } else {
+                // Rollback journal: while a read transaction holds the SHARED lock no writer can change the
+                // database (writing needs an EXCLUSIVE lock), so two read-only connections that each open
+                // a read transaction see one committed state. One copies it with the backup API on another
+                // thread while the other runs quick_check over it on this one: the copy is the snapshot that
+                // passed the check, in the time of the slower of the two instead of their sum. (The file is
+                // not copied with a file handle of our own: closing a second descriptor of the database
+                // file drops every POSIX lock this process holds on it, SQLite's included.)
+                let reader =
+                    Connection::open_with_flags(&source_path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+                        .map_err(|e| db("opening the database for the backup", e))?;
+                for conn in [&source, &reader] {
+                    conn.execute_batch("BEGIN")
+                        .map_err(|e| db("starting the backup", e))?;
+                }
+                let snapshot = shape(&source, "reading the database for the backup")?;
+                let (partial, shape) = (&partial, &shape);
+                let (checked, copied) = std::thread::scope(|scope| {
+                    let copier = scope.spawn(move || -> Result<(), Error> {
+                        let mut copy = Connection::open(partial)
+                            .map_err(|e| db("creating the backup file", e))?;
+                        crate::backup::owner_only(partial)?;
+                        copy_pages(&reader, &mut copy)?;
+                        let _ = reader.execute_batch("COMMIT");
+                        drop(reader);
+                        // An empty database (no page yet) is copied as one empty page.
+                        let copied_shape = shape(&copy, "checking the backup")?;
+                        if copied_shape == (snapshot.0.max(1), snapshot.1) {
+                            Ok(())
+                        } else {
+                            Err(Error::Backup(format!(
+                                "the copy has {} pages and {} schema entries, the database {} and {}",
+                                copied_shape.0, copied_shape.1, snapshot.0, snapshot.1
+                            )))
+                        }
+                    });
+                    let checked = quick_check(&source);
+                    let copied = copier.join().unwrap_or_else(|_| {
+                        Err(Error::Backup("the copying thread panicked".to_string()))
+                    });
+                    (checked, copied)
+                });
+                let _ = source.execute_batch("COMMIT");
+                checked?;
+                copied?;
             }
-            drop(copy);
+            drop(source);
             std::fs::rename(&partial, target)
                 .map_err(|e| crate::backup::io_error("finishing the backup", target, e))
         })();

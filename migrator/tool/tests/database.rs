@@ -310,3 +310,57 @@ fn a_malformed_migration_file_fails_naming_file_and_line() {
     assert!(err.contains("20240101000000_broken.sql:"), "{err}");
     assert!(!ws.db_path().exists());
 }
+
+/// The backup `apply` takes holds the committed state in both SQLite journal modes: in WAL mode the
+/// committed rows may live only in the `-wal` file (a copy of the main file alone would lose them).
+#[test]
+fn backups_hold_the_committed_state_in_rollback_and_wal_mode() {
+    for wal in [false, true] {
+        let ws = Workspace::new();
+        three_migrations(&ws);
+        let conn = rusqlite::Connection::open(ws.db_path()).unwrap();
+        if wal {
+            let mode: String = conn
+                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(mode, "wal");
+            conn.execute_batch("PRAGMA wal_autocheckpoint = 0").unwrap();
+        }
+        conn.execute_batch(
+            "CREATE TABLE kept (id INTEGER PRIMARY KEY, body TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)
+             INSERT INTO kept SELECT i, hex(randomblob(100)) FROM n;",
+        )
+        .unwrap();
+        if wal {
+            let wal_file = ws.path().join("app.db-wal");
+            assert!(
+                std::fs::metadata(&wal_file).unwrap().len() > 500_000,
+                "the rows are in the WAL, not yet in the main file"
+            );
+        }
+        // `conn` stays open: in WAL mode the log is not checkpointed into the main file.
+        let (code, out, err) = tool(&ws, &Db::sqlite(&ws), &["apply"]);
+        assert_eq!(code, 0, "{err}");
+        let backup = out
+            .lines()
+            .find_map(|l| l.strip_prefix("Backup before applying: "))
+            .unwrap_or_else(|| panic!("no backup line in {out}"));
+        let copy = rusqlite::Connection::open(backup).unwrap();
+        let check: String = copy.query_row("PRAGMA quick_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(check, "ok", "wal: {wal}");
+        let rows: i64 = copy.query_row("SELECT count(*) FROM kept", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, 5000, "wal: {wal}");
+        let notes: i64 = copy
+            .query_row("SELECT count(*) FROM sqlite_schema WHERE name = 'notes'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(notes, 0, "the backup is the state before the migrations (wal: {wal})");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(backup).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "wal: {wal}");
+        }
+        drop(conn);
+    }
+}
