@@ -184,10 +184,90 @@ fn the_policy_beside_the_migrations_is_used(ws: &Workspace, db: &Db) {
     );
 }
 
+fn rehearse_runs_on_a_copy_and_leaves_the_database_alone(ws: &Workspace, db: &Db) {
+    three_migrations(ws);
+    db.exec("SELECT 1"); // an existing, empty database
+    let (code, out, err) = tool(ws, db, &["rehearse"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.starts_with("Rehearsed on a scratch copy"), "{out}");
+    for step in ["UP ", "health checks", "DOWN ", "UP again"] {
+        assert!(out.contains(step), "{step} in {out}");
+    }
+    let steps = |phase: &str| {
+        out.lines()
+            .filter(|l| l.starts_with("  ") && l.contains(phase))
+            .count()
+    };
+    assert_eq!((steps("UP again"), steps("DOWN")), (3, 3), "{out}");
+    assert!(
+        db.fingerprint().is_empty(),
+        "the database is untouched: {:?}",
+        db.fingerprint()
+    );
+
+    // A DOWN that leaves the author column behind fails the rehearsal, naming the migration.
+    ws.add(
+        20240104000000,
+        Some(3),
+        "note_tags",
+        "ALTER TABLE notes ADD COLUMN tags TEXT;\nCREATE INDEX notes_tags ON notes (tags);",
+        Some("DROP INDEX notes_tags;"),
+    );
+    let (code, out, err) = tool(ws, db, &["apply", "--policy", "no-rehearsal.yaml"]);
+    assert_eq!(code, 2, "the policy file is missing: {out}{err}");
+    std::fs::write(
+        ws.path().join("no-rehearsal.yaml"),
+        "migration_safety:\n  require_test_run: false\n  require_backup: false\n",
+    )
+    .unwrap();
+    // Apply the first three for real, so the rehearsal works on a database with history.
+    ws.remove("20240104000000_issue_3_note_tags.sql");
+    let (code, _, err) = tool(ws, db, &["apply", "--policy", "no-rehearsal.yaml"]);
+    assert_eq!(code, 0, "{err}");
+    ws.add(
+        20240104000000,
+        Some(3),
+        "note_tags",
+        "ALTER TABLE notes ADD COLUMN tags TEXT;\nCREATE INDEX notes_tags ON notes (tags);",
+        Some("DROP INDEX notes_tags;"),
+    );
+    let before = db.fingerprint();
+    let (code, out, err) = tool(ws, db, &["rehearse"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(err.contains("20240104000000"), "{err}");
+    assert!(err.contains("DOWN"), "{err}");
+    assert_eq!(db.fingerprint(), before, "the database is untouched");
+    assert_eq!(db.history().len(), 3);
+}
+
 both_engines!(
     apply_status_history_rollback,
-    the_policy_beside_the_migrations_is_used
+    the_policy_beside_the_migrations_is_used,
+    rehearse_runs_on_a_copy_and_leaves_the_database_alone
 );
+
+#[test]
+fn rehearse_from_scratch_in_memory() {
+    let ws = Workspace::new();
+    three_migrations(&ws);
+    let (code, out, err) = raw_tool(
+        ws.path(),
+        &[
+            "rehearse",
+            "--dir",
+            "migrations",
+            "--database-url",
+            "sqlite::memory:",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("3 DOWN(s)"), "{out}");
+    assert_eq!(
+        std::fs::read_dir(ws.path()).unwrap().count(),
+        1,
+        "no file written beside migrations/"
+    );
+}
 
 #[test]
 fn a_bad_policy_file_stops_before_the_database_is_touched() {
@@ -347,14 +427,25 @@ fn backups_hold_the_committed_state_in_rollback_and_wal_mode() {
             .find_map(|l| l.strip_prefix("Backup before applying: "))
             .unwrap_or_else(|| panic!("no backup line in {out}"));
         let copy = rusqlite::Connection::open(backup).unwrap();
-        let check: String = copy.query_row("PRAGMA quick_check", [], |r| r.get(0)).unwrap();
+        let check: String = copy
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(check, "ok", "wal: {wal}");
-        let rows: i64 = copy.query_row("SELECT count(*) FROM kept", [], |r| r.get(0)).unwrap();
+        let rows: i64 = copy
+            .query_row("SELECT count(*) FROM kept", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(rows, 5000, "wal: {wal}");
         let notes: i64 = copy
-            .query_row("SELECT count(*) FROM sqlite_schema WHERE name = 'notes'", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'notes'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
-        assert_eq!(notes, 0, "the backup is the state before the migrations (wal: {wal})");
+        assert_eq!(
+            notes, 0,
+            "the backup is the state before the migrations (wal: {wal})"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -18,7 +18,8 @@ pub struct DbArgs {
     /// The migrations directory (loaded at run time with the parser `embed_migrations!` uses).
     #[arg(long, value_name = "DIR")]
     pub(super) dir: PathBuf,
-    /// The database: `sqlite:PATH` or a plain file path for SQLite, `postgres://...` for PostgreSQL.
+    /// The database: `sqlite:PATH` or a plain file path for SQLite (`sqlite::memory:` for a fresh
+    /// in-memory one), `postgres://...` for PostgreSQL.
     #[arg(long, value_name = "URL", env = "DATABASE_URL", hide_env_values = true)]
     pub(super) database_url: String,
     /// The safety policy file (default: `migration_safety.yaml` beside the migrations directory when it
@@ -164,6 +165,11 @@ fn prepare_and_run(
 
 fn open_sqlite(path: &Path, create: Create) -> Result<rusqlite::Connection, Failure> {
     use rusqlite::OpenFlags;
+    if path == Path::new(":memory:") {
+        // `sqlite::memory:`: a fresh in-memory database, e.g. to rehearse every migration from scratch.
+        return rusqlite::Connection::open_in_memory()
+            .map_err(|e| failed(format!("cannot open an in-memory database: {e}")));
+    }
     if create == Create::No && !path.is_file() {
         return Err(usage(format!(
             "--database-url: no SQLite database at {} (apply creates one; status, history, rollback and rehearse need an existing file)",

@@ -1,5 +1,5 @@
 //! Subcommands, one module each: `generate`, `lint`, `metrics` work on files; `status`, `history`, `apply`,
-//! `rollback` act on a database through the runtime (`runtime`, with what they share in `database`).
+//! `rollback`, `rehearse` act on a database through the runtime (`runtime`, with what they share in `database`).
 
 mod database;
 mod generate;
@@ -42,6 +42,9 @@ pub enum Command {
     Apply(runtime::ApplyArgs),
     /// Roll back every applied migration of an issue, newest first.
     Rollback(runtime::RollbackArgs),
+    /// Rehearse the pending migrations of --dir on a scratch copy of the database (UP, health checks,
+    /// DOWN back to the schema before, UP again); the database is not changed.
+    Rehearse(runtime::RehearseArgs),
 }
 
 /// Runs the parsed command line.
@@ -54,5 +57,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::History(args) => runtime::history(args),
         Command::Apply(args) => runtime::apply(args),
         Command::Rollback(args) => runtime::rollback(args),
+        Command::Rehearse(args) => runtime::rehearse(args),
     }
 }
