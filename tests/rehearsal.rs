@@ -345,3 +345,38 @@ fn a_sqlite_down_that_rebuilds_a_table_with_other_formatting_still_restores_the_
     let report = db.boot_with(&ws.set(), config).unwrap();
     assert_eq!(report.applied_versions(), vec![20240102000000]);
 }
+
+#[test]
+fn a_down_that_leaves_an_object_outside_the_tables_it_names_is_caught_by_the_whole_schema_check() {
+    let ws = Workspace::new();
+    let db = Db::sqlite(&ws);
+    // The per-migration check looks at the tables a migration names (`a`); the view `v` is outside them,
+    // and SQLite keeps a view whose table was dropped: the whole-schema comparison after every DOWN finds
+    // it.
+    ws.add(
+        20240101000000,
+        Some(1),
+        "a_and_view",
+        "CREATE TABLE a (x INTEGER);\nCREATE VIEW v AS SELECT x FROM a;",
+        Some("DROP TABLE a;"),
+    );
+    let err = db.boot(&ws.set()).unwrap_err();
+    let Error::Rehearsal {
+        phase, differences, ..
+    } = &err
+    else {
+        panic!("{err}")
+    };
+    assert_eq!(*phase, RehearsalPhase::Down);
+    assert!(
+        differences
+            .iter()
+            .any(|d| d.starts_with("view v is left behind")),
+        "{differences:?}"
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM sqlite_schema WHERE name IN ('a', 'v')"),
+        0,
+        "nothing was applied"
+    );
+}

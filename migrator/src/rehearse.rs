@@ -4,6 +4,7 @@
 //! was before its UP), then the UPs again (each must apply cleanly after its DOWN and rebuild the same
 //! schema). The first failure stops the boot with the migration, the step, and the objects that differ.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -137,13 +138,18 @@ impl<'s> Migrator<'s> {
         pending: &[&Migration],
         rehearsal: &mut Rehearsal,
     ) -> Result<(), Error> {
-        // before[k]: the schema before pending[k]'s UP; before[len]: after all of them.
-        let mut before = vec![scratch.schema_fingerprint()?];
+        // Each step compares the objects of the tables its migration names (cheap, and it says which
+        // migration is at fault); the whole schema is compared at the phase boundaries (which catches
+        // what a migration does beyond the tables it names). Only what each UP changed is kept.
+        let whole_before = schema_of(scratch.schema_fingerprint(None)?);
+        let mut up_changes: Vec<Vec<Change>> = Vec::with_capacity(pending.len());
         for m in pending {
-            let took = self.rehearse_one(scratch, m, Direction::Up, RehearsalPhase::Up)?;
+            let (changed, took) =
+                self.scoped_step(scratch, m, Direction::Up, RehearsalPhase::Up)?;
             rehearsal.push(m, RehearsalPhase::Up, took);
-            before.push(scratch.schema_fingerprint()?);
+            up_changes.push(changed);
         }
+        let whole_after = schema_of(scratch.schema_fingerprint(None)?);
         let started = Instant::now();
         let problems = self.health_problems(scratch)?;
         if let (false, Some(last)) = (problems.is_empty(), pending.last()) {
@@ -173,34 +179,82 @@ impl<'s> Migrator<'s> {
                 rehearsal.unverified.push(note);
                 break;
             }
-            let took = self.rehearse_one(scratch, m, Direction::Down, RehearsalPhase::Down)?;
+            let (changed, took) =
+                self.scoped_step(scratch, m, Direction::Down, RehearsalPhase::Down)?;
             rehearsal.push(m, RehearsalPhase::Down, took);
-            let now = scratch.schema_fingerprint()?;
-            if now != before[k] {
+            let wrong = unexpected(&changed, &up_changes[k], |c| &c.before);
+            if !wrong.is_empty() {
                 return Err(rehearsal_error(
                     m,
                     RehearsalPhase::Down,
                     "the DOWN does not restore the schema from before the UP".to_string(),
-                    differences(&before[k], &now),
+                    wrong,
                 ));
             }
             undone.push((k, *m));
         }
+        if let (true, Some(first)) = (undone.len() == pending.len(), pending.first()) {
+            let wrong = unexpected(
+                &changes(&whole_before, &schema_of(scratch.schema_fingerprint(None)?)),
+                &[],
+                |c| &c.before,
+            );
+            if !wrong.is_empty() {
+                return Err(rehearsal_error(
+                    first,
+                    RehearsalPhase::Down,
+                    "after every DOWN of this boot the schema differs from before the first UP, outside the tables the migrations name".to_string(),
+                    wrong,
+                ));
+            }
+        }
         for (k, m) in undone.into_iter().rev() {
-            let took = self.rehearse_one(scratch, m, Direction::Up, RehearsalPhase::UpAgain)?;
+            let (changed, took) =
+                self.scoped_step(scratch, m, Direction::Up, RehearsalPhase::UpAgain)?;
             rehearsal.push(m, RehearsalPhase::UpAgain, took);
-            let now = scratch.schema_fingerprint()?;
-            if now != before[k + 1] {
+            let wrong = unexpected(&changed, &up_changes[k], |c| &c.after);
+            if !wrong.is_empty() {
                 return Err(rehearsal_error(
                     m,
                     RehearsalPhase::UpAgain,
                     "the UP applied after its DOWN builds a different schema than the first time"
                         .to_string(),
-                    differences(&before[k + 1], &now),
+                    wrong,
+                ));
+            }
+        }
+        if let (true, Some(last)) = (rehearsal.unverified.is_empty(), pending.last()) {
+            let wrong = unexpected(
+                &changes(&whole_after, &schema_of(scratch.schema_fingerprint(None)?)),
+                &[],
+                |c| &c.after,
+            );
+            if !wrong.is_empty() {
+                return Err(rehearsal_error(
+                    last,
+                    RehearsalPhase::UpAgain,
+                    "after the UPs again the schema differs from after the first UPs, outside the tables the migrations name".to_string(),
+                    wrong,
                 ));
             }
         }
         Ok(())
+    }
+
+    /// Runs one migration in one direction on the copy and returns what it changed among the objects of
+    /// the tables it names.
+    fn scoped_step(
+        &self,
+        scratch: &mut dyn Backend,
+        m: &Migration,
+        direction: Direction,
+        phase: RehearsalPhase,
+    ) -> Result<(Vec<Change>, Duration), Error> {
+        let scope: Vec<&str> = m.tables.iter().map(|t| t.as_ref()).collect();
+        let before = schema_of(scratch.schema_fingerprint(Some(&scope))?);
+        let took = self.rehearse_one(scratch, m, direction, phase)?;
+        let after = schema_of(scratch.schema_fingerprint(Some(&scope))?);
+        Ok((changes(&before, &after), took))
     }
 
     fn rehearse_one(
@@ -247,41 +301,104 @@ fn rehearsal_error(
     }
 }
 
-/// What differs between the schema `expected` and the schema `found`, one line per object.
-fn differences(expected: &[SchemaObject], found: &[SchemaObject]) -> Vec<String> {
-    use std::collections::BTreeMap;
-    let index = |objects: &[SchemaObject]| -> BTreeMap<(String, String), Vec<String>> {
-        let mut map: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-        for o in objects {
-            map.entry((o.kind.clone(), o.name.clone()))
-                .or_default()
-                .push(o.definition.clone());
-        }
-        map
-    };
-    let (expected, found) = (index(expected), index(found));
+/// An object's kind and name.
+type Key = (String, String);
+/// An object's definitions (several for kinds a name can hold more than one of, such as CHECKs).
+type Definitions = Vec<String>;
+/// A schema fingerprint keyed by object.
+type Schema = BTreeMap<Key, Definitions>;
+
+fn schema_of(objects: Vec<SchemaObject>) -> Schema {
+    let mut schema = Schema::new();
+    for o in objects {
+        schema
+            .entry((o.kind, o.name))
+            .or_default()
+            .push(o.definition);
+    }
+    for definitions in schema.values_mut() {
+        definitions.sort();
+    }
+    schema
+}
+
+/// One object that a step added, removed or changed.
+struct Change {
+    key: Key,
+    before: Option<Definitions>,
+    after: Option<Definitions>,
+}
+
+/// What differs from `from` to `to`.
+fn changes(from: &Schema, to: &Schema) -> Vec<Change> {
     let mut out = Vec::new();
-    for ((kind, name), definitions) in &expected {
-        match found.get(&(kind.clone(), name.clone())) {
-            None => out.push(format!(
-                "{kind} {name} is missing ({})",
-                definitions.join("; ")
-            )),
-            Some(now) if now != definitions => out.push(format!(
-                "{kind} {name} changed: was {}, is {}",
-                definitions.join("; "),
-                now.join("; ")
-            )),
-            Some(_) => {}
+    for (key, before) in from {
+        match to.get(key) {
+            Some(after) if after == before => {}
+            after => out.push(Change {
+                key: key.clone(),
+                before: Some(before.clone()),
+                after: after.cloned(),
+            }),
         }
     }
-    for ((kind, name), definitions) in &found {
-        if !expected.contains_key(&(kind.clone(), name.clone())) {
-            out.push(format!(
-                "{kind} {name} is left behind ({})",
-                definitions.join("; ")
-            ));
+    for (key, after) in to {
+        if !from.contains_key(key) {
+            out.push(Change {
+                key: key.clone(),
+                before: None,
+                after: Some(after.clone()),
+            });
         }
+    }
+    out
+}
+
+/// Compares what a step changed (`done`) with what it should have changed: the objects of `expected`
+/// must end in the state `target` picks from each change (`before` for a DOWN, `after` for an UP again),
+/// and nothing else may change. Returns a line per object that is not as it should be.
+fn unexpected(
+    done: &[Change],
+    expected: &[Change],
+    target: impl Fn(&Change) -> &Option<Definitions>,
+) -> Vec<String> {
+    let done: BTreeMap<&Key, &Change> = done.iter().map(|c| (&c.key, c)).collect();
+    let wanted: BTreeMap<&Key, &Change> = expected.iter().map(|c| (&c.key, c)).collect();
+    let keys: BTreeSet<&Key> = done.keys().chain(wanted.keys()).copied().collect();
+    let mut out = Vec::new();
+    for key in keys {
+        // The state the object is in now, and the state it should be in.
+        let (have, want) = match (done.get(key), wanted.get(key)) {
+            (Some(d), Some(w)) => (d.after.as_ref(), target(w).as_ref()),
+            // Changed although it should not have: it should have stayed as it was.
+            (Some(d), None) => (d.after.as_ref(), d.before.as_ref()),
+            // Not changed although it should have: it is still as before this step, which is the
+            // opposite end of the expected change.
+            (None, Some(w)) => {
+                let target_state = target(w).as_ref();
+                let other = if target_state == w.before.as_ref() {
+                    w.after.as_ref()
+                } else {
+                    w.before.as_ref()
+                };
+                (other, target_state)
+            }
+            (None, None) => continue,
+        };
+        if have == want {
+            continue;
+        }
+        let (kind, name) = key;
+        out.push(match (want, have) {
+            (None, Some(have)) => format!("{kind} {name} is left behind ({})", have.join("; ")),
+            (Some(want), None) => format!("{kind} {name} is missing ({})", want.join("; ")),
+            (Some(want), Some(have)) => format!(
+                "{kind} {name} changed: should be {}, is {}",
+                want.join("; "),
+                have.join("; ")
+            ),
+            (None, None) => continue,
+        });
     }
     out
 }

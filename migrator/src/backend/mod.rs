@@ -136,8 +136,10 @@ pub trait Backend {
 
     /// The schema as comparable objects (tables' columns and constraints, indexes, views, triggers,
     /// functions, types), without migrator's own tables, sorted: the rehearsal compares them before an UP
-    /// and after its DOWN.
-    fn schema_fingerprint(&mut self) -> Result<Vec<SchemaObject>, Error>;
+    /// and after its DOWN. With `tables`, only the objects that belong to those tables (matched without
+    /// regard to case or schema), plus every object that belongs to no table (functions, types, ...): the
+    /// rehearsal's per-migration check, which must not cost a full schema read per step.
+    fn schema_fingerprint(&mut self, tables: Option<&[&str]>) -> Result<Vec<SchemaObject>, Error>;
 
     /// Makes a scratch copy of this database (from `from_backup`, a backup file this backend made, when
     /// given; else a fresh copy), runs `rehearse` against a backend over the copy, and throws the copy

@@ -651,6 +651,7 @@ WITH ns AS (
 ), rel AS (
     SELECT c.oid, c.relname, c.relkind, n.nspname FROM pg_class c JOIN ns n ON n.oid = c.relnamespace
     WHERE c.relname NOT LIKE 'schema\_migrations%'
+      AND ($1::text[] IS NULL OR lower(c.relname) = ANY ($1::text[]))
       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
 )
 SELECT 'relation' AS kind, format('%I.%I', nspname, relname) AS name, relkind::text AS definition
@@ -668,6 +669,13 @@ SELECT 'column', format('%I.%I.%I', r.nspname, r.relname, a.attname),
 UNION ALL
 SELECT 'constraint', format('%I.%I.%I', r.nspname, r.relname, co.conname), pg_get_constraintdef(co.oid)
   FROM pg_constraint co JOIN rel r ON r.oid = co.conrelid
+UNION ALL
+-- In a scoped read: foreign keys of other tables that point at a table in scope (a DROP ... CASCADE
+-- removes them).
+SELECT 'constraint', format('%I.%I.%I', n.nspname, c.relname, co.conname), pg_get_constraintdef(co.oid)
+  FROM pg_constraint co JOIN rel r ON r.oid = co.confrelid JOIN pg_class c ON c.oid = co.conrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE $1::text[] IS NOT NULL AND co.contype = 'f' AND NOT (lower(c.relname) = ANY ($1::text[]))
 UNION ALL
 SELECT 'index', format('%I.%I', r.nspname, ic.relname), pg_get_indexdef(i.indexrelid)
   FROM pg_index i JOIN rel r ON r.oid = i.indrelid JOIN pg_class ic ON ic.oid = i.indexrelid
@@ -873,7 +881,7 @@ impl Backend for Postgres<'_> {
         Ok(())
     }
 
-    fn schema_fingerprint(&mut self) -> Result<Vec<SchemaObject>, Error> {
+    fn schema_fingerprint(&mut self, tables: Option<&[&str]>) -> Result<Vec<SchemaObject>, Error> {
         #[derive(QueryableByName)]
         struct Object {
             #[diesel(sql_type = Text)]
@@ -883,7 +891,11 @@ impl Backend for Postgres<'_> {
             #[diesel(sql_type = Text)]
             definition: String,
         }
+        // NULL: every relation; else the lower-cased names of the tables in scope.
+        let scope: Option<Vec<String>> =
+            tables.map(|t| t.iter().map(|name| name.to_lowercase()).collect());
         let rows: Vec<Object> = diesel::sql_query(FINGERPRINT)
+            .bind::<Nullable<diesel::sql_types::Array<Text>>, _>(scope)
             .load(self.conn)
             .map_err(|e| Self::db_error("reading the schema", e))?;
         let mut objects: Vec<SchemaObject> = rows

@@ -56,6 +56,9 @@ pub struct Sqlite<'c> {
     in_run: bool,
     foreign_keys_were_on: bool,
     previous_busy_ms: Option<i64>,
+    /// Fingerprint objects per schema entry (type, name and SQL text): what SQLite reports of a table
+    /// depends on its text only, so a rehearsal reads the pragmas of changed entries alone.
+    fingerprints: std::collections::HashMap<(String, String, String), Vec<SchemaObject>>,
 }
 
 impl<'c> Sqlite<'c> {
@@ -68,6 +71,7 @@ impl<'c> Sqlite<'c> {
             in_run: false,
             foreign_keys_were_on: false,
             previous_busy_ms: None,
+            fingerprints: std::collections::HashMap::new(),
         }
     }
 
@@ -434,8 +438,9 @@ impl Backend for Sqlite<'_> {
             .map_err(|e| Self::db_error("restoring the backup", e))
     }
 
-    fn schema_fingerprint(&mut self) -> Result<Vec<SchemaObject>, Error> {
-        schema_fingerprint(self.conn).map_err(|e| Self::db_error("reading the schema", e))
+    fn schema_fingerprint(&mut self, tables: Option<&[&str]>) -> Result<Vec<SchemaObject>, Error> {
+        schema_fingerprint(self.conn, tables, &mut self.fingerprints)
+            .map_err(|e| Self::db_error("reading the schema", e))
     }
 
     fn with_scratch_copy(
@@ -980,87 +985,113 @@ fn copy_pages(source: &Connection, copy: &mut Connection) -> Result<(), Error> {
 /// (`pragma_foreign_key_list`) and CHECK constraints (from its text), and the normalised text of every
 /// index, view and trigger. Structural where SQLite can tell, so that a DOWN that rebuilds a table with
 /// other formatting still compares equal.
-fn schema_fingerprint(conn: &Connection) -> rusqlite::Result<Vec<SchemaObject>> {
-    let entries: Vec<(String, String, String)> = conn
-        .prepare(
-            "SELECT type, name, coalesce(sql, '') FROM sqlite_schema
-             WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
-               AND tbl_name NOT IN ('schema_migrations', 'schema_migrations_log')",
-        )?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<Result<_, _>>()?;
+fn schema_fingerprint(
+    conn: &Connection,
+    tables: Option<&[&str]>,
+    cache: &mut std::collections::HashMap<(String, String, String), Vec<SchemaObject>>,
+) -> rusqlite::Result<Vec<SchemaObject>> {
+    let mut query = conn.prepare_cached(
+        "SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_schema
+         WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+           AND tbl_name NOT IN ('schema_migrations', 'schema_migrations_log')",
+    )?;
+    let mut rows = query.query([])?;
+    let mut objects = Vec::new();
+    while let Some(row) = rows.next()? {
+        let table = row.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
+        if let Some(scope) = tables {
+            if !scope.iter().any(|t| t.eq_ignore_ascii_case(table)) {
+                continue;
+            }
+        }
+        let entry: (String, String, String) = (row.get(0)?, row.get(1)?, row.get(3)?);
+        if let Some(known) = cache.get(&entry) {
+            objects.extend(known.iter().cloned());
+            continue;
+        }
+        let described = describe_entry(conn, &entry.0, &entry.1, &entry.2)?;
+        objects.extend(described.iter().cloned());
+        cache.insert(entry, described);
+    }
+    objects.sort();
+    Ok(objects)
+}
+
+/// The fingerprint objects of one schema entry.
+fn describe_entry(
+    conn: &Connection,
+    kind: &str,
+    name: &str,
+    sql: &str,
+) -> rusqlite::Result<Vec<SchemaObject>> {
     let object = |kind: &str, name: String, definition: String| SchemaObject {
         kind: kind.to_string(),
         name,
         definition,
     };
-    let mut objects = Vec::new();
-    for (kind, name, sql) in entries {
-        let text = normalise_sql(&sql);
-        if kind != "table" {
-            objects.push(object(&kind, name, text));
-            continue;
-        }
-        let mut columns = conn.prepare_cached(
-            "SELECT name, type, \"notnull\", coalesce(dflt_value, ''), pk, hidden FROM pragma_table_xinfo(?1)",
-        )?;
-        let rows = columns.query_map([&name], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                format!(
-                    "{} notnull={} default={} pk={} hidden={}",
-                    r.get::<_, String>(1)?.to_uppercase(),
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, i64>(5)?
-                ),
-            ))
-        })?;
-        for row in rows {
-            let (column, definition) = row?;
-            objects.push(object("column", format!("{name}.{column}"), definition));
-        }
-        let mut keys = conn.prepare_cached(
-            "SELECT id, \"from\", \"table\", coalesce(\"to\", ''), on_update, on_delete FROM pragma_foreign_key_list(?1) ORDER BY id, seq",
-        )?;
-        let mut foreign: Vec<(i64, String, String, String, String)> = Vec::new();
-        let rows = keys.query_map([&name], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                format!(
-                    "on update {} on delete {}",
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?
-                ),
-            ))
-        })?;
-        for row in rows {
-            let (id, from, table, to, actions) = row?;
-            match foreign.last_mut() {
-                Some(last) if last.0 == id => {
-                    last.1.push_str(&format!(",{from}"));
-                    last.3.push_str(&format!(",{to}"));
-                }
-                _ => foreign.push((id, from, table, to, actions)),
-            }
-        }
-        for (_, from, table, to, actions) in foreign {
-            objects.push(object(
-                "foreign key",
-                format!("{name}({from})"),
-                format!("references {table}({to}) {actions}"),
-            ));
-        }
-        for check in check_clauses(&text) {
-            objects.push(object("check", name.clone(), check));
-        }
-        objects.push(object("table", name, String::new()));
+    let text = normalise_sql(sql);
+    if kind != "table" {
+        return Ok(vec![object(kind, name.to_string(), text)]);
     }
-    objects.sort();
+    let mut objects = Vec::new();
+    let mut columns = conn.prepare_cached(
+        "SELECT name, type, \"notnull\", coalesce(dflt_value, ''), pk, hidden FROM pragma_table_xinfo(?1)",
+    )?;
+    let rows = columns.query_map([name], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            format!(
+                "{} notnull={} default={} pk={} hidden={}",
+                r.get::<_, String>(1)?.to_uppercase(),
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?
+            ),
+        ))
+    })?;
+    for row in rows {
+        let (column, definition) = row?;
+        objects.push(object("column", format!("{name}.{column}"), definition));
+    }
+    let mut keys = conn.prepare_cached(
+        "SELECT id, \"from\", \"table\", coalesce(\"to\", ''), on_update, on_delete FROM pragma_foreign_key_list(?1) ORDER BY id, seq",
+    )?;
+    let mut foreign: Vec<(i64, String, String, String, String)> = Vec::new();
+    let rows = keys.query_map([name], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            format!(
+                "on update {} on delete {}",
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?
+            ),
+        ))
+    })?;
+    for row in rows {
+        let (id, from, table, to, actions) = row?;
+        match foreign.last_mut() {
+            Some(last) if last.0 == id => {
+                last.1.push_str(&format!(",{from}"));
+                last.3.push_str(&format!(",{to}"));
+            }
+            _ => foreign.push((id, from, table, to, actions)),
+        }
+    }
+    for (_, from, table, to, actions) in foreign {
+        objects.push(object(
+            "foreign key",
+            format!("{name}({from})"),
+            format!("references {table}({to}) {actions}"),
+        ));
+    }
+    for check in check_clauses(&text) {
+        objects.push(object("check", name.to_string(), check));
+    }
+    objects.push(object("table", name.to_string(), String::new()));
     Ok(objects)
 }
 
