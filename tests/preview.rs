@@ -470,3 +470,25 @@ fn several_pending_migrations_are_listed_and_summed() {
     );
     assert!(text.contains("FK: u.t_id -> t.id"), "{text}");
 }
+
+#[test]
+fn over_a_set_a_table_created_earlier_in_it_is_new_with_the_later_changes() {
+    let ws = Workspace::new();
+    let db = Db::sqlite(&ws);
+    for entry in std::fs::read_dir(REPO_MIGRATIONS).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        ws.write(&name, &std::fs::read_to_string(&path).unwrap());
+    }
+    let p = preview_of(&db, &ws.set(), Target::Pending).unwrap();
+    assert_eq!(p.migrations.len(), 4);
+    let changes = &p.total.schema_changes;
+    assert!(changes.modified_tables.is_empty(), "{changes:?}");
+    let contacts = changes
+        .new_tables
+        .iter()
+        .find(|t| t.name == "contacts")
+        .unwrap();
+    // 6 columns from #187, 3 more from #234.
+    assert_eq!(contacts.columns, 9, "{changes:?}");
+}

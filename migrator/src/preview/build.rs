@@ -478,6 +478,13 @@ pub(crate) fn combine<'a>(all: impl IntoIterator<Item = &'a Sections>) -> Sectio
         c.constraints
             .extend(s.schema_changes.constraints.iter().cloned());
         for m in &s.schema_changes.modified_tables {
+            // A table an earlier migration of the set creates is new for the set: count the changes in.
+            if let Some(t) = c.new_tables.iter_mut().find(|t| t.name == m.name) {
+                t.columns =
+                    (t.columns + m.added_columns.len()).saturating_sub(m.dropped_columns.len());
+                t.indexes += m.indexes.len();
+                continue;
+            }
             match c.modified_tables.iter_mut().find(|x| x.name == m.name) {
                 Some(x) => {
                     x.added_columns.extend(m.added_columns.iter().cloned());
