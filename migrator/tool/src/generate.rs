@@ -150,9 +150,10 @@ pub fn generate_issue(issue: &Issue, opts: &RenderOptions) -> Result<Generated, 
         opts.base.as_ref(),
     )?;
     let file_name = format!("{:014}_issue_{}_{name}.sql", opts.version, issue.number);
-    let migration = migration_text(issue, opts, &name, &file_name, &rendered);
+    let text = migration_text(issue, opts, &name, &file_name, &rendered);
     // The file must parse with the shared format crate, or it is a bug here.
-    migrator_format::parse_file(&file_name, &migration)?;
+    let parsed = migrator_format::parse_file(&file_name, &text)?;
+    let migration = metrics_footer(&text, &parsed, opts.dialect, &rendered);
     let rollback = rollback_text(issue, opts, &file_name, &rendered);
     let docs = docs(issue, opts, &file_name, &extraction.changes);
     tracing::info!(issue = issue.number, file = %file_name, dialect = opts.dialect.name(), steps = rendered.steps.len(), "generated migration");
@@ -238,51 +239,32 @@ fn migration_text(
     }
     o.push_str("\n-- ============ DOWN MIGRATION ============\n");
     down_body(&mut o, opts, r);
-    o.push_str("\n-- ============ MIGRATION METRICS ============\n");
-    let mut tables: Vec<&String> = r.created.iter().chain(r.altered.iter()).collect();
-    tables.sort();
-    tables.dedup();
-    o.push_str(&format!(
-        "-- Tables affected: {} ({})\n",
-        tables.len(),
-        tables
-            .iter()
-            .map(|t| t.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
-    let updated: Vec<String> = r
-        .data
-        .iter()
-        .filter_map(|s| s.up.first())
-        .filter_map(|u| u.split_whitespace().nth(1).map(str::to_string))
-        .collect();
-    o.push_str(&format!(
-        "-- Rows affected: unknown offline{}\n",
-        if updated.is_empty() {
-            String::new()
-        } else {
-            format!(" (UPDATE on {})", updated.join(", "))
-        }
-    ));
-    o.push_str(&format!("-- Indexes created: {}\n", r.indexes));
-    o.push_str(&format!("-- Estimated time: {}\n", estimate(r)));
-    if r.blocking.is_empty() {
-        o.push_str("-- Blocking: none on existing tables\n");
-    } else {
-        for b in &r.blocking {
-            o.push_str(&format!("-- Blocking: {}\n", one_line(b)));
-        }
-    }
-    o.push_str(&format!(
-        "-- Rollback lossy: {}\n",
+    o
+}
+
+/// The MIGRATION METRICS footer, filled from the offline analysis of the generated file (what
+/// `migrator-tool metrics` writes, so a fresh file passes `metrics --check`), and whether the rollback is
+/// lossy, which only the generator knows.
+fn metrics_footer(
+    text: &str,
+    parsed: &migrator_format::Migration,
+    dialect: Dialect,
+    r: &Rendered,
+) -> String {
+    let options = migrator_analyse::Options::new(match dialect {
+        Dialect::Sqlite => migrator_analyse::Dialect::Sqlite,
+        Dialect::Postgres => migrator_analyse::Dialect::Postgres,
+    });
+    let mut footer = crate::metrics::footer(&migrator_analyse::analyse(parsed, options), None);
+    footer.push(format!(
+        "-- Rollback lossy: {}",
         if r.lossy.is_empty() {
             "no"
         } else {
             "YES (see the warnings in the DOWN)"
         }
     ));
-    o
+    crate::metrics::fill(text, &footer)
 }
 
 fn down_body(o: &mut String, opts: &RenderOptions, r: &Rendered) {

@@ -219,22 +219,36 @@ fn blocking(analysis: &Analysis, up: &[&migrator_analyse::StatementAnalysis]) ->
     lines
 }
 
-/// `text` with its footer replaced by `footer` (or appended when it has none). Line ends follow the file
-/// (CRLF when its first line ends so).
+/// The key of a footer line: `Blocking` of `-- Blocking: ...`.
+fn key(line: &str) -> Option<&str> {
+    let (key, _) = line.trim().strip_prefix("--")?.split_once(':')?;
+    Some(key.trim())
+}
+
+/// `text` with its footer replaced by `footer` (or appended when it has none). Lines of the old footer
+/// with a key `footer` does not write (`-- Rollback lossy: ...`, a team's own notes) are kept, after the
+/// new lines, in their order. Line ends follow the file (CRLF when its first line ends so).
 pub fn fill(text: &str, footer: &[String]) -> String {
     let eol = if text.split('\n').next().is_some_and(|l| l.ends_with('\r')) {
         "\r\n"
     } else {
         "\n"
     };
+    let ours: BTreeSet<&str> = footer.iter().filter_map(|l| key(l)).collect();
     let mut kept = String::with_capacity(text.len());
+    let mut others: Vec<&str> = Vec::new();
     let mut found = false;
     for line in text.split_inclusive('\n') {
-        if migrator_format::is_metrics_marker(line) {
+        if found {
+            let line = line.trim_end_matches(['\r', '\n']);
+            if !line.trim().is_empty() && key(line).is_none_or(|k| !ours.contains(k)) {
+                others.push(line);
+            }
+        } else if migrator_format::is_metrics_marker(line) {
             found = true;
-            break;
+        } else {
+            kept.push_str(line);
         }
-        kept.push_str(line);
     }
     if !found {
         if !kept.is_empty() && !kept.ends_with('\n') {
@@ -244,7 +258,7 @@ pub fn fill(text: &str, footer: &[String]) -> String {
             kept.push_str(eol);
         }
     }
-    for line in footer {
+    for line in footer.iter().map(String::as_str).chain(others) {
         kept.push_str(line);
         kept.push_str(eol);
     }

@@ -179,3 +179,37 @@ fn database_url_fills_rows_and_times_of_pending_migrations(
         3
     );
 }
+
+/// `generate` writes the footer `metrics` would: a fresh file passes `metrics --check`, and the
+/// generator's own `Rollback lossy` line survives a refill, as does a team's own note.
+#[test]
+fn generated_files_carry_the_analysis_footer_and_foreign_lines_survive() {
+    let dir = tempfile::tempdir().unwrap();
+    for dialect in [
+        migrator_tool::Dialect::Sqlite,
+        migrator_tool::Dialect::Postgres,
+    ] {
+        let g = common::render(&common::fixture_issue("234.json"), dialect).unwrap();
+        let path = dir.path().join(&g.file_name);
+        std::fs::write(&path, &g.migration).unwrap();
+        let name = dialect.name();
+        assert!(
+            g.migration.contains("-- Indexes created: "),
+            "{}",
+            g.migration
+        );
+        assert!(
+            g.migration.contains("-- Rollback lossy: "),
+            "{}",
+            g.migration
+        );
+        let (code, out, err) = metrics(&[path.to_str().unwrap(), "--check", "--dialect", name]);
+        assert_eq!(code, 0, "{name}: {out}{err}\n{}", g.migration);
+
+        let noted = format!("{}-- Perf review: fine for 50k rows (ana)\n", g.migration);
+        std::fs::write(&path, &noted).unwrap();
+        let (code, out, _) = metrics(&[path.to_str().unwrap(), "--dialect", name]);
+        assert_eq!((code, out.starts_with("unchanged")), (0, true), "{out}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), noted);
+    }
+}
