@@ -101,7 +101,7 @@ fn sqlite_preview_text_plain_json_and_exit_codes() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("issue #999 has no migration in this binary"),
+        err.contains("issue #999 has no migration in this migration set"),
         "{err}"
     );
     let o = app(

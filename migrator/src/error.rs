@@ -98,7 +98,7 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
     /// `--migrate-preview` named an issue this binary carries no migration for.
-    #[error("issue #{issue} has no migration in this binary{}\nwhat to do: check the number with --migrate-status", known_issues(.known))]
+    #[error("issue #{issue} has no migration in this migration set{}\nwhat to do: check the number with --migrate-status", known_issues(.known))]
     NoSuchIssue {
         /// The issue asked for.
         issue: u32,

@@ -5,6 +5,7 @@ mod database;
 mod generate;
 mod lint;
 mod metrics;
+mod preview;
 mod runtime;
 
 use std::process::ExitCode;
@@ -33,6 +34,9 @@ pub enum Command {
     Lint(lint::Args),
     /// Fill the MIGRATION METRICS footer of migration files from the offline analysis.
     Metrics(metrics::Args),
+    /// What applying an issue's migrations (or the pending ones) would do to the database: the host's
+    /// --migrate-preview.
+    Preview(preview::Args),
     /// List every migration of --dir against the database: applied, pending, rolled back, drifted,
     /// missing, failed.
     Status(runtime::ReadArgs),
@@ -53,6 +57,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Generate(args) => generate::run(args),
         Command::Lint(args) => lint::run(args),
         Command::Metrics(args) => metrics::run(args),
+        Command::Preview(args) => preview::run(args),
         Command::Status(args) => runtime::status(args),
         Command::History(args) => runtime::history(args),
         Command::Apply(args) => runtime::apply(args),
