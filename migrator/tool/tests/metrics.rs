@@ -118,22 +118,7 @@ fn database_url_fills_rows_and_times_of_pending_migrations(
     ws: &migrator_tests::Workspace,
     db: &migrator_tests::Db,
 ) {
-    ws.add(
-        20240101000000,
-        Some(1),
-        "base",
-        "CREATE TABLE items (id INTEGER PRIMARY KEY, state TEXT);",
-        Some("DROP TABLE items;"),
-    );
-    db.boot_with(
-        &ws.set(),
-        migrator::Config {
-            require_backup: false,
-            ..migrator::Config::default()
-        },
-    )
-    .unwrap();
-    db.exec("INSERT INTO items (id, state) SELECT g, 'old' FROM (SELECT 1 AS g UNION ALL SELECT 2 UNION ALL SELECT 3) s");
+    let url = common::items_base(ws, db, "(1, 'old'), (2, 'old'), (3, 'old')");
     ws.add(
         20240102000000,
         Some(2),
@@ -146,10 +131,6 @@ fn database_url_fills_rows_and_times_of_pending_migrations(
         db.exec("ANALYZE items");
     }
     let history = db.history();
-    let url = match db {
-        migrator_tests::Db::Sqlite(path) => path.to_string_lossy().into_owned(),
-        migrator_tests::Db::Postgres(pg) => pg.url.clone(),
-    };
     let dir = ws.migrations().to_string_lossy().into_owned();
     let (code, out, err) = metrics(&["--dir", &dir, "--database-url", &url]);
     assert_eq!(code, 0, "{out}{err}");
@@ -168,7 +149,7 @@ fn database_url_fills_rows_and_times_of_pending_migrations(
         "{pending}"
     );
     let applied =
-        std::fs::read_to_string(ws.migrations().join("20240101000000_issue_1_base.sql")).unwrap();
+        std::fs::read_to_string(ws.migrations().join("20240101000000_issue_1_items.sql")).unwrap();
     assert!(
         applied.contains("-- Rows affected: unknown offline\n"),
         "{applied}"

@@ -8,22 +8,7 @@ mod common;
 both_engines!(previews_a_pending_issue_from_a_directory);
 
 fn previews_a_pending_issue_from_a_directory(ws: &Workspace, db: &Db) {
-    ws.add(
-        20240101000000,
-        Some(1),
-        "items",
-        "CREATE TABLE items (id INTEGER PRIMARY KEY, state TEXT);",
-        Some("DROP TABLE items;"),
-    );
-    db.boot_with(
-        &ws.set(),
-        migrator::Config {
-            require_backup: false,
-            ..migrator::Config::default()
-        },
-    )
-    .unwrap();
-    db.exec("INSERT INTO items (id, state) VALUES (1, 'a'), (2, 'b')");
+    let url = common::items_base(ws, db, "(1, 'a'), (2, 'b')");
     ws.add(
         20240102000000,
         Some(2),
@@ -31,10 +16,6 @@ fn previews_a_pending_issue_from_a_directory(ws: &Workspace, db: &Db) {
         "ALTER TABLE items ADD COLUMN kind TEXT;\nCREATE INDEX items_kind ON items (kind);",
         Some("DROP INDEX items_kind;\nALTER TABLE items DROP COLUMN kind;"),
     );
-    let url = match db {
-        Db::Sqlite(path) => path.to_string_lossy().into_owned(),
-        Db::Postgres(pg) => pg.url.clone(),
-    };
     let dir = ws.migrations().to_string_lossy().into_owned();
     let base = ["--dir", dir.as_str(), "--database-url", url.as_str()];
     let schema = db.fingerprint();

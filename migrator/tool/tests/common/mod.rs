@@ -150,3 +150,28 @@ pub fn tool(subcommand: &str, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// An applied migration #1 creating `items (id, state)` with the rows `values` (booted without a backup),
+/// and the database URL the tool takes for `db`.
+pub fn items_base(ws: &migrator_tests::Workspace, db: &migrator_tests::Db, values: &str) -> String {
+    ws.add(
+        20240101000000,
+        Some(1),
+        "items",
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, state TEXT);",
+        Some("DROP TABLE items;"),
+    );
+    db.boot_with(
+        &ws.set(),
+        migrator::Config {
+            require_backup: false,
+            ..migrator::Config::default()
+        },
+    )
+    .expect("boot the base");
+    db.exec(&format!("INSERT INTO items (id, state) VALUES {values}"));
+    match db {
+        migrator_tests::Db::Sqlite(path) => path.to_string_lossy().into_owned(),
+        migrator_tests::Db::Postgres(pg) => pg.url.clone(),
+    }
+}
