@@ -4,9 +4,10 @@
 //! Data flows one way: the history says which migrations and where they stand; the offline analyser
 //! (`migrator-analyse`, for this server's dialect and major version) says what each statement does;
 //! [`crate::live`] calibrates its cost model on this database and estimates each statement; the backend
-//! counts what each DOWN would destroy; [`build`] turns that into [`Sections`]; [`text`] and JSON render
-//! them. A preview only reads: no history row, table or index is written (the calibration works in a
-//! scratch table of its own).
+//! counts what each DOWN would destroy; `build` turns that into [`Sections`]; [`render_text`] and
+//! [`render_json`] render them. A preview writes no history row and changes none of the application's
+//! tables or indexes (the calibration creates and drops a scratch table of its own; `--rehearse` works on
+//! a scratch copy).
 
 mod build;
 mod model;
