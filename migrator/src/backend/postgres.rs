@@ -784,7 +784,8 @@ impl Backend for Postgres<'_> {
         let Some(url) = self.url().map(str::to_string) else {
             return Ok(false);
         };
-        let partial = target.with_extension("partial");
+        // The process id in the name: a pg_dump orphaned by a killed boot may still be writing its own.
+        let partial = target.with_extension(format!("{}.partial", std::process::id()));
         let partial_text = partial.to_string_lossy().into_owned();
         let result = (|| {
             // Custom format: compressed, and pg_restore can pick objects out of it.
