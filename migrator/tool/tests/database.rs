@@ -205,14 +205,17 @@ fn rehearse_runs_on_a_copy_and_leaves_the_database_alone(ws: &Workspace, db: &Db
         db.fingerprint()
     );
 
-    // A DOWN that leaves the author column behind fails the rehearsal, naming the migration.
-    ws.add(
-        20240104000000,
-        Some(3),
-        "note_tags",
-        "ALTER TABLE notes ADD COLUMN tags TEXT;\nCREATE INDEX notes_tags ON notes (tags);",
-        Some("DROP INDEX notes_tags;"),
-    );
+    // A DOWN that leaves the tags column behind fails the rehearsal, naming the migration.
+    let add_incomplete_down = || {
+        ws.add(
+            20240104000000,
+            Some(3),
+            "note_tags",
+            "ALTER TABLE notes ADD COLUMN tags TEXT;\nCREATE INDEX notes_tags ON notes (tags);",
+            Some("DROP INDEX notes_tags;"),
+        )
+    };
+    let file = add_incomplete_down();
     let (code, out, err) = tool(ws, db, &["apply", "--policy", "no-rehearsal.yaml"]);
     assert_eq!(code, 2, "the policy file is missing: {out}{err}");
     std::fs::write(
@@ -221,16 +224,10 @@ fn rehearse_runs_on_a_copy_and_leaves_the_database_alone(ws: &Workspace, db: &Db
     )
     .unwrap();
     // Apply the first three for real, so the rehearsal works on a database with history.
-    ws.remove("20240104000000_issue_3_note_tags.sql");
+    ws.remove(&file);
     let (code, _, err) = tool(ws, db, &["apply", "--policy", "no-rehearsal.yaml"]);
     assert_eq!(code, 0, "{err}");
-    ws.add(
-        20240104000000,
-        Some(3),
-        "note_tags",
-        "ALTER TABLE notes ADD COLUMN tags TEXT;\nCREATE INDEX notes_tags ON notes (tags);",
-        Some("DROP INDEX notes_tags;"),
-    );
+    add_incomplete_down();
     let before = db.fingerprint();
     let (code, out, err) = tool(ws, db, &["rehearse"]);
     assert_eq!(code, 1, "{out}");
