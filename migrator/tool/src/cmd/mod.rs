@@ -12,8 +12,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// The companion of migrator: generates migrations from GitHub issues, analyses them, and applies, lists
-/// and rolls them back without the host binary.
+/// The companion of migrator: generates migrations from GitHub issues, analyses them, and applies, lists,
+/// rolls back and rehearses them without the host binary.
 #[derive(Parser, Debug)]
 #[command(name = "migrator-tool", version, about)]
 pub struct Cli {
