@@ -130,18 +130,34 @@ fn calibrated_estimate_of_a_migration(ws: &Workspace, db: &Db) {
     let migration = set.get(20250101000000).unwrap();
     db.with_backend(|b| {
         let calibration = live::calibrate(b).unwrap();
-        assert!(calibration.rows >= 2000, "{calibration:?}");
-        assert!(
-            calibration.scan_ns > 0.0 && calibration.index_ns > 0.0,
-            "{calibration:?}"
-        );
-        assert!(
-            calibration.rewrite_ns > 0.0 && calibration.update_ns > 0.0,
-            "{calibration:?}"
-        );
+        // Two samples at least (the fit needs two sizes), the larger one measurable.
+        assert!(calibration.rows >= 4000, "{calibration:?}");
         assert!(calibration.row_bytes > 10.0, "{calibration:?}");
-        // The scratch table is gone.
+        assert!(
+            calibration.index_key_bytes > calibration.index_narrow_key_bytes,
+            "{calibration:?}"
+        );
+        // Every kind of work costs something at the sample's size.
+        let at_sample = |c: &live::Cost| c.of(calibration.rows as f64, 1.0);
+        for cost in [
+            &calibration.scan,
+            &calibration.index,
+            &calibration.rewrite,
+            &calibration.copy,
+            &calibration.update,
+            &calibration.delete,
+        ] {
+            assert!(
+                at_sample(cost) > std::time::Duration::ZERO,
+                "{calibration:?}"
+            );
+        }
+        // The scratch tables are gone.
         assert_eq!(b.table_stats("_migrator_calibration", false).unwrap(), None);
+        assert_eq!(
+            b.table_stats("_migrator_calibration_copy", false).unwrap(),
+            None
+        );
 
         let analysis = analyse::analyse(migration, options(db, b));
         let e = live::estimate(b, migration, &analysis, &calibration).unwrap();
@@ -156,11 +172,8 @@ fn calibrated_estimate_of_a_migration(ws: &Workspace, db: &Db) {
         assert!(index.duration > add.duration, "{index:?} vs {add:?}");
         assert_eq!(add.space_bytes, 0);
         assert!(index.blocks_writes, "{index:?}");
-        assert_eq!(
-            update.rows.map(|r| r > 2500 && r < 10_000),
-            Some(true),
-            "{update:?}"
-        );
+        // Counted exactly (the column it sets does not exist yet: the rows its WHERE selects).
+        assert_eq!(update.rows, Some(5000), "{update:?}");
         assert_eq!(e.up_total, add.duration + index.duration + update.duration);
         assert!(e.lock_duration >= index.duration, "{e:?}");
         assert!(!e.downtime, "{e:?}");
@@ -170,7 +183,72 @@ fn calibrated_estimate_of_a_migration(ws: &Workspace, db: &Db) {
     });
 }
 
+/// A table rebuild (create, copy, drop, rename, index): the estimate follows the rows into the new table,
+/// so the index build on the renamed table is sized by the copied rows.
+fn rebuild_follows_the_rows(ws: &Workspace, db: &Db) {
+    users(db, 10_000);
+    ws.add(
+        20250102000000,
+        Some(8),
+        "rebuild_users",
+        "CREATE TABLE users_new (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL);
+INSERT INTO users_new (id, name, email) SELECT id, name, coalesce(email, '') FROM users WHERE id > 2000;
+DROP TABLE users;
+ALTER TABLE users_new RENAME TO users;
+CREATE INDEX users_name ON users (name);",
+        None,
+    );
+    let set = ws.set();
+    let migration = set.get(20250102000000).unwrap();
+    db.with_backend(|b| {
+        let calibration = live::calibrate(b).unwrap();
+        let analysis = analyse::analyse(migration, options(db, b));
+        let e = live::estimate(b, migration, &analysis, &calibration).unwrap();
+        let [create, copy, drop, rename, index] = &e.up[..] else {
+            panic!("{e:?}")
+        };
+        assert_eq!(create.rows, None);
+        assert_eq!(copy.rows, Some(8000), "{copy:?}");
+        assert!(copy.duration > create.duration, "{copy:?}");
+        assert!(drop.duration >= calibration.metadata, "{drop:?}");
+        assert_eq!(rename.duration, calibration.metadata);
+        assert_eq!(index.rows, Some(8000), "{index:?}");
+        assert!(index.duration > rename.duration, "{index:?}");
+        // Key widths: the name column of the real table (statistics after ANALYZE).
+        let name = b.key_width("users", &["name"]).unwrap().expect("a width");
+        assert!((6.0..=14.0).contains(&name), "{name}");
+        assert_eq!(b.key_width("users", &["nope"]).unwrap(), None);
+        assert_eq!(b.key_width("nope", &["name"]).unwrap(), None);
+    });
+}
+
+/// `count_affected` counts exactly where the planner only guesses (an expression in the WHERE).
+fn exact_counts_of_affected_rows(_ws: &Workspace, db: &Db) {
+    users(db, 3000);
+    db.with_backend(|b| {
+        let sql = "UPDATE users SET email = NULL WHERE id % 3 = 1";
+        assert_eq!(b.count_affected(sql).unwrap(), Some(1000));
+        assert_eq!(
+            b.count_affected("DELETE FROM users WHERE name LIKE 'user 1%'")
+                .unwrap(),
+            Some(1111)
+        );
+        assert_eq!(
+            b.count_affected(
+                "INSERT INTO users (id, name) SELECT id + 3000, name FROM users WHERE id <= 10"
+            )
+            .unwrap(),
+            Some(10)
+        );
+        assert_eq!(b.count_affected("DELETE FROM not_yet").unwrap(), None);
+        assert_eq!(b.count_affected("SELECT 1").unwrap(), None);
+        assert_eq!(b.count_rows("users", Some("email")).unwrap(), 2000);
+    });
+}
+
 both_engines!(
+    rebuild_follows_the_rows,
+    exact_counts_of_affected_rows,
     sizes_counts_and_versions,
     row_estimates_of_updates_and_deletes,
     calibrated_estimate_of_a_migration,

@@ -207,15 +207,25 @@ pub trait Backend {
     /// `Ok(None)` when there is no such table. The name is passed as data, never spliced into SQL.
     fn table_stats(&mut self, table: &str, exact: bool) -> Result<Option<TableStats>, Error>;
 
-    /// The rows an UPDATE or DELETE would touch, without running it: SQLite counts the rows its WHERE
-    /// selects, PostgreSQL reads the planner's `EXPLAIN` estimate. `Ok(None)` when it cannot tell: not an
-    /// UPDATE/DELETE, or a table or column that does not exist yet (an earlier pending migration creates
-    /// it).
+    /// The rows an UPDATE or DELETE would touch (or an INSERT add), without running it: SQLite counts the
+    /// rows its WHERE (an INSERT's source query) selects, PostgreSQL reads the planner's `EXPLAIN` estimate.
+    /// `Ok(None)` when it cannot tell: another kind of statement, or a table or column that does not exist
+    /// yet (an earlier pending migration creates it).
     fn estimate_rows(&mut self, sql: &str) -> Result<Option<u64>, Error>;
+
+    /// The exact number of rows an UPDATE or DELETE would touch (or an INSERT add): a `count(*)` over its
+    /// WHERE (its source query), which costs a scan. The preview's duration estimate uses it; the boot's
+    /// `max_rows_affected` check uses the cheaper [`Backend::estimate_rows`]. `Ok(None)` as there.
+    fn count_affected(&mut self, sql: &str) -> Result<Option<u64>, Error>;
 
     /// The exact number of rows of `table`, or with `non_null` of the rows where that column is not NULL
     /// (the data a DROP COLUMN loses). Both names are quoted by the backend.
     fn count_rows(&mut self, table: &str, non_null: Option<&str>) -> Result<u64, Error>;
+
+    /// The average bytes per row of the values of `columns` of `table` together (an index key's width):
+    /// PostgreSQL's `pg_stats.avg_width` (known after ANALYZE), SQLite's average length over the first
+    /// 1,000 rows. `Ok(None)` when unknown (no such table or column, no statistics). Names are quoted.
+    fn key_width(&mut self, table: &str, columns: &[&str]) -> Result<Option<f64>, Error>;
 
     /// Runs `sql` (a batch that returns no rows) and returns its wall time. The calibration of
     /// [`crate::live`] times its sample work on scratch tables with it; nothing else should need it.
@@ -247,8 +257,8 @@ pub(crate) enum SqlDialect {
     Postgres,
 }
 
-/// The `SELECT <projection>` over the rows an UPDATE or DELETE selects: its table (with alias and joins), an
-/// UPDATE's FROM list, and its WHERE: what `Backend::estimate_rows` counts (SQLite) or asks the planner
+/// The `SELECT <projection>` over the rows an UPDATE or DELETE selects (its table with alias and joins, an
+/// UPDATE's FROM list, and its WHERE), or over the rows an INSERT's source query yields: what `Backend::estimate_rows` counts (SQLite) or asks the planner
 /// about when the statement itself cannot be planned yet (PostgreSQL: it sets a column an earlier statement
 /// adds). `None` for anything else or what sqlparser cannot read.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -284,6 +294,13 @@ pub(crate) fn rows_query(sql: &str, dialect: SqlDialect, projection: &str) -> Op
                 t.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 d.selection.as_ref(),
             )
+        }
+        // The rows an INSERT adds: those its source query (SELECT or VALUES) yields.
+        Statement::Insert(i) => {
+            let source = i.source.as_ref()?;
+            return Some(format!(
+                "SELECT {projection} FROM ({source}) AS source_rows"
+            ));
         }
         _ => return None,
     };

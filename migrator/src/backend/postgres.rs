@@ -1223,7 +1223,10 @@ impl Backend for Postgres<'_> {
 
     fn estimate_rows(&mut self, sql: &str) -> Result<Option<u64>, Error> {
         let words = migrator_format::statement_words(sql).unwrap_or_default();
-        if !matches!(words.first().map(String::as_str), Some("UPDATE" | "DELETE")) {
+        if !matches!(
+            words.first().map(String::as_str),
+            Some("UPDATE" | "DELETE" | "INSERT")
+        ) {
             return Ok(None);
         }
         match self.planned_rows(sql) {
@@ -1249,6 +1252,63 @@ impl Backend for Postgres<'_> {
             }
             Err(e) => Err(Self::db_error(
                 "reading the planner's estimate of an UPDATE/DELETE",
+                e,
+            )),
+        }
+    }
+
+    fn count_affected(&mut self, sql: &str) -> Result<Option<u64>, Error> {
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let Some(count) = super::rows_query(sql, super::SqlDialect::Postgres, "count(*) AS n")
+        else {
+            return Ok(None);
+        };
+        let timeouts = self.timeouts("LOCAL");
+        let result = self.conn.transaction(|conn| {
+            conn.batch_execute(&timeouts)?;
+            diesel::sql_query(&count).get_result::<Count>(conn)
+        });
+        match result {
+            Ok(c) => Ok(Some(c.n.max(0) as u64)),
+            // A table or column an earlier pending migration creates: nothing to count yet.
+            Err(e) if e.to_string().contains("does not exist") => Ok(None),
+            Err(e) => Err(Self::db_error(
+                "counting the rows an UPDATE/DELETE touches",
+                e,
+            )),
+        }
+    }
+
+    fn key_width(&mut self, table: &str, columns: &[&str]) -> Result<Option<f64>, Error> {
+        #[derive(QueryableByName)]
+        struct Width {
+            #[diesel(sql_type = Nullable<diesel::sql_types::Double>)]
+            w: Option<f64>,
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+        let found = diesel::sql_query(
+            "SELECT sum(s.avg_width)::float8 AS w, count(*) AS n
+             FROM pg_stats s
+             JOIN pg_class c ON c.relname = s.tablename
+             JOIN pg_namespace ns ON ns.oid = c.relnamespace AND ns.nspname = s.schemaname
+             WHERE c.oid = to_regclass($1) AND s.attname = ANY($2)",
+        )
+        .bind::<Text, _>(table)
+        .bind::<diesel::sql_types::Array<Text>, _>(&columns)
+        .get_result::<Width>(self.conn);
+        match found {
+            // Every column needs statistics, or the sum says too little.
+            Ok(w) if w.n as usize == columns.len() => Ok(w.w),
+            Ok(_) => Ok(None),
+            Err(e) if e.to_string().contains("invalid name syntax") => Ok(None),
+            Err(e) => Err(Self::db_error(
+                &format!("reading the key width of table {table}"),
                 e,
             )),
         }

@@ -802,6 +802,50 @@ impl Backend for Sqlite<'_> {
         }
     }
 
+    fn count_affected(&mut self, sql: &str) -> Result<Option<u64>, Error> {
+        // SQLite's estimate is already a count.
+        self.estimate_rows(sql)
+    }
+
+    fn key_width(&mut self, table: &str, columns: &[&str]) -> Result<Option<f64>, Error> {
+        let context = format!("reading the key width of table {table}");
+        let Some(name) = self
+            .table_name(table)
+            .map_err(|e| Self::db_error(&context, e))?
+        else {
+            return Ok(None);
+        };
+        let mut parts = Vec::new();
+        for column in columns {
+            let exists: bool = self
+                .conn
+                .query_row(
+                    "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2 COLLATE NOCASE",
+                    [name.as_str(), column],
+                    |r| r.get(0),
+                )
+                .map_err(|e| Self::db_error(&context, e))?;
+            if !exists {
+                return Ok(None);
+            }
+            parts.push(format!("coalesce(length({}), 0)", quote_ident(column)));
+        }
+        if parts.is_empty() {
+            return Ok(None);
+        }
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT avg({}) FROM (SELECT * FROM {} LIMIT 1000)",
+                    parts.join(" + "),
+                    quote_ident(&name)
+                ),
+                [],
+                |r| r.get::<_, Option<f64>>(0),
+            )
+            .map_err(|e| Self::db_error(&context, e))
+    }
+
     fn count_rows(&mut self, table: &str, non_null: Option<&str>) -> Result<u64, Error> {
         let context = format!("counting the rows of table {table}");
         let name = self
