@@ -131,7 +131,7 @@ fn calibrated_estimate_of_a_migration(ws: &Workspace, db: &Db) {
     db.with_backend(|b| {
         let calibration = live::calibrate(b).unwrap();
         // Two samples at least (the fit needs two sizes), the larger one measurable.
-        assert!(calibration.rows >= 4000, "{calibration:?}");
+        assert!(calibration.rows >= 32_000, "{calibration:?}");
         assert!(calibration.row_bytes > 10.0, "{calibration:?}");
         assert!(
             calibration.index_key_bytes > calibration.index_narrow_key_bytes,

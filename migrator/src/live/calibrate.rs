@@ -15,6 +15,12 @@ const SCRATCH_COPY: &str = "_migrator_calibration_copy";
 /// The first sample's size, in rows.
 const FIRST_SAMPLE_ROWS: u64 = 1_000;
 
+/// The smallest larger sample, in rows. Below some ten thousand rows a single commit's fsync or a
+/// scheduling hiccup (milliseconds) weighs as much as the rows' work, and one such spike in the larger
+/// sample passes for a per-row cost (seen on the loaded bench machine: 4,000-row samples gave 8-13x
+/// estimates).
+const MIN_SAMPLE_ROWS: u64 = 32_000;
+
 /// The largest sample, in rows.
 const MAX_SAMPLE_ROWS: u64 = 400_000;
 
@@ -86,7 +92,9 @@ pub fn calibrate(backend: &mut dyn Backend) -> Result<Calibration, Error> {
         // Done when the rows' part is measurable and dominates: the larger sample takes at least twice
         // the smaller one's time (fixed costs alone would keep them equal).
         let dominated = large.total() >= small.1.total() * 2;
-        if (took >= SAMPLE_TARGET && dominated) || rows >= MAX_SAMPLE_ROWS {
+        if (took >= SAMPLE_TARGET && dominated && rows >= MIN_SAMPLE_ROWS)
+            || rows >= MAX_SAMPLE_ROWS
+        {
             let calibration = fit(engine, small, (rows, large), started.elapsed());
             info!(
                 engine = engine.name(),

@@ -6,8 +6,8 @@
 //! then a scan, a metadata-only `ALTER`, index builds on the integer and on the text, a copy into another
 //! table and its `DROP`, on PostgreSQL a `CONCURRENTLY` build and a foreign key validation, a rewrite
 //! (PostgreSQL: a column type change; SQLite: `DROP COLUMN`), a backfill `UPDATE` of half the rows and a
-//! `DELETE` of half. It does so at two sizes, growing N until the larger sample takes at least twice as
-//! long as the smaller one and about 150 ms more, and fits each step as `fixed + per_row * N`
+//! `DELETE` of half. It does so at two sizes, growing N until the larger sample has at least 32,000 rows
+//! and takes at least twice as long as the smaller one and about 150 ms more, and fits each step as `fixed + per_row * N`
 //! ([`Cost`]): the fixed part holds round trips, catalog work, commits and waits, the per-row part the
 //! work. SQLite times each step in a savepoint (rolled back unless a later step needs it) on a committed
 //! table, as the runtime applies SQLite migrations inside one transaction; PostgreSQL commits each step,
