@@ -99,22 +99,6 @@ fn remove(path: &Path) {
     let _ = std::fs::remove_file(path);
 }
 
-/// Times `f` `runs` times, each after `before` (untimed); `Err` on the first failure.
-fn time_runs(
-    runs: usize,
-    mut before: impl FnMut() -> Result<(), String>,
-    mut f: impl FnMut() -> Result<(), String>,
-) -> Result<Duration, String> {
-    let mut samples = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        before()?;
-        let start = Instant::now();
-        f()?;
-        samples.push(start.elapsed());
-    }
-    Ok(median(samples))
-}
-
 fn cp(from: &Path, to: &Path) -> Result<(), String> {
     let status = Command::new("cp")
         .arg(from)
@@ -246,30 +230,39 @@ fn run(args: &Args) -> Result<(), String> {
                 warm(source)
             }
         };
-        let figures = [
-            time_runs(runs, || prepare(db, &copy), || cp(db, &copy))?,
-            time_runs(runs, || prepare(db, &copy), || cp_fsync(db, &copy))?,
-            time_runs(
-                runs,
-                || prepare(db, &backup),
-                || migrator_backup(db, &backup),
-            )?,
-            time_runs(
-                runs,
-                || prepare(&wal_db, &backup),
-                || migrator_backup(&wal_db, &backup),
-            )?,
-            time_runs(
-                runs,
-                || prepare(db, &copy),
-                || {
+        // Round robin: each run times every measure once, so a burst of load elsewhere on the machine
+        // hits all of them alike instead of the one that happened to be running.
+        type Op<'a> = Box<dyn Fn() -> Result<(), String> + 'a>;
+        let measures: Vec<(&Path, &Path, Op)> = vec![
+            (db, &copy, Box::new(|| cp(db, &copy))),
+            (db, &copy, Box::new(|| cp_fsync(db, &copy))),
+            (db, &backup, Box::new(|| migrator_backup(db, &backup))),
+            (
+                &wal_db,
+                &backup,
+                Box::new(|| migrator_backup(&wal_db, &backup)),
+            ),
+            (
+                db,
+                &copy,
+                Box::new(|| {
                     api_copy(db, &copy)?;
                     quick_check(&copy)
-                },
-            )?,
-            time_runs(runs, || prepare(db, &copy), || api_copy(db, &copy))?,
-            time_runs(runs, || prepare(db, &copy), || quick_check(db))?,
+                }),
+            ),
+            (db, &copy, Box::new(|| api_copy(db, &copy))),
+            (db, &copy, Box::new(|| quick_check(db))),
         ];
+        let mut samples = vec![Vec::with_capacity(runs); measures.len()];
+        for _ in 0..runs {
+            for ((source, target, op), samples) in measures.iter().zip(samples.iter_mut()) {
+                prepare(source, target)?;
+                let start = Instant::now();
+                op()?;
+                samples.push(start.elapsed());
+            }
+        }
+        let figures = samples.into_iter().map(median);
         for (row, figure) in table.iter_mut().zip(figures) {
             row.1.push(figure);
         }
@@ -330,22 +323,30 @@ fn run(args: &Args) -> Result<(), String> {
         ),
     ];
     println!("\n| boot applying 1 small migration to the database (warm cache) | median | overhead |\n|---|---|---|");
-    let mut base = None;
-    for (name, backup_on, test_run) in configs {
-        let fresh = || -> Result<(), String> {
-            let _ = std::fs::remove_dir_all(scratch.path().join("work.db.backups"));
-            // The fresh copy is written out first, so its write-back does not slow the boot's fsyncs.
-            cp_fsync(db, &work_db)?;
-            warm(&work_db)
-        };
-        let t = time_runs(runs, fresh, || {
+    let fresh = || -> Result<(), String> {
+        let _ = std::fs::remove_dir_all(scratch.path().join("work.db.backups"));
+        // The fresh copy is written out first, so its write-back does not slow the boot's fsyncs.
+        cp_fsync(db, &work_db)?;
+        warm(&work_db)
+    };
+    // Round robin over the configurations, as above.
+    let mut samples = vec![Vec::with_capacity(runs); configs.len()];
+    for _ in 0..runs {
+        for ((_, backup_on, test_run), samples) in configs.iter().zip(samples.iter_mut()) {
+            fresh()?;
             let config = Config {
-                require_backup: backup_on,
-                require_test_run: test_run,
+                require_backup: *backup_on,
+                require_test_run: *test_run,
                 ..Config::default()
             };
-            boot(&set, &work_db, config)
-        })?;
+            let start = Instant::now();
+            boot(&set, &work_db, config)?;
+            samples.push(start.elapsed());
+        }
+    }
+    let mut base = None;
+    for ((name, _, _), samples) in configs.iter().zip(samples) {
+        let t = median(samples);
         let overhead = base.map_or_else(String::new, |b: Duration| {
             format!("+{}", secs(t.saturating_sub(b)))
         });
