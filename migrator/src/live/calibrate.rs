@@ -12,8 +12,9 @@ use crate::{Backend, Engine, Error};
 const SCRATCH: &str = "_migrator_calibration";
 const SCRATCH_COPY: &str = "_migrator_calibration_copy";
 
-/// The first sample's size, in rows.
-const FIRST_SAMPLE_ROWS: u64 = 1_000;
+/// The first (smaller) sample's size, in rows: a quarter of the smallest larger one, so that two samples
+/// usually do.
+const FIRST_SAMPLE_ROWS: u64 = MIN_SAMPLE_ROWS / 4;
 
 /// The smallest larger sample, in rows. Below some ten thousand rows a single commit's fsync or a
 /// scheduling hiccup (milliseconds) weighs as much as the rows' work, and one such spike in the larger
@@ -69,10 +70,10 @@ impl Timings {
     }
 }
 
-/// Times the sample work (see [`crate::live`]) at growing sizes until the larger sample's timed steps take
-/// [`SAMPLE_TARGET`] longer than the smaller one's, then fits each step's timings at the last two sizes as `fixed + per_row * n`.
-/// The scratch tables are dropped afterwards (SQLite: the whole sample is rolled back), also when a step
-/// fails.
+/// Times the sample work (see [`crate::live`]) at growing sizes until the larger sample has at least
+/// [`MIN_SAMPLE_ROWS`] rows and its timed steps take [`SAMPLE_TARGET`] longer than the smaller one's, and
+/// at least twice as long; then fits each step's timings at the last two sizes as `fixed + per_row * n`.
+/// The scratch tables are dropped afterwards, also when a step fails.
 pub fn calibrate(backend: &mut dyn Backend) -> Result<Calibration, Error> {
     let started = Instant::now();
     let engine = backend.engine();
@@ -174,9 +175,9 @@ fn fit(
     }
 }
 
-/// One sample of `n` rows. SQLite runs it inside a savepoint that is rolled back (the runtime applies
-/// SQLite migrations inside one transaction, so commits are not part of their cost); PostgreSQL runs each
-/// step on its own, committed, as the runtime commits each migration (`CONCURRENTLY` needs it too).
+/// One sample of `n` rows: the scratch table is created and filled (committed), the steps are timed
+/// ([`timed`]: SQLite in savepoints, PostgreSQL committed one by one, as the runtime commits each
+/// migration and `CONCURRENTLY` needs), and the scratch tables are dropped.
 fn sample(backend: &mut dyn Backend, n: u64) -> Result<Timings, Error> {
     let engine = backend.engine();
     let timings = drop_scratch(backend).and_then(|_| {
