@@ -343,7 +343,13 @@ impl Backend for Sqlite<'_> {
                 .map_err(|e| db(context, e))
             };
 
-            if journal_mode.eq_ignore_ascii_case("wal") {
+            let wal = journal_mode.eq_ignore_ascii_case("wal");
+            debug!(
+                journal_mode = %journal_mode,
+                check = if wal { "after the copy" } else { "beside the copy" },
+                "backing up"
+            );
+            if wal {
                 // WAL: the committed state is the file plus the log, so the online backup API copies it
                 // page by page, and the copy is checked.
                 let mut copy =
