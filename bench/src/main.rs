@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use diesel::{Connection as _, PgConnection, RunQueryDsl as _, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
-use migrator::{embed_migrations, MigrationSet, Migrator, Postgres, Sqlite};
+use migrator::{embed_migrations, Config, MigrationSet, Migrator, Postgres, Sqlite};
 
 static OURS_10: MigrationSet = embed_migrations!("sets/ours/10");
 static OURS_100: MigrationSet = embed_migrations!("sets/ours/100");
@@ -73,9 +73,19 @@ impl Scratch {
     }
 }
 
-fn ours_apply(set: &MigrationSet, path: &Path) {
+/// The work the peers do (apply and record): no backup, no rehearsal on a copy.
+fn like_the_peers() -> Config {
+    Config {
+        require_backup: false,
+        require_test_run: false,
+        ..Config::default()
+    }
+}
+
+fn ours_apply(set: &MigrationSet, path: &Path, config: Config) {
     let conn = rusqlite::Connection::open(path).expect("open");
     let report = Migrator::new(set)
+        .with_config(config)
         .boot(&mut Sqlite::new(&conn))
         .expect("apply");
     assert_eq!(report.applied_versions().len(), set.len());
@@ -93,9 +103,10 @@ fn refinery_apply(runner: fn() -> refinery::Runner, path: &Path, n: usize) {
     assert_eq!(report.applied_migrations().len(), n);
 }
 
-fn ours_apply_pg(set: &MigrationSet, url: &str) {
+fn ours_apply_pg(set: &MigrationSet, url: &str, config: Config) {
     let mut conn = PgConnection::establish(url).expect("connect");
     let report = Migrator::new(set)
+        .with_config(config)
         .boot(&mut Postgres::new(&mut conn, url))
         .expect("apply");
     assert_eq!(report.applied_versions().len(), set.len());
@@ -223,6 +234,16 @@ fn apply_row(
     );
 }
 
+/// migrator with its defaults: a backup and a rehearsal on a copy (UP, DOWN, UP again) before applying.
+fn defaults_row(engine: &str, n: usize, defaults: Vec<Duration>, plain: Duration) {
+    let d = median(defaults);
+    println!(
+        "| {engine} | {n} | apply all, migrator defaults (backup + rehearsal) | {} | | | {:.1}x migrator without them | |",
+        ms(d),
+        d.as_secs_f64() / plain.as_secs_f64()
+    );
+}
+
 fn check_rows(
     engine: &str,
     n: usize,
@@ -312,7 +333,7 @@ fn main() {
     if let Some(server) = &server {
         println!("PostgreSQL: {}", server.settings);
         println!("SQLite: files in a temp dir, each library's defaults.");
-        println!("migrator runs with `Config::default()` on both engines (including a backup before applying when the default asks for one).");
+        println!("migrator applies like the peers (no backup, no rehearsal: `require_backup` and `require_test_run` off); the `defaults` rows add both.");
         println!();
     }
     println!("| engine | N | measure | migrator | diesel_migrations | refinery | migrator / diesel | migrator / refinery |");
@@ -361,7 +382,7 @@ fn sqlite(size: &Size) {
     for _ in 0..size.apply_reps {
         let (a, b, c) = (scratch.file(), scratch.file(), scratch.file());
         let t = Instant::now();
-        ours_apply(size.ours, &a);
+        ours_apply(size.ours, &a, like_the_peers());
         ours.push(t.elapsed());
         let t = Instant::now();
         diesel_apply((size.diesel)(), &b, n);
@@ -370,11 +391,20 @@ fn sqlite(size: &Size) {
         refinery_apply(size.refinery, &c, n);
         refinery.push(t.elapsed());
     }
+    let plain = median(ours.clone());
     apply_row("SQLite", n, ours, diesel, refinery);
+    let mut defaults = Vec::new();
+    for _ in 0..size.apply_reps.min(5) {
+        let path = scratch.file();
+        let t = Instant::now();
+        ours_apply(size.ours, &path, Config::default());
+        defaults.push(t.elapsed());
+    }
+    defaults_row("SQLite", n, defaults, plain);
 
     // (b) the boot check with nothing pending, and (d) the floor: open + read schema_migrations.
     let (ours_db, diesel_db, refinery_db) = (scratch.file(), scratch.file(), scratch.file());
-    ours_apply(size.ours, &ours_db);
+    ours_apply(size.ours, &ours_db, like_the_peers());
     diesel_apply((size.diesel)(), &diesel_db, n);
     refinery_apply(size.refinery, &refinery_db, n);
     let (mut ours, mut diesel, mut refinery, mut floor) =
@@ -457,7 +487,7 @@ fn postgres(server: &mut pg::Server, size: &Size) {
         let (b, b_url) = server.create_db(None);
         let (c, c_url) = server.create_db(None);
         let t = Instant::now();
-        ours_apply_pg(size.ours, &a_url);
+        ours_apply_pg(size.ours, &a_url, like_the_peers());
         ours.push(t.elapsed());
         let t = Instant::now();
         diesel_apply_pg((size.diesel)(), &b_url, n);
@@ -469,13 +499,23 @@ fn postgres(server: &mut pg::Server, size: &Size) {
             server.drop_db(&db);
         }
     }
+    let plain = median(ours.clone());
     apply_row("PostgreSQL", n, ours, diesel, refinery);
+    let mut defaults = Vec::new();
+    for _ in 0..size.pg_apply_reps.min(3) {
+        let (db, url) = server.create_db(None);
+        let t = Instant::now();
+        ours_apply_pg(size.ours, &url, Config::default());
+        defaults.push(t.elapsed());
+        server.drop_db(&db);
+    }
+    defaults_row("PostgreSQL", n, defaults, plain);
 
     // (b) the boot check with nothing pending (connecting included), and (d) the floor.
     let (ours_db, ours_url) = server.create_db(None);
     let (diesel_db, diesel_url) = server.create_db(None);
     let (refinery_db, refinery_url) = server.create_db(None);
-    ours_apply_pg(size.ours, &ours_url);
+    ours_apply_pg(size.ours, &ours_url, like_the_peers());
     diesel_apply_pg((size.diesel)(), &diesel_url, n);
     refinery_apply_pg(size.refinery, &refinery_url, n);
     let (mut ours, mut diesel, mut refinery, mut floor) =
@@ -546,7 +586,7 @@ fn pg_log(sizes: &[&Size]) {
         let (_, ours_url) = server.create_db(None);
         let (_, diesel_url) = server.create_db(None);
         let (_, refinery_url) = server.create_db(None);
-        ours_apply_pg(size.ours, &ours_url);
+        ours_apply_pg(size.ours, &ours_url, like_the_peers());
         diesel_apply_pg((size.diesel)(), &diesel_url, n);
         refinery_apply_pg(size.refinery, &refinery_url, n);
         let runs: [(&str, &dyn Fn()); 4] = [
