@@ -117,6 +117,10 @@ trait Copies {
     fn copy(&self, i: usize) -> (Vec<String>, Db);
     /// Removes a copy and what booting it left (backups).
     fn remove(&self, db: Db);
+    /// Waits until the database has finished what the killed process sent it. A PostgreSQL server goes on
+    /// with a statement (a `COMMIT` included) after its client died, so a check made at once could read
+    /// history before that commit and the schema after it.
+    fn settle(&self, _db: &Db) {}
 }
 
 struct SqliteCopies {
@@ -148,9 +152,9 @@ struct PostgresCopies {
 }
 
 impl PostgresCopies {
-    /// Runs SQL connected to the cluster's `postgres` database (a database cannot be copied or dropped
-    /// from a session connected to it).
-    fn admin(&self, sql: &str) {
+    /// The cluster's `postgres` database (a database cannot be copied or dropped from a session connected
+    /// to it).
+    fn admin_db(&self) -> Db {
         let url = self
             .seed
             .url
@@ -159,7 +163,11 @@ impl PostgresCopies {
             url,
             name: "postgres".into(),
         })
-        .exec(sql);
+    }
+
+    /// Runs SQL connected to the cluster's `postgres` database.
+    fn admin(&self, sql: &str) {
+        self.admin_db().exec(sql);
     }
 }
 
@@ -178,6 +186,23 @@ impl Copies for PostgresCopies {
             vec!["--database-url".into(), url.clone()],
             Db::Postgres(migrator_tests::pg::PgDb { url, name }),
         )
+    }
+    fn settle(&self, db: &Db) {
+        let Db::Postgres(pg) = db else { return };
+        let admin = self.admin_db();
+        let sessions = format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname IN ('{0}', '{0}_rehearsal')",
+            pg.name
+        );
+        let deadline = Instant::now() + std::time::Duration::from_secs(60);
+        while admin.count(&sessions) > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the killed boot's sessions on {} did not end within 60 s",
+                pg.name
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
     fn remove(&self, db: Db) {
         if let Db::Postgres(pg) = db {
@@ -361,6 +386,7 @@ fn crash_at_fifty_points(copies: &dyn Copies, seeded: &Db) {
         std::thread::sleep(at);
         let _ = child.kill(); // SIGKILL
         let killed = child.wait_with_output().expect("wait");
+        copies.settle(&db);
         let phase = phase_of(&String::from_utf8_lossy(&killed.stderr));
         *hits.entry(phase).or_insert(0) += 1;
         let when = format!("point {i} ({at:?}, {phase:?}, rng seed {seed})");
