@@ -177,6 +177,46 @@ pub fn backups(dir: &std::path::Path, files: &[crate::backup::BackupFile], style
     out
 }
 
+/// The headline of a rehearsal and what it could not verify (a boot's report shows only this).
+fn rehearsal_summary(out: &mut String, rehearsal: &crate::Rehearsal, style: Style) {
+    let downs = rehearsal
+        .steps
+        .iter()
+        .filter(|s| s.phase == crate::RehearsalPhase::Down)
+        .count();
+    let _ = writeln!(
+        out,
+        "{}Rehearsed on a scratch copy in {:.1} ms: UP, health checks, {downs} DOWN(s) restoring the schema, UP again",
+        style.icon("🧪"),
+        rehearsal.took.as_secs_f64() * 1000.0
+    );
+    for note in &rehearsal.unverified {
+        let _ = writeln!(out, "  {}not verified: {note}", style.icon("⚠️"));
+    }
+}
+
+/// A rehearsal on its own (`migrator-tool rehearse`, which only reads the database): the headline, then
+/// every step with its time.
+pub fn rehearsal(rehearsal: &crate::Rehearsal, style: Style) -> String {
+    if rehearsal.steps.is_empty() {
+        return "Nothing pending: nothing to rehearse.\n".to_string();
+    }
+    let mut out = String::new();
+    rehearsal_summary(&mut out, rehearsal, style);
+    for step in &rehearsal.steps {
+        let _ = writeln!(
+            out,
+            "  {:<16} {:<14} {} ({:.1} ms)",
+            step.version,
+            step.phase.to_string(),
+            step.file,
+            step.duration.as_secs_f64() * 1000.0
+        );
+    }
+    out.push_str("The database itself was not changed.\n");
+    out
+}
+
 /// A short account of a run.
 pub fn report(report: &Report, style: Style) -> String {
     let mut out = String::new();
@@ -192,20 +232,7 @@ pub fn report(report: &Report, style: Style) -> String {
         );
     }
     if let Some(rehearsal) = &report.rehearsal {
-        let downs = rehearsal
-            .steps
-            .iter()
-            .filter(|s| s.phase == crate::RehearsalPhase::Down)
-            .count();
-        let _ = writeln!(
-            out,
-            "{}Rehearsed on a scratch copy in {:.1} ms: UP, health checks, {downs} DOWN(s) restoring the schema, UP again",
-            style.icon("🧪"),
-            rehearsal.took.as_secs_f64() * 1000.0
-        );
-        for note in &rehearsal.unverified {
-            let _ = writeln!(out, "  {}{note}", style.icon("⚠️"));
-        }
+        rehearsal_summary(&mut out, rehearsal, style);
     }
     if applied.is_empty() && rolled.is_empty() {
         let _ = writeln!(

@@ -1,13 +1,10 @@
-//! The spec's `require_review` rule: statements of the listed kinds (by default DROP TABLE, DROP COLUMN
-//! and ALTER TYPE) may only run when the migration file carries a review mark, `-- Reviewed-by: name`,
-//! which is part of the file's checksum.
+//! The spec's `require_review` rule: statements of the listed kinds (by default those of `Policy::SPEC`:
+//! DROP TABLE, DROP COLUMN and ALTER TYPE) may only run when the migration file carries a review mark,
+//! `-- Reviewed-by: name`, which is part of the file's checksum.
 
 use migrator_format::statement_words;
 
 use crate::Migration;
-
-/// The spec's defaults for `require_review`.
-pub const DEFAULT_REQUIRE_REVIEW: [&str; 3] = ["DROP TABLE", "DROP COLUMN", "ALTER TYPE"];
 
 /// A statement that needs a review mark its file does not carry.
 #[derive(Debug, Clone, PartialEq, Eq)]

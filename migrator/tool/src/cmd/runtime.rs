@@ -3,7 +3,6 @@
 //! run the host's code paths (`Migrator::boot`, the admin actions) and print with the host's renderers, so
 //! the output is the one `app --migrate-status` or a boot prints.
 
-use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use migrator::admin::{self, AdminCommand};
@@ -94,40 +93,7 @@ pub fn apply(args: ApplyArgs) -> ExitCode {
 pub fn rehearse(args: RehearseArgs) -> ExitCode {
     database::run(&args.db, Create::No, |migrator, backend, out| {
         let rehearsal = migrator.rehearse(backend)?;
-        out.write_all(render_rehearsal(&rehearsal, Style::from_env()).as_bytes())
+        out.write_all(render::rehearsal(&rehearsal, Style::from_env()).as_bytes())
             .map_err(|e| migrator::Error::Usage(format!("cannot write the output: {e}")))
     })
-}
-
-/// The rehearsal, step by step. (A boot prints only its summary line, through `render::report`.)
-fn render_rehearsal(rehearsal: &migrator::Rehearsal, style: Style) -> String {
-    if rehearsal.steps.is_empty() {
-        return "Nothing pending: nothing to rehearse.\n".to_string();
-    }
-    let downs = rehearsal
-        .steps
-        .iter()
-        .filter(|s| s.phase == migrator::RehearsalPhase::Down)
-        .count();
-    let mut out = String::new();
-    let icon = if style == Style::Fancy { "🧪 " } else { "" };
-    let _ = writeln!(
-        out,
-        "{icon}Rehearsed on a scratch copy in {:.1} ms: UP, health checks, {downs} DOWN(s) restoring the schema, UP again; the database was not changed",
-        rehearsal.took.as_secs_f64() * 1000.0
-    );
-    for step in &rehearsal.steps {
-        let _ = writeln!(
-            out,
-            "  {:<16} {:<14} {} ({:.1} ms)",
-            step.version,
-            step.phase.to_string(),
-            step.file,
-            step.duration.as_secs_f64() * 1000.0
-        );
-    }
-    for note in &rehearsal.unverified {
-        let _ = writeln!(out, "  not verified: {note}");
-    }
-    out
 }
