@@ -113,15 +113,19 @@ pub fn calibrate(backend: &mut dyn Backend) -> Result<Calibration, Error> {
 }
 
 /// The two-point fit of one step: the per-row cost is the slope between the two sizes, the fixed cost
-/// what is left at the larger size (both never below zero: noise can make the small sample slower).
+/// what is left at the larger size. When noise made the smaller sample as slow as the larger one or
+/// slower (no slope to read), the larger sample's time is taken as all per-row: an estimate that grows
+/// with the table errs high, one that does not would tell a 10-million-row table it costs nothing.
 fn cost(small: (u64, Duration), large: (u64, Duration)) -> Cost {
     let (n1, t1) = (small.0 as f64, small.1.as_secs_f64() * 1e9);
     let (n2, t2) = (large.0 as f64, large.1.as_secs_f64() * 1e9);
-    let per_row = if n2 > n1 {
-        ((t2 - t1) / (n2 - n1)).max(0.0)
-    } else {
-        t2 / n2.max(1.0)
-    };
+    if n2 <= n1 || t2 <= t1 {
+        return Cost {
+            fixed: Duration::ZERO,
+            ns_per_row: t2 / n2.max(1.0),
+        };
+    }
+    let per_row = (t2 - t1) / (n2 - n1);
     let fixed = (t2 - per_row * n2).max(0.0);
     Cost {
         fixed: Duration::from_nanos(fixed as u64),
@@ -130,11 +134,17 @@ fn cost(small: (u64, Duration), large: (u64, Duration)) -> Cost {
 }
 
 /// The sample's UPDATE and DELETE scan every row and write half of them: the cost per row written is
-/// twice what the fit gives per sample row, less the scan's share.
+/// twice what the fit gives per sample row, less the scan's share. When noise makes the scan look as
+/// dear as the whole statement, the statement's own per-row cost is kept (never zero: see [`cost`]).
 fn write_cost(dml: Cost, scan: &Cost) -> Cost {
+    let written = 2.0 * (dml.ns_per_row - scan.ns_per_row);
     Cost {
         fixed: dml.fixed,
-        ns_per_row: (2.0 * (dml.ns_per_row - scan.ns_per_row)).max(0.0),
+        ns_per_row: if written > 0.0 {
+            written
+        } else {
+            dml.ns_per_row
+        },
     }
 }
 
@@ -380,4 +390,49 @@ fn run_sample(backend: &mut dyn Backend, n: u64) -> Result<Timings, Error> {
         &format!("DELETE FROM {SCRATCH} WHERE id % 2 = 1"),
     )?;
     Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn a_slope_splits_into_fixed_and_per_row_costs() {
+        let c = cost((1000, ms(12)), (5000, ms(52)));
+        assert!((c.ns_per_row - 10_000.0).abs() < 1e-6, "{c:?}");
+        assert_eq!(c.fixed, ms(2));
+    }
+
+    #[test]
+    fn a_smaller_sample_slowed_by_noise_still_gives_a_cost_that_grows_with_rows() {
+        // The small sample took longer than the large one: no slope; all of the large one's time is
+        // charged per row rather than none of it.
+        let c = cost((1000, ms(60)), (5000, ms(50)));
+        assert_eq!(c.fixed, Duration::ZERO);
+        assert!((c.ns_per_row - 10_000.0).abs() < 1e-6, "{c:?}");
+        let equal = cost((1000, ms(50)), (5000, ms(50)));
+        assert!(equal.ns_per_row > 0.0, "{equal:?}");
+    }
+
+    #[test]
+    fn a_write_cost_falls_back_to_the_statement_when_the_scan_looks_dearer() {
+        let scan = Cost {
+            fixed: Duration::ZERO,
+            ns_per_row: 50.0,
+        };
+        let dml = Cost {
+            fixed: ms(1),
+            ns_per_row: 40.0,
+        };
+        assert_eq!(write_cost(dml, &scan).ns_per_row, 40.0);
+        let dearer = Cost {
+            ns_per_row: 90.0,
+            ..dml
+        };
+        assert_eq!(write_cost(dearer, &scan).ns_per_row, 80.0);
+    }
 }
