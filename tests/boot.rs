@@ -197,10 +197,10 @@ fn a_failing_migration_leaves_the_database_exactly_as_before_it(ws: &Workspace, 
     // What the database will look like after 20240104000000 alone: apply it on its own first, in a
     // second database of the same engine.
     let probe_ws = Workspace::new();
-    let probe = if db.is_postgres() {
-        Db::postgres().unwrap()
-    } else {
-        Db::sqlite(&probe_ws)
+    let probe = match db {
+        Db::Postgres(_) => Db::postgres().unwrap(),
+        Db::MySql(_) => Db::mysql().unwrap(),
+        Db::Sqlite(_) => Db::sqlite(&probe_ws),
     };
     probe.boot(&ws.set()).unwrap();
     let expected = (probe.fingerprint(), probe.data_dump());
@@ -223,7 +223,8 @@ fn a_failing_migration_leaves_the_database_exactly_as_before_it(ws: &Workspace, 
     assert_eq!(failure.line, 9, "line of the INSERT in the file");
     assert!(
         failure
-            .db_message
+            .db_error
+            .message
             .contains(&db.no_such_table("no_such_table")),
         "{err}"
     );
@@ -246,11 +247,34 @@ fn a_failing_migration_leaves_the_database_exactly_as_before_it(ws: &Workspace, 
             "missing {needle:?} in:\n{message}"
         );
     }
-    // The failed migration left nothing behind; the one before it stays applied.
-    assert_eq!((db.fingerprint(), db.data_dump()), expected);
     let rows = db.history();
     assert!(rows.contains(&(20240104000000, "applied".into())));
     assert!(rows.contains(&(20240105000000, "failed".into())));
+    if db.is_mysql() {
+        // MySQL commits DDL as it goes: the two statements before the failing one stay, and the message
+        // says so; the boot refuses until an operator checks and marks the migration.
+        assert!(
+            message.contains("ran without a transaction: 2 of its 4 statement(s) ran"),
+            "{message}"
+        );
+        assert_ne!((db.fingerprint(), db.data_dump()), expected);
+        let refused = db.boot(&ws.set()).unwrap_err().to_string();
+        assert!(
+            refused.contains("--migrate-mark 20240105000000"),
+            "{refused}"
+        );
+        db.exec("ALTER TABLE users DROP COLUMN email");
+        let mark = migrator::admin::parse(["--migrate-mark", "20240105000000", "rolled_back"])
+            .unwrap()
+            .unwrap();
+        db.with_backend(|b| {
+            migrator::admin::run(&Migrator::new(&ws.set()), b, &mark, &mut Vec::new())
+        })
+        .unwrap();
+    }
+    // The failed migration left nothing behind (nothing the operator did not undo); the one before it
+    // stays applied.
+    assert_eq!((db.fingerprint(), db.data_dump()), expected);
 
     // Fix the file: the next boot retries it (a failed transactional migration left nothing to undo).
     ws.add(
@@ -343,9 +367,13 @@ fn a_no_transaction_migration_runs_statement_by_statement(ws: &Workspace, db: &D
         "CREATE TABLE t (x INTEGER);",
         Some("DROP TABLE t;"),
     );
+    let (vacuum, drop_index) = match db {
+        Db::MySql(_) => ("OPTIMIZE TABLE t", "DROP INDEX i ON t"),
+        _ => ("VACUUM", "DROP INDEX i"),
+    };
     ws.write(
         "20240102000000_vacuum.sql",
-        "-- migrator:no-transaction\n-- ============ UP MIGRATION ============\nVACUUM;\nCREATE INDEX i ON t(x);\n-- ============ DOWN MIGRATION ============\nDROP INDEX i;\n",
+        &format!("-- migrator:no-transaction\n-- ============ UP MIGRATION ============\n{vacuum};\nCREATE INDEX i ON t(x);\n-- ============ DOWN MIGRATION ============\n{drop_index};\n"),
     );
     let report = db.boot(&ws.set()).unwrap();
     assert_eq!(report.applied_versions().len(), 2);

@@ -2,7 +2,7 @@
 //! calibrated estimate of a migration, on real SQLite files and the throwaway PostgreSQL cluster.
 
 use migrator::live::{self, analyse};
-use migrator::Backend;
+use migrator::Engine;
 use migrator_tests::{both_engines, Db, Workspace};
 
 /// `users` with `n` rows: every third has no email; an index on `name`.
@@ -20,7 +20,7 @@ fn users(db: &Db, n: u32) {
     ));
 }
 
-fn options(db: &Db, backend: &mut dyn Backend) -> analyse::Options {
+fn options(db: &Db, backend: &mut dyn Engine) -> analyse::Options {
     if db.is_postgres() {
         let version = backend.server_version().unwrap();
         let major = version
@@ -46,32 +46,52 @@ fn sizes_counts_and_versions(_ws: &Workspace, db: &Db) {
         assert!(version.starts_with(db.engine_name()), "{version}");
         assert!(version.chars().any(|c| c.is_ascii_digit()), "{version}");
 
-        let exact = b.table_stats("users", true).unwrap().expect("users exists");
+        let exact = b
+            .stats()
+            .unwrap()
+            .table_stats("users", true)
+            .unwrap()
+            .expect("users exists");
         assert_eq!((exact.rows, exact.exact), (3000, true));
         assert!(exact.table_bytes > 3000 * 20, "{exact:?}");
         assert!(exact.index_bytes > 3000 * 5, "{exact:?}");
         // Catalog figures after ANALYZE: the same count, not marked exact.
         let catalog = b
+            .stats()
+            .unwrap()
             .table_stats("users", false)
             .unwrap()
             .expect("users exists");
         assert_eq!((catalog.rows, catalog.exact), (3000, false), "{catalog:?}");
 
-        assert_eq!(b.count_rows("users", None).unwrap(), 3000);
-        assert_eq!(b.count_rows("users", Some("email")).unwrap(), 2000);
+        assert_eq!(b.stats().unwrap().count_rows("users", None).unwrap(), 3000);
+        assert_eq!(
+            b.stats()
+                .unwrap()
+                .count_rows("users", Some("email"))
+                .unwrap(),
+            2000
+        );
 
         // Missing and hostile names are data, never SQL.
-        assert_eq!(b.table_stats("nope", false).unwrap(), None);
+        assert_eq!(b.stats().unwrap().table_stats("nope", false).unwrap(), None);
         let hostile = "users\"; DROP TABLE users; --";
-        assert_eq!(b.table_stats(hostile, true).unwrap(), None);
-        let err = b.count_rows(hostile, None).unwrap_err().to_string();
+        assert_eq!(b.stats().unwrap().table_stats(hostile, true).unwrap(), None);
+        let err = b
+            .stats()
+            .unwrap()
+            .count_rows(hostile, None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("counting the rows of table"), "{err}");
         let err = b
+            .stats()
+            .unwrap()
             .count_rows("users", Some("email\") FROM users; DROP TABLE users; --"))
             .unwrap_err()
             .to_string();
         assert!(err.contains("counting the rows of table users"), "{err}");
-        assert_eq!(b.count_rows("users", None).unwrap(), 3000);
+        assert_eq!(b.stats().unwrap().count_rows("users", None).unwrap(), 3000);
     });
 }
 
@@ -79,10 +99,14 @@ fn row_estimates_of_updates_and_deletes(_ws: &Workspace, db: &Db) {
     users(db, 3000);
     db.with_backend(|b| {
         let some = b
+            .stats()
+            .unwrap()
             .estimate_rows("UPDATE users SET email = NULL WHERE id <= 300")
             .unwrap()
             .expect("an estimate");
         let all = b
+            .stats()
+            .unwrap()
             .estimate_rows("DELETE FROM users")
             .unwrap()
             .expect("an estimate");
@@ -95,14 +119,24 @@ fn row_estimates_of_updates_and_deletes(_ws: &Workspace, db: &Db) {
             assert_eq!((some, all), (300, 3000));
         }
         // Nothing to tell: not an UPDATE/DELETE, or a table a pending migration creates.
-        assert_eq!(b.estimate_rows("SELECT * FROM users").unwrap(), None);
         assert_eq!(
-            b.estimate_rows("UPDATE not_yet SET a = 1 WHERE b = 2")
+            b.stats()
+                .unwrap()
+                .estimate_rows("SELECT * FROM users")
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            b.stats()
+                .unwrap()
+                .estimate_rows("UPDATE not_yet SET a = 1 WHERE b = 2")
                 .unwrap(),
             None
         );
         // A column an earlier statement adds: the rows its WHERE selects.
         let backfill = b
+            .stats()
+            .unwrap()
             .estimate_rows("UPDATE users SET not_yet = 1 WHERE id > 1500")
             .unwrap()
             .expect("an estimate");
@@ -112,8 +146,14 @@ fn row_estimates_of_updates_and_deletes(_ws: &Workspace, db: &Db) {
             assert_eq!(backfill, 1500);
         }
         // It only estimated: nothing changed.
-        assert_eq!(b.count_rows("users", Some("email")).unwrap(), 2000);
-        assert_eq!(b.count_rows("users", None).unwrap(), 3000);
+        assert_eq!(
+            b.stats()
+                .unwrap()
+                .count_rows("users", Some("email"))
+                .unwrap(),
+            2000
+        );
+        assert_eq!(b.stats().unwrap().count_rows("users", None).unwrap(), 3000);
     });
 }
 
@@ -153,9 +193,18 @@ fn calibrated_estimate_of_a_migration(ws: &Workspace, db: &Db) {
             );
         }
         // The scratch tables are gone.
-        assert_eq!(b.table_stats("_migrator_calibration", false).unwrap(), None);
         assert_eq!(
-            b.table_stats("_migrator_calibration_copy", false).unwrap(),
+            b.stats()
+                .unwrap()
+                .table_stats("_migrator_calibration", false)
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            b.stats()
+                .unwrap()
+                .table_stats("_migrator_calibration_copy", false)
+                .unwrap(),
             None
         );
 
@@ -215,10 +264,21 @@ CREATE INDEX users_name ON users (name);",
         assert_eq!(index.rows, Some(8000), "{index:?}");
         assert!(index.duration > rename.duration, "{index:?}");
         // Key widths: the name column of the real table (statistics after ANALYZE).
-        let name = b.key_width("users", &["name"]).unwrap().expect("a width");
+        let name = b
+            .stats()
+            .unwrap()
+            .key_width("users", &["name"])
+            .unwrap()
+            .expect("a width");
         assert!((6.0..=14.0).contains(&name), "{name}");
-        assert_eq!(b.key_width("users", &["nope"]).unwrap(), None);
-        assert_eq!(b.key_width("nope", &["name"]).unwrap(), None);
+        assert_eq!(
+            b.stats().unwrap().key_width("users", &["nope"]).unwrap(),
+            None
+        );
+        assert_eq!(
+            b.stats().unwrap().key_width("nope", &["name"]).unwrap(),
+            None
+        );
     });
 }
 
@@ -227,22 +287,38 @@ fn exact_counts_of_affected_rows(_ws: &Workspace, db: &Db) {
     users(db, 3000);
     db.with_backend(|b| {
         let sql = "UPDATE users SET email = NULL WHERE id % 3 = 1";
-        assert_eq!(b.count_affected(sql).unwrap(), Some(1000));
+        assert_eq!(b.stats().unwrap().count_affected(sql).unwrap(), Some(1000));
         assert_eq!(
-            b.count_affected("DELETE FROM users WHERE name LIKE 'user 1%'")
+            b.stats()
+                .unwrap()
+                .count_affected("DELETE FROM users WHERE name LIKE 'user 1%'")
                 .unwrap(),
             Some(1111)
         );
         assert_eq!(
-            b.count_affected(
-                "INSERT INTO users (id, name) SELECT id + 3000, name FROM users WHERE id <= 10"
-            )
-            .unwrap(),
+            b.stats()
+                .unwrap()
+                .count_affected(
+                    "INSERT INTO users (id, name) SELECT id + 3000, name FROM users WHERE id <= 10"
+                )
+                .unwrap(),
             Some(10)
         );
-        assert_eq!(b.count_affected("DELETE FROM not_yet").unwrap(), None);
-        assert_eq!(b.count_affected("SELECT 1").unwrap(), None);
-        assert_eq!(b.count_rows("users", Some("email")).unwrap(), 2000);
+        assert_eq!(
+            b.stats()
+                .unwrap()
+                .count_affected("DELETE FROM not_yet")
+                .unwrap(),
+            None
+        );
+        assert_eq!(b.stats().unwrap().count_affected("SELECT 1").unwrap(), None);
+        assert_eq!(
+            b.stats()
+                .unwrap()
+                .count_rows("users", Some("email"))
+                .unwrap(),
+            2000
+        );
     });
 }
 

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
-use migrator::{Backend, Config, Error, Migrator, Postgres};
+use migrator::{Config, Engine, Error, Migrator, Postgres};
 use migrator_tests::{Db, Workspace};
 
 fn pg() -> Option<(Workspace, Db)> {
@@ -15,7 +15,7 @@ fn pg() -> Option<(Workspace, Db)> {
 fn url(db: &Db) -> &str {
     match db {
         Db::Postgres(p) => &p.url,
-        Db::Sqlite(_) => unreachable!(),
+        _ => unreachable!("a PostgreSQL test"),
     }
 }
 
@@ -31,7 +31,7 @@ fn on_the_real_database() -> Config {
 fn connect(db: &Db) -> diesel::PgConnection {
     match db {
         Db::Postgres(p) => p.connect(),
-        Db::Sqlite(_) => unreachable!(),
+        _ => unreachable!("a PostgreSQL test"),
     }
 }
 
@@ -67,7 +67,7 @@ fn boot_applies_commits_each_migration_and_reboot_reads_history_only() {
     assert!(again.steps.is_empty());
     assert_eq!(again.already_applied, 2);
     // History reads back in the same shape as SQLite's.
-    let history = db.with_backend(|b| b.read_history()).unwrap();
+    let history = db.with_backend(|b| Migrator::new(&set).history(b)).unwrap();
     assert_eq!(history[0].applied_at.len(), "2024-01-01 00:00:00".len());
 }
 
@@ -127,7 +127,9 @@ fn the_lock_wait_has_a_deadline_and_names_the_holder() {
     let set = ws.set();
     let mut holder_conn = connect(&db);
     let mut holder = Postgres::new(&mut holder_conn, url(&db));
-    holder.begin_run(&Config::default()).unwrap();
+    let guard = holder
+        .lock("schema_migrations", Duration::from_secs(60))
+        .unwrap();
     let config = Config {
         lock_wait: Duration::from_millis(300),
         ..Config::default()
@@ -141,7 +143,7 @@ fn the_lock_wait_has_a_deadline_and_names_the_holder() {
         message.contains("advisory lock") && message.contains("held by pid"),
         "{message}"
     );
-    holder.finish_run(true).unwrap();
+    drop(guard);
     assert_eq!(
         db.boot_with(&set, config).unwrap().applied_versions().len(),
         1
@@ -172,14 +174,18 @@ fn the_advisory_lock_is_released_on_error_and_on_panic() {
     let panicked = std::panic::catch_unwind(|| {
         let mut conn = connect(&db);
         let mut backend = Postgres::new(&mut conn, db_url.clone());
-        backend.begin_run(&Config::default()).unwrap();
+        let _guard = backend
+            .lock("schema_migrations", Duration::from_secs(60))
+            .unwrap();
         panic!("host panics while migrating");
     });
     assert!(panicked.is_err());
     let mut conn = connect(&db);
     let mut backend = Postgres::new(&mut conn, url(&db));
-    backend.begin_run(&quick).expect("the lock is free again");
-    backend.finish_run(true).unwrap();
+    let guard = backend
+        .lock("schema_migrations", quick.lock_wait)
+        .expect("the lock is free again");
+    drop(guard);
 }
 
 #[test]
@@ -289,7 +295,7 @@ fn a_failing_transactional_migration_rolls_back_its_ddl() {
         (5, 5),
         "{err}"
     );
-    assert!(failure.db_message.contains("duplicate key"), "{err}");
+    assert!(failure.db_error.message.contains("duplicate key"), "{err}");
     assert_eq!((db.fingerprint(), db.data_dump()), before);
 }
 
@@ -310,7 +316,9 @@ fn create_index_concurrently_runs_in_a_no_transaction_migration() {
     );
     // Its DOWN runs statement by statement too (DROP INDEX CONCURRENTLY outside a transaction).
     db.with_backend(|b| {
-        Migrator::new(&set).rollback_to(b, 20240101000000).unwrap();
+        Migrator::new(&set)
+            .rollback_to(b, 20240101000000, migrator::RollbackOptions::default())
+            .unwrap();
     });
     assert_eq!(
         db.count("SELECT count(*) FROM pg_index WHERE indrelid = 't'::regclass"),

@@ -48,6 +48,11 @@ fn assert_no_scratch_left(db: &Db) {
             0,
             "the scratch database was dropped"
         ),
+        Db::MySql(_) => assert_eq!(
+            db.count("SELECT count(*) FROM information_schema.schemata WHERE schema_name = CONCAT(DATABASE(), '_rehearsal')"),
+            0,
+            "the scratch database was dropped"
+        ),
     }
 }
 
@@ -61,8 +66,11 @@ fn a_down_that_does_not_restore_the_schema_stops_the_boot_with_the_objects_that_
         20240102000000,
         Some(2),
         "note",
-        "ALTER TABLE t ADD COLUMN note TEXT;\nCREATE INDEX t_note ON t (note);",
-        Some("DROP INDEX t_note;"),
+        &format!(
+            "ALTER TABLE t ADD COLUMN note {};\nCREATE INDEX t_note ON t (note);",
+            db.key_text()
+        ),
+        Some(&format!("{};", db.drop_index("t_note", "t"))),
     );
     let err = db.boot(&ws.set()).unwrap_err();
     let Error::Rehearsal {
@@ -114,7 +122,7 @@ fn an_up_that_fails_on_the_copys_data_stops_the_boot_before_production_is_touche
         Some(3),
         "unique_code",
         "CREATE UNIQUE INDEX t_code ON t (code);",
-        Some("DROP INDEX t_code;"),
+        Some(&format!("{};", db.drop_index("t_code", "t"))),
     );
     let err = db.boot(&ws.set()).unwrap_err();
     let Error::Rehearsal {
@@ -191,7 +199,10 @@ fn a_passing_rehearsal_is_reported_and_then_the_migrations_are_applied(ws: &Work
         Some(2),
         "label",
         "ALTER TABLE t ADD COLUMN label TEXT;\nCREATE INDEX t_label ON t (label);",
-        Some("DROP INDEX t_label;\nALTER TABLE t DROP COLUMN label;"),
+        Some(&format!(
+            "{};\nALTER TABLE t DROP COLUMN label;",
+            db.drop_index("t_label", "t")
+        )),
     );
     ws.add(
         20240103000000,
@@ -236,7 +247,7 @@ fn a_passing_rehearsal_is_reported_and_then_the_migrations_are_applied(ws: &Work
         20240105000000,
         Some(5),
         "tags",
-        "CREATE TABLE tags (name TEXT PRIMARY KEY);",
+        &format!("CREATE TABLE tags (name {} PRIMARY KEY);", db.key_text()),
         Some("DROP TABLE tags;"),
     );
     ws.add(
@@ -244,7 +255,7 @@ fn a_passing_rehearsal_is_reported_and_then_the_migrations_are_applied(ws: &Work
         Some(6),
         "tag_index",
         "CREATE INDEX t_code ON t (code);",
-        Some("DROP INDEX t_code;"),
+        Some(&format!("{};", db.drop_index("t_code", "t"))),
     );
     let report = db.boot(&ws.set()).unwrap();
     let phases: Vec<(u64, RehearsalPhase)> = report

@@ -6,15 +6,15 @@ use migrator_tests::{both_engines, Db, Workspace};
 
 /// `events` with 3000 rows, analysed (PostgreSQL's planner then knows its size).
 fn events(db: &Db) {
-    let rows = if db.is_postgres() {
-        "SELECT i, 'event ' || i FROM generate_series(1, 3000) AS i"
-    } else {
-        "WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 3000) SELECT i, 'event ' || i FROM g"
+    let (rows, analyze) = match db {
+        Db::Postgres(_) => ("SELECT i, 'event ' || i FROM generate_series(1, 3000) AS i", "ANALYZE events"),
+        Db::MySql(_) => ("WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 3000) SELECT i, CONCAT('event ', i) FROM g", "ANALYZE TABLE events"),
+        Db::Sqlite(_) => ("WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 3000) SELECT i, 'event ' || i FROM g", "ANALYZE events"),
     };
     db.exec(&format!(
         "CREATE TABLE events (id INTEGER PRIMARY KEY, kind TEXT);
          INSERT INTO events (id, kind) {rows};
-         ANALYZE events;"
+         {analyze};"
     ));
 }
 
@@ -79,10 +79,10 @@ fn refused_above_the_limit(ws: &Workspace, db: &Db) {
     }
     // Refused before anything ran: not even the first migration, and no history table.
     assert_eq!(db.count("SELECT count(*) FROM events"), 3000);
-    let tables = if db.is_postgres() {
-        "SELECT count(*) FROM pg_tables WHERE tablename IN ('audit', 'schema_migrations')"
-    } else {
-        "SELECT count(*) FROM sqlite_schema WHERE name IN ('audit', 'schema_migrations')"
+    let tables = match db {
+        Db::Postgres(_) => "SELECT count(*) FROM pg_tables WHERE tablename IN ('audit', 'schema_migrations')",
+        Db::MySql(_) => "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name IN ('audit', 'schema_migrations')",
+        Db::Sqlite(_) => "SELECT count(*) FROM sqlite_schema WHERE name IN ('audit', 'schema_migrations')",
     };
     assert_eq!(db.count(tables), 0);
 }

@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use migrator::{embed_migrations, embed_policy, Backend, MigrationSet, Migrator, Policy, Sqlite};
+use migrator::{embed_migrations, embed_policy, Engine, MigrationSet, Migrator, Policy, Sqlite};
 use rusqlite::Connection;
 
 /// Writes to stdout; a closed pipe (`example-app | head`) is not an error worth a panic.
@@ -86,9 +86,11 @@ fn parse_args(args: Vec<String>) -> Result<Option<Args>, String> {
         .filter(|u| is_postgres_url(u));
     let mut migrations_dir = std::env::var_os("EXAMPLE_APP_MIGRATIONS_DIR").map(PathBuf::from);
     let mut lock_wait = None;
-    let mut rest = Vec::new();
+    // migrator's admin flags (and their --force, --yes, --reason, --format, --rehearse) are split off
+    // first: this parser only sees the application's own arguments.
+    let (own, rest) = migrator::admin::split_args(args);
     let mut positional = Vec::new();
-    let mut iter = args.into_iter();
+    let mut iter = own.into_iter();
     while let Some(arg) = iter.next() {
         match arg.as_str() {
             "-h" | "--help" => return Ok(None),
@@ -109,27 +111,6 @@ fn parse_args(args: Vec<String>) -> Result<Option<Args>, String> {
                         .map_err(|e| format!("--lock-wait: {e}"))?,
                 );
             }
-            // The output format of --migrate-preview (and its --rehearse) ride along with the admin flags.
-            "--format" => {
-                rest.push(arg.clone());
-                rest.push(iter.next().ok_or("--format needs text or json")?);
-            }
-            _ if arg.starts_with("--format=") || arg == "--rehearse" => rest.push(arg.clone()),
-            _ if arg.starts_with("--migrate-") || arg.starts_with("--force") => {
-                rest.push(arg.clone());
-                // The admin flags' values ride along (an issue number, a version, a status).
-                if !arg.contains('=') && arg != "--force" {
-                    while let Some(value) = iter
-                        .as_slice()
-                        .first()
-                        .filter(|v| !v.starts_with("--"))
-                        .cloned()
-                    {
-                        rest.push(value);
-                        iter.next();
-                    }
-                }
-            }
             _ if arg.starts_with('-') => return Err(format!("unknown option {arg}")),
             _ => positional.push(arg),
         }
@@ -147,7 +128,10 @@ fn parse_args(args: Vec<String>) -> Result<Option<Args>, String> {
         Some(url) if is_postgres_url(&url) => Target::Postgres(url),
         Some(url) => {
             let hint = "only postgres:// URLs are supported; use --db PATH for SQLite";
-            return Err(format!("--database-url {url}: {hint}"));
+            return Err(format!(
+                "--database-url {}: {hint}",
+                migrator::redact::mask_url(&url)
+            ));
         }
         None => Target::Sqlite(db),
     };
@@ -170,7 +154,7 @@ fn main() -> ExitCode {
     let args = match parse_args(std::env::args().skip(1).collect()) {
         Ok(Some(args)) => args,
         Ok(None) => {
-            out!("{USAGE}\n{}", migrator::admin::HELP);
+            out!("{USAGE}\n{}", migrator::admin::help());
             return ExitCode::SUCCESS;
         }
         Err(message) => {
@@ -228,12 +212,12 @@ fn main() -> ExitCode {
 /// Runs an admin command or the boot; `Some(exit code)` when the process should stop here.
 fn migrate(
     migrator: &Migrator<'_>,
-    backend: &mut dyn Backend,
+    backend: &mut dyn Engine,
     admin: &[String],
     name: &str,
 ) -> Option<ExitCode> {
     if let Some(code) = migrator::admin::main(migrator, backend, admin) {
-        return Some(ExitCode::from(code as u8));
+        return Some(ExitCode::from(u8::try_from(code).unwrap_or(1)));
     }
     match migrator.boot(backend) {
         Ok(report) => {
@@ -256,15 +240,20 @@ fn postgres(migrator: &Migrator<'_>, url: &str, args: &Args) -> ExitCode {
     let mut conn = match diesel::PgConnection::establish(url) {
         Ok(conn) => conn,
         Err(e) => {
-            eprintln!("error: cannot connect to {url}: {e}");
+            let masked = migrator::redact::mask_url(url);
+            eprintln!(
+                "error: cannot connect to {masked}: {}",
+                migrator::redact::url_in(&e.to_string(), url)
+            );
             return ExitCode::FAILURE;
         }
     };
     let mut backend = migrator::Postgres::new(&mut conn, url);
-    if let Some(code) = migrate(migrator, &mut backend, &args.rest, url) {
+    let masked = migrator::redact::mask_url(url);
+    if let Some(code) = migrate(migrator, &mut backend, &args.rest, &masked) {
         return code;
     }
-    outln!("Migrated {url}; the contacts work of this example runs on SQLite only");
+    outln!("Migrated {masked}; the contacts work of this example runs on SQLite only");
     ExitCode::SUCCESS
 }
 

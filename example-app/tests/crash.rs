@@ -247,6 +247,7 @@ fn data_checksum(db: &Db) -> String {
             format!("{count}:{:016x}", hasher.finish())
         }
         Db::Postgres(_) => db.rows("SELECT count(*)::text || ':' || md5(string_agg(id::text || '|' || name || '|' || email, E'\\n' ORDER BY id)) FROM contacts").concat(),
+        Db::MySql(_) => db.rows("SELECT CONCAT(count(*), ':', MD5(GROUP_CONCAT(CONCAT(id, '|', name, '|', email) ORDER BY id SEPARATOR '\\n'))) FROM contacts").concat(),
     }
 }
 

@@ -1,7 +1,17 @@
-//! Backups before applying (the spec's `require_backup`): one per boot that applies something, named after
-//! the database, the time and the first pending version, kept to the newest `backups_to_keep`.
+//! Backup files: where they go, how they are named, kept and listed. Engines write them
+//! ([`crate::engine::Backup`]); this module files them.
+//!
+//! Each database's backups live in a directory of their own, `<backup_dir>/<stem>-<12 hex digits>/`, where
+//! the digits are a hash of the database's identity (SQLite: the canonical file path; PostgreSQL: the
+//! server and database) and a file `identity` inside holds the identity itself: two databases never share
+//! a directory, so pruning or listing one never touches another's files, and a restore refuses a file
+//! filed under another database. Directories are created owner-only (0700) and never through a symlink;
+//! files are created owner-only (0600) with `O_EXCL`, so a planted file or symlink is refused, not followed.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 use crate::Error;
 
@@ -25,51 +35,191 @@ pub(crate) fn utc_stamp() -> String {
 }
 
 /// The file name of a new backup: `<stem>-<UTC time>-before-<what>.<extension>`, where `what` is the first
-/// pending version, or `restore` for the copy taken before a restore.
+/// pending version, `rollback`, or `restore`.
 pub(crate) fn file_name(stem: &str, before: &str, extension: &str) -> String {
+    let stem: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     format!("{stem}-{}-before-{before}.{extension}", utc_stamp())
-}
-
-/// Creates the backup directory, readable by the owner only.
-pub(crate) fn ensure_dir(dir: &Path) -> Result<(), Error> {
-    std::fs::create_dir_all(dir).map_err(|e| io_error("creating the backup directory", dir, e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| io_error("restricting the backup directory", dir, e))?;
-    }
-    Ok(())
-}
-
-/// Makes a file readable and writable by its owner only.
-pub(crate) fn owner_only(path: &Path) -> Result<(), Error> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| io_error("restricting the backup file", path, e))?;
-    }
-    let _ = path;
-    Ok(())
 }
 
 pub(crate) fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
     Error::Backup(format!("{what} {}: {e}", path.display()))
 }
 
-/// The backups of `stem` in `dir`, newest first.
-pub fn list(dir: &Path, stem: &str) -> Result<Vec<BackupFile>, Error> {
+/// The per-user data directory for backups when an engine has no place beside the database
+/// (PostgreSQL): `$XDG_DATA_HOME/migrator/backups`, else `$HOME/.local/share/migrator/backups`.
+pub fn user_data_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".local/share"))
+        })?;
+    Some(base.join("migrator").join("backups"))
+}
+
+/// Creates `dir` (and its parents) and makes sure it is a real directory of ours, not a symlink,
+/// readable by the owner only.
+pub(crate) fn ensure_dir(dir: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(dir).map_err(|e| io_error("creating the backup directory", dir, e))?;
+    let meta = std::fs::symlink_metadata(dir)
+        .map_err(|e| io_error("reading the backup directory", dir, e))?;
+    if meta.file_type().is_symlink() || !meta.is_dir() {
+        return Err(Error::Backup(format!(
+            "the backup directory {} is a symlink or not a directory; refusing to follow it (make it a real directory, or set backup_dir elsewhere)",
+            dir.display()
+        )));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        // SAFETY-free check of ownership: a directory someone else owns could be swapped under us.
+        let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+        if uid.is_some_and(|uid| uid != meta.uid()) {
+            return Err(Error::Backup(format!(
+                "the backup directory {} belongs to another user; refusing to write backups there",
+                dir.display()
+            )));
+        }
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| io_error("restricting the backup directory", dir, e))?;
+    }
+    Ok(())
+}
+
+/// The first 12 hex digits of the SHA-256 of `text`: a short name that stays unique in practice.
+pub(crate) fn short_hash(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The directory of one database's backups under `base`, created if needed, with its identity checked.
+pub(crate) fn database_dir(base: &Path, stem: &str, identity: &str) -> Result<PathBuf, Error> {
+    let hex = short_hash(identity);
+    let safe_stem: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    ensure_dir(base)?;
+    let dir = base.join(format!("{safe_stem}-{hex}"));
+    ensure_dir(&dir)?;
+    let marker = dir.join("identity");
+    match std::fs::read_to_string(&marker) {
+        Ok(found) if found.trim_end() == identity => {}
+        Ok(found) => {
+            return Err(Error::Backup(format!(
+                "{} holds the backups of {}, not of {identity}; refusing to mix them (set backup_dir elsewhere)",
+                dir.display(),
+                found.trim_end()
+            )))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut file = create_private_file(&marker)?;
+            file.write_all(format!("{identity}\n").as_bytes())
+                .map_err(|e| io_error("writing", &marker, e))?;
+        }
+        Err(e) => return Err(io_error("reading", &marker, e)),
+    }
+    Ok(dir)
+}
+
+/// Refuses a backup file that is filed under another database's directory.
+pub(crate) fn check_belongs(backup: &Path, own_dir: &Path) -> Result<(), Error> {
+    let Some(parent) = backup.parent() else {
+        return Ok(());
+    };
+    let marker = parent.join("identity");
+    let Ok(theirs) = std::fs::read_to_string(&marker) else {
+        return Ok(());
+    };
+    let ours = std::fs::read_to_string(own_dir.join("identity")).unwrap_or_default();
+    if theirs.trim_end() != ours.trim_end() {
+        return Err(Error::Refused(format!(
+            "{} is a backup of {}, not of this database ({}); nothing was restored",
+            backup.display(),
+            theirs.trim_end(),
+            ours.trim_end()
+        )));
+    }
+    Ok(())
+}
+
+/// Creates a new file readable and writable by its owner only; an existing file or symlink at `path` is
+/// an error (`O_EXCL`), never followed.
+pub(crate) fn create_private_file(path: &Path) -> Result<std::fs::File, Error> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+        .open(path)
+        .map_err(|e| io_error("creating", path, e))
+}
+
+/// The temporary name a backup is written under: the target with the process id, so a writer orphaned by
+/// a killed boot never collides with a new one. A leftover of our own is removed first.
+pub(crate) fn partial_path(target: &Path) -> PathBuf {
+    let mut name = target.as_os_str().to_os_string();
+    name.push(format!(".{}.partial", std::process::id()));
+    let path = PathBuf::from(name);
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// Gives a finished backup its final name (and makes sure it is owner-only).
+pub(crate) fn finish(partial: &Path, target: &Path) -> Result<(), Error> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(partial, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| io_error("restricting the backup file", partial, e))?;
+    }
+    std::fs::rename(partial, target).map_err(|e| io_error("finishing the backup", target, e))
+}
+
+/// Copies `from` into a new owner-only file `to` (which must not exist).
+pub(crate) fn copy_private(from: &Path, to: &Path) -> Result<(), Error> {
+    let mut source = std::fs::File::open(from).map_err(|e| io_error("opening", from, e))?;
+    let mut target = create_private_file(to)?;
+    std::io::copy(&mut source, &mut target)
+        .map_err(|e| io_error("copying the backup to", to, e))?;
+    Ok(())
+}
+
+/// The backups in one database's directory, newest first.
+pub fn list(dir: &Path) -> Result<Vec<BackupFile>, Error> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(io_error("listing backups in", dir, e)),
     };
-    let prefix = format!("{stem}-");
     let mut files = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with(&prefix) && name.contains("-before-") && !name.ends_with(".partial") {
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if is_file && name.contains("-before-") && !name.ends_with(".partial") {
             let bytes = entry.metadata().map_or(0, |m| m.len());
             files.push(BackupFile {
                 path: entry.path(),
@@ -82,10 +232,10 @@ pub fn list(dir: &Path, stem: &str) -> Result<Vec<BackupFile>, Error> {
     Ok(files)
 }
 
-/// Deletes all but the newest `keep` backups of `stem`; returns what was deleted.
-pub(crate) fn prune(dir: &Path, stem: &str, keep: usize) -> Result<Vec<PathBuf>, Error> {
+/// Deletes all but the newest `keep` backups of one database's directory; returns what was deleted.
+pub(crate) fn prune(dir: &Path, keep: usize) -> Result<Vec<PathBuf>, Error> {
     let mut deleted = Vec::new();
-    for old in list(dir, stem)?.into_iter().skip(keep.max(1)) {
+    for old in list(dir)?.into_iter().skip(keep.max(1)) {
         std::fs::remove_file(&old.path)
             .map_err(|e| io_error("deleting an old backup", &old.path, e))?;
         deleted.push(old.path);
@@ -107,24 +257,38 @@ mod tests {
     }
 
     #[test]
-    fn retention_keeps_the_newest() {
-        let dir = tempfile::tempdir().unwrap();
+    fn two_databases_with_one_name_prefix_never_share_backups() {
+        let base = tempfile::tempdir().unwrap();
+        let app = database_dir(base.path(), "app", "postgres://h:5432/app").unwrap();
+        let app_eu = database_dir(base.path(), "app", "postgres://h:5432/app-eu").unwrap();
+        assert_ne!(app, app_eu);
         for stamp in ["20240101T000000Z", "20240102T000000Z", "20240103T000000Z"] {
-            std::fs::write(
-                dir.path().join(format!("app-{stamp}-before-1.sqlite")),
-                b"x",
-            )
-            .unwrap();
+            std::fs::write(app.join(format!("app-{stamp}-before-1.pgdump")), b"x").unwrap();
         }
-        std::fs::write(
-            dir.path().join("other-20240101T000000Z-before-1.sqlite"),
-            b"x",
-        )
-        .unwrap();
-        let deleted = prune(dir.path(), "app", 2).unwrap();
+        std::fs::write(app_eu.join("app-eu-20240101T000000Z-before-1.pgdump"), b"x").unwrap();
+        let deleted = prune(&app, 2).unwrap();
         assert_eq!(deleted.len(), 1);
         assert!(deleted[0].to_string_lossy().contains("20240101T000000Z"));
-        assert_eq!(list(dir.path(), "app").unwrap().len(), 2);
-        assert_eq!(list(dir.path(), "other").unwrap().len(), 1);
+        assert_eq!(list(&app).unwrap().len(), 2);
+        assert_eq!(list(&app_eu).unwrap().len(), 1);
+        let theirs = app_eu.join("app-eu-20240101T000000Z-before-1.pgdump");
+        assert!(check_belongs(&theirs, &app).is_err());
+        assert!(check_belongs(&theirs, &app_eu).is_ok());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_are_refused_not_followed() {
+        let base = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let link = base.path().join("backups");
+        std::os::unix::fs::symlink(elsewhere.path(), &link).unwrap();
+        assert!(ensure_dir(&link).is_err());
+        let target = elsewhere.path().join("victim");
+        std::fs::write(&target, b"keep").unwrap();
+        let planted = base.path().join("planted");
+        std::os::unix::fs::symlink(&target, &planted).unwrap();
+        assert!(create_private_file(&planted).is_err());
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
     }
 }

@@ -44,6 +44,9 @@ pub struct Config {
     /// The spec's `max_rows_affected`: an UPDATE or DELETE whose estimated row count exceeds this is
     /// refused before anything runs. `None`: no limit. 1,000,000 by default.
     pub max_rows_affected: Option<u64>,
+    /// The history table (`schema_migrations` by default); its log is `<name>_log`. Change it when the
+    /// application already has a table of that name (some frameworks' own history tables).
+    pub history_table: String,
 }
 
 /// A user health check: a query whose first column of its first row must be true (or non-zero).
@@ -112,12 +115,47 @@ impl Default for Config {
             on_health_failure: OnHealthFailure::RollBack,
             require_test_run: Policy::SPEC.require_test_run,
             max_rows_affected: Policy::SPEC.max_rows_affected,
+            history_table: "schema_migrations".to_string(),
         }
         .with_policy(&Policy::SPEC)
     }
 }
 
 impl Config {
+    /// Refuses settings no engine accepts, naming the setting (a lock timeout PostgreSQL rejects would
+    /// otherwise surface as a failure of the first migration).
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        // PostgreSQL's timeouts are 32-bit milliseconds.
+        const MAX_MS: u128 = i32::MAX as u128;
+        if self.lock_timeout.as_millis() > MAX_MS {
+            return Err(crate::Error::Usage(format!(
+                "max_lock_duration (lock_timeout) of {} ms is longer than the databases accept ({MAX_MS} ms, about 24.8 days)",
+                self.lock_timeout.as_millis()
+            )));
+        }
+        if self
+            .statement_timeout
+            .is_some_and(|d| d.as_millis() > MAX_MS)
+        {
+            return Err(crate::Error::Usage(format!(
+                "statement_timeout is longer than the databases accept ({MAX_MS} ms)"
+            )));
+        }
+        let valid_name = !self.history_table.is_empty()
+            && self.history_table.len() <= 58
+            && self
+                .history_table
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid_name {
+            return Err(crate::Error::Usage(format!(
+                "history_table `{}` must be 1 to 58 letters, digits or underscores",
+                self.history_table
+            )));
+        }
+        Ok(())
+    }
+
     /// The runtime configuration of a safety policy (`migration_safety.yaml`, read with
     /// [`Policy::from_path`] or embedded with `embed_policy!`); every other field has its default.
     pub fn from_policy(policy: &Policy) -> Self {

@@ -1,7 +1,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::{Direction, Status};
+use crate::engine::{DbError, Direction};
+use crate::Status;
 
 /// Everything that can stop a boot or an admin command. Every variant says what to do next.
 #[derive(Debug, thiserror::Error)]
@@ -17,22 +18,58 @@ pub enum Error {
     /// A migration failed; the database is as it was before that migration.
     #[error(transparent)]
     Migration(Box<MigrationError>),
-    /// The write lock (or the PostgreSQL advisory lock) could not be had in time.
-    #[error("could not take the migration lock within {}: {message}\nwhat to do: another process is migrating this database or holds a long write transaction; wait and retry, or raise the lock timeout", seconds(*.waited))]
+    /// The migration lock (or a lock on the history table) could not be had in time.
+    #[error("could not take the migration lock within {}: {message}\nwhat to do: another process is migrating this database or holds a long transaction; wait and retry, or raise {setting}", seconds(*.waited))]
     Lock {
         /// How long we waited.
         waited: Duration,
-        /// The database's message.
+        /// What held it, as far as the database says.
+        message: String,
+        /// The setting that bounds the wait (`lock_wait`).
+        setting: &'static str,
+    },
+    /// The migration lock was lost while this process was migrating (its connection died, for example
+    /// killed by `idle_session_timeout`): the run stopped; what it completed stays, nothing ran twice.
+    #[error("the migration lock was lost while migrating: {message}\nwhat to do: nothing was applied twice (each migration claims its history row first); start again to finish what is pending, and check why the lock's connection died (idle_session_timeout, a firewall, a killed session)")]
+    LockLost {
+        /// What happened to it.
         message: String,
     },
+    /// Another process applied (or rolled back, or is running) this migration while this one was about
+    /// to: the claim of its history row found it done. Nothing was run.
+    #[error("migration {version} ({file}) was {} by another process while this one was about to: this process stopped without running it (the migration lock was lost or bypassed)\nwhat to do: nothing for this migration; start again to see the current state", if *.direction == Direction::Up { "applied" } else { "rolled back" })]
+    AlreadyDone {
+        /// The version.
+        version: u64,
+        /// Its file.
+        file: String,
+        /// UP or DOWN.
+        direction: Direction,
+    },
     /// A database call outside a migration failed (reading or writing history, taking the lock).
-    #[error("database error while {context}: {message}")]
+    #[error("database error while {context}: {source}")]
     Database {
         /// What the runtime was doing.
         context: String,
-        /// The database's message.
-        message: String,
+        /// The database's error, with its DETAIL and HINT.
+        source: DbError,
     },
+    /// The policy needs something this engine cannot do: refused before anything runs.
+    #[error("the {engine} engine cannot make {capability}, which {setting} asks for; nothing was done\nwhat to do: turn {setting} off for this database, or use an engine (or a connection, such as a backend made from a URL) that offers {capability}")]
+    MissingCapability {
+        /// The engine.
+        engine: &'static str,
+        /// What it lacks.
+        capability: &'static str,
+        /// The setting that needs it.
+        setting: &'static str,
+    },
+    /// An action that loses data needs the operator's confirmation (`--yes`).
+    #[error("{0}\nwhat to do: answer yes to go on, or pass --yes")]
+    NeedsConfirmation(String),
+    /// An operator action that cannot be done as asked; nothing was changed.
+    #[error("{0}")]
+    Refused(String),
     /// A rollback or reapply named an issue with nothing to act on.
     #[error("issue #{issue} has no {what} migration in this database{}\nwhat to do: check the number with --migrate-history", known_issues(.known))]
     UnknownIssue {
@@ -44,10 +81,10 @@ pub enum Error {
         known: Vec<u32>,
     },
     /// A rollback that would break something, refused before anything runs.
-    #[error("refusing to roll back issue #{issue}: {reason}")]
+    #[error("refusing to roll back {target}: {reason}")]
     RollbackRefused {
-        /// The issue.
-        issue: u32,
+        /// What was to be rolled back (`issue #234`, `version(s) ...`).
+        target: String,
         /// Why, and what to do.
         reason: String,
     },
@@ -56,15 +93,16 @@ pub enum Error {
     ReviewRequired(Vec<crate::review::Unreviewed>),
     /// Pending UPDATE/DELETE statements would touch more rows than `max_rows_affected`: refused before
     /// anything runs.
-    #[error("refusing to migrate: UPDATE/DELETE statements would touch more rows than max_rows_affected ({}) allows\n{}\nwhat to do: backfill in batches instead, from a background job that repeats a bounded statement until it touches no row, as the spec's Complex Migration Example does:\n    UPDATE users SET email_verified = true\n    WHERE id IN (SELECT id FROM users WHERE email_verified IS NULL LIMIT 1000);\nIf one pass is right for this migration, add `-- migrator:allow {} <reason>` to its file, or raise max_rows_affected", thousands(*.limit), row_limit_list(.over), crate::execute::ROW_LIMIT_ALLOW)]
+    #[error("refusing to migrate: UPDATE/DELETE statements would touch more rows than max_rows_affected ({}) allows\n{}\nwhat to do: backfill in batches instead, from a background job that repeats a bounded statement until it touches no row, as the spec's Complex Migration Example does:\n    UPDATE users SET email_verified = true\n    WHERE id IN (SELECT id FROM users WHERE email_verified IS NULL LIMIT 1000);\nIf one pass is right for this migration, add `-- migrator:allow {} <reason>` to its file, or raise max_rows_affected", thousands(*.limit), row_limit_list(.over), crate::run::ROW_LIMIT_ALLOW)]
     RowLimit {
         /// The configured `max_rows_affected`.
         limit: u64,
         /// The statements over it.
         over: Vec<RowLimitHit>,
     },
-    /// The backup the policy requires could not be made or checked: nothing was applied.
-    #[error("backup failed, nothing was applied: {0}\nwhat to do: fix the cause (disk space, permissions, pg_dump on PATH), or set require_backup = false in the configuration if this database needs no backup")]
+    /// A backup, a restore or a scratch copy could not be made or checked; the message says which, and
+    /// that nothing was changed.
+    #[error("{0}")]
     Backup(String),
     /// The health checks failed after applying; `outcome` says what was done about it.
     #[error("health checks failed after applying {}:\n{}\n{outcome}", versions(.applied), problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
@@ -278,50 +316,77 @@ pub struct MigrationError {
     pub line: u32,
     /// The statement (shortened when long).
     pub sql: String,
-    /// The database's own message.
-    pub db_message: String,
+    /// The database's own error, with its DETAIL and HINT.
+    pub db_error: DbError,
+    /// What else the engine found (locks other sessions hold, INVALID indexes left behind).
+    pub diagnosis: Option<String>,
     /// Versions this run completed before the failure; they stay in force.
     pub completed: Vec<u64>,
     /// `true` when the database rolled back the whole run (SQLite does so on some errors, such as a full
     /// disk): then nothing of this run is kept.
     pub run_rolled_back: bool,
-    /// Engine name for the message (`SQLite`, `PostgreSQL`).
+    /// `true` when the migration ran without a transaction (`no-transaction`, or an engine without
+    /// transactional DDL): the statements before the failing one stay.
+    pub without_transaction: bool,
+    /// How many of its statements ran and stayed (without a transaction).
+    pub statements_kept: usize,
+    /// Engine name for the message (`SQLite`, `PostgreSQL`, `MySQL`).
     pub engine: &'static str,
 }
 
-impl fmt::Display for MigrationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl MigrationError {
+    /// Which statement failed and what the database said, without what it means for the database (the
+    /// rehearsal reports a failure on a scratch copy with this).
+    pub fn statement_report(&self) -> String {
         let issue = self
             .issue
             .map(|i| format!(", issue #{i}"))
             .unwrap_or_default();
-        if self.statement_index > 0 {
-            writeln!(
-                f,
-                "migration {} failed: {} of {}{issue}, statement {} of {} at line {}:",
-                self.version,
-                self.direction,
-                self.file,
-                self.statement_index,
-                self.statement_count,
-                self.line
-            )?;
+        let mut out = if self.statement_index > 0 {
+            let mut head = format!(
+                "{} of {}{issue}, statement {} of {} at line {}:\n",
+                self.direction, self.file, self.statement_index, self.statement_count, self.line
+            );
             for line in self.sql.lines() {
-                writeln!(f, "    {line}")?;
+                head.push_str(&format!("    {line}\n"));
             }
+            head
         } else {
-            writeln!(
-                f,
-                "migration {} failed: {} of {}{issue}:",
-                self.version, self.direction, self.file
-            )?;
+            format!("{} of {}{issue}:\n", self.direction, self.file)
+        };
+        out.push_str(&format!("  {} said: {}", self.engine, self.db_error));
+        if let Some(diagnosis) = &self.diagnosis {
+            out.push_str(&format!("\n  {diagnosis}"));
         }
-        writeln!(f, "  {} said: {}", self.engine, self.db_message)?;
+        out
+    }
+}
+
+impl fmt::Display for MigrationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "migration {} failed: {}",
+            self.version,
+            self.statement_report()
+        )?;
         let kept = self.completed.len();
+        if self.db_error.kind == crate::engine::DbErrorKind::ConnectionLost {
+            return write!(
+                f,
+                "  The connection to the database was lost while the migration ran: whether the server committed it is not known here. Each migration is recorded in its own transaction, so the next boot reads the truth from the history table and applies it only if it is not there; {kept} earlier migration(s) of this run stay applied.\n  What to do: find out why the connection ended (the server's log), then start again."
+            );
+        }
         if self.run_rolled_back {
             writeln!(
                 f,
                 "  The database rolled back the whole run: this migration and the {kept} before it in this run are not applied."
+            )?;
+        } else if self.without_transaction {
+            writeln!(
+                f,
+                "  It ran without a transaction: {} of its {} statement(s) ran before the failure and stay in the database; it is recorded as failed, and the next boot refuses until an operator checks it. {kept} earlier migration(s) of this run stay applied.",
+                self.statements_kept, self.statement_count
             )?;
         } else {
             writeln!(
@@ -329,25 +394,27 @@ impl fmt::Display for MigrationError {
                 "  Nothing of this migration was applied; {kept} earlier migration(s) of this run stay applied."
             )?;
         }
-        if self
-            .db_message
-            .contains("cannot run inside a transaction block")
-            || self
-                .db_message
-                .contains("cannot be executed inside a transaction")
+        let message = &self.db_error.message;
+        if message.contains("cannot run inside a transaction block")
+            || message.contains("cannot be executed inside a transaction")
         {
             writeln!(
                 f,
                 "  This statement cannot run in a transaction: add the line `-- migrator:no-transaction` to the file's header, so its statements run one by one (a failure part way then needs an operator, see --migrate-mark)."
             )?;
         }
-        match self.direction {
-            Direction::Up => write!(
+        match (self.direction, self.without_transaction) {
+            (Direction::Up, false) => write!(
                 f,
                 "  What to do: fix the statement in {} (it is not recorded as applied, so editing it is allowed), rebuild and start again.",
                 self.file
             ),
-            Direction::Down => write!(
+            (Direction::Up, true) => write!(
+                f,
+                "  What to do: undo or finish by hand what its first {} statement(s) did, then run --migrate-mark {} rolled_back (or applied), fix the file and start again.",
+                self.statements_kept, self.version
+            ),
+            (Direction::Down, _) => write!(
                 f,
                 "  What to do: fix the DOWN section of {} or undo the change by hand; the migration is still recorded as applied.",
                 self.file
@@ -357,3 +424,14 @@ impl fmt::Display for MigrationError {
 }
 
 impl std::error::Error for MigrationError {}
+
+impl Error {
+    /// The process exit code this error means: 2 for a usage error (wrong flags, bad input given on the
+    /// command line), 1 for everything that was refused or failed.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+}

@@ -7,7 +7,7 @@
 //! admin flags ([`admin`]): `app --migrate-rollback 234`, `--migrate-history`, `--migrate-status`.
 //!
 //! Data flows one way: the migration set (static, from the macro) and the history rows (from the
-//! database) are validated into a [`Plan`]; the plan is executed through a [`Backend`]; the outcome is a
+//! database) are validated into a [`Plan`]; the plan is executed through a [`Engine`]; the outcome is a
 //! [`Report`], which [`render`] turns into text. Rendering never decides, the executor never formats.
 //!
 //! ```ignore
@@ -18,37 +18,43 @@
 //! ```
 
 pub mod admin;
-pub mod backend;
 pub mod backup;
 mod config;
+pub mod connect;
+pub mod engine;
 mod error;
-mod execute;
 mod history;
 #[cfg(feature = "preview")]
 pub mod live;
 mod plan;
 #[cfg(feature = "preview")]
 pub mod preview;
-mod rehearse;
+pub mod redact;
 pub mod render;
 mod report;
 pub mod review;
+mod run;
 mod set;
 
-#[cfg(feature = "postgres")]
-pub use backend::postgres::Postgres;
-#[cfg(feature = "sqlite")]
-pub use backend::sqlite::Sqlite;
-pub use backend::{Backend, Direction, Engine, SchemaObject, StatementFailure, TableStats};
 pub use config::{Config, HealthCheck, OnHealthFailure};
+#[cfg(feature = "mysql")]
+pub use engine::mysql::MySql;
+#[cfg(feature = "postgres")]
+pub use engine::postgres::Postgres;
+#[cfg(feature = "sqlite")]
+pub use engine::sqlite::Sqlite;
+pub use engine::{
+    Backup, DbError, DbErrorKind, Direction, Engine, EngineKind, Fingerprint, SchemaObject,
+    ScratchCopy, Stats, TableStats,
+};
 pub use error::{Error, MigrationError, RowLimitHit, ValidationProblem};
-pub use execute::{Migrator, RollbackOptions};
-pub use history::{HistoryRow, Status};
+pub use history::{HistoryRow, LogEntry, Status};
 #[doc(hidden)]
 pub use migrator_format::embed as __embed;
 pub use migrator_format::{Header, Migration, Policy, PolicyError, Statement};
 pub use migrator_macros::{embed_migrations, embed_policy};
 pub use plan::{Plan, StatusEntry, StatusKind};
-pub use rehearse::{Rehearsal, RehearsalPhase, RehearsalStep};
 pub use report::{Outcome, Report, Step};
+pub use run::rehearse::{Rehearsal, RehearsalPhase, RehearsalStep};
+pub use run::{Migrator, RollbackOptions, RollbackTarget, ROW_LIMIT_ALLOW};
 pub use set::MigrationSet;

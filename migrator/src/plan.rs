@@ -51,7 +51,9 @@ pub struct StatusEntry {
 }
 
 /// Merges the embedded set (sorted) with the history rows (sorted) into per-version status entries.
-pub fn status_entries(set: &MigrationSet, rows: &[HistoryRow]) -> Vec<StatusEntry> {
+/// `atomic` is `false` for an engine whose migrations run without a transaction (MySQL): a failed
+/// migration there may have left part of itself behind, so it needs an operator as an interrupted one.
+pub fn status_entries(set: &MigrationSet, rows: &[HistoryRow], atomic: bool) -> Vec<StatusEntry> {
     let by_version: HashMap<u64, &HistoryRow> = rows.iter().map(|r| (r.version, r)).collect();
     let mut entries: Vec<StatusEntry> = set
         .migrations()
@@ -59,7 +61,7 @@ pub fn status_entries(set: &MigrationSet, rows: &[HistoryRow]) -> Vec<StatusEntr
         .map(|m| {
             let kind = match by_version.get(&m.version) {
                 None => StatusKind::Pending,
-                Some(row) => row_kind(m, row),
+                Some(row) => row_kind(m, row, atomic),
             };
             StatusEntry {
                 version: m.version,
@@ -83,7 +85,7 @@ pub fn status_entries(set: &MigrationSet, rows: &[HistoryRow]) -> Vec<StatusEntr
     entries
 }
 
-fn row_kind(m: &Migration, row: &HistoryRow) -> StatusKind {
+fn row_kind(m: &Migration, row: &HistoryRow, atomic: bool) -> StatusKind {
     let same = row.checksum.as_deref().is_none_or(|c| c == m.checksum);
     match row.status {
         Status::Applied if same => StatusKind::Applied,
@@ -92,7 +94,7 @@ fn row_kind(m: &Migration, row: &HistoryRow) -> StatusKind {
         },
         Status::RolledBack if same => StatusKind::RolledBack,
         Status::RolledBack => StatusKind::RolledBackChanged,
-        Status::Failed if !m.no_transaction => StatusKind::Pending,
+        Status::Failed if !m.no_transaction && atomic => StatusKind::Pending,
         other => StatusKind::Failed(other),
     }
 }
@@ -103,6 +105,7 @@ pub fn plan<'s>(
     set: &'s MigrationSet,
     rows: &[HistoryRow],
     config: &Config,
+    atomic: bool,
 ) -> Result<Plan<'s>, Vec<ValidationProblem>> {
     let mut problems = Vec::new();
     let mut plan = Plan::default();
@@ -141,7 +144,7 @@ pub fn plan<'s>(
                 }
                 plan.pending.push(m);
             }
-            Some(row) => match row_kind(m, row) {
+            Some(row) => match row_kind(m, row, atomic) {
                 StatusKind::Applied => plan.applied += 1,
                 StatusKind::Drifted { applied } => problems.push(ValidationProblem::Drifted {
                     version: m.version,

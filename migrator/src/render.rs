@@ -265,6 +265,16 @@ pub fn report(report: &Report, style: Style) -> String {
             );
         }
     }
+    for s in report.with_outcome(Outcome::DoneElsewhere) {
+        let _ = writeln!(
+            out,
+            "{}Skipped {} {} {}: another process did it meanwhile (nothing ran twice)",
+            style.icon("⏭️"),
+            s.version,
+            issue_label(s.issue),
+            s.name
+        );
+    }
     for s in skipped {
         let _ = writeln!(
             out,
@@ -275,5 +285,32 @@ pub fn report(report: &Report, style: Style) -> String {
             s.name
         );
     }
+    out
+}
+
+/// The history log, oldest first: one line per event, with its detail (an operator's reason, an error).
+pub fn log(entries: &[crate::LogEntry]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<6} | {:<19} | {:<16} | {:<16} | DETAIL",
+        "ID", "AT", "VERSION", "ACTION"
+    );
+    let _ = writeln!(out, "{}", "-".repeat(80));
+    for e in entries {
+        let detail = e
+            .detail
+            .as_deref()
+            .unwrap_or("")
+            .lines()
+            .next()
+            .unwrap_or("");
+        let _ = writeln!(
+            out,
+            "{:<6} | {:<19} | {:<16} | {:<16} | {detail}",
+            e.id, e.at, e.version, e.action
+        );
+    }
+    let _ = writeln!(out, "\nTotal: {} event(s)", entries.len());
     out
 }

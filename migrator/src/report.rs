@@ -11,6 +11,8 @@ pub enum Outcome {
     RolledBack,
     /// It stays rolled back (its file did not change).
     SkippedRolledBack,
+    /// Another process did it (applied or rolled it back) while this one was about to: not run here.
+    DoneElsewhere,
 }
 
 /// One migration of a run.

@@ -185,15 +185,18 @@ pub fn history(conn: &Connection) -> Vec<(u64, String)> {
         .expect("history")
 }
 
+pub mod mysql;
 pub mod pg;
 
-/// The database of one test, on either engine: the bodies of the engine-independent tests take a `&Db`
+/// The database of one test, on any engine: the bodies of the engine-independent tests take a `&Db`
 /// and run once per engine (see [`both_engines!`]).
 pub enum Db {
     /// An SQLite file.
     Sqlite(PathBuf),
     /// A fresh database in the shared PostgreSQL test cluster.
     Postgres(pg::PgDb),
+    /// A fresh database on the shared MariaDB test server.
+    MySql(mysql::MyDb),
 }
 
 /// What a test sees of a history row, a schema or a dump.
@@ -210,11 +213,36 @@ impl Db {
         pg::PgDb::fresh().map(Db::Postgres)
     }
 
-    /// `SQLite` or `PostgreSQL`, as the runtime names it in messages.
+    /// A fresh MariaDB database; `None` when MariaDB is not installed (the test is skipped).
+    pub fn mysql() -> Option<Db> {
+        mysql::MyDb::fresh().map(Db::MySql)
+    }
+
+    /// `SQLite`, `PostgreSQL` or `MySQL`, as the runtime names it in messages.
     pub fn engine_name(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// The engine.
+    pub fn kind(&self) -> migrator::EngineKind {
         match self {
-            Db::Sqlite(_) => "SQLite",
-            Db::Postgres(_) => "PostgreSQL",
+            Db::Sqlite(_) => migrator::EngineKind::Sqlite,
+            Db::Postgres(_) => migrator::EngineKind::Postgres,
+            Db::MySql(_) => migrator::EngineKind::MySql,
+        }
+    }
+
+    /// `true` for MySQL/MariaDB.
+    pub fn is_mysql(&self) -> bool {
+        matches!(self, Db::MySql(_))
+    }
+
+    /// The database's URL (`sqlite:PATH` for SQLite).
+    pub fn url(&self) -> String {
+        match self {
+            Db::Sqlite(path) => format!("sqlite:{}", path.display()),
+            Db::Postgres(db) => db.url.clone(),
+            Db::MySql(db) => db.url.clone(),
         }
     }
 
@@ -224,7 +252,7 @@ impl Db {
     }
 
     /// Runs `f` with a backend over a new connection.
-    pub fn with_backend<R>(&self, f: impl FnOnce(&mut dyn migrator::Backend) -> R) -> R {
+    pub fn with_backend<R>(&self, f: impl FnOnce(&mut dyn migrator::Engine) -> R) -> R {
         match self {
             Db::Sqlite(path) => {
                 let conn = Connection::open(path).expect("open db");
@@ -234,6 +262,11 @@ impl Db {
             Db::Postgres(db) => {
                 let mut conn = db.connect();
                 let mut backend = migrator::Postgres::new(&mut conn, db.url.clone());
+                f(&mut backend)
+            }
+            Db::MySql(db) => {
+                let mut conn = db.connect();
+                let mut backend = migrator::MySql::new(&mut conn, db.url.clone());
                 f(&mut backend)
             }
         }
@@ -261,6 +294,10 @@ impl Db {
                 .execute_batch(sql)
                 .expect("exec"),
             Db::Postgres(db) => {
+                use diesel::connection::SimpleConnection;
+                db.connect().batch_execute(sql).expect("exec")
+            }
+            Db::MySql(db) => {
                 use diesel::connection::SimpleConnection;
                 db.connect().batch_execute(sql).expect("exec")
             }
@@ -309,6 +346,19 @@ impl Db {
                     .map(|r| r.j)
                     .collect()
             }
+            Db::MySql(_) => self.with_backend(|engine| {
+                engine
+                    .query(sql)
+                    .expect("query")
+                    .into_iter()
+                    .map(|row| {
+                        row.iter()
+                            .map(|v| v.as_text().unwrap_or_else(|| "NULL".to_string()))
+                            .collect::<Vec<_>>()
+                            .join("|")
+                    })
+                    .collect()
+            }),
         }
     }
 
@@ -348,6 +398,20 @@ impl Db {
                 rows.sort();
                 rows
             }
+            Db::MySql(_) => {
+                let mut rows = self.with_backend(|engine| {
+                    engine
+                        .fingerprint()
+                        .expect("fingerprints")
+                        .schema_fingerprint(None, &["schema_migrations", "schema_migrations_log"])
+                        .expect("schema")
+                        .into_iter()
+                        .map(|o| o.to_string())
+                        .collect::<Vec<_>>()
+                });
+                rows.sort();
+                rows
+            }
         }
     }
 
@@ -356,10 +420,16 @@ impl Db {
         let tables = match self {
             Db::Sqlite(_) => self.rows("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'schema_migrations%' ORDER BY name"),
             Db::Postgres(_) => self.rows("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE 'schema_migrations%' ORDER BY 1"),
+            Db::MySql(_) => self.rows("SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' AND table_name NOT LIKE 'schema_migrations%' ORDER BY 1"),
         };
         let mut out = Vec::new();
         for t in tables {
-            for row in self.rows(&format!("SELECT * FROM \"{t}\"")) {
+            let quoted = if self.is_mysql() {
+                format!("`{t}`")
+            } else {
+                format!("\"{t}\"")
+            };
+            for row in self.rows(&format!("SELECT * FROM {quoted}")) {
                 out.push(format!("{t}: {row}"));
             }
         }
@@ -367,18 +437,35 @@ impl Db {
         out
     }
 
+    /// `DROP INDEX` in this engine's words (MySQL names the table).
+    pub fn drop_index(&self, index: &str, table: &str) -> String {
+        match self {
+            Db::MySql(_) => format!("DROP INDEX {index} ON {table}"),
+            _ => format!("DROP INDEX {index}"),
+        }
+    }
+
+    /// A text type that can be a key in this engine (MySQL cannot index an unbounded `TEXT`).
+    pub fn key_text(&self) -> &'static str {
+        match self {
+            Db::MySql(_) => "VARCHAR(191)",
+            _ => "TEXT",
+        }
+    }
+
     /// The database's message for a missing table.
     pub fn no_such_table(&self, table: &str) -> String {
         match self {
             Db::Sqlite(_) => format!("no such table: {table}"),
             Db::Postgres(_) => format!("relation \"{table}\" does not exist"),
+            Db::MySql(db) => format!("Table '{}.{table}' doesn't exist", db.name),
         }
     }
 }
 
-/// Declares `#[test] fn sqlite()` and `#[test] fn postgres()` in a module named after a test body
-/// `fn body(ws: &Workspace, db: &Db)`: one body, two engines. The PostgreSQL test passes with a loud
-/// `SKIPPED` message when PostgreSQL is not installed (and fails under `CI=true`).
+/// Declares `#[test] fn sqlite()`, `#[test] fn postgres()` and `#[test] fn mysql()` in a module named after a
+/// test body `fn body(ws: &Workspace, db: &Db)`: one body, every engine. A server test passes with a loud
+/// `SKIPPED` message when its server is not installed (and fails under `CI=true`).
 #[macro_export]
 macro_rules! both_engines {
     ($($body:ident),* $(,)?) => {$(
@@ -395,6 +482,15 @@ macro_rules! both_engines {
                 let Some(db) = $crate::Db::postgres() else { return };
                 super::$body(&ws, &db);
             }
+            #[test]
+            fn mysql() {
+                let ws = $crate::Workspace::new();
+                let Some(db) = $crate::Db::mysql() else { return };
+                super::$body(&ws, &db);
+            }
         }
     )*};
 }
+
+/// [`both_engines!`] by the name it deserves now: every engine.
+pub use both_engines as all_engines;

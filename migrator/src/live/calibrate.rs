@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info};
 
 use super::{Calibration, Cost};
-use crate::{Backend, Engine, Error};
+use crate::{Engine, EngineKind, Error};
 
 /// The scratch tables the calibration creates and drops.
 const SCRATCH: &str = "_migrator_calibration";
@@ -74,9 +74,9 @@ impl Timings {
 /// 32,000 rows and its timed steps take about 150 ms longer than the smaller one's, and at least twice as
 /// long; then fits each step's timings at the last two sizes as `fixed + per_row * n`.
 /// The scratch tables are dropped afterwards, also when a step fails.
-pub fn calibrate(backend: &mut dyn Backend) -> Result<Calibration, Error> {
+pub fn calibrate(backend: &mut dyn Engine) -> Result<Calibration, Error> {
     let started = Instant::now();
-    let engine = backend.engine();
+    let engine = backend.dialect().kind;
     let mut small = (FIRST_SAMPLE_ROWS, sample(backend, FIRST_SAMPLE_ROWS)?);
     let mut rows = FIRST_SAMPLE_ROWS * 4;
     loop {
@@ -149,7 +149,7 @@ fn write_cost(dml: Cost, scan: &Cost) -> Cost {
 }
 
 fn fit(
-    engine: Engine,
+    engine: EngineKind,
     (n1, a): (u64, Timings),
     (n2, b): (u64, Timings),
     took: Duration,
@@ -172,8 +172,8 @@ fn fit(
         scan,
         index,
         concurrent_index: match engine {
-            Engine::Postgres => c(|t| t.concurrent_index),
-            Engine::Sqlite => index,
+            EngineKind::Postgres => c(|t| t.concurrent_index),
+            EngineKind::Sqlite | EngineKind::MySql => index,
         },
         foreign_key: c(|t| t.foreign_key),
         rewrite: c(|t| t.rewrite),
@@ -188,11 +188,11 @@ fn fit(
 /// One sample of `n` rows: the scratch table is created and filled (committed), the steps are timed
 /// ([`timed`]: SQLite in savepoints, PostgreSQL committed one by one, as the runtime commits each
 /// migration and `CONCURRENTLY` needs), and the scratch tables are dropped.
-fn sample(backend: &mut dyn Backend, n: u64) -> Result<Timings, Error> {
-    let engine = backend.engine();
+fn sample(backend: &mut dyn Engine, n: u64) -> Result<Timings, Error> {
+    let engine = backend.dialect().kind;
     let timings = drop_scratch(backend).and_then(|_| {
         for sql in setup_sql(engine, n) {
-            backend.time_batch(&sql)?;
+            crate::live::stats(backend)?.time_batch(&sql)?;
         }
         run_sample(backend, n)
     });
@@ -216,26 +216,22 @@ enum Step {
 }
 
 /// Times `sql` alone.
-fn timed(backend: &mut dyn Backend, step: Step, sql: &str) -> Result<Duration, Error> {
+fn timed(backend: &mut dyn Engine, step: Step, sql: &str) -> Result<Duration, Error> {
     Ok(timed_each(backend, step, &[sql])?[0])
 }
 
 /// Times each statement of `sqls` on its own, in order. SQLite runs them in one savepoint (the runtime
 /// applies SQLite migrations inside one transaction, so a commit is not part of their cost), released or
 /// rolled back afterwards.
-fn timed_each(
-    backend: &mut dyn Backend,
-    step: Step,
-    sqls: &[&str],
-) -> Result<Vec<Duration>, Error> {
-    let sqlite = backend.engine() == Engine::Sqlite;
+fn timed_each(backend: &mut dyn Engine, step: Step, sqls: &[&str]) -> Result<Vec<Duration>, Error> {
+    let sqlite = backend.dialect().kind == EngineKind::Sqlite;
     if sqlite {
-        backend.time_batch("SAVEPOINT migrator_calibration")?;
+        crate::live::stats(backend)?.time_batch("SAVEPOINT migrator_calibration")?;
     }
     let mut took = Vec::with_capacity(sqls.len());
     let mut failed = None;
     for sql in sqls {
-        match backend.time_batch(sql) {
+        match crate::live::stats(backend)?.time_batch(sql) {
             Ok(t) => took.push(t),
             Err(e) => {
                 failed = Some(e);
@@ -249,7 +245,7 @@ fn timed_each(
         } else {
             "ROLLBACK TO migrator_calibration; RELEASE migrator_calibration"
         };
-        let ended = backend.time_batch(end);
+        let ended = crate::live::stats(backend)?.time_batch(end);
         if let Some(e) = failed {
             return Err(e);
         }
@@ -261,17 +257,17 @@ fn timed_each(
     }
 }
 
-fn drop_scratch(backend: &mut dyn Backend) -> Result<Duration, Error> {
-    backend.time_batch(&format!(
+fn drop_scratch(backend: &mut dyn Engine) -> Result<Duration, Error> {
+    crate::live::stats(backend)?.time_batch(&format!(
         "DROP TABLE IF EXISTS {SCRATCH_COPY}; DROP TABLE IF EXISTS {SCRATCH};"
     ))
 }
 
 /// The sample's rows: an id, an integer, a text of about 40 bytes, a timestamp and a reference to
 /// another row (for the foreign key). One statement per entry (PostgreSQL runs VACUUM on its own).
-fn setup_sql(engine: Engine, n: u64) -> Vec<String> {
+fn setup_sql(engine: EngineKind, n: u64) -> Vec<String> {
     match engine {
-        Engine::Postgres => vec![
+        EngineKind::Postgres => vec![
             format!("CREATE TABLE {SCRATCH} (id bigint PRIMARY KEY, n integer, s text, t timestamptz, u bigint)"),
             format!(
                 "INSERT INTO {SCRATCH}
@@ -281,7 +277,16 @@ fn setup_sql(engine: Engine, n: u64) -> Vec<String> {
             // Like a live table autovacuum keeps: hint bits set, statistics known.
             format!("VACUUM ANALYZE {SCRATCH}"),
         ],
-        Engine::Sqlite => vec![
+        EngineKind::MySql => vec![
+            format!("CREATE TABLE {SCRATCH} (id BIGINT PRIMARY KEY, n INT, s TEXT, t DATETIME, u BIGINT)"),
+            format!(
+                "INSERT INTO {SCRATCH}
+                 WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < {n})
+                 SELECT i, (i * 7) % 1000, CONCAT('row ', i, ' ', MD5(i)), NOW() - INTERVAL i SECOND, i % {n} + 1 FROM g"
+            ),
+            format!("ANALYZE TABLE {SCRATCH}"),
+        ],
+        EngineKind::Sqlite => vec![
             format!("CREATE TABLE {SCRATCH} (id INTEGER PRIMARY KEY, n INTEGER, s TEXT, t TEXT, u INTEGER)"),
             format!(
                 "WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < {n})
@@ -294,15 +299,18 @@ fn setup_sql(engine: Engine, n: u64) -> Vec<String> {
 }
 
 /// The timed steps, on the scratch table [`setup_sql`] filled.
-fn run_sample(backend: &mut dyn Backend, n: u64) -> Result<Timings, Error> {
-    let engine = backend.engine();
-    let size = |backend: &mut dyn Backend| -> Result<(u64, u64), Error> {
-        backend
+fn run_sample(backend: &mut dyn Engine, n: u64) -> Result<Timings, Error> {
+    let engine = backend.dialect().kind;
+    let size = |backend: &mut dyn Engine| -> Result<(u64, u64), Error> {
+        crate::live::stats(backend)?
             .table_stats(SCRATCH, false)?
             .map(|s| (s.table_bytes, s.index_bytes))
             .ok_or_else(|| Error::Database {
                 context: "calibrating".into(),
-                message: format!("the scratch table {SCRATCH} vanished"),
+                source: crate::DbError::new(
+                    crate::DbErrorKind::MissingObject,
+                    format!("the scratch table {SCRATCH} vanished"),
+                ),
             })
     };
     let (table_bytes, first_index_bytes) = size(backend)?;
@@ -323,15 +331,19 @@ fn run_sample(backend: &mut dyn Backend, n: u64) -> Result<Timings, Error> {
     )?;
     // Two keys: a text of about 40 bytes and an integer, so that the cost of a build can follow the width
     // of the key being indexed.
-    t.key_bytes = backend.key_width(SCRATCH, &["s"])?.unwrap_or(0.0);
-    t.narrow_key_bytes = backend.key_width(SCRATCH, &["n"])?.unwrap_or(0.0);
+    t.key_bytes = crate::live::stats(backend)?
+        .key_width(SCRATCH, &["s"])?
+        .unwrap_or(0.0);
+    t.narrow_key_bytes = crate::live::stats(backend)?
+        .key_width(SCRATCH, &["n"])?
+        .unwrap_or(0.0);
     t.index_narrow = timed(
         backend,
         Isolated,
         &format!("CREATE INDEX {SCRATCH}_n ON {SCRATCH} (n)"),
     )?;
-    if engine == Engine::Postgres {
-        backend.time_batch(&format!("DROP INDEX {SCRATCH}_n"))?;
+    if engine == EngineKind::Postgres {
+        crate::live::stats(backend)?.time_batch(&format!("DROP INDEX {SCRATCH}_n"))?;
     }
     t.index = timed(
         backend,
@@ -349,23 +361,28 @@ fn run_sample(backend: &mut dyn Backend, n: u64) -> Result<Timings, Error> {
     let both = timed_each(backend, Isolated, &[&copy, &drop])?;
     (t.copy, t.drop) = (both[0], both[1]);
     match engine {
-        Engine::Postgres => {
-            t.concurrent_index = backend.time_batch(&format!(
+        EngineKind::Postgres => {
+            t.concurrent_index = crate::live::stats(backend)?.time_batch(&format!(
                 "CREATE INDEX CONCURRENTLY {SCRATCH}_s2 ON {SCRATCH} (s)"
             ))?;
-            t.foreign_key = backend.time_batch(&format!(
+            t.foreign_key = crate::live::stats(backend)?.time_batch(&format!(
                 "ALTER TABLE {SCRATCH} ADD CONSTRAINT {SCRATCH}_fk FOREIGN KEY (u) REFERENCES {SCRATCH} (id)"
             ))?;
             // The key's checks would make every DELETE below look up its referencing rows; the second
             // text index only served the concurrent build.
-            backend.time_batch(&format!(
+            crate::live::stats(backend)?.time_batch(&format!(
                 "ALTER TABLE {SCRATCH} DROP CONSTRAINT {SCRATCH}_fk; DROP INDEX {SCRATCH}_s2;"
             ))?;
             // Rewrites the heap and rebuilds its indexes (the key and the one on the text).
-            t.rewrite =
-                backend.time_batch(&format!("ALTER TABLE {SCRATCH} ALTER COLUMN n TYPE bigint"))?;
+            t.rewrite = crate::live::stats(backend)?
+                .time_batch(&format!("ALTER TABLE {SCRATCH} ALTER COLUMN n TYPE bigint"))?;
         }
-        Engine::Sqlite => {
+        EngineKind::MySql => {
+            // InnoDB rebuilds the table for a type change.
+            t.rewrite = crate::live::stats(backend)?
+                .time_batch(&format!("ALTER TABLE {SCRATCH} MODIFY COLUMN n BIGINT"))?;
+        }
+        EngineKind::Sqlite => {
             // SQLite has no concurrent build, and checks foreign keys only when a table is rebuilt;
             // DROP COLUMN rewrites the table in place.
             t.rewrite = timed(

@@ -12,12 +12,12 @@ use tracing::debug;
 use super::{
     default_max_lock, Calibration, Cost, MigrationEstimate, StatementEstimate, TableStats,
 };
-use crate::{Backend, Engine, Error, Migration};
+use crate::{Engine, EngineKind, Error, Migration};
 
 /// Estimates every statement of `migration` (UP and DOWN) from its `analysis`, the sizes of the tables it
 /// touches and `calibration`.
 pub fn estimate(
-    backend: &mut dyn Backend,
+    backend: &mut dyn Engine,
     migration: &Migration,
     analysis: &Analysis,
     calibration: &Calibration,
@@ -92,7 +92,7 @@ impl Sizes {
     /// empty.
     fn get(
         &mut self,
-        backend: &mut dyn Backend,
+        backend: &mut dyn Engine,
         table: &str,
         new_table: bool,
     ) -> Result<Option<TableStats>, Error> {
@@ -105,7 +105,7 @@ impl Sizes {
         if let Some(s) = self.database.get(table) {
             return Ok(s.clone());
         }
-        let s = backend.table_stats(table, false)?;
+        let s = crate::live::stats(backend)?.table_stats(table, false)?;
         self.database.insert(table.to_string(), s.clone());
         Ok(s)
     }
@@ -113,7 +113,7 @@ impl Sizes {
     /// Records what the statement did to sizes: tables created, rows inserted, renames, drops, indexes.
     fn apply(
         &mut self,
-        backend: &mut dyn Backend,
+        backend: &mut dyn Engine,
         statement: &StatementAnalysis,
         inserted: &HashMap<String, (u64, u64)>,
         new_index_bytes: &HashMap<String, u64>,
@@ -175,14 +175,14 @@ fn empty_table(name: &str) -> TableStats {
 
 /// In a transaction a blocking lock is held from the statement that takes it until the commit: its lock
 /// duration runs to the end of the section. SQLite's write lock covers the whole migration.
-fn hold_locks(statements: &mut [StatementEstimate], engine: Engine, in_transaction: bool) {
+fn hold_locks(statements: &mut [StatementEstimate], engine: EngineKind, in_transaction: bool) {
     if !in_transaction {
         return;
     }
     let mut rest: Duration = statements.iter().map(|s| s.duration).sum();
     for s in statements.iter_mut() {
         let blocking = s.blocks_reads || s.blocks_writes;
-        if engine == Engine::Sqlite || blocking {
+        if engine == EngineKind::Sqlite || blocking {
             s.lock_duration = rest;
         }
         rest = rest.saturating_sub(s.duration);
@@ -197,7 +197,7 @@ struct TableWork {
 }
 
 fn estimate_statement(
-    backend: &mut dyn Backend,
+    backend: &mut dyn Engine,
     statement: &StatementAnalysis,
     c: &Calibration,
     sizes: &mut Sizes,
@@ -284,7 +284,7 @@ fn total_width(size: &TableStats, c: &Calibration) -> f64 {
 /// The width of the key of the index the statement builds on `table`, from the columns the analyser
 /// names (`(a, b)`); `None` for expressions or without statistics.
 fn index_key_width(
-    backend: &mut dyn Backend,
+    backend: &mut dyn Engine,
     statement: &StatementAnalysis,
     table: &str,
 ) -> Result<Option<f64>, Error> {
@@ -309,12 +309,12 @@ fn index_key_width(
     {
         return Ok(None);
     }
-    backend.key_width(table, &columns)
+    crate::live::stats(backend)?.key_width(table, &columns)
 }
 
 /// The rows of the table a foreign key the statement adds references (the validation joins it).
 fn parent_rows(
-    backend: &mut dyn Backend,
+    backend: &mut dyn Engine,
     statement: &StatementAnalysis,
     sizes: &mut Sizes,
 ) -> Result<u64, Error> {
@@ -339,7 +339,7 @@ fn parent_rows(
 }
 
 fn table_work(
-    backend: &mut dyn Backend,
+    backend: &mut dyn Engine,
     statement: &StatementAnalysis,
     impact: &TableImpact,
     size: Option<&TableStats>,
@@ -414,17 +414,17 @@ fn table_work(
 }
 
 /// DML: the rows an UPDATE/DELETE touches or an INSERT adds, counted exactly
-/// ([`Backend::count_affected`]: a planner's guess for a WHERE on an expression can be off a hundred
+/// ([`crate::Stats::count_affected`]: a planner's guess for a WHERE on an expression can be off a hundred
 /// times). An UPDATE or DELETE that cannot be counted yet (it sets a column an earlier statement adds)
 /// counts every row of its table. It scans its table to find the rows, then writes each one it touches.
 fn rows_work(
-    backend: &mut dyn Backend,
+    backend: &mut dyn Engine,
     statement: &StatementAnalysis,
     size: Option<&TableStats>,
     c: &Calibration,
 ) -> Result<TableWork, Error> {
     let kind = statement.kind.to_ascii_uppercase();
-    let counted = backend.count_affected(&statement.sql)?;
+    let counted = crate::live::stats(backend)?.count_affected(&statement.sql)?;
     if kind.starts_with("INSERT") {
         return Ok(TableWork {
             time: counted.map_or(Duration::ZERO, |n| c.copy.of(n as f64, 1.0)),
@@ -443,16 +443,16 @@ fn rows_work(
     let (cost, scale) = if kind.starts_with("DELETE") {
         // SQLite removes each row's entries from every index at once; PostgreSQL leaves them to VACUUM.
         let scale = match c.engine {
-            Engine::Postgres => width(size, c),
-            Engine::Sqlite => total_width(size, c),
+            EngineKind::Postgres | EngineKind::MySql => width(size, c),
+            EngineKind::Sqlite => total_width(size, c),
         };
         (&c.delete, scale)
     } else {
         // PostgreSQL writes a new row version and, unless the update is HOT, an entry in every index;
         // SQLite rewrites the row in place and only the indexes of the changed columns.
         let scale = match c.engine {
-            Engine::Postgres => total_width(size, c),
-            Engine::Sqlite => width(size, c),
+            EngineKind::Postgres | EngineKind::MySql => total_width(size, c),
+            EngineKind::Sqlite => width(size, c),
         };
         (&c.update, scale)
     };
@@ -502,17 +502,17 @@ mod tests {
             measured: false,
         };
         let mut pg = vec![s(10, false), s(20, true), s(30, false)];
-        hold_locks(&mut pg, Engine::Postgres, true);
+        hold_locks(&mut pg, EngineKind::Postgres, true);
         let locks: Vec<u64> = pg
             .iter()
             .map(|s| s.lock_duration.as_millis() as u64)
             .collect();
         assert_eq!(locks, [1, 50, 1]);
         let mut sqlite = vec![s(10, false), s(20, true)];
-        hold_locks(&mut sqlite, Engine::Sqlite, true);
+        hold_locks(&mut sqlite, EngineKind::Sqlite, true);
         assert_eq!(sqlite[0].lock_duration, Duration::from_millis(30));
         let mut autocommit = vec![s(10, true), s(20, true)];
-        hold_locks(&mut autocommit, Engine::Postgres, false);
+        hold_locks(&mut autocommit, EngineKind::Postgres, false);
         assert_eq!(autocommit[1].lock_duration, Duration::from_millis(1));
     }
 }

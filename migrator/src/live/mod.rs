@@ -15,7 +15,7 @@
 //!
 //! [`estimate`] combines those costs with the analyser's impact of each statement (which tables, what work:
 //! metadata only, rows, scan, index build, rewrite, rebuild) and the sizes of the tables
-//! ([`crate::Backend::table_stats`]), following the sizes through the section (a rebuild creates a table,
+//! ([`crate::Stats::table_stats`]), following the sizes through the section (a rebuild creates a table,
 //! copies rows in, drops the old one, renames and indexes the new one):
 //!
 //! - work on pages (scan, rewrite, copy, drop, UPDATE, DELETE) scales the per-row cost by the table's
@@ -23,7 +23,7 @@
 //! - an index build follows the key's width (a line through the integer and the text key) and sorts:
 //!   per row times `log2(rows) / log2(N)`; a concurrent build costs as much more as it did on the sample;
 //! - UPDATE, DELETE and INSERT .. SELECT use the exact count of the rows they touch
-//!   ([`crate::Backend::count_affected`]); a foreign key validation joins child and parent rows;
+//!   ([`crate::Stats::count_affected`]); a foreign key validation joins child and parent rows;
 //! - a statement without work on rows costs the measured metadata change. That is the only cost not
 //!   scaled by anything, and it too is measured, not a constant.
 //!
@@ -39,14 +39,14 @@ use std::time::Duration;
 
 use migrator_analyse::Section;
 
-pub use crate::backend::TableStats;
+pub use crate::engine::TableStats;
 pub use calibrate::calibrate;
 
 pub use estimate::estimate;
 /// The offline analyser whose [`migrator_analyse::Analysis`] [`estimate`] reads.
 pub use migrator_analyse as analyse;
 
-use crate::Engine;
+use crate::EngineKind;
 
 /// The blocking lock a migration may hold before the preview calls it downtime when the caller gives no
 /// policy: the default `max_lock_duration` of [`crate::Config`] (its `lock_timeout`).
@@ -92,7 +92,7 @@ impl Cost {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Calibration {
     /// The engine measured.
-    pub engine: Engine,
+    pub engine: EngineKind,
     /// Rows in the larger sample.
     pub rows: u64,
     /// Bytes per row of the sample table (its pages over its rows).
@@ -231,4 +231,14 @@ fn rescale(statements: &mut [StatementEstimate], measured: Duration) {
         };
         s.measured = true;
     }
+}
+
+/// The engine's statistics capability, or the error naming it.
+pub(crate) fn stats(engine: &mut dyn crate::Engine) -> Result<&mut dyn crate::Stats, crate::Error> {
+    let kind = engine.dialect().kind;
+    engine.stats().ok_or(crate::Error::MissingCapability {
+        engine: kind.name(),
+        capability: "size statistics",
+        setting: "the preview",
+    })
 }

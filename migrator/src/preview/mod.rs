@@ -24,12 +24,12 @@ pub use text::render as render_text;
 pub use text::{bytes, duration, thousands};
 
 use crate::plan::status_entries;
-use crate::{Backend, Engine, Error, Migration, Migrator, RehearsalPhase, StatusKind};
+use crate::{Engine, EngineKind, Error, Migration, Migrator, RehearsalPhase, StatusKind};
 
 /// Builds the preview of `target` against the database behind `backend`, with estimated times. Reads only.
 pub fn preview(
     migrator: &Migrator<'_>,
-    backend: &mut dyn Backend,
+    backend: &mut dyn Engine,
     target: Target,
 ) -> Result<Preview, Error> {
     preview_with(migrator, backend, target, false)
@@ -40,19 +40,23 @@ pub fn preview(
 /// read), so their UP and DOWN times are measured ones, shown as `(measured)`.
 pub fn preview_with(
     migrator: &Migrator<'_>,
-    backend: &mut dyn Backend,
+    backend: &mut dyn Engine,
     target: Target,
     rehearse: bool,
 ) -> Result<Preview, Error> {
     let span = info_span!(
         "migrator.preview",
-        engine = backend.engine().name(),
+        engine = backend.dialect().kind.name(),
         ?target
     );
     let _enter = span.enter();
     let set = migrator.set();
-    let rows = backend.read_history()?;
-    let entries = status_entries(set, &rows);
+    let rows = migrator.read_history(backend)?;
+    let entries = status_entries(
+        set,
+        &rows,
+        backend.dialect().atomicity != crate::engine::Atomicity::None,
+    );
     let state_of = |version: u64| match entries.iter().find(|e| e.version == version) {
         Some(e) => match e.kind {
             StatusKind::Pending | StatusKind::RolledBackChanged => State::Pending,
@@ -98,9 +102,14 @@ pub fn preview_with(
         });
     }
     let opts = Options {
-        dialect: match backend.engine() {
-            Engine::Sqlite => Dialect::Sqlite,
-            Engine::Postgres => Dialect::Postgres,
+        dialect: match backend.dialect().kind {
+            EngineKind::Sqlite => Dialect::Sqlite,
+            EngineKind::Postgres => Dialect::Postgres,
+            EngineKind::MySql => {
+                return Err(Error::Usage(
+                    "the preview's analysis does not read MySQL yet; preview the migrations on PostgreSQL or SQLite".to_string(),
+                ))
+            }
         },
         pg_version: pg_major(&database).unwrap_or(migrator_analyse::DEFAULT_PG_VERSION),
     };
@@ -186,7 +195,7 @@ fn pg_major(version: &str) -> Option<u32> {
 /// it drops, counted on the database. Objects the UP of a pending migration creates do not exist yet: a
 /// rollback right after applying loses nothing of them.
 fn data_loss(
-    backend: &mut dyn Backend,
+    backend: &mut dyn Engine,
     analysis: &Analysis,
     state: State,
 ) -> Result<Vec<DataLoss>, Error> {
@@ -217,10 +226,14 @@ fn data_loss(
             },
             _ => (o.name.as_str(), None),
         };
-        if table.starts_with("schema_migrations") || backend.table_stats(table, false)?.is_none() {
+        if table.starts_with("schema_migrations")
+            || crate::live::stats(backend)?
+                .table_stats(table, false)?
+                .is_none()
+        {
             continue;
         }
-        let rows = match backend.count_rows(table, column) {
+        let rows = match crate::live::stats(backend)?.count_rows(table, column) {
             Ok(rows) => rows,
             // DROP COLUMN IF EXISTS of a column that is not there: nothing to lose.
             Err(e) if column.is_some() => {

@@ -4,10 +4,14 @@ mod cmd;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
-    let cli = match cmd::Cli::try_parse() {
+    let command = cmd::Cli::command().after_help(cmd::admin_help());
+    let cli = match command
+        .try_get_matches()
+        .and_then(|m| cmd::Cli::from_arg_matches(&m))
+    {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };

@@ -36,10 +36,7 @@ fn raw_tool(dir: &Path, args: &[&str]) -> (i32, String, String) {
 }
 
 fn url(db: &Db) -> String {
-    match db {
-        Db::Sqlite(path) => format!("sqlite:{}", path.display()),
-        Db::Postgres(pg) => pg.url.clone(),
-    }
+    db.url()
 }
 
 /// Three migrations of two issues: #1 creates `notes`, #2 adds a column and an index.

@@ -9,7 +9,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use migrator::{Backend, Config, MigrationSet, Migrator, Policy};
+use migrator::connect::Database;
+use migrator::{Config, Engine, MigrationSet, Migrator, Policy};
 use tracing::info;
 
 /// The arguments every database subcommand takes.
@@ -28,44 +29,45 @@ pub struct DbArgs {
     pub(super) policy: Option<PathBuf>,
 }
 
-/// Where the database is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// An SQLite file.
-    Sqlite(PathBuf),
-    /// A PostgreSQL URL.
-    Postgres(String),
-}
+pub use migrator::connect::Create;
 
-impl Target {
-    /// `sqlite:PATH`, `sqlite://PATH`, a plain path, or `postgres://` / `postgresql://`.
-    pub fn parse(url: &str) -> Result<Target, String> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Target::Postgres(url.to_string()));
+impl DbArgs {
+    /// Takes `--dir`, `--database-url` (or `DATABASE_URL`) and `--policy` out of an admin subcommand's
+    /// arguments and returns them with the rest.
+    pub fn take_from(args: Vec<String>) -> Result<(DbArgs, Vec<String>), String> {
+        let (mut dir, mut url, mut policy) = (None, std::env::var("DATABASE_URL").ok(), None);
+        let mut rest = Vec::new();
+        let mut iter = args.into_iter();
+        while let Some(arg) = iter.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+                _ => (arg.clone(), None),
+            };
+            let slot = match flag.as_str() {
+                "--dir" => &mut dir,
+                "--database-url" => &mut url,
+                "--policy" => &mut policy,
+                _ => {
+                    rest.push(arg);
+                    continue;
+                }
+            };
+            let value = inline
+                .or_else(|| iter.next())
+                .ok_or_else(|| format!("{flag} needs a value"))?;
+            *slot = Some(value);
         }
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
-        if path.is_empty() {
-            return Err(format!("--database-url {url:?} names no file"));
-        }
-        if let Some((scheme, _)) = url.split_once("://").filter(|_| path == url) {
-            return Err(format!(
-                "--database-url: unsupported scheme {scheme}://; use sqlite:PATH (or a file path) or postgres://..."
-            ));
-        }
-        Ok(Target::Sqlite(PathBuf::from(path)))
+        let dir = dir.ok_or("--dir DIR is required (the migrations directory)")?;
+        let database_url = url.ok_or("--database-url URL (or DATABASE_URL) is required")?;
+        Ok((
+            DbArgs {
+                dir: dir.into(),
+                database_url,
+                policy: policy.map(Into::into),
+            },
+            rest,
+        ))
     }
-}
-
-/// Whether the subcommand may create a missing SQLite file (`apply` may; reading commands may not).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Create {
-    /// Create the file when it does not exist.
-    Yes,
-    /// A missing file is an error.
-    No,
 }
 
 /// A failure before the action ran, with its exit code.
@@ -120,7 +122,7 @@ fn migration_set(dir: &Path) -> Result<MigrationSet, Failure> {
 pub fn run(
     args: &DbArgs,
     create: Create,
-    action: impl FnOnce(&Migrator<'_>, &mut dyn Backend, &mut dyn Write) -> Result<(), migrator::Error>,
+    action: impl FnOnce(&Migrator<'_>, &mut dyn Engine, &mut dyn Write) -> Result<(), migrator::Error>,
 ) -> ExitCode {
     match prepare_and_run(args, create, action) {
         Ok(()) => ExitCode::SUCCESS,
@@ -134,82 +136,22 @@ pub fn run(
 fn prepare_and_run(
     args: &DbArgs,
     create: Create,
-    action: impl FnOnce(&Migrator<'_>, &mut dyn Backend, &mut dyn Write) -> Result<(), migrator::Error>,
+    action: impl FnOnce(&Migrator<'_>, &mut dyn Engine, &mut dyn Write) -> Result<(), migrator::Error>,
 ) -> Result<(), Failure> {
-    let target = Target::parse(&args.database_url).map_err(usage)?;
     let set = migration_set(&args.dir)?;
     let policy = policy(args)?;
     info!(dir = %args.dir.display(), migrations = set.len(), "loaded the migrations");
     let migrator = Migrator::new(&set).with_config(Config::from_policy(&policy));
-    let mut out = std::io::stdout().lock();
-    let result = match &target {
-        Target::Sqlite(path) => {
-            let conn = open_sqlite(path, create)?;
-            let mut backend = migrator::Sqlite::new(&conn);
-            action(&migrator, &mut backend, &mut out)
-        }
-        Target::Postgres(url) => {
-            use diesel::Connection as _;
-            let mut conn = diesel::PgConnection::establish(url)
-                .map_err(|e| failed(format!("cannot connect to the database: {e}")))?;
-            let mut backend = migrator::Postgres::new(&mut conn, url.clone());
-            action(&migrator, &mut backend, &mut out)
-        }
-    };
-    let _ = out.flush();
-    result.map_err(|e| match e {
-        migrator::Error::Usage(message) => usage(message),
+    let mut db = Database::open(&args.database_url, create).map_err(|e| match e {
+        migrator::Error::Usage(m) => usage(format!("--database-url: {m}")),
         other => failed(other.to_string()),
+    })?;
+    info!(engine = db.kind().name(), "opened the database");
+    let mut out = std::io::stdout().lock();
+    let result = db.with_engine(|engine| action(&migrator, engine, &mut out));
+    let _ = out.flush();
+    result.map_err(|e| Failure {
+        code: e.exit_code() as u8,
+        message: e.to_string(),
     })
-}
-
-fn open_sqlite(path: &Path, create: Create) -> Result<rusqlite::Connection, Failure> {
-    use rusqlite::OpenFlags;
-    if path == Path::new(":memory:") {
-        // `sqlite::memory:`: a fresh in-memory database, e.g. to rehearse every migration from scratch.
-        return rusqlite::Connection::open_in_memory()
-            .map_err(|e| failed(format!("cannot open an in-memory database: {e}")));
-    }
-    if create == Create::No && !path.is_file() {
-        return Err(usage(format!(
-            "--database-url: no SQLite database at {} (apply creates one; status, history, rollback and rehearse need an existing file)",
-            path.display()
-        )));
-    }
-    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_URI
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    if create == Create::Yes {
-        flags |= OpenFlags::SQLITE_OPEN_CREATE;
-    }
-    info!(database = %path.display(), "opening the SQLite database");
-    rusqlite::Connection::open_with_flags(path, flags)
-        .map_err(|e| failed(format!("cannot open the database {}: {e}", path.display())))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn database_urls() {
-        assert_eq!(Target::parse("app.db"), Ok(Target::Sqlite("app.db".into())));
-        assert_eq!(
-            Target::parse("sqlite:data/app.db"),
-            Ok(Target::Sqlite("data/app.db".into()))
-        );
-        assert_eq!(
-            Target::parse("sqlite:///tmp/app.db"),
-            Ok(Target::Sqlite("/tmp/app.db".into()))
-        );
-        assert_eq!(
-            Target::parse("postgresql://u@h/db"),
-            Ok(Target::Postgres("postgresql://u@h/db".into()))
-        );
-        assert!(Target::parse("mysql://u@h/db")
-            .unwrap_err()
-            .contains("unsupported scheme mysql://"));
-        assert!(Target::parse("sqlite:").is_err());
-        assert!(Target::parse("").is_err());
-    }
 }

@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use migrator::preview::{self, Target};
-use migrator::Engine;
 use migrator_analyse::{Dialect, Options};
 use migrator_tool::metrics::{self, Live, Outcome};
 
@@ -70,9 +69,9 @@ pub fn run(args: Args) -> ExitCode {
     let status = database::run(db, Create::No, |migrator, backend, _out| {
         let preview = preview::preview(migrator, backend, Target::Pending)?;
         let options = Options {
-            dialect: match backend.engine() {
-                Engine::Sqlite => Dialect::Sqlite,
-                Engine::Postgres => Dialect::Postgres,
+            dialect: match backend.dialect().kind {
+                migrator::EngineKind::Sqlite => Dialect::Sqlite,
+                migrator::EngineKind::Postgres | migrator::EngineKind::MySql => Dialect::Postgres,
             },
             pg_version: preview
                 .database

@@ -37,18 +37,40 @@ pub enum Command {
     /// What applying an issue's migrations (or the pending ones) would do to the database: the host's
     /// --migrate-preview.
     Preview(preview::Args),
-    /// List every migration of --dir against the database: applied, pending, rolled back, drifted,
-    /// missing, failed.
-    Status(runtime::ReadArgs),
-    /// The database's migration history, newest first, with totals.
-    History(runtime::ReadArgs),
     /// Apply the pending migrations of --dir as a host's boot does (policy checks, backup, lock).
     Apply(runtime::ApplyArgs),
-    /// Roll back every applied migration of an issue, newest first.
-    Rollback(runtime::RollbackArgs),
     /// Rehearse the pending migrations of --dir on a scratch copy of the database (UP, health checks,
     /// DOWN back to the schema before, UP again); the database is not changed.
     Rehearse(runtime::RehearseArgs),
+    /// An admin action of the runtime (status, history, log, rollback, rollback-version, rollback-to,
+    /// rollback-last, reapply, repair, mark, baseline, backups, restore): see the list below.
+    #[command(external_subcommand)]
+    Admin(Vec<String>),
+}
+
+/// The admin actions as the tool spells them, from the runtime's table (for `--help`).
+pub fn admin_help() -> String {
+    let mut out = String::from("Admin actions (the host's --migrate-<action> flags; each also takes --dir DIR --database-url URL [--policy FILE]):\n");
+    for action in migrator::admin::ACTIONS
+        .iter()
+        .filter(|a| !matches!(a.name, "help" | "preview"))
+    {
+        let arg = match action.arg {
+            migrator::admin::Arg::None => String::new(),
+            migrator::admin::Arg::One(a) => format!(" <{a}>"),
+            migrator::admin::Arg::Two(a, b) => format!(" <{a}> <{b}>"),
+        };
+        let modifiers: String = action
+            .modifiers
+            .iter()
+            .map(|m| format!(" [--{m}]"))
+            .collect();
+        out.push_str(&format!(
+            "  {}{arg}{modifiers}\n      {}\n",
+            action.name, action.help
+        ));
+    }
+    out
 }
 
 /// Runs the parsed command line.
@@ -58,10 +80,21 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Lint(args) => lint::run(args),
         Command::Metrics(args) => metrics::run(args),
         Command::Preview(args) => preview::run(args),
-        Command::Status(args) => runtime::status(args),
-        Command::History(args) => runtime::history(args),
         Command::Apply(args) => runtime::apply(args),
-        Command::Rollback(args) => runtime::rollback(args),
         Command::Rehearse(args) => runtime::rehearse(args),
+        Command::Admin(args) => {
+            let known = args
+                .first()
+                .is_some_and(|name| migrator::admin::ACTIONS.iter().any(|a| a.name == *name));
+            if !known {
+                eprintln!(
+                    "error: unknown subcommand {:?}\n\n{}",
+                    args.first().map(String::as_str).unwrap_or_default(),
+                    admin_help()
+                );
+                return ExitCode::from(2);
+            }
+            runtime::admin_action(args)
+        }
     }
 }

@@ -5,17 +5,10 @@
 
 use std::process::ExitCode;
 
-use migrator::admin::{self, AdminCommand};
+use migrator::admin;
 use migrator::render::{self, Style};
 
 use super::database::{self, Create, DbArgs};
-
-/// Arguments of `status` and `history`.
-#[derive(clap::Args, Debug)]
-pub struct ReadArgs {
-    #[command(flatten)]
-    db: DbArgs,
-}
 
 /// Arguments of `rehearse`.
 #[derive(clap::Args, Debug)]
@@ -31,51 +24,37 @@ pub struct ApplyArgs {
     db: DbArgs,
 }
 
-/// Arguments of `rollback`.
-#[derive(clap::Args, Debug)]
-pub struct RollbackArgs {
-    /// The issue whose applied migrations are rolled back, newest first (`234` or `#234`).
-    #[arg(value_name = "ISSUE", value_parser = parse_issue)]
-    issue: u32,
-    /// Roll back even when later applied migrations of other issues touch the same tables.
-    #[arg(long)]
-    force: bool,
-    #[command(flatten)]
-    db: DbArgs,
-}
-
-fn parse_issue(text: &str) -> Result<u32, String> {
-    text.trim_start_matches('#')
-        .parse()
-        .map_err(|_| format!("{text:?} is not an issue number"))
-}
-
-/// Runs an admin action of the runtime (the same as the host's `--migrate-...` flag).
-fn admin_action(db: &DbArgs, command: AdminCommand) -> ExitCode {
-    database::run(db, Create::No, |migrator, backend, out| {
-        admin::run(migrator, backend, &command, out)
+/// The admin actions of the runtime's table (`status`, `history`, `log`, `rollback`, `rollback-to`,
+/// `mark`, `repair`, `baseline`, `backups`, `restore`, ...), as subcommands: `migrator-tool rollback 234
+/// --force --dir migrations --database-url URL` is the host's `--migrate-rollback 234 --force`. `args`
+/// starts with the action's name.
+pub fn admin_action(args: Vec<String>) -> ExitCode {
+    let (db, rest) = match DbArgs::take_from(args) {
+        Ok(split) => split,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let command = match admin::parse_subcommand(&rest) {
+        Ok(Some(command)) => command,
+        Ok(None) => {
+            eprintln!("error: no action given");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!(
+                "error: {}",
+                e.to_string()
+                    .replace("--migrate-", "")
+                    .replace("(see help)", "")
+            );
+            return ExitCode::from(2);
+        }
+    };
+    database::run(&db, Create::No, |migrator, engine, out| {
+        admin::run(migrator, engine, &command, out)
     })
-}
-
-/// `status`: every migration of the directory against the database's history.
-pub fn status(args: ReadArgs) -> ExitCode {
-    admin_action(&args.db, AdminCommand::Status)
-}
-
-/// `history`: the spec's history table, newest first.
-pub fn history(args: ReadArgs) -> ExitCode {
-    admin_action(&args.db, AdminCommand::History)
-}
-
-/// `rollback ISSUE [--force]`.
-pub fn rollback(args: RollbackArgs) -> ExitCode {
-    admin_action(
-        &args.db,
-        AdminCommand::Rollback {
-            issue: args.issue,
-            force: args.force,
-        },
-    )
 }
 
 /// `apply`: the boot of a host (validation, review rule, backup, rehearsal when the policy wants it,

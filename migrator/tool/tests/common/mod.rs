@@ -173,5 +173,6 @@ pub fn items_base(ws: &migrator_tests::Workspace, db: &migrator_tests::Db, value
     match db {
         migrator_tests::Db::Sqlite(path) => path.to_string_lossy().into_owned(),
         migrator_tests::Db::Postgres(pg) => pg.url.clone(),
+        migrator_tests::Db::MySql(my) => my.url.clone(),
     }
 }

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info, info_span, warn};
 
-use crate::backend::{Backend, Direction, SchemaObject};
-use crate::{Error, Migration, Migrator, Report};
+use super::session::{Session, StepError};
+use crate::engine::{Direction, Engine, SchemaObject};
+use crate::{Error, Migration, Migrator};
 
 /// A step of a rehearsal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,41 +88,46 @@ impl<'s> Migrator<'s> {
     /// Rehearses what is pending on a scratch copy of the database behind `backend` and throws the copy
     /// away; the database itself is only read. Refuses as the boot would (validation, review) before
     /// copying anything. With nothing pending it returns an empty rehearsal.
-    pub fn rehearse(&self, backend: &mut dyn Backend) -> Result<Rehearsal, Error> {
-        let rows = backend.read_history()?;
-        let plan =
-            crate::plan::plan(self.set(), &rows, self.config()).map_err(Error::Validation)?;
+    pub fn rehearse(&self, engine: &mut dyn Engine) -> Result<Rehearsal, Error> {
+        let rows = self.read_history(engine)?;
+        let plan = crate::plan::plan(
+            self.set(),
+            &rows,
+            self.config(),
+            engine.dialect().atomicity != crate::engine::Atomicity::None,
+        )
+        .map_err(Error::Validation)?;
         self.check_review(&plan.pending)?;
         if plan.pending.is_empty() {
             return Ok(Rehearsal::default());
         }
-        self.rehearse_on_copy(backend, &plan.pending, None)
+        self.rehearse_on_copy(engine, &plan.pending, None)
     }
 
     /// Runs the rehearsal of `pending` on a scratch copy made from `from_backup` (a backup this backend
     /// just took) or fresh.
     pub(crate) fn rehearse_on_copy(
         &self,
-        backend: &mut dyn Backend,
+        engine: &mut dyn Engine,
         pending: &[&Migration],
         from_backup: Option<&Path>,
     ) -> Result<Rehearsal, Error> {
         let _span = info_span!("migrator.rehearse", pending = pending.len()).entered();
         let started = Instant::now();
         let mut rehearsal = Rehearsal::default();
-        let made = backend.with_scratch_copy(from_backup, &mut |scratch| {
-            scratch.begin_run(self.config())?;
-            let outcome = self.rehearse_steps(scratch, pending, &mut rehearsal);
+        let kind = engine.dialect().kind;
+        let scratch = engine.scratch().ok_or(Error::MissingCapability {
+            engine: kind.name(),
+            capability: "scratch copies",
+            setting: "require_test_run",
+        })?;
+        scratch.with_scratch_copy(from_backup, &mut |copy| {
+            let mut session = Session::begin(copy, self.config())?;
             // The copy is thrown away: nothing of it needs keeping.
-            let _ = scratch.finish_run(false);
+            let outcome = self.rehearse_steps(&mut session, pending, &mut rehearsal);
+            let _ = session.end(false);
             outcome
         })?;
-        if !made {
-            return Err(Error::Backup(format!(
-                "require_test_run: the {} backend cannot make a scratch copy of this database to rehearse on (for PostgreSQL: a backend made from a database URL, pg_dump and pg_restore on PATH, and a role that may CREATE DATABASE); turn require_test_run off to boot without a rehearsal",
-                backend.engine().name()
-            )));
-        }
         rehearsal.took = started.elapsed();
         info!(
             took_ms = rehearsal.took.as_millis() as u64,
@@ -134,14 +140,14 @@ impl<'s> Migrator<'s> {
 
     fn rehearse_steps(
         &self,
-        scratch: &mut dyn Backend,
+        scratch: &mut Session<'_>,
         pending: &[&Migration],
         rehearsal: &mut Rehearsal,
     ) -> Result<(), Error> {
         // Each step compares the objects of the tables its migration names (cheap, and it says which
         // migration is at fault); the whole schema is compared at the phase boundaries (which catches
         // what a migration does beyond the tables it names). Only what each UP changed is kept.
-        let whole_before = schema_of(scratch.schema_fingerprint(None)?);
+        let whole_before = schema_of(self.fingerprint(scratch, None)?);
         let mut up_changes: Vec<Vec<Change>> = Vec::with_capacity(pending.len());
         for m in pending {
             let (changed, took) =
@@ -149,9 +155,9 @@ impl<'s> Migrator<'s> {
             rehearsal.push(m, RehearsalPhase::Up, took);
             up_changes.push(changed);
         }
-        let whole_after = schema_of(scratch.schema_fingerprint(None)?);
+        let whole_after = schema_of(self.fingerprint(scratch, None)?);
         let started = Instant::now();
-        let problems = self.health_problems(scratch)?;
+        let problems = self.health_problems(scratch.engine)?;
         if let (false, Some(last)) = (problems.is_empty(), pending.last()) {
             return Err(rehearsal_error(
                 last,
@@ -195,7 +201,7 @@ impl<'s> Migrator<'s> {
         }
         if let (true, Some(first)) = (undone.len() == pending.len(), pending.first()) {
             let wrong = unexpected(
-                &changes(&whole_before, &schema_of(scratch.schema_fingerprint(None)?)),
+                &changes(&whole_before, &schema_of(self.fingerprint(scratch, None)?)),
                 &[],
                 |c| &c.before,
             );
@@ -225,7 +231,7 @@ impl<'s> Migrator<'s> {
         }
         if let (true, Some(last)) = (rehearsal.unverified.is_empty(), pending.last()) {
             let wrong = unexpected(
-                &changes(&whole_after, &schema_of(scratch.schema_fingerprint(None)?)),
+                &changes(&whole_after, &schema_of(self.fingerprint(scratch, None)?)),
                 &[],
                 |c| &c.after,
             );
@@ -245,32 +251,66 @@ impl<'s> Migrator<'s> {
     /// the tables it names.
     fn scoped_step(
         &self,
-        scratch: &mut dyn Backend,
+        scratch: &mut Session<'_>,
         m: &Migration,
         direction: Direction,
         phase: RehearsalPhase,
     ) -> Result<(Vec<Change>, Duration), Error> {
         let scope: Vec<&str> = m.tables.iter().map(|t| t.as_ref()).collect();
-        let before = schema_of(scratch.schema_fingerprint(Some(&scope))?);
+        let before = schema_of(self.fingerprint(scratch, Some(&scope))?);
         let took = self.rehearse_one(scratch, m, direction, phase)?;
-        let after = schema_of(scratch.schema_fingerprint(Some(&scope))?);
+        let after = schema_of(self.fingerprint(scratch, Some(&scope))?);
         Ok((changes(&before, &after), took))
     }
 
     fn rehearse_one(
         &self,
-        scratch: &mut dyn Backend,
+        scratch: &mut Session<'_>,
         m: &Migration,
         direction: Direction,
         phase: RehearsalPhase,
     ) -> Result<Duration, Error> {
         debug!(version = m.version, %phase, "rehearsing");
-        let mut report = Report::default();
-        match self.run_one(scratch, m, direction, &mut report) {
+        match scratch.apply(m, direction) {
             Ok(took) => Ok(took),
-            Err(Error::Migration(e)) => Err(rehearsal_error(m, phase, e.to_string(), Vec::new())),
-            Err(other) => Err(other),
+            Err(StepError::Failed(failed)) => {
+                let kind = scratch.engine.dialect().kind;
+                let error = super::session::migration_error(
+                    m,
+                    direction,
+                    failed,
+                    Vec::new(),
+                    kind.name(),
+                    false,
+                );
+                let detail = match &error {
+                    Error::Migration(e) => e.statement_report(),
+                    other => other.to_string(),
+                };
+                Err(rehearsal_error(m, phase, detail, Vec::new()))
+            }
+            Err(StepError::Other(e)) => Err(e),
         }
+    }
+
+    /// The schema of the copy (only the objects of `tables` when given), without the history tables.
+    fn fingerprint(
+        &self,
+        scratch: &mut Session<'_>,
+        tables: Option<&[&str]>,
+    ) -> Result<Vec<SchemaObject>, Error> {
+        let history = scratch.history.clone();
+        let exclude = [history.table(), history.log_table()];
+        let kind = scratch.engine.dialect().kind;
+        scratch
+            .engine
+            .fingerprint()
+            .ok_or(Error::MissingCapability {
+                engine: kind.name(),
+                capability: "schema fingerprints",
+                setting: "require_test_run",
+            })?
+            .schema_fingerprint(tables, &exclude)
     }
 }
 

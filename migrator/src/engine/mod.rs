@@ -1,0 +1,567 @@
+//! The engines behind one small trait.
+//!
+//! An [`Engine`] knows five things: the facts of its SQL dialect ([`Dialect`]), how to take the migration
+//! lock (a guard that releases it when dropped), and how to run SQL: a batch, one statement with its count
+//! of affected rows, and a query with its rows. Everything else is written once, over that trait: the
+//! history store ([`crate::history`]), the algorithm (plan, apply, roll back, rehearse, health checks in
+//! [`crate::run`]). What only some engines can do is a capability trait an engine may offer
+//! ([`Backup`], [`ScratchCopy`], [`Fingerprint`], [`Stats`]); a policy that needs a capability the
+//! engine lacks is refused before anything runs, naming it.
+//!
+//! Adding an engine is one file: a type that implements [`Engine`] (and the capabilities it can offer),
+//! a `const` [`Dialect`], and a line in the test matrix (`tests/support`). `mysql.rs` is the smallest
+//! complete example.
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod heartbeat;
+#[cfg(feature = "mysql")]
+pub mod mysql;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "postgres")]
+mod postgres_copy;
+#[cfg(feature = "postgres")]
+mod postgres_schema;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+#[cfg(feature = "sqlite")]
+mod sqlite_copy;
+#[cfg(feature = "sqlite")]
+mod sqlite_schema;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::Error;
+
+pub use migrator_format::EngineKind;
+
+/// Which way a migration runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// The UP section.
+    Up,
+    /// The DOWN section.
+    Down,
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::Up => "UP",
+            Direction::Down => "DOWN",
+        })
+    }
+}
+
+/// How much of a run the engine can make atomic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Atomicity {
+    /// The whole run is one transaction, opened by the lock (SQLite's `BEGIN IMMEDIATE`); each migration
+    /// is a savepoint in it, and the run commits once.
+    RunTransaction,
+    /// Each migration is its own transaction, committed with its history row (PostgreSQL).
+    MigrationTransaction,
+    /// DDL commits implicitly (MySQL, MariaDB): a migration is recorded `running` before its statements
+    /// and `applied` after them, as a no-transaction migration is everywhere.
+    None,
+}
+
+/// The facts of an engine's SQL that the history store and the algorithm need. Each engine file holds
+/// one as a `const`.
+#[derive(Debug)]
+pub struct Dialect {
+    /// Which engine.
+    pub kind: EngineKind,
+    /// What a run can make atomic.
+    pub atomicity: Atomicity,
+    /// Starts a migration's transaction (`BEGIN`, `START TRANSACTION`).
+    pub begin: &'static str,
+    /// Column types of the history tables: a 64-bit integer, text, a timestamp, and the log's id column.
+    pub bigint: &'static str,
+    /// Text of any length.
+    pub text: &'static str,
+    /// A point in time, written with `CURRENT_TIMESTAMP` (UTC).
+    pub timestamp: &'static str,
+    /// The definition of the log table's id column (an auto-incrementing primary key).
+    pub serial_id: &'static str,
+    /// The current time in UTC as the history's timestamp columns store it.
+    pub now: &'static str,
+    /// An expression that reads the timestamp column `{}` as `YYYY-MM-DD HH:MM:SS` (UTC).
+    pub timestamp_text: &'static str,
+    /// The upsert clause the claim of an UP uses.
+    pub upsert: Upsert,
+    /// `true` when a backslash escapes in string literals (MySQL's default), so it must be doubled.
+    pub backslash_escapes: bool,
+    /// `true` when string literals need PostgreSQL's `E'...'` form to take backslashes as escapes
+    /// (safe whatever `standard_conforming_strings` says).
+    pub e_strings: bool,
+    /// The character that quotes identifiers.
+    pub ident_quote: char,
+    /// An expression of the milliseconds since the current batch reached the server, when the engine has
+    /// one: the history row's `execution_ms` is then written in the migration's own batch.
+    pub elapsed_ms: Option<&'static str>,
+}
+
+/// How an engine writes "insert, or update when allowed".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upsert {
+    /// `INSERT ... ON CONFLICT (version) DO UPDATE SET ... WHERE ...` (PostgreSQL, SQLite).
+    OnConflict,
+    /// `INSERT ... ON DUPLICATE KEY UPDATE col = IF(cond, VALUES(col), col)` (MySQL, MariaDB).
+    OnDuplicateKey,
+}
+
+impl Dialect {
+    /// `name` quoted as an identifier.
+    pub fn ident(&self, name: &str) -> String {
+        let q = self.ident_quote;
+        let doubled = format!("{q}{q}");
+        format!("{q}{}{q}", name.replace(q, &doubled))
+    }
+
+    /// `text` as a string literal, safe in this dialect.
+    pub fn literal(&self, text: &str) -> String {
+        let mut escaped = text.replace('\'', "''");
+        if self.backslash_escapes || self.e_strings {
+            escaped = escaped.replace('\\', "\\\\");
+        }
+        if self.e_strings {
+            format!("E'{escaped}'")
+        } else {
+            format!("'{escaped}'")
+        }
+    }
+
+    /// An optional literal, or `NULL`.
+    pub fn literal_or_null(&self, text: Option<&str>) -> String {
+        text.map_or_else(|| "NULL".to_string(), |t| self.literal(t))
+    }
+}
+
+/// One value of a row an engine returns.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// An integer (any width) or a boolean as 0/1.
+    Int(i64),
+    /// A floating point or numeric value.
+    Float(f64),
+    /// Text (and anything the engine renders as text).
+    Text(String),
+}
+
+impl Value {
+    /// The value as an integer, when it is one (or text that reads as one).
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(n) => Some(*n),
+            Value::Float(f) => Some(*f as i64),
+            Value::Text(t) => t.trim().parse().ok(),
+            Value::Null => None,
+        }
+    }
+
+    /// The value as a float.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(n) => Some(*n as f64),
+            Value::Float(f) => Some(*f),
+            Value::Text(t) => t.trim().parse().ok(),
+            Value::Null => None,
+        }
+    }
+
+    /// The value as text; numbers are rendered, NULL is `None`.
+    pub fn as_text(&self) -> Option<String> {
+        match self {
+            Value::Null => None,
+            Value::Int(n) => Some(n.to_string()),
+            Value::Float(f) => Some(f.to_string()),
+            Value::Text(t) => Some(t.clone()),
+        }
+    }
+
+    /// SQL truth as a health check reads it: a non-zero number, or `true`/`t`/`1` as text.
+    pub fn is_true(&self) -> bool {
+        match self {
+            Value::Int(n) => *n != 0,
+            Value::Float(f) => *f != 0.0,
+            Value::Text(t) => matches!(t.as_str(), "true" | "t" | "1" | "TRUE"),
+            Value::Null => false,
+        }
+    }
+}
+
+/// One row of a query.
+pub type Row = Vec<Value>;
+
+/// What kind of database error, as far as the algorithm needs to tell them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbErrorKind {
+    /// A lock could not be had within the lock timeout (PostgreSQL 55P03, MySQL 1205): retried.
+    LockTimeout,
+    /// SQLite's database is busy or locked.
+    Busy,
+    /// A unique key was violated.
+    UniqueViolation,
+    /// A table or column does not exist (yet).
+    MissingObject,
+    /// The connection to the server is gone.
+    ConnectionLost,
+    /// Anything else.
+    Other,
+}
+
+/// An error from the database, with everything it said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbError {
+    /// What kind of error.
+    pub kind: DbErrorKind,
+    /// The primary message.
+    pub message: String,
+    /// PostgreSQL's DETAIL.
+    pub detail: Option<String>,
+    /// PostgreSQL's HINT.
+    pub hint: Option<String>,
+    /// The 1-based character position in the statement the server points at.
+    pub position: Option<u32>,
+}
+
+impl DbError {
+    /// An error of `kind` with a message only.
+    pub fn new(kind: DbErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            detail: None,
+            hint: None,
+            position: None,
+        }
+    }
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message.trim_end())?;
+        if let Some(detail) = &self.detail {
+            write!(f, "\n    DETAIL: {detail}")?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "\n    HINT: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for DbError {}
+
+/// The migration lock, held until the guard is dropped.
+pub trait LockGuard {
+    /// `Err` when the lock is known to be lost (its connection died): the run must stop.
+    fn check(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// A lock that needs no release of its own (SQLite's lock is the run's transaction).
+pub struct TransactionLock;
+
+impl LockGuard for TransactionLock {}
+
+/// One database engine: the few things the algorithm cannot do in portable SQL.
+pub trait Engine {
+    /// The facts of this engine's SQL.
+    fn dialect(&self) -> &'static Dialect;
+
+    /// Takes the migration lock named `name` (the history table's name: two histories in one database
+    /// lock apart), waiting at most `wait`; the guard releases it when dropped. For an engine whose
+    /// [`Atomicity`] is `RunTransaction` the lock is the run's transaction, opened here and ended by
+    /// [`Engine::end_run`].
+    fn lock(&mut self, name: &str, wait: Duration) -> Result<Box<dyn LockGuard>, Error>;
+
+    /// Runs SQL that returns no rows: one statement or several separated by `;`.
+    fn execute(&mut self, sql: &str) -> Result<(), DbError>;
+
+    /// Runs one statement and returns the number of rows it inserted, updated or deleted.
+    fn execute_count(&mut self, sql: &str) -> Result<u64, DbError>;
+
+    /// Runs one query and returns its rows.
+    fn query(&mut self, sql: &str) -> Result<Vec<Row>, DbError>;
+
+    /// SQL to run before and after a read of the history outside a run, so that the read waits for a
+    /// lock on the history table at most `wait` (PostgreSQL: a read-only transaction with a
+    /// `lock_timeout`). `None`: reads cannot block for long on this engine.
+    fn read_guard(&self, wait: Duration) -> Option<(String, String)> {
+        let _ = wait;
+        None
+    }
+
+    /// Ends a run: commits (or rolls back) what a `RunTransaction` engine kept open, and restores the
+    /// connection's settings. Called on every path after a successful [`Engine::lock`].
+    fn end_run(&mut self, commit: bool) -> Result<(), DbError> {
+        let _ = commit;
+        Ok(())
+    }
+
+    /// Called after each migration of a `RunTransaction` run succeeded (SQLite's `commit_each` commits
+    /// there and opens the next transaction).
+    fn checkpoint(&mut self) -> Result<(), DbError> {
+        Ok(())
+    }
+
+    /// Sets the timeouts of the statements that follow in the current transaction (PostgreSQL's
+    /// `SET LOCAL`), or of the session for engines without transactional DDL.
+    fn timeouts_sql(&self, lock_timeout: Duration, statement_timeout: Option<Duration>) -> String {
+        let _ = (lock_timeout, statement_timeout);
+        String::new()
+    }
+
+    /// Sets the session's timeouts for a migration that runs without a transaction, and returns the SQL
+    /// that puts back the values it found (empty when the engine has none).
+    fn session_timeouts(
+        &mut self,
+        lock_timeout: Duration,
+        statement_timeout: Option<Duration>,
+    ) -> Result<String, DbError> {
+        let _ = (lock_timeout, statement_timeout);
+        Ok(String::new())
+    }
+
+    /// SQL that runs first in every migration's transaction (PostgreSQL: the transaction-level advisory
+    /// lock a successor waits on, see `postgres.rs`).
+    fn migration_prologue(&self) -> String {
+        String::new()
+    }
+
+    /// A check after each migration, in its transaction: a problem that fails the migration (SQLite:
+    /// foreign key violations when the host enforces them).
+    fn after_migration(&mut self) -> Result<Option<String>, DbError> {
+        Ok(None)
+    }
+
+    /// After a failed migration: what else helps the operator (the locks other sessions hold on
+    /// `tables`, INVALID indexes a failed concurrent build left).
+    fn diagnose(&mut self, failure: &DbError, tables: &[&str]) -> Option<String> {
+        let _ = (failure, tables);
+        None
+    }
+
+    /// The engine's own health checks after applying (integrity, invalid indexes); empty when healthy.
+    fn health_problems(&mut self, full_integrity_check: bool) -> Result<Vec<String>, Error> {
+        let _ = full_integrity_check;
+        Ok(Vec::new())
+    }
+
+    /// The server's name and version, `PostgreSQL 15.8` or `SQLite 3.50.2`.
+    fn server_version(&mut self) -> Result<String, Error> {
+        Ok(self.dialect().kind.name().to_string())
+    }
+
+    /// Backups, when the engine can make them.
+    fn backup(&mut self) -> Option<&mut dyn Backup> {
+        None
+    }
+
+    /// Scratch copies (the rehearsal), when the engine can make them.
+    fn scratch(&mut self) -> Option<&mut dyn ScratchCopy> {
+        None
+    }
+
+    /// Schema fingerprints (the rehearsal's comparison), when the engine can read them.
+    fn fingerprint(&mut self) -> Option<&mut dyn Fingerprint> {
+        None
+    }
+
+    /// Size statistics and row estimates (the row limit, the preview), when the engine has them.
+    fn stats(&mut self) -> Option<&mut dyn Stats> {
+        None
+    }
+}
+
+/// Capability: checked backups of the database, and restoring them.
+pub trait Backup {
+    /// What identifies this database among others (SQLite: the canonical file path; PostgreSQL: the
+    /// server and database): backups are filed and listed under it, never under a name prefix alone.
+    fn identity(&mut self) -> Result<String, Error>;
+
+    /// A short, readable name for backup files (the file or database name).
+    fn stem(&self) -> String;
+
+    /// The extension of this engine's backup files.
+    fn extension(&self) -> &'static str;
+
+    /// Where backups go when the configuration names no directory.
+    fn default_dir(&self) -> Option<PathBuf>;
+
+    /// Writes a consistent, checked copy of the database to `target` (owner-only permissions).
+    fn write_backup(&mut self, target: &Path, lock_timeout: Duration) -> Result<(), Error>;
+
+    /// Replaces the database's content with a backup made by [`Backup::write_backup`]; a failure
+    /// leaves the database as it was.
+    fn restore(&mut self, backup: &Path) -> Result<(), Error>;
+}
+
+/// Capability: a throwaway copy of the database to rehearse on.
+pub trait ScratchCopy {
+    /// Makes a scratch copy (from `from_backup`, a backup this engine just made, when given), runs `run`
+    /// against an engine over it, and throws the copy away on every path.
+    fn with_scratch_copy(
+        &mut self,
+        from_backup: Option<&Path>,
+        run: &mut dyn FnMut(&mut dyn Engine) -> Result<(), Error>,
+    ) -> Result<(), Error>;
+}
+
+/// Capability: the schema as comparable objects.
+pub trait Fingerprint {
+    /// The schema as comparable objects (tables' columns and constraints, indexes, views, triggers,
+    /// functions, types), without migrator's own tables, sorted. With `tables`, only the objects that
+    /// belong to those tables (matched without regard to case or schema), plus every object that belongs
+    /// to no table. The tables of `exclude` (migrator's own history tables) are left out.
+    fn schema_fingerprint(
+        &mut self,
+        tables: Option<&[&str]>,
+        exclude: &[&str],
+    ) -> Result<Vec<SchemaObject>, Error>;
+}
+
+/// Capability: table sizes and row estimates, for the row limit and the preview.
+pub trait Stats {
+    /// The size of `table` as the database reports it (a catalog estimate, or with `exact` a count).
+    /// `Ok(None)` when there is no such table. The name is passed as data, never spliced into SQL.
+    fn table_stats(&mut self, table: &str, exact: bool) -> Result<Option<TableStats>, Error>;
+
+    /// The rows an UPDATE or DELETE would touch (or an INSERT add), without running it. `Ok(None)` when
+    /// it cannot tell (another kind of statement, or an object an earlier pending migration creates).
+    fn estimate_rows(&mut self, sql: &str) -> Result<Option<u64>, Error>;
+
+    /// The exact number of rows an UPDATE or DELETE would touch (a scan). `Ok(None)` as above.
+    fn count_affected(&mut self, sql: &str) -> Result<Option<u64>, Error>;
+
+    /// The exact number of rows of `table`, or with `non_null` of the rows where that column is not NULL.
+    fn count_rows(&mut self, table: &str, non_null: Option<&str>) -> Result<u64, Error>;
+
+    /// The average bytes per row of `columns` of `table` together (an index key's width), when known.
+    fn key_width(&mut self, table: &str, columns: &[&str]) -> Result<Option<f64>, Error>;
+
+    /// Runs `sql` (a batch that returns no rows) and returns its wall time (the calibration sample).
+    fn time_batch(&mut self, sql: &str) -> Result<Duration, Error>;
+}
+
+/// The size of one table as the database reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableStats {
+    /// The table, as named by the caller.
+    pub table: String,
+    /// Rows: a catalog estimate, or a count when `exact`.
+    pub rows: u64,
+    /// `true` when `rows` comes from `count(*)`.
+    pub exact: bool,
+    /// Bytes of the table's own pages.
+    pub table_bytes: u64,
+    /// Bytes of its indexes.
+    pub index_bytes: u64,
+}
+
+/// One object of a schema fingerprint: `kind` (`column`, `index`, `constraint`, `trigger`, ...), a
+/// qualified `name`, and its `definition` as the database describes it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SchemaObject {
+    /// What kind of object.
+    pub kind: String,
+    /// Its name, qualified by its table where it belongs to one (`contacts.email`).
+    pub name: String,
+    /// Its definition.
+    pub definition: String,
+}
+
+impl fmt::Display for SchemaObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.kind, self.name, self.definition)
+    }
+}
+
+/// The `SELECT <projection>` over the rows an UPDATE or DELETE selects (its table with alias and joins, an
+/// UPDATE's FROM list, and its WHERE), or over the rows an INSERT's source query yields. `None` for
+/// anything else or what sqlparser cannot read.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub(crate) fn rows_query(sql: &str, kind: EngineKind, projection: &str) -> Option<String> {
+    use sqlparser::ast::{FromTable, Statement, UpdateTableFromKind};
+    let statements = match kind {
+        EngineKind::Sqlite => {
+            sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::SQLiteDialect {}, sql)
+        }
+        EngineKind::Postgres => {
+            sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::PostgreSqlDialect {}, sql)
+        }
+        EngineKind::MySql => {
+            sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::MySqlDialect {}, sql)
+        }
+    }
+    .ok()?;
+    let [statement] = statements.as_slice() else {
+        return None;
+    };
+    let (mut from, selection) = match statement {
+        Statement::Update(u) => {
+            let mut from = vec![u.table.to_string()];
+            if let Some(UpdateTableFromKind::AfterSet(t) | UpdateTableFromKind::BeforeSet(t)) =
+                &u.from
+            {
+                from.extend(t.iter().map(ToString::to_string));
+            }
+            (from, u.selection.as_ref())
+        }
+        Statement::Delete(d) => {
+            let (FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t)) = &d.from;
+            (
+                t.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                d.selection.as_ref(),
+            )
+        }
+        Statement::Insert(i) => {
+            let source = i.source.as_ref()?;
+            return Some(format!(
+                "SELECT {projection} FROM ({source}) AS source_rows"
+            ));
+        }
+        _ => return None,
+    };
+    if from.is_empty() {
+        return None;
+    }
+    from.dedup();
+    let filter = selection.map(|e| format!(" WHERE {e}")).unwrap_or_default();
+    Some(format!(
+        "SELECT {projection} FROM {}{filter}",
+        from.join(", ")
+    ))
+}
+
+/// Runs a client program (`pg_dump`, `mysqldump`) with extra environment (passwords go there, never into
+/// argv); `Ok(None)` when it is not installed.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) fn run_client(
+    program: &str,
+    args: &[&str],
+    env: &[(String, String)],
+) -> Result<Option<std::process::Output>, Error> {
+    let mut command = std::process::Command::new(program);
+    command.args(args);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    match command.output() {
+        Ok(output) if output.status.success() => Ok(Some(output)),
+        Ok(output) => Err(Error::Backup(format!(
+            "{program} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::Backup(format!("cannot run {program}: {e}"))),
+    }
+}

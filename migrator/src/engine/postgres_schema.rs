@@ -1,0 +1,367 @@
+//! PostgreSQL's schema fingerprint and size statistics (capabilities of [`Postgres`]): the rehearsal
+//! compares fingerprints, the row limit and the preview read the statistics.
+
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::{Connection, OptionalExtension, QueryableByName, RunQueryDsl};
+use tracing::debug;
+
+use super::postgres::{db_error, Postgres, TextRow};
+use super::{Engine, EngineKind, Fingerprint, SchemaObject, Stats, TableStats};
+use crate::Error;
+
+fn db_context(what: &str, e: diesel::result::Error) -> Error {
+    Error::Database {
+        context: what.to_string(),
+        source: db_error(e),
+    }
+}
+
+/// The schema as comparable objects: columns (type, NOT NULL, default, identity), constraints, indexes,
+/// views, triggers, functions (identity, result, source hash), enum and domain types, extensions and
+/// schemas, in every user schema, without migrator's own tables and without objects that belong to an
+/// extension.
+const FINGERPRINT: &str = r"
+WITH ns AS (
+    SELECT oid, nspname FROM pg_namespace
+    WHERE nspname NOT LIKE 'pg\_%' AND nspname <> 'information_schema'
+), rel AS (
+    SELECT c.oid, c.relname, c.relkind, n.nspname FROM pg_class c JOIN ns n ON n.oid = c.relnamespace
+    WHERE NOT (lower(c.relname) = ANY ($2::text[]))
+      AND ($1::text[] IS NULL OR lower(c.relname) = ANY ($1::text[]))
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+)
+SELECT 'relation' AS kind, format('%I.%I', nspname, relname) AS name, relkind::text AS definition
+  FROM rel WHERE relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'c')
+UNION ALL
+SELECT 'column', format('%I.%I.%I', r.nspname, r.relname, a.attname),
+       format_type(a.atttypid, a.atttypmod)
+       || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
+       || coalesce(' DEFAULT ' || pg_get_expr(ad.adbin, ad.adrelid), '')
+       || CASE WHEN a.attidentity <> '' THEN ' IDENTITY ' || a.attidentity::text ELSE '' END
+       || CASE WHEN a.attgenerated <> '' THEN ' GENERATED' ELSE '' END
+  FROM rel r JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
+  LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+  WHERE r.relkind IN ('r', 'p', 'v', 'm', 'f', 'c')
+UNION ALL
+SELECT 'constraint', format('%I.%I.%I', r.nspname, r.relname, co.conname), pg_get_constraintdef(co.oid)
+  FROM pg_constraint co JOIN rel r ON r.oid = co.conrelid
+UNION ALL
+-- In a scoped read: foreign keys of other tables that point at a table in scope (a DROP ... CASCADE
+-- removes them).
+SELECT 'constraint', format('%I.%I.%I', n.nspname, c.relname, co.conname), pg_get_constraintdef(co.oid)
+  FROM pg_constraint co JOIN rel r ON r.oid = co.confrelid JOIN pg_class c ON c.oid = co.conrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE $1::text[] IS NOT NULL AND co.contype = 'f' AND NOT (lower(c.relname) = ANY ($1::text[]))
+UNION ALL
+SELECT 'index', format('%I.%I', r.nspname, ic.relname), pg_get_indexdef(i.indexrelid)
+  FROM pg_index i JOIN rel r ON r.oid = i.indrelid JOIN pg_class ic ON ic.oid = i.indexrelid
+UNION ALL
+SELECT 'view', format('%I.%I', nspname, relname), pg_get_viewdef(oid) FROM rel WHERE relkind IN ('v', 'm')
+UNION ALL
+SELECT 'trigger', format('%I.%I.%I', r.nspname, r.relname, t.tgname), pg_get_triggerdef(t.oid)
+  FROM pg_trigger t JOIN rel r ON r.oid = t.tgrelid WHERE NOT t.tgisinternal
+UNION ALL
+SELECT 'function', format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)),
+       p.prokind::text || ' ' || coalesce(pg_get_function_result(p.oid), '') || ' ' || md5(coalesce(p.prosrc, ''))
+  FROM pg_proc p JOIN ns n ON n.oid = p.pronamespace
+  WHERE NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+UNION ALL
+SELECT 'type', format('%I.%I', n.nspname, t.typname),
+       CASE t.typtype
+         WHEN 'e' THEN 'enum ' || (SELECT string_agg(e.enumlabel, ', ' ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid)
+         WHEN 'd' THEN 'domain ' || format_type(t.typbasetype, t.typtypmod) || CASE WHEN t.typnotnull THEN ' NOT NULL' ELSE '' END
+         ELSE t.typtype::text END
+  FROM pg_type t JOIN ns n ON n.oid = t.typnamespace
+  WHERE t.typtype IN ('e', 'd')
+    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')
+UNION ALL
+SELECT 'extension', extname::text, extversion FROM pg_extension WHERE extname <> 'plpgsql'
+UNION ALL
+SELECT 'schema', nspname::text, '' FROM ns WHERE nspname <> 'public'
+";
+
+impl Fingerprint for Postgres<'_> {
+    fn schema_fingerprint(
+        &mut self,
+        tables: Option<&[&str]>,
+        exclude: &[&str],
+    ) -> Result<Vec<SchemaObject>, Error> {
+        #[derive(QueryableByName)]
+        struct Object {
+            #[diesel(sql_type = Text)]
+            kind: String,
+            #[diesel(sql_type = Text)]
+            name: String,
+            #[diesel(sql_type = Text)]
+            definition: String,
+        }
+        // NULL: every relation; else the lower-cased names of the tables in scope.
+        let scope: Option<Vec<String>> =
+            tables.map(|t| t.iter().map(|name| name.to_lowercase()).collect());
+        let rows: Vec<Object> = diesel::sql_query(FINGERPRINT)
+            .bind::<Nullable<diesel::sql_types::Array<Text>>, _>(scope)
+            .bind::<diesel::sql_types::Array<Text>, _>(
+                exclude.iter().map(|t| t.to_lowercase()).collect::<Vec<_>>(),
+            )
+            .load(self.conn)
+            .map_err(|e| db_context("reading the schema", e))?;
+        let mut objects: Vec<SchemaObject> = rows
+            .into_iter()
+            .map(|o| SchemaObject {
+                kind: o.kind,
+                name: o.name,
+                definition: o.definition,
+            })
+            .collect();
+        objects.sort();
+        Ok(objects)
+    }
+}
+
+impl Stats for Postgres<'_> {
+    fn table_stats(&mut self, table: &str, exact: bool) -> Result<Option<TableStats>, Error> {
+        #[derive(QueryableByName)]
+        struct Size {
+            #[diesel(sql_type = Text)]
+            name: String,
+            #[diesel(sql_type = diesel::sql_types::Double)]
+            reltuples: f64,
+            #[diesel(sql_type = BigInt)]
+            table_bytes: i64,
+            #[diesel(sql_type = BigInt)]
+            index_bytes: i64,
+        }
+        let context = format!("reading the size of table {table}");
+        let size: Result<Option<Size>, _> = diesel::sql_query(
+            "SELECT c.oid::regclass::text AS name, c.reltuples::float8 AS reltuples,
+                    pg_table_size(c.oid) AS table_bytes, pg_indexes_size(c.oid) AS index_bytes
+             FROM pg_class c WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p', 'm')",
+        )
+        .bind::<Text, _>(table)
+        .get_result(self.conn)
+        .optional();
+        let size = match size {
+            Ok(size) => size,
+            // A name that cannot be a table name names no table.
+            Err(e) if e.to_string().contains("invalid name syntax") => None,
+            Err(e) => return Err(db_context(&context, e)),
+        };
+        let Some(size) = size else {
+            return Ok(None);
+        };
+        // reltuples is -1 (PostgreSQL 14+) or 0 before the first VACUUM/ANALYZE: count then.
+        let known = !exact && size.reltuples > 0.0;
+        let (rows, exact) = if known {
+            (size.reltuples.round() as u64, false)
+        } else {
+            (
+                self.count(&size.name, None)
+                    .map_err(|e| db_context(&context, e))?,
+                true,
+            )
+        };
+        debug!(table = %size.name, rows, exact, size.table_bytes, size.index_bytes, "table stats");
+        Ok(Some(TableStats {
+            table: table.to_string(),
+            rows,
+            exact,
+            table_bytes: size.table_bytes.max(0) as u64,
+            index_bytes: size.index_bytes.max(0) as u64,
+        }))
+    }
+
+    fn estimate_rows(&mut self, sql: &str) -> Result<Option<u64>, Error> {
+        let words = migrator_format::statement_words(sql).unwrap_or_default();
+        if !matches!(
+            words.first().map(String::as_str),
+            Some("UPDATE" | "DELETE" | "INSERT")
+        ) {
+            return Ok(None);
+        }
+        match self.planned_rows(sql) {
+            Ok(rows) => Ok(rows),
+            // The statement cannot be planned yet (it sets a column an earlier statement of its
+            // migration adds): ask about the rows its WHERE selects instead.
+            Err(e) if e.to_string().contains("does not exist") => {
+                let Some(select) = super::rows_query(sql, EngineKind::Postgres, "1") else {
+                    return Ok(None);
+                };
+                match self.planned_rows(&select) {
+                    Ok(rows) => Ok(rows),
+                    // A table or column an earlier pending migration creates: nothing to estimate yet.
+                    Err(e) if e.to_string().contains("does not exist") => {
+                        debug!(error = %e, "estimate_rows: object does not exist yet");
+                        Ok(None)
+                    }
+                    Err(e) => Err(db_context(
+                        "reading the planner's estimate of an UPDATE/DELETE",
+                        e,
+                    )),
+                }
+            }
+            Err(e) => Err(db_context(
+                "reading the planner's estimate of an UPDATE/DELETE",
+                e,
+            )),
+        }
+    }
+
+    fn count_affected(&mut self, sql: &str) -> Result<Option<u64>, Error> {
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let Some(count) = super::rows_query(sql, EngineKind::Postgres, "count(*) AS n") else {
+            return Ok(None);
+        };
+        let timeouts = self.timeouts_sql(Duration::from_secs(5), None);
+        let result = self.conn.transaction(|conn| {
+            conn.batch_execute(&timeouts)?;
+            diesel::sql_query(&count).get_result::<Count>(conn)
+        });
+        match result {
+            Ok(c) => Ok(Some(c.n.max(0) as u64)),
+            // A table or column an earlier pending migration creates: nothing to count yet.
+            Err(e) if e.to_string().contains("does not exist") => Ok(None),
+            Err(e) => Err(db_context("counting the rows an UPDATE/DELETE touches", e)),
+        }
+    }
+
+    fn key_width(&mut self, table: &str, columns: &[&str]) -> Result<Option<f64>, Error> {
+        #[derive(QueryableByName)]
+        struct Width {
+            #[diesel(sql_type = Nullable<diesel::sql_types::Double>)]
+            w: Option<f64>,
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+        let found = diesel::sql_query(
+            "SELECT sum(s.avg_width)::float8 AS w, count(*) AS n
+             FROM pg_stats s
+             JOIN pg_class c ON c.relname = s.tablename
+             JOIN pg_namespace ns ON ns.oid = c.relnamespace AND ns.nspname = s.schemaname
+             WHERE c.oid = to_regclass($1) AND s.attname = ANY($2)",
+        )
+        .bind::<Text, _>(table)
+        .bind::<diesel::sql_types::Array<Text>, _>(&columns)
+        .get_result::<Width>(self.conn);
+        match found {
+            // Every column needs statistics, or the sum says too little.
+            Ok(w) if w.n as usize == columns.len() => Ok(w.w),
+            Ok(_) => Ok(None),
+            Err(e) if e.to_string().contains("invalid name syntax") => Ok(None),
+            Err(e) => Err(db_context(
+                &format!("reading the key width of table {table}"),
+                e,
+            )),
+        }
+    }
+
+    fn count_rows(&mut self, table: &str, non_null: Option<&str>) -> Result<u64, Error> {
+        let context = format!("counting the rows of table {table}");
+        let name = diesel::sql_query("SELECT to_regclass($1)::text AS t")
+            .bind::<Text, _>(table)
+            .get_result::<TextRow>(self.conn)
+            .map_err(|e| db_context(&context, e))?
+            .t
+            .ok_or_else(|| Error::Database {
+                context: context.clone(),
+                source: crate::engine::DbError::new(
+                    crate::engine::DbErrorKind::MissingObject,
+                    format!("relation \"{table}\" does not exist"),
+                ),
+            })?;
+        self.count(&name, non_null)
+            .map_err(|e| db_context(&context, e))
+    }
+
+    fn time_batch(&mut self, sql: &str) -> Result<Duration, Error> {
+        let started = Instant::now();
+        self.conn
+            .batch_execute(sql)
+            .map_err(|e| db_context("running the calibration sample", e))?;
+        Ok(started.elapsed())
+    }
+}
+
+impl Postgres<'_> {
+    /// The planner's row estimate of `sql` (`EXPLAIN`), in a transaction that is rolled back: the
+    /// planner's locks go at once, waiting at most the lock timeout, and a failure does not abort a
+    /// transaction of the host's.
+    fn planned_rows(&mut self, sql: &str) -> Result<Option<u64>, diesel::result::Error> {
+        let timeouts = self.timeouts_sql(Duration::from_secs(5), None);
+        let mut plan = None;
+        let result = self
+            .conn
+            .transaction::<(), diesel::result::Error, _>(|conn| {
+                conn.batch_execute(&timeouts)?;
+                let row = diesel::sql_query(format!("EXPLAIN (FORMAT JSON) {sql}"))
+                    .get_result::<Plan>(conn)?;
+                plan = Some(row.plan);
+                Err(diesel::result::Error::RollbackTransaction)
+            });
+        match result {
+            Ok(()) | Err(diesel::result::Error::RollbackTransaction) => {
+                Ok(plan.as_deref().and_then(planned_rows))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `count(*)` or `count(column)` of a relation named by the server (`regclass` text, already quoted).
+    fn count(
+        &mut self,
+        regclass: &str,
+        non_null: Option<&str>,
+    ) -> Result<u64, diesel::result::Error> {
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let what = non_null.map_or_else(|| "*".to_string(), quote_ident);
+        diesel::sql_query(format!("SELECT count({what}) AS n FROM {regclass}"))
+            .get_result::<Count>(self.conn)
+            .map(|c| c.n.max(0) as u64)
+    }
+}
+
+/// The one row of `EXPLAIN (FORMAT JSON)`.
+#[derive(QueryableByName)]
+struct Plan {
+    #[diesel(column_name = "QUERY PLAN", sql_type = Text)]
+    plan: String,
+}
+
+/// The rows the plan's top node works on. A ModifyTable node reports 0 rows (PostgreSQL 14+) or its
+/// input's rows (before), so for it the larger of its own and its first child's `Plan Rows` counts.
+fn planned_rows(plan: &str) -> Option<u64> {
+    let rows: Vec<u64> = plan
+        .split("\"Plan Rows\":")
+        .skip(1)
+        .filter_map(|rest| {
+            let digits: String = rest
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            digits.parse::<f64>().ok().map(|n| n.round() as u64)
+        })
+        .collect();
+    let first = *rows.first()?;
+    if plan.contains("\"Node Type\": \"ModifyTable\"") {
+        Some(first.max(rows.get(1).copied().unwrap_or(0)))
+    } else {
+        Some(first)
+    }
+}
+
+/// An identifier in double quotes, inner quotes doubled.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}

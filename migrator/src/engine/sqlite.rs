@@ -1,0 +1,306 @@
+//! SQLite through rusqlite. The lock is the run's own `BEGIN IMMEDIATE` transaction (the database's write
+//! lock, waited for with `busy_timeout`), with a savepoint per migration: one commit and a handful of
+//! fsyncs for the whole run, while a failure in migration k still keeps 1..k-1 and leaves k untouched.
+//!
+//! Capabilities: backups and scratch copies in `sqlite_copy.rs`, the schema fingerprint and statistics in
+//! `sqlite_schema.rs`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, ErrorCode, OptionalExtension};
+use tracing::warn;
+
+use super::{
+    Atomicity, Backup, DbError, DbErrorKind, Dialect, Engine, EngineKind, Fingerprint, LockGuard,
+    Row, SchemaObject, ScratchCopy, Stats, TransactionLock, Upsert, Value,
+};
+use crate::Error;
+
+/// SQLite's dialect facts.
+pub const DIALECT: Dialect = Dialect {
+    kind: EngineKind::Sqlite,
+    atomicity: Atomicity::RunTransaction,
+    begin: "BEGIN IMMEDIATE",
+    bigint: "INTEGER",
+    text: "TEXT",
+    timestamp: "TEXT",
+    serial_id: "INTEGER PRIMARY KEY",
+    now: "CURRENT_TIMESTAMP",
+    timestamp_text: "{}",
+    upsert: Upsert::OnConflict,
+    backslash_escapes: false,
+    e_strings: false,
+    ident_quote: '"',
+    elapsed_ms: None,
+};
+
+/// The SQLite engine over the host's connection.
+pub struct Sqlite<'c> {
+    pub(super) conn: &'c Connection,
+    commit_each: bool,
+    in_run: bool,
+    pub(super) foreign_keys_were_on: bool,
+    previous_busy_ms: Option<i64>,
+    /// Fingerprint objects per schema entry (type, name and SQL text): what SQLite reports of a table
+    /// depends on its text only, so a rehearsal reads the pragmas of changed entries alone.
+    pub(super) fingerprints: HashMap<(String, String, String), Vec<SchemaObject>>,
+}
+
+impl<'c> Sqlite<'c> {
+    /// Wraps the host's connection. The connection is left as it was found (foreign keys and busy
+    /// timeout are restored at the end of a run).
+    pub fn new(conn: &'c Connection) -> Self {
+        Self {
+            conn,
+            commit_each: false,
+            in_run: false,
+            foreign_keys_were_on: false,
+            previous_busy_ms: None,
+            fingerprints: HashMap::new(),
+        }
+    }
+
+    /// Commit after every migration instead of once per run.
+    pub fn commit_each(mut self, yes: bool) -> Self {
+        self.commit_each = yes;
+        self
+    }
+
+    /// The database file, when it has one (not in memory).
+    pub(super) fn file(&self) -> Option<PathBuf> {
+        self.conn
+            .path()
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+    }
+
+    /// `true` while a run's transaction is open.
+    pub(super) fn in_open_run(&self) -> bool {
+        self.in_run && !self.conn.is_autocommit()
+    }
+
+    fn restore_settings(&mut self) {
+        if self.foreign_keys_were_on {
+            if let Err(e) = self.conn.execute_batch("PRAGMA foreign_keys = ON") {
+                warn!(error = %e, "could not turn foreign keys back on");
+            }
+            self.foreign_keys_were_on = false;
+        }
+        if let Some(ms) = self.previous_busy_ms.take() {
+            let _ = self
+                .conn
+                .busy_timeout(Duration::from_millis(ms.max(0) as u64));
+        }
+    }
+
+    fn foreign_key_violations(&self) -> rusqlite::Result<Option<String>> {
+        let mut stmt = self.conn.prepare("PRAGMA foreign_key_check")?;
+        let mut rows = stmt.query([])?;
+        let mut found = Vec::new();
+        while let Some(row) = rows.next()? {
+            if found.len() == 5 {
+                found.push("...".to_string());
+                break;
+            }
+            let table: String = row.get(0)?;
+            let rowid: Option<i64> = row.get(1)?;
+            let parent: String = row.get(2)?;
+            found.push(format!(
+                "{table} rowid {} -> {parent}",
+                rowid.map_or("?".into(), |r| r.to_string())
+            ));
+        }
+        Ok((!found.is_empty()).then(|| {
+            format!(
+                "foreign key violations after the migration: {}",
+                found.join(", ")
+            )
+        }))
+    }
+}
+
+/// rusqlite's error as the algorithm sees it.
+pub(super) fn db_error(e: rusqlite::Error) -> DbError {
+    let message = e.to_string();
+    let kind = match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => DbErrorKind::Busy,
+        Some(ErrorCode::ConstraintViolation)
+            if message.contains("UNIQUE constraint failed") || message.contains("PRIMARY KEY") =>
+        {
+            DbErrorKind::UniqueViolation
+        }
+        _ if message.contains("no such table") || message.contains("no such column") => {
+            DbErrorKind::MissingObject
+        }
+        _ => DbErrorKind::Other,
+    };
+    DbError::new(kind, message)
+}
+
+/// A database error outside a migration, with what the runtime was doing.
+pub(super) fn context(what: &str, e: rusqlite::Error) -> Error {
+    Error::Database {
+        context: what.to_string(),
+        source: db_error(e),
+    }
+}
+
+impl Engine for Sqlite<'_> {
+    fn dialect(&self) -> &'static Dialect {
+        &DIALECT
+    }
+
+    fn lock(&mut self, _name: &str, wait: Duration) -> Result<Box<dyn LockGuard>, Error> {
+        let conn = self.conn;
+        self.previous_busy_ms = conn
+            .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
+            .optional()
+            .map_err(|e| context("reading busy_timeout", e))?;
+        self.foreign_keys_were_on = conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get::<_, i64>(0))
+            .map_err(|e| context("reading foreign_keys", e))?
+            == 1;
+        // Table rebuilds (the 12-step ALTER) need foreign keys off, and the pragma is ignored inside a
+        // transaction; violations are checked per migration with foreign_key_check instead.
+        if self.foreign_keys_were_on {
+            conn.execute_batch("PRAGMA foreign_keys = OFF")
+                .map_err(|e| context("turning foreign keys off for the run", e))?;
+        }
+        conn.busy_timeout(wait)
+            .map_err(|e| context("setting busy_timeout", e))?;
+        let started = std::time::Instant::now();
+        if let Err(e) = conn.execute_batch(DIALECT.begin) {
+            self.restore_settings();
+            return Err(match e.sqlite_error_code() {
+                Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Error::Lock {
+                    waited: started.elapsed(),
+                    message: format!("{e} (another process holds the database's write lock)"),
+                    setting: "lock_wait",
+                },
+                _ => context("taking the write lock (BEGIN IMMEDIATE)", e),
+            });
+        }
+        self.in_run = true;
+        Ok(Box::new(TransactionLock))
+    }
+
+    fn execute(&mut self, sql: &str) -> Result<(), DbError> {
+        self.conn.execute_batch(sql).map_err(db_error)
+    }
+
+    fn execute_count(&mut self, sql: &str) -> Result<u64, DbError> {
+        self.conn
+            .execute(sql, [])
+            .map(|n| n as u64)
+            .map_err(db_error)
+    }
+
+    fn query(&mut self, sql: &str) -> Result<Vec<Row>, DbError> {
+        let mut stmt = self.conn.prepare(sql).map_err(db_error)?;
+        let columns = stmt.column_count();
+        let mut rows = stmt.query([]).map_err(db_error)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(db_error)? {
+            let mut cells = Vec::with_capacity(columns);
+            for i in 0..columns {
+                cells.push(match row.get_ref(i).map_err(db_error)? {
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(n) => Value::Int(n),
+                    ValueRef::Real(f) => Value::Float(f),
+                    ValueRef::Text(t) | ValueRef::Blob(t) => {
+                        Value::Text(String::from_utf8_lossy(t).into_owned())
+                    }
+                });
+            }
+            out.push(cells);
+        }
+        Ok(out)
+    }
+
+    fn end_run(&mut self, commit: bool) -> Result<(), DbError> {
+        let result = if self.in_open_run() {
+            self.conn
+                .execute_batch(if commit { "COMMIT" } else { "ROLLBACK" })
+        } else {
+            Ok(())
+        };
+        self.in_run = false;
+        self.restore_settings();
+        result.map_err(db_error)
+    }
+
+    fn checkpoint(&mut self) -> Result<(), DbError> {
+        if self.commit_each && self.in_open_run() {
+            self.conn
+                .execute_batch("COMMIT; BEGIN IMMEDIATE")
+                .map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    fn after_migration(&mut self) -> Result<Option<String>, DbError> {
+        if !self.foreign_keys_were_on {
+            return Ok(None);
+        }
+        self.foreign_key_violations().map_err(db_error)
+    }
+
+    fn health_problems(&mut self, full_integrity_check: bool) -> Result<Vec<String>, Error> {
+        let read = |e| context("running the health checks", e);
+        let pragma = if full_integrity_check {
+            "PRAGMA integrity_check"
+        } else {
+            "PRAGMA quick_check"
+        };
+        let mut problems: Vec<String> = self
+            .conn
+            .prepare(pragma)
+            .and_then(|mut s| s.query_map([], |r| r.get::<_, String>(0))?.collect())
+            .map_err(read)?;
+        problems.retain(|p| p != "ok");
+        if let Some(violations) = self.foreign_key_violations().map_err(read)? {
+            problems.push(violations);
+        }
+        Ok(problems)
+    }
+
+    fn server_version(&mut self) -> Result<String, Error> {
+        self.conn
+            .query_row("SELECT sqlite_version()", [], |r| r.get::<_, String>(0))
+            .map(|v| format!("SQLite {v}"))
+            .map_err(|e| context("reading the SQLite version", e))
+    }
+
+    fn backup(&mut self) -> Option<&mut dyn Backup> {
+        self.file().is_some().then_some(self as &mut dyn Backup)
+    }
+
+    fn scratch(&mut self) -> Option<&mut dyn ScratchCopy> {
+        Some(self)
+    }
+
+    fn fingerprint(&mut self) -> Option<&mut dyn Fingerprint> {
+        Some(self)
+    }
+
+    fn stats(&mut self) -> Option<&mut dyn Stats> {
+        Some(self)
+    }
+}
+
+impl Drop for Sqlite<'_> {
+    fn drop(&mut self) {
+        if self.in_run {
+            // A panic or an early return in the middle of a run: nothing half-done is committed.
+            let _ = self.end_run(false);
+        }
+    }
+}
+
+/// An identifier in double quotes, inner quotes doubled.
+pub(super) fn quote_ident(name: &str) -> String {
+    DIALECT.ident(name)
+}

@@ -1,0 +1,175 @@
+//! After applying: the engine's own health checks and the application's, with the configured reaction
+//! when they fail; and before applying, the spec's `max_rows_affected`.
+
+use tracing::{debug, info, warn};
+
+use super::session::{shorten, Session};
+use crate::engine::{Direction, Engine};
+use crate::{Error, Migration, Migrator, OnHealthFailure, Report};
+
+impl Migrator<'_> {
+    /// Health checks after a boot applied something: the engine's own and the application's. On failure,
+    /// the configured reaction (roll back this boot's migrations, restore the backup, or stop), recorded in
+    /// the log and returned as [`Error::HealthCheck`].
+    pub(crate) fn check_health(
+        &self,
+        engine: &mut dyn Engine,
+        report: &mut Report,
+    ) -> Result<(), Error> {
+        let applied = report.applied_versions();
+        if applied.is_empty() {
+            return Ok(());
+        }
+        let problems = self.health_problems(engine)?;
+        report
+            .health_checks
+            .push(format!("{} built-in checks", engine.dialect().kind.name()));
+        report
+            .health_checks
+            .extend(self.config().health_checks.iter().map(|c| c.name.clone()));
+        if problems.is_empty() {
+            info!(checks = report.health_checks.len(), "health checks passed");
+            return Ok(());
+        }
+        warn!(problems = problems.len(), "health checks failed");
+        let history = self.history_store();
+        let detail = problems.join("; ");
+        for version in &applied {
+            let _ = history.log(engine, *version, "health_failed", Some(&detail));
+        }
+        let outcome = self.react_to_bad_health(engine, report, &applied);
+        let action = match &outcome {
+            Ok(action) => action.clone(),
+            Err(e) => format!(
+                "The reaction to the failure failed too: {e}\nwhat to do: check the database by hand; the backup is {}",
+                report
+                    .backup
+                    .as_ref()
+                    .map_or("not there".to_string(), |b| b.display().to_string())
+            ),
+        };
+        for version in &applied {
+            let _ = history.log(engine, *version, "health_reaction", Some(&action));
+        }
+        Err(Error::HealthCheck {
+            problems,
+            applied,
+            outcome: action,
+        })
+    }
+
+    /// The engine's own health checks and the application's, run now: the problems found.
+    pub(crate) fn health_problems(&self, engine: &mut dyn Engine) -> Result<Vec<String>, Error> {
+        let mut problems = engine.health_problems(self.config().full_integrity_check)?;
+        for check in &self.config().health_checks {
+            match engine.query(&check.sql) {
+                Ok(rows)
+                    if rows
+                        .first()
+                        .and_then(|r| r.first())
+                        .is_some_and(|v| v.is_true()) => {}
+                Ok(_) => problems.push(format!("health check {} returned false", check.name)),
+                Err(e) => problems.push(format!("health check {} failed: {e}", check.name)),
+            }
+        }
+        Ok(problems)
+    }
+
+    fn react_to_bad_health(
+        &self,
+        engine: &mut dyn Engine,
+        report: &Report,
+        applied: &[u64],
+    ) -> Result<String, Error> {
+        let migrations: Vec<&Migration> = applied
+            .iter()
+            .rev()
+            .filter_map(|v| self.set().get(*v))
+            .collect();
+        let all_have_down = migrations.iter().all(|m| m.has_down());
+        match self.config().on_health_failure {
+            OnHealthFailure::RollBack if all_have_down => {
+                let mut session = Session::begin(engine, self.config())?;
+                let mut undo = Report::default();
+                let result = self.apply_all(&mut session, &migrations, Direction::Down, &mut undo);
+                session.end(true)?;
+                result?;
+                Ok("The migrations of this boot were rolled back through their DOWNs; fix them and boot again.".to_string())
+            }
+            OnHealthFailure::RollBack | OnHealthFailure::Restore => {
+                let backup = report.backup.as_ref().ok_or_else(|| {
+                    Error::Backup(
+                        "no backup was taken before this boot, so it cannot be restored".to_string(),
+                    )
+                })?;
+                engine
+                    .backup()
+                    .ok_or_else(|| Error::Backup("this engine cannot restore".to_string()))?
+                    .restore(backup)?;
+                Ok(format!(
+                    "The database was restored from {} (taken before this boot applied anything).",
+                    backup.display()
+                ))
+            }
+            OnHealthFailure::Stop => Ok("The migrations stay applied (on_health_failure = Stop); investigate, then roll back with --migrate-rollback or restore with --migrate-restore.".to_string()),
+        }
+    }
+}
+
+/// The `-- migrator:allow` id that lets a migration's UPDATE/DELETE exceed `max_rows_affected`.
+pub const ROW_LIMIT_ALLOW: &str = "update-delete-without-where";
+
+/// The spec's `max_rows_affected`: refuses, before anything runs, the pending UP statements that UPDATE or
+/// DELETE more rows than `limit` by the engine's estimate. Statements on tables or columns an earlier
+/// pending migration creates cannot be estimated and pass; a migration that allows
+/// `update-delete-without-where` (the analyser's check of which this is the live half) passes.
+pub(crate) fn check_row_limit(
+    engine: &mut dyn Engine,
+    pending: &[&Migration],
+    limit: Option<u64>,
+) -> Result<(), Error> {
+    let Some(limit) = limit else {
+        return Ok(());
+    };
+    let Some(stats) = engine.stats() else {
+        return Ok(());
+    };
+    let mut over = Vec::new();
+    for m in pending {
+        if let Some((_, reason)) = m.allows.iter().find(|(id, _)| id == ROW_LIMIT_ALLOW) {
+            debug!(version = m.version, %reason, "row limit allowed by the migration");
+            continue;
+        }
+        for statement in m.up.iter() {
+            let words = migrator_format::statement_words(&statement.sql).unwrap_or_default();
+            if !matches!(words.first().map(String::as_str), Some("UPDATE" | "DELETE")) {
+                continue;
+            }
+            let estimate = stats.estimate_rows(&statement.sql)?;
+            debug!(
+                version = m.version,
+                line = statement.line,
+                ?estimate,
+                limit,
+                "row estimate"
+            );
+            if let Some(rows) = estimate.filter(|&rows| rows > limit) {
+                over.push(crate::error::RowLimitHit {
+                    version: m.version,
+                    file: m.file_name.to_string(),
+                    line: statement.line,
+                    statement: shorten(&statement.sql),
+                    rows,
+                });
+            }
+        }
+    }
+    if over.is_empty() {
+        return Ok(());
+    }
+    warn!(
+        count = over.len(),
+        limit, "statements over max_rows_affected refused"
+    );
+    Err(Error::RowLimit { limit, over })
+}

@@ -1,0 +1,393 @@
+//! The algorithm, once for every engine: validate, plan, lock, plan again under the lock, back up,
+//! rehearse, apply in order (each migration exactly once), check health, report. Engine details live behind
+//! [`Engine`]; history bookkeeping in [`crate::history`].
+
+mod adopt;
+mod health;
+pub(crate) mod rehearse;
+mod rollback;
+pub(crate) mod session;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tracing::{debug, info, info_span, warn};
+
+use crate::engine::{Direction, Engine};
+use crate::history::History;
+use crate::plan::{plan, status_entries, StatusEntry};
+use crate::{Config, Error, HistoryRow, LogEntry, Migration, MigrationSet, Report};
+
+pub use health::ROW_LIMIT_ALLOW;
+pub use rollback::{RollbackOptions, RollbackTarget};
+use session::{migration_error, Session, StepError};
+
+/// The runtime over one migration set.
+#[derive(Debug, Clone)]
+pub struct Migrator<'s> {
+    set: &'s MigrationSet,
+    config: Config,
+}
+
+impl<'s> Migrator<'s> {
+    /// A migrator over `set` with the default configuration.
+    pub fn new(set: &'s MigrationSet) -> Self {
+        Self {
+            set,
+            config: Config::default(),
+        }
+    }
+
+    /// Replaces the configuration.
+    pub fn with_config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The migration set.
+    pub fn set(&self) -> &'s MigrationSet {
+        self.set
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub(crate) fn history_store(&self) -> History {
+        History::new(&self.config.history_table, self.config.lock_wait)
+    }
+
+    /// Brings the database up to date: validates the embedded set against the history (refusing on
+    /// edited, missing, out-of-order or interrupted migrations), and applies what is pending in version
+    /// order under the migration lock. When nothing is pending it takes no lock and writes nothing.
+    pub fn boot(&self, engine: &mut dyn Engine) -> Result<Report, Error> {
+        let span = info_span!(
+            "migrator.boot",
+            engine = engine.dialect().kind.name(),
+            embedded = self.set.len()
+        );
+        let _enter = span.enter();
+        let started = Instant::now();
+        self.config.validate()?;
+        if let Some(applied) = self.all_applied(engine)? {
+            let report = Report {
+                already_applied: applied,
+                total: started.elapsed(),
+                ..Report::default()
+            };
+            info!(
+                took_us = report.total.as_micros() as u64,
+                applied, "nothing to apply"
+            );
+            return Ok(report);
+        }
+        let rows = self.read_history(engine)?;
+        let atomic = engine.dialect().atomicity != crate::engine::Atomicity::None;
+        let first = plan(self.set, &rows, &self.config, atomic).map_err(Error::Validation)?;
+        self.check_review(&first.pending)?;
+        self.check_history_untouched(&first.pending)?;
+        self.check_capabilities(engine, !first.pending.is_empty())?;
+        crate::run::health::check_row_limit(engine, &first.pending, self.config.max_rows_affected)?;
+        debug!(
+            applied = first.applied,
+            pending = first.pending.len(),
+            "boot check"
+        );
+        if first.pending.is_empty() {
+            let mut report = Report {
+                already_applied: first.applied,
+                ..Report::default()
+            };
+            for m in &first.skipped {
+                info!(version = m.version, file = %m.file_name, "stays rolled back");
+                report.push(m, None, Duration::ZERO);
+            }
+            report.total = started.elapsed();
+            info!(
+                took_us = report.total.as_micros() as u64,
+                "nothing to apply"
+            );
+            return Ok(report);
+        }
+        let lock_started = Instant::now();
+        let mut session = Session::begin(engine, &self.config)?;
+        let lock_wait = lock_started.elapsed();
+        // Another process may have migrated while we waited: plan again under the lock.
+        let rows = session.history.read(session.engine)?;
+        let plan = plan(self.set, &rows, &self.config, atomic).map_err(Error::Validation)?;
+        let mut report = Report {
+            already_applied: plan.applied,
+            lock_wait,
+            ..Report::default()
+        };
+        for m in &plan.skipped {
+            report.push(m, None, Duration::ZERO);
+        }
+        if let Some(first) = plan.pending.first() {
+            if self.config.require_backup {
+                report.backup = Some(self.take_backup(session.engine, &first.version.to_string())?);
+            }
+            if self.config.require_test_run {
+                report.rehearsal = Some(self.rehearse_on_copy(
+                    session.engine,
+                    &plan.pending,
+                    report.backup.as_deref(),
+                )?);
+            }
+        }
+        // A failure keeps what came before it (and its own failure record): the run commits either way.
+        let applied = self.apply_all(&mut session, &plan.pending, Direction::Up, &mut report);
+        session.end(true)?;
+        applied?;
+        self.check_health(engine, &mut report)?;
+        report.total = started.elapsed();
+        Ok(report)
+    }
+
+    /// Refuses before anything runs when the policy asks for something this engine cannot do.
+    pub(crate) fn check_capabilities(
+        &self,
+        engine: &mut dyn Engine,
+        will_apply: bool,
+    ) -> Result<(), Error> {
+        let kind = engine.dialect().kind;
+        let missing = |capability: &'static str, setting: &'static str| Error::MissingCapability {
+            engine: kind.name(),
+            capability,
+            setting,
+        };
+        if !will_apply {
+            return Ok(());
+        }
+        if self.config.require_backup && engine.backup().is_none() {
+            return Err(missing("backups", "require_backup"));
+        }
+        if self.config.require_test_run {
+            if engine.scratch().is_none() {
+                return Err(missing("scratch copies", "require_test_run"));
+            }
+            if engine.fingerprint().is_none() {
+                return Err(missing("schema fingerprints", "require_test_run"));
+            }
+        }
+        if self.config.max_rows_affected.is_some() && engine.stats().is_none() {
+            return Err(missing("row estimates", "max_rows_affected"));
+        }
+        Ok(())
+    }
+
+    /// Refuses pending migrations that write to migrator's own history tables: the audit trail is not a
+    /// migration's to change.
+    pub(crate) fn check_history_untouched(&self, pending: &[&Migration]) -> Result<(), Error> {
+        let history = self.history_store();
+        let own = [
+            history.table().to_lowercase(),
+            history.log_table().to_lowercase(),
+        ];
+        let touching: Vec<String> = pending
+            .iter()
+            .filter_map(|m| {
+                let table = m.tables.iter().find(|t| own.contains(&t.to_lowercase()))?;
+                Some(format!("{} ({}) names {table}", m.file_name, m.version))
+            })
+            .collect();
+        if touching.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Refused(format!(
+            "refusing to migrate: migrations that change migrator's own history tables ({}, {}):\n  - {}\nwhat to do: remove those statements (history is written by migrator only); if the application has a table of that name of its own, give migrator's another name with Config::history_table",
+            own[0],
+            own[1],
+            touching.join("\n  - ")
+        )))
+    }
+
+    /// Refuses pending migrations that hold statements the policy wants reviewed, in files without a
+    /// review mark.
+    pub(crate) fn check_review(&self, pending: &[&Migration]) -> Result<(), Error> {
+        let unreviewed: Vec<_> = pending
+            .iter()
+            .flat_map(|m| crate::review::unreviewed(m, &self.config.require_review))
+            .collect();
+        if unreviewed.is_empty() {
+            return Ok(());
+        }
+        warn!(count = unreviewed.len(), "unreviewed statements refused");
+        Err(Error::ReviewRequired(unreviewed))
+    }
+
+    /// The boot check's fast path: `Some(count)` when every embedded migration is applied with its
+    /// checksum and history holds nothing else, read without allocating; `None` sends the boot to the full
+    /// validation, which explains whatever differs.
+    fn all_applied(&self, engine: &mut dyn Engine) -> Result<Option<usize>, Error> {
+        let migrations = self.set.migrations();
+        let mut next = 0;
+        let mut clean = true;
+        let exists = self
+            .history_store()
+            .scan(engine, &mut |version, checksum, status| {
+                let matches = migrations.get(next).is_some_and(|m| {
+                    m.version == version
+                        && status == "applied"
+                        && checksum.is_none_or(|c| c == m.checksum)
+                });
+                clean &= matches;
+                next += 1;
+            })?;
+        Ok(
+            (clean && next == migrations.len() && (exists || migrations.is_empty()))
+                .then_some(next),
+        )
+    }
+
+    /// Reads the history rows (no lock).
+    pub(crate) fn read_history(&self, engine: &mut dyn Engine) -> Result<Vec<HistoryRow>, Error> {
+        self.history_store().read(engine)
+    }
+
+    /// Runs `migrations` in order in one direction inside a session; stops at the first failure (the
+    /// migrations before it stay done).
+    pub(crate) fn apply_all(
+        &self,
+        session: &mut Session<'_>,
+        migrations: &[&Migration],
+        direction: Direction,
+        report: &mut Report,
+    ) -> Result<(), Error> {
+        for m in migrations {
+            match session.apply(m, direction) {
+                Ok(took) => report.push(m, Some(direction), took),
+                // The lock was lost or bypassed and another process got here first: nothing ran twice;
+                // once that process completed the migration, this one goes on with the next.
+                Err(StepError::Other(e @ Error::AlreadyDone { .. })) => {
+                    if !session.done_elsewhere(m, direction)? {
+                        return Err(e);
+                    }
+                    report.push(m, Some(direction), Duration::ZERO);
+                    if let Some(step) = report.steps.last_mut() {
+                        step.outcome = crate::Outcome::DoneElsewhere;
+                    }
+                }
+                Err(StepError::Other(e)) => return Err(e),
+                Err(StepError::Failed(failed)) => {
+                    let dialect = session.engine.dialect();
+                    let without_transaction =
+                        m.no_transaction || dialect.atomicity == crate::engine::Atomicity::None;
+                    if failed.run_rolled_back {
+                        report
+                            .steps
+                            .retain(|s| s.outcome == crate::Outcome::SkippedRolledBack);
+                    }
+                    let completed = report
+                        .steps
+                        .iter()
+                        .filter(|s| s.outcome != crate::Outcome::SkippedRolledBack)
+                        .map(|s| s.version)
+                        .collect();
+                    return Err(migration_error(
+                        m,
+                        direction,
+                        failed,
+                        completed,
+                        dialect.kind.name(),
+                        without_transaction,
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The state of every migration: applied, pending, rolled back, drifted, missing, failed.
+    pub fn status(&self, engine: &mut dyn Engine) -> Result<Vec<StatusEntry>, Error> {
+        let rows = self.read_history(engine)?;
+        let atomic = engine.dialect().atomicity != crate::engine::Atomicity::None;
+        Ok(status_entries(self.set, &rows, atomic))
+    }
+
+    /// The rows of the history table, newest first (for `--migrate-history`).
+    pub fn history(&self, engine: &mut dyn Engine) -> Result<Vec<HistoryRow>, Error> {
+        let mut rows = self.read_history(engine)?;
+        rows.reverse();
+        Ok(rows)
+    }
+
+    /// Every event of the history log, oldest first; with `after`, only those with a larger id (what a
+    /// tracker has not seen yet).
+    pub fn log(&self, engine: &mut dyn Engine, after: Option<i64>) -> Result<Vec<LogEntry>, Error> {
+        self.history_store().read_log(engine, after)
+    }
+
+    /// The backup directory of this database (filed under its identity) and the files' stem.
+    fn backup_place(&self, engine: &mut dyn Engine) -> Result<(PathBuf, String), Error> {
+        let kind = engine.dialect().kind;
+        let backup = engine.backup().ok_or(Error::MissingCapability {
+            engine: kind.name(),
+            capability: "backups",
+            setting: "require_backup",
+        })?;
+        let base = match &self.config.backup_dir {
+            Some(dir) => dir.clone(),
+            None => backup.default_dir().ok_or_else(|| {
+                Error::Backup("no backup directory: set Config::backup_dir".to_string())
+            })?,
+        };
+        let identity = backup.identity()?;
+        let stem = backup.stem();
+        let dir = crate::backup::database_dir(&base, &stem, &identity)?;
+        Ok((dir, stem))
+    }
+
+    /// Takes a checked backup before `before` (a version, `rollback` or `restore`) and prunes old ones.
+    pub(crate) fn take_backup(
+        &self,
+        engine: &mut dyn Engine,
+        before: &str,
+    ) -> Result<PathBuf, Error> {
+        let (dir, stem) = self.backup_place(engine)?;
+        let Some(backup) = engine.backup() else {
+            return Err(Error::Backup("this engine cannot make backups".to_string()));
+        };
+        let target = dir.join(crate::backup::file_name(&stem, before, backup.extension()));
+        let started = Instant::now();
+        backup.write_backup(&target, self.config.lock_timeout)?;
+        info!(path = %target.display(), took_ms = started.elapsed().as_millis() as u64, "backup taken");
+        for old in crate::backup::prune(&dir, self.config.backups_to_keep)? {
+            debug!(path = %old.display(), "old backup deleted");
+        }
+        Ok(target)
+    }
+
+    /// The backups of this database, newest first, and the directory they are in.
+    pub fn backups(
+        &self,
+        engine: &mut dyn Engine,
+    ) -> Result<(PathBuf, Vec<crate::backup::BackupFile>), Error> {
+        let (dir, _) = self.backup_place(engine)?;
+        let files = crate::backup::list(&dir)?;
+        Ok((dir, files))
+    }
+
+    /// Replaces the database with a backup, after taking a backup of the current state (named
+    /// `...-before-restore...`, so a wrong restore can be undone). Returns that safety backup. A backup
+    /// filed under another database is refused.
+    pub fn restore(&self, engine: &mut dyn Engine, backup: &Path) -> Result<PathBuf, Error> {
+        let _span = info_span!("migrator.restore", backup = %backup.display()).entered();
+        if !backup.is_file() {
+            return Err(Error::Usage(format!(
+                "no backup file at {}; list them with --migrate-backups",
+                backup.display()
+            )));
+        }
+        let (dir, _) = self.backup_place(engine)?;
+        crate::backup::check_belongs(backup, &dir)?;
+        let safety = self.take_backup(engine, "restore")?;
+        engine
+            .backup()
+            .ok_or_else(|| Error::Backup("this engine cannot restore".to_string()))?
+            .restore(backup)?;
+        info!(safety = %safety.display(), "restored");
+        Ok(safety)
+    }
+}

@@ -1,0 +1,587 @@
+//! A locked run: the migration lock held, the history tables there, and migrations applied one at a
+//! time, each exactly once, in the way the engine can make atomic ([`Atomicity`]):
+//!
+//! - `RunTransaction` (SQLite): a savepoint per migration inside the run's transaction;
+//! - `MigrationTransaction` (PostgreSQL): a transaction per migration, sent as few round trips as can be
+//!   (the claim, then the statements with the history write and the COMMIT), retried on lock timeouts;
+//! - without a transaction (a `no-transaction` migration, or any migration on MySQL): a committed `running`
+//!   row, the statements one by one, then the final status.
+//!
+//! Every style claims the history row first (see [`History::claim`]); a claim that affects no row means
+//! another process did this migration, and the run stops with [`Error::AlreadyDone`] without touching it.
+
+use std::time::{Duration, Instant};
+
+use tracing::{debug, info, warn};
+
+use crate::engine::{Atomicity, DbError, DbErrorKind, Direction, Engine, LockGuard};
+use crate::history::{History, Status};
+use crate::{Config, Error, Migration, MigrationError};
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// A migration that did not complete, before it becomes an [`Error`].
+pub(crate) struct StepFailure {
+    /// 0-based index of the failing statement, when known.
+    pub index: Option<usize>,
+    /// The database's error.
+    pub error: Box<DbError>,
+    /// The database rolled back the whole run's transaction (SQLite on a full disk, for example).
+    pub run_rolled_back: bool,
+    /// Statements that ran and stayed (a migration without a transaction that failed part way).
+    pub statements_kept: usize,
+    /// What else the engine says about it (locks held by others, INVALID indexes).
+    pub diagnosis: Option<String>,
+}
+
+/// What went wrong with one migration.
+pub(crate) enum StepError {
+    /// The migration failed; nothing of it stayed unless it ran without a transaction.
+    Failed(StepFailure),
+    /// Something other than the migration's statements (the lock, the history tables).
+    Other(Error),
+}
+
+impl From<Error> for StepError {
+    fn from(e: Error) -> Self {
+        StepError::Other(e)
+    }
+}
+
+/// The migration lock, held for a run.
+pub(crate) struct Session<'e> {
+    pub engine: &'e mut dyn Engine,
+    pub history: History,
+    guard: Option<Box<dyn LockGuard>>,
+    lock_timeout: Duration,
+    statement_timeout: Option<Duration>,
+    lock_retries: u32,
+    lock_wait: Duration,
+    rng: u64,
+    /// Migrations completed by this run so far.
+    pub completed: Vec<u64>,
+    /// The operator's reason, recorded with every migration this run completes (a rollback's why).
+    pub note: Option<String>,
+}
+
+impl<'e> Session<'e> {
+    /// Takes the lock (waiting at most `config.lock_wait`) and creates the history tables if needed.
+    pub fn begin(engine: &'e mut dyn Engine, config: &Config) -> Result<Self, Error> {
+        config.validate()?;
+        let started = Instant::now();
+        let guard = engine.lock(&config.history_table, config.lock_wait)?;
+        info!(
+            waited_ms = started.elapsed().as_millis() as u64,
+            "lock taken"
+        );
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            ^ (u64::from(std::process::id()) << 32);
+        let session = Session {
+            engine,
+            history: History::new(&config.history_table, config.lock_wait),
+            guard: Some(guard),
+            lock_timeout: config.lock_timeout,
+            statement_timeout: config.statement_timeout,
+            lock_retries: config.lock_retries,
+            lock_wait: config.lock_wait,
+            rng: seed | 1,
+            completed: Vec::new(),
+            note: None,
+        };
+        session.history.ensure(session.engine)?;
+        Ok(session)
+    }
+
+    /// Ends the run: commits what a run transaction holds (or rolls it back) and releases the lock.
+    pub fn end(mut self, commit: bool) -> Result<(), Error> {
+        self.close(commit)
+    }
+
+    fn close(&mut self, commit: bool) -> Result<(), Error> {
+        let Some(guard) = self.guard.take() else {
+            return Ok(());
+        };
+        let ended = self.engine.end_run(commit);
+        drop(guard);
+        ended.map_err(|e| Error::Database {
+            context: if commit {
+                "committing the run".to_string()
+            } else {
+                "rolling back the run".to_string()
+            },
+            source: e,
+        })
+    }
+
+    /// `Err` when the lock is known to be lost.
+    pub fn check_lock(&mut self) -> Result<(), Error> {
+        match &mut self.guard {
+            Some(guard) => guard.check(),
+            None => Err(Error::LockLost {
+                message: "the run has ended".to_string(),
+            }),
+        }
+    }
+
+    /// Applies one migration in one direction, exactly once; returns its duration. A failure is
+    /// recorded in history (and the log) before it is returned.
+    pub fn apply(&mut self, m: &Migration, direction: Direction) -> Result<Duration, StepError> {
+        self.check_lock()?;
+        info!(version = m.version, file = %m.file_name, issue = ?m.issue, %direction, "migrating");
+        let atomicity = self.engine.dialect().atomicity;
+        let outcome = match atomicity {
+            _ if m.no_transaction => self.without_transaction(m, direction),
+            Atomicity::None => self.without_transaction(m, direction),
+            Atomicity::RunTransaction => self.in_savepoint(m, direction),
+            Atomicity::MigrationTransaction => self.in_own_transaction(m, direction),
+        };
+        match outcome {
+            Ok(took) => {
+                info!(version = m.version, took_ms = took.as_millis() as u64, %direction, "done");
+                self.completed.push(m.version);
+                Ok(took)
+            }
+            Err(StepError::Failed(failure)) => {
+                warn!(version = m.version, message = %failure.error.message, "migration failed");
+                if let Err(e) =
+                    self.history
+                        .fail(self.engine, m, direction, &failure.error.to_string())
+                {
+                    warn!(error = %e, "could not record the failure");
+                }
+                Err(StepError::Failed(failure))
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    fn already_done(&self, m: &Migration, direction: Direction) -> StepError {
+        warn!(version = m.version, %direction, "claimed by another process");
+        StepError::Other(Error::AlreadyDone {
+            version: m.version,
+            file: m.file_name.to_string(),
+            direction,
+        })
+    }
+
+    /// After a claim found the row taken: waits (within the lock wait) while another process still runs
+    /// it, then `Ok(true)` when that process completed it (this one goes on with the next migration),
+    /// `Ok(false)` when it did not.
+    pub fn done_elsewhere(&mut self, m: &Migration, direction: Direction) -> Result<bool, Error> {
+        let done = match direction {
+            Direction::Up => Status::Applied,
+            Direction::Down => Status::RolledBack,
+        };
+        let started = Instant::now();
+        loop {
+            let status = self
+                .history
+                .read(self.engine)?
+                .into_iter()
+                .find(|r| r.version == m.version)
+                .map(|r| r.status);
+            match status {
+                Some(s) if s == done => return Ok(true),
+                Some(Status::Running) if started.elapsed() < self.lock_wait => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                _ => return Ok(false),
+            }
+        }
+    }
+
+    fn claim_status(direction: Direction, in_transaction: bool) -> Status {
+        match (direction, in_transaction) {
+            (_, false) => Status::Running,
+            (Direction::Up, true) => Status::Applied,
+            (Direction::Down, true) => Status::RolledBack,
+        }
+    }
+
+    /// SQLite: a savepoint in the run's transaction.
+    fn in_savepoint(&mut self, m: &Migration, direction: Direction) -> Result<Duration, StepError> {
+        let db = |what: &str, e: DbError| Error::Database {
+            context: what.to_string(),
+            source: e,
+        };
+        self.engine
+            .execute("SAVEPOINT migrator_step")
+            .map_err(|e| db("opening the migration's savepoint", e))?;
+        if !self.history.claim(
+            self.engine,
+            m,
+            direction,
+            Self::claim_status(direction, true),
+        )? {
+            let _ = self
+                .engine
+                .execute("ROLLBACK TO migrator_step; RELEASE migrator_step");
+            return Err(self.already_done(m, direction));
+        }
+        let started = Instant::now();
+        let mut outcome = self.run_one_by_one(m, direction);
+        let took = started.elapsed();
+        if outcome.is_ok() {
+            outcome = match self.engine.after_migration() {
+                Ok(None) => Ok(()),
+                Ok(Some(problem)) => Err(failure(None, DbError::new(DbErrorKind::Other, problem))),
+                Err(e) => Err(failure(None, e)),
+            };
+        }
+        if outcome.is_ok() {
+            let ms = took.as_millis().to_string();
+            let finish = self.history.finish_sql(
+                self.engine.dialect(),
+                m,
+                direction,
+                true,
+                &ms,
+                self.note.as_deref(),
+            );
+            outcome = self.engine.execute(&finish).map_err(|e| failure(None, e));
+        }
+        match outcome {
+            Ok(()) => {
+                self.engine
+                    .execute("RELEASE migrator_step")
+                    .and_then(|()| self.engine.checkpoint())
+                    .map_err(|e| StepError::Failed(failure(None, e)))?;
+                Ok(took)
+            }
+            Err(mut failed) => {
+                if self
+                    .engine
+                    .execute("ROLLBACK TO migrator_step; RELEASE migrator_step")
+                    .is_err()
+                {
+                    // The database ended the run's transaction itself: open a new one so that the
+                    // failure can still be recorded and the run ended cleanly.
+                    failed.run_rolled_back = true;
+                    let begin = self.engine.dialect().begin;
+                    let _ = self.engine.execute(begin);
+                }
+                Err(StepError::Failed(failed))
+            }
+        }
+    }
+
+    /// Runs the section statement by statement (local engines: no round trips to save).
+    fn run_one_by_one(&mut self, m: &Migration, direction: Direction) -> Result<(), StepFailure> {
+        for (index, statement) in statements(m, direction).iter().enumerate() {
+            debug!(version = m.version, %direction, line = statement.line, "statement");
+            self.engine
+                .execute(&statement.sql)
+                .map_err(|e| StepFailure {
+                    statements_kept: index,
+                    ..failure(Some(index), e)
+                })?;
+        }
+        Ok(())
+    }
+
+    /// PostgreSQL: the migration's own transaction. Round trip 1 opens it (timeouts, the transaction
+    /// lock), round trip 2 claims the history row, round trip 3 sends the statements, the history write,
+    /// the log row and the COMMIT as one batch. A lock timeout rolls it back and retries with backoff.
+    fn in_own_transaction(
+        &mut self,
+        m: &Migration,
+        direction: Direction,
+    ) -> Result<Duration, StepError> {
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            match self.transaction_attempt(m, direction)? {
+                Ok(()) => return Ok(started.elapsed()),
+                Err(e) if e.kind == DbErrorKind::LockTimeout && attempt < self.lock_retries => {
+                    let backoff = FIRST_BACKOFF
+                        .saturating_mul(1u32 << attempt.min(16))
+                        .min(MAX_BACKOFF)
+                        .mul_f64(self.jitter());
+                    attempt += 1;
+                    let tables: Vec<&str> = m.tables.iter().map(|t| t.as_ref()).collect();
+                    let blockers = self.engine.diagnose(&e, &tables);
+                    warn!(
+                        version = m.version,
+                        attempt,
+                        retries = self.lock_retries,
+                        backoff_ms = backoff.as_millis() as u64,
+                        blockers = blockers.as_deref().unwrap_or("unknown"),
+                        "lock timeout; the migration was rolled back and will be retried"
+                    );
+                    std::thread::sleep(backoff);
+                    self.check_lock()?;
+                }
+                Err(e) => {
+                    let index = self.find_failing_statement(statements(m, direction));
+                    let tables: Vec<&str> = m.tables.iter().map(|t| t.as_ref()).collect();
+                    let mut diagnosis = self.engine.diagnose(&e, &tables);
+                    if e.kind == DbErrorKind::LockTimeout {
+                        diagnosis = Some(format!(
+                            "lock_timeout {} ms, {} attempt(s) with backoff; {}. What to do: find the long transaction holding the lock and end it, or migrate at a quieter time",
+                            self.lock_timeout.as_millis(),
+                            attempt + 1,
+                            diagnosis.unwrap_or_else(|| "no other session holds a lock on the migration's tables now".to_string())
+                        ));
+                    }
+                    return Err(StepError::Failed(StepFailure {
+                        diagnosis,
+                        ..failure(index, e)
+                    }));
+                }
+            }
+        }
+    }
+
+    /// One attempt: `Ok(Err(e))` is a failure of the migration (rolled back), `Err` anything else.
+    fn transaction_attempt(
+        &mut self,
+        m: &Migration,
+        direction: Direction,
+    ) -> Result<Result<(), DbError>, StepError> {
+        let open = format!(
+            "{}; {} {}",
+            self.engine.dialect().begin,
+            self.engine
+                .timeouts_sql(self.lock_timeout, self.statement_timeout),
+            self.engine.migration_prologue()
+        );
+        if let Err(e) = self.engine.execute(&open) {
+            let _ = self.engine.execute("ROLLBACK");
+            return Ok(Err(e));
+        }
+        let claimed = match self.history.claim(
+            self.engine,
+            m,
+            direction,
+            Self::claim_status(direction, true),
+        ) {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                let _ = self.engine.execute("ROLLBACK");
+                return Err(e.into());
+            }
+        };
+        if !claimed {
+            let _ = self.engine.execute("ROLLBACK");
+            return Err(self.already_done(m, direction));
+        }
+        let dialect = self.engine.dialect();
+        let mut batch = String::new();
+        for statement in statements(m, direction) {
+            batch.push_str(&statement.sql);
+            batch.push_str("\n;\n");
+        }
+        let ms = dialect.elapsed_ms.unwrap_or("NULL");
+        batch.push_str(&self.history.finish_sql(
+            dialect,
+            m,
+            direction,
+            true,
+            ms,
+            self.note.as_deref(),
+        ));
+        batch.push_str(";\nCOMMIT");
+        match self.engine.execute(&batch) {
+            Ok(()) => Ok(Ok(())),
+            Err(e) => {
+                if let Err(r) = self.engine.execute("ROLLBACK") {
+                    debug!(error = %r, "ROLLBACK after a failed migration");
+                }
+                Ok(Err(e))
+            }
+        }
+    }
+
+    /// After a failed batch: replays the statements one by one inside a transaction that is rolled
+    /// back, to name the one that fails.
+    fn find_failing_statement(&mut self, statements: &[crate::Statement]) -> Option<usize> {
+        let open = format!(
+            "{}; {}",
+            self.engine.dialect().begin,
+            self.engine
+                .timeouts_sql(self.lock_timeout, self.statement_timeout)
+        );
+        if self.engine.execute(&open).is_err() {
+            let _ = self.engine.execute("ROLLBACK");
+            return None;
+        }
+        let found = statements
+            .iter()
+            .position(|s| self.engine.execute(&s.sql).is_err());
+        if let Err(e) = self.engine.execute("ROLLBACK") {
+            warn!(error = %e, "rolling back the replay failed");
+        }
+        found
+    }
+
+    /// No transaction: a committed `running` row, the statements one by one in autocommit mode, the
+    /// final status at the end. A run transaction (SQLite) is committed first and opened again after.
+    fn without_transaction(
+        &mut self,
+        m: &Migration,
+        direction: Direction,
+    ) -> Result<Duration, StepError> {
+        let db = |what: &str, e: DbError| Error::Database {
+            context: what.to_string(),
+            source: e,
+        };
+        let dialect = self.engine.dialect();
+        let run_transaction = dialect.atomicity == Atomicity::RunTransaction;
+        if run_transaction {
+            self.engine
+                .execute("COMMIT")
+                .map_err(|e| db("committing the run before a no-transaction migration", e))?;
+        }
+        let result = self.statements_in_autocommit(m, direction);
+        if run_transaction {
+            self.engine
+                .execute(dialect.begin)
+                .map_err(|e| db("resuming the run after a no-transaction migration", e))?;
+        }
+        result
+    }
+
+    fn statements_in_autocommit(
+        &mut self,
+        m: &Migration,
+        direction: Direction,
+    ) -> Result<Duration, StepError> {
+        let restore = self
+            .engine
+            .session_timeouts(self.lock_timeout, self.statement_timeout)
+            .map_err(|e| Error::Database {
+                context: "setting the session's timeouts for a no-transaction migration".into(),
+                source: e,
+            })?;
+        let result = self.claimed_in_autocommit(m, direction);
+        if !restore.is_empty() {
+            if let Err(e) = self.engine.execute(&restore) {
+                warn!(error = %e, "restoring the session's timeouts failed");
+            }
+        }
+        result
+    }
+
+    fn claimed_in_autocommit(
+        &mut self,
+        m: &Migration,
+        direction: Direction,
+    ) -> Result<Duration, StepError> {
+        if !self
+            .history
+            .claim(self.engine, m, direction, Status::Running)?
+        {
+            return Err(self.already_done(m, direction));
+        }
+        let started = Instant::now();
+        let mut outcome = self.run_one_by_one(m, direction);
+        let took = started.elapsed();
+        if outcome.is_ok() {
+            let finish = self.history.finish_sql(
+                self.engine.dialect(),
+                m,
+                direction,
+                false,
+                &took.as_millis().to_string(),
+                self.note.as_deref(),
+            );
+            outcome = self.engine.execute(&finish).map_err(|e| StepFailure {
+                statements_kept: statements(m, direction).len(),
+                ..failure(None, e)
+            });
+        }
+        match outcome {
+            Ok(()) => Ok(took),
+            Err(mut failed) => {
+                let tables: Vec<&str> = m.tables.iter().map(|t| t.as_ref()).collect();
+                failed.diagnosis = self.engine.diagnose(&failed.error, &tables);
+                Err(StepError::Failed(failed))
+            }
+        }
+    }
+
+    /// A factor in [0.5, 1.5) (xorshift; jitter does not need a good generator).
+    fn jitter(&mut self) -> f64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        0.5 + (self.rng >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        // An early return or a panic in the middle of a run: nothing half-done is committed.
+        if let Err(e) = self.close(false) {
+            warn!(error = %e, "ending an abandoned run");
+        }
+    }
+}
+
+fn failure(index: Option<usize>, error: DbError) -> StepFailure {
+    StepFailure {
+        index,
+        error: Box::new(error),
+        run_rolled_back: false,
+        statements_kept: 0,
+        diagnosis: None,
+    }
+}
+
+/// The statements of a section.
+pub(crate) fn statements(m: &Migration, direction: Direction) -> &[crate::Statement] {
+    match direction {
+        Direction::Up => &m.up[..],
+        Direction::Down => m.down.as_deref().unwrap_or(&[]),
+    }
+}
+
+/// The error a failed migration becomes, naming file, statement, line and the database's full message.
+pub(crate) fn migration_error(
+    m: &Migration,
+    direction: Direction,
+    failed: StepFailure,
+    completed: Vec<u64>,
+    engine: &'static str,
+    without_transaction: bool,
+) -> Error {
+    let statements = statements(m, direction);
+    let statement = failed.index.and_then(|i| statements.get(i));
+    Error::Migration(Box::new(MigrationError {
+        version: m.version,
+        file: m.file_name.to_string(),
+        issue: m.issue,
+        direction,
+        statement_index: failed.index.map_or(0, |i| i + 1),
+        statement_count: statements.len(),
+        line: statement.map_or(0, |s| s.line),
+        sql: statement.map(|s| shorten(&s.sql)).unwrap_or_default(),
+        db_error: *failed.error,
+        diagnosis: failed.diagnosis,
+        completed: if failed.run_rolled_back {
+            Vec::new()
+        } else {
+            completed
+        },
+        run_rolled_back: failed.run_rolled_back,
+        without_transaction,
+        statements_kept: failed.statements_kept,
+        engine,
+    }))
+}
+
+/// A statement cut to a readable length.
+pub(crate) fn shorten(sql: &str) -> String {
+    const MAX: usize = 600;
+    if sql.len() <= MAX {
+        return sql.to_string();
+    }
+    let mut end = MAX;
+    while !sql.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{} ...", &sql[..end])
+}
