@@ -46,6 +46,7 @@ pub use execute::{Migrator, RollbackOptions};
 pub use history::{HistoryRow, Status};
 #[doc(hidden)]
 pub use migrator_format::embed as __embed;
+pub use migrator_format::{DownKind, EngineMigrations, Layout, Original};
 pub use migrator_format::{Header, Migration, Policy, PolicyError, Statement};
 pub use migrator_macros::{embed_migrations, embed_policy};
 pub use plan::{Plan, StatusEntry, StatusKind};

@@ -10,16 +10,26 @@
 
 mod error;
 mod file;
+pub mod import;
+mod layout;
 mod model;
 mod name;
 pub mod policy;
+mod read;
 mod set;
 mod split;
 
 pub use error::{FormatError, FormatErrorKind, SetError};
 pub use file::{checksum_hex, is_metrics_marker, normalise, parse_file};
-pub use model::{embed, Header, Migration, Statement};
-pub use name::{parse_file_name, version_now, FileName};
+pub use layout::refinery::checksum as refinery_checksum;
+pub use model::{
+    embed, DownKind, Engine, EngineMigrations, Header, Layout, Migration, Original, Statement,
+};
+pub use name::{
+    diesel_key, diesel_version, parse_file_name, parse_imported_file_name, version_now, FileName,
+    DIESEL_KEY_DIGITS,
+};
 pub use policy::{Policy, PolicyError, POLICY_FILE};
-pub use set::{load_dir, migration_files};
+pub use read::{decode, IGNORED};
+pub use set::{load_dir, load_dir_as, migration_files, LoadedDir};
 pub use split::{split_statements, statement_words, SplitError};
