@@ -2,6 +2,7 @@
 //! its per-engine variant sets (`postgres/`, `sqlite/`, `mysql/`), every entry loaded or refused by name.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::file::parse_native;
@@ -234,28 +235,26 @@ fn merge(
     own: Vec<Migration>,
     errors: &mut Vec<FormatError>,
 ) -> Vec<Migration> {
-    let mut merged: Vec<Migration> = shared.to_vec();
+    let mut merged: BTreeMap<u64, Migration> =
+        shared.iter().map(|m| (m.version, m.clone())).collect();
     for variant in own {
-        match merged.binary_search_by_key(&variant.version, |m| m.version) {
-            Ok(index) => {
-                let base = &merged[index];
-                if base.name != variant.name || base.issue != variant.issue {
-                    errors.push(FormatError {
-                        file: variant.file_name.to_string(),
-                        line: 1,
-                        kind: FormatErrorKind::EngineVariant(format!(
-                            "replaces {} (same version {}) but its name or issue differs; an engine variant keeps the shared file's name and issue, a migration of its own needs a version of its own",
-                            base.file_name, variant.version
-                        )),
-                    });
-                } else {
-                    merged[index] = variant;
-                }
+        match merged.get(&variant.version) {
+            Some(base) if base.name != variant.name || base.issue != variant.issue => {
+                errors.push(FormatError {
+                    file: variant.file_name.to_string(),
+                    line: 1,
+                    kind: FormatErrorKind::EngineVariant(format!(
+                        "replaces {} (same version {}) but its name or issue differs; an engine variant keeps the shared file's name and issue, a migration of its own needs a version of its own",
+                        base.file_name, variant.version
+                    )),
+                });
             }
-            Err(index) => merged.insert(index, variant),
+            _ => {
+                merged.insert(variant.version, variant);
+            }
         }
     }
-    merged
+    merged.into_values().collect()
 }
 
 #[cfg(test)]

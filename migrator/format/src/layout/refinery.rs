@@ -5,6 +5,7 @@
 //! `refinery_schema_history` keeps is SipHash-1-3 with zero keys over the name, the version and the file's
 //! text, each fed through `std::hash::Hash` (`refinery_core::Migration::unapplied`).
 
+use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
@@ -132,7 +133,7 @@ pub(crate) fn load(
     errors: &mut Vec<FormatError>,
 ) -> Result<Vec<Migration>, SetError> {
     let mut migrations = Vec::new();
-    let mut visited: Vec<PathBuf> = Vec::new();
+    let mut visited: HashSet<PathBuf> = HashSet::new();
     walk(listing, 0, &mut visited, &mut migrations, errors)?;
     Ok(migrations)
 }
@@ -140,7 +141,7 @@ pub(crate) fn load(
 fn walk(
     listing: &Listing,
     depth: usize,
-    visited: &mut Vec<PathBuf>,
+    visited: &mut HashSet<PathBuf>,
     migrations: &mut Vec<Migration>,
     errors: &mut Vec<FormatError>,
 ) -> Result<(), SetError> {
@@ -198,14 +199,13 @@ fn walk(
     }
     for dir in &listing.dirs {
         let canonical = dir.path.canonicalize().unwrap_or_else(|_| dir.path.clone());
-        if depth >= MAX_DEPTH || visited.contains(&canonical) {
+        if depth >= MAX_DEPTH || !visited.insert(canonical) {
             errors.push(not_a_migration(
                 &format!("{}/", dir.rel),
                 "a directory reached twice or too deep (a symbolic link loop?)",
             ));
             continue;
         }
-        visited.push(canonical);
         let sub = list(&dir.path, &format!("{}/", dir.rel), errors)?;
         walk(&sub, depth + 1, visited, migrations, errors)?;
     }

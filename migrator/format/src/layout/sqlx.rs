@@ -4,6 +4,8 @@
 //! `-- no-transaction` runs outside a transaction; the checksum `_sqlx_migrations` keeps is SHA-384 of the
 //! (UP) file's bytes; migrations are ordered by version.
 
+use std::collections::BTreeMap;
+
 use sha2::{Digest, Sha384};
 
 use super::{build, hex, named_text, Foreign, Part};
@@ -49,10 +51,9 @@ fn no_transaction(text: &str) -> bool {
     text.starts_with("-- no-transaction")
 }
 
-/// The files of one version: (version, the UP or one-way file with its text and description, the DOWN file
-/// with its text).
+/// The files of one version: the UP or one-way file with its text and description, the DOWN file with its
+/// text.
 type Found<'a> = (
-    i64,
     Option<(&'a Entry, String, &'a str)>,
     Option<(&'a Entry, String)>,
 );
@@ -65,38 +66,31 @@ pub(crate) fn load(listing: &Listing, errors: &mut Vec<FormatError>) -> Vec<Migr
             "sqlx reads one directory, without sub-directories (the engine sub-directories are postgres/, sqlite/ and mysql/)",
         ));
     }
-    let mut found: Vec<Found<'_>> = Vec::new();
+    let mut found: BTreeMap<i64, Found<'_>> = BTreeMap::new();
     for file in &listing.files {
         let Some(((version, description, kind), text)) = named_text(file, parse_name, errors)
         else {
             continue;
         };
-        let index = match found.iter().position(|f| f.0 == version) {
-            Some(i) => i,
-            None => {
-                found.push((version, None, None));
-                found.len() - 1
-            }
-        };
-        let slot = &mut found[index];
+        let slot = found.entry(version).or_default();
         let clash = match kind {
-            Kind::Down if slot.2.is_none() => {
-                slot.2 = Some((file, text));
+            Kind::Down if slot.1.is_none() => {
+                slot.1 = Some((file, text));
                 None
             }
-            Kind::Simple | Kind::Up if slot.1.is_none() => {
-                slot.1 = Some((file, text, description));
+            Kind::Simple | Kind::Up if slot.0.is_none() => {
+                slot.0 = Some((file, text, description));
                 None
             }
-            Kind::Down => slot.2.as_ref().map(|d| d.0.rel.clone()),
-            _ => slot.1.as_ref().map(|u| u.0.rel.clone()),
+            Kind::Down => slot.1.as_ref().map(|d| d.0.rel.clone()),
+            _ => slot.0.as_ref().map(|u| u.0.rel.clone()),
         };
         if let Some(other) = clash {
             errors.push(duplicate(&file.rel, version, &other));
         }
     }
     let mut migrations = Vec::new();
-    for (version, up, down) in found {
+    for (version, (up, down)) in found {
         let Some((up_entry, up_text, description)) = up else {
             if let Some((down_entry, _)) = down {
                 errors.push(not_a_migration(
