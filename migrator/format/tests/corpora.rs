@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use migrator_format::{import::import, load_dir, DownKind, Layout, LoadedDir, Migration, Original};
@@ -262,8 +263,14 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Runs the fetch script (idempotent: corpora already unpacked are kept) and returns the corpora dir.
+/// Runs the fetch script once per test process (idempotent: corpora already unpacked are kept; the tests
+/// of this file must not unpack at the same time) and returns the corpora directory.
 fn corpora() -> PathBuf {
+    static FETCHED: OnceLock<PathBuf> = OnceLock::new();
+    FETCHED.get_or_init(fetch).clone()
+}
+
+fn fetch() -> PathBuf {
     let root = root();
     let output = Command::new("bash")
         .arg(root.join("scripts/fetch-corpora.sh"))

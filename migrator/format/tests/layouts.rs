@@ -705,3 +705,27 @@ fn a_tampered_import_header_is_refused() {
         assert!(message.contains(expected), "{expected}\nin:\n{message}");
     }
 }
+
+#[test]
+fn a_native_file_that_lost_its_marker_stays_native_and_plain_sql_is_sqlx() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "20240101000000_broken.sql",
+        "-- Author: someone\nCREATE TABLE x (id INT);\n",
+    );
+    let message = errors(load_dir(dir.path()));
+    assert!(
+        message.contains("20240101000000_broken.sql:2: SQL before the UP MIGRATION marker"),
+        "{message}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "20240101000000_plain.sql",
+        "-- Add migration script here\nCREATE TABLE x (id INT);\n",
+    );
+    let loaded = load_dir(dir.path()).unwrap();
+    assert_eq!(loaded.layout, Layout::Sqlx);
+    assert_eq!(loaded[0].up.len(), 1);
+}

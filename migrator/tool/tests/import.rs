@@ -2,24 +2,16 @@
 //! none, refuses a directory of another layout or a non-empty output, and what it writes applies with
 //! `migrator-tool apply` on a real SQLite file.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
+use std::path::{Path, PathBuf};
+
+use common::tool;
 use migrator_format::{load_dir, Layout, Original};
 
-fn tool(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_migrator-tool"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("DATABASE_URL")
-        .env_remove("MIGRATOR_LOG")
-        .output()
-        .expect("run migrator-tool");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// `migrator-tool import --from <from> <src> --out <out>`.
+fn import(from: &str, src: &Path, out: &Path) -> (i32, String, String) {
+    tool("import", &["--from", from, &text(src), "--out", &text(out)])
 }
 
 fn fixture(layout: &str) -> PathBuf {
@@ -34,14 +26,7 @@ fn text(path: &Path) -> String {
 fn a_diesel_directory_is_imported_once_with_its_mapping() {
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("migrations");
-    let (code, stdout, stderr) = tool(&[
-        "import",
-        "--from",
-        "diesel",
-        &text(&fixture("diesel")),
-        "--out",
-        &text(&out),
-    ]);
+    let (code, stdout, stderr) = import("diesel", &fixture("diesel"), &out);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stdout.contains(
@@ -66,14 +51,7 @@ fn a_diesel_directory_is_imported_once_with_its_mapping() {
 
     // A second run never writes into what the first one wrote.
     let before = std::fs::read_dir(&out).unwrap().count();
-    let (code, _, stderr) = tool(&[
-        "import",
-        "--from",
-        "diesel",
-        &text(&fixture("diesel")),
-        "--out",
-        &text(&out),
-    ]);
+    let (code, _, stderr) = import("diesel", &fixture("diesel"), &out);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("not empty"), "{stderr}");
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), before);
@@ -83,14 +61,7 @@ fn a_diesel_directory_is_imported_once_with_its_mapping() {
 fn the_wrong_tool_or_a_bad_file_writes_nothing() {
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("out");
-    let (code, _, stderr) = tool(&[
-        "import",
-        "--from",
-        "sqlx",
-        &text(&fixture("diesel")),
-        "--out",
-        &text(&out),
-    ]);
+    let (code, _, stderr) = import("sqlx", &fixture("diesel"), &out);
     assert_eq!(code, 1, "{stderr}");
     assert!(
         stderr.contains("this is a diesel directory, not a sqlx one"),
@@ -102,14 +73,7 @@ fn the_wrong_tool_or_a_bad_file_writes_nothing() {
     std::fs::create_dir(&src).unwrap();
     std::fs::write(src.join("V1__ok.sql"), "SELECT 1;\n").unwrap();
     std::fs::write(src.join("V2__bad.sql"), b"SELECT '\xff';\n").unwrap();
-    let (code, _, stderr) = tool(&[
-        "import",
-        "--from",
-        "refinery",
-        &text(&src),
-        "--out",
-        &text(&out),
-    ]);
+    let (code, _, stderr) = import("refinery", &src, &out);
     assert_eq!(code, 1, "{stderr}");
     assert!(
         stderr.contains("V2__bad.sql:1: invalid UTF-8 at column 9"),
@@ -122,18 +86,11 @@ fn the_wrong_tool_or_a_bad_file_writes_nothing() {
 fn an_imported_sqlx_history_applies_with_the_tool() {
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("migrations");
-    let (code, _, stderr) = tool(&[
-        "import",
-        "--from",
-        "sqlx",
-        &text(&fixture("sqlx")),
-        "--out",
-        &text(&out),
-    ]);
+    let (code, _, stderr) = import("sqlx", &fixture("sqlx"), &out);
     assert_eq!(code, 0, "{stderr}");
     let db = work.path().join("app.db");
     let url = format!("sqlite:{}", db.display());
-    let (code, stdout, stderr) = tool(&["apply", "--dir", &text(&out), "--database-url", &url]);
+    let (code, stdout, stderr) = tool("apply", &["--dir", &text(&out), "--database-url", &url]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let conn = rusqlite::Connection::open(&db).unwrap();
     let applied: i64 = conn

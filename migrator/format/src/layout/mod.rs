@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use sha2::{Digest, Sha256};
 
-use crate::file::{section_marker, verbatim_statements, Section};
+use crate::file::{section_marker, verbatim_statements};
 use crate::read::{near_sql, not_a_migration, read_text, Entry, Listing};
 use crate::{
     checksum_hex, normalise, FormatError, FormatErrorKind, Header, Layout, Migration, Original,
@@ -124,7 +124,7 @@ enum Clue {
     Diesel,
     /// A `V<n>__<name>.sql` (or `U`, or `.rs`) file, here or in a sub-directory.
     Refinery,
-    /// A `<digits>_....sql` file with a native section marker or an `issue_<N>` name.
+    /// A `<digits>_....sql` file with a native section marker, header line or `issue_<N>` name.
     Native,
     /// A `<digits>_....sql` file without them.
     Numbered,
@@ -194,8 +194,10 @@ pub(crate) fn detect(listings: &[&Listing]) -> Result<Layout, FormatError> {
     })
 }
 
-/// `true` when a `<digits>_....sql` file is in migrator's own format: its name carries `_issue_<N>_`, or
-/// one of its lines is a section marker (`-- ==== UP MIGRATION ====`).
+/// `true` when a `<digits>_....sql` file is in migrator's own format: its name carries `_issue_<N>_`, or one
+/// of its lines is a section marker (`-- ==== UP MIGRATION ====`) or a line of the native header
+/// (`-- Issue #N`, `-- Generated:`, `-- Author:`, `-- Reviewed-by:`, `-- migrator:` ...). A native file
+/// that lost its marker is still native (and refused for it); plain SQL under a timestamp name is sqlx's.
 fn looks_native(file: &Entry) -> bool {
     let issue_name = file
         .name
@@ -206,6 +208,24 @@ fn looks_native(file: &Entry) -> bool {
         || std::fs::read(&file.path).is_ok_and(|bytes| {
             String::from_utf8_lossy(&bytes)
                 .lines()
-                .any(|line| matches!(section_marker(line), Some(Section::Up | Section::Down)))
+                .any(|line| section_marker(line).is_some() || native_header_line(line))
         })
+}
+
+/// `true` for a comment line only migrator's own files carry.
+fn native_header_line(line: &str) -> bool {
+    const KEYS: [&str; 7] = [
+        "issue #",
+        "generated:",
+        "author:",
+        "estimated duration:",
+        "downtime required:",
+        "reviewed-by:",
+        "imported-from:",
+    ];
+    let Some(comment) = line.trim().strip_prefix("--") else {
+        return false;
+    };
+    let comment = comment.trim_start().to_ascii_lowercase();
+    comment.starts_with("migrator:") || KEYS.iter().any(|k| comment.starts_with(k))
 }
