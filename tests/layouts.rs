@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use migrator::{embed_migrations, Layout, Migration, MigrationSet};
+use migrator::{embed_migrations, Config, Layout, Migration, MigrationSet};
 use migrator_format::Engine;
 use migrator_tests::{Db, Workspace};
 
@@ -198,4 +198,88 @@ fn the_example_apps_shared_set_still_boots_sqlite() {
     let db = Db::sqlite(&ws);
     let history = boot_twice(&db, &EXAMPLE.for_engine(Engine::Sqlite));
     assert_eq!(history.len(), 4);
+}
+
+/// The real histories of `scripts/corpora.tsv` (fetched by the script, as the format crate's corpus test
+/// does), loaded as they are.
+fn corpus(name: &str) -> MigrationSet {
+    static FETCHED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let dir = FETCHED.get_or_init(|| {
+        let root = fixture("..");
+        let output = std::process::Command::new("bash")
+            .arg(root.join("scripts/fetch-corpora.sh"))
+            .output()
+            .expect("run scripts/fetch-corpora.sh");
+        assert!(
+            output.status.success(),
+            "scripts/fetch-corpora.sh: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        std::env::var_os("CORPORA_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target/corpora"))
+    });
+    MigrationSet::from_dir(&dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Applies every migration as loaded, with the history's own safety reviewed in its time: what this checks
+/// is that the verbatim statements split and run as the original tool ran them.
+fn history_config() -> Config {
+    Config {
+        require_review: Vec::new(),
+        require_backup: false,
+        require_test_run: false,
+        max_rows_affected: None,
+        ..Config::default()
+    }
+}
+
+#[test]
+fn real_postgresql_histories_apply_as_loaded() {
+    let Some(_) = Db::postgres() else { return };
+    for name in [
+        "lemmy",
+        "fang-postgres",
+        "atuin-server-postgres",
+        "apalis-postgres",
+        "sqlxmq",
+        "pg_task",
+        // Not underway: its first migration runs `set local search_path to underway`, after which the
+        // runtime's own unqualified `schema_migrations` write in the same transaction fails (a runtime
+        // matter: the history store should name its schema); it also copies sqlx's `_sqlx_migrations`.
+        "pgorm",
+    ] {
+        let set = corpus(name);
+        let db = Db::postgres().unwrap();
+        let started = std::time::Instant::now();
+        let report = db
+            .boot_with(&set, history_config())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(report.applied_versions().len(), set.len(), "{name}");
+        println!(
+            "{name}: {} migrations applied in {:.1} s",
+            set.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+#[test]
+fn real_sqlite_histories_apply_as_loaded() {
+    for name in [
+        "fang-sqlite",
+        "atuin-server-sqlite",
+        "atuin-client",
+        "apalis-sqlite",
+        "mostro",
+        "springtime-refinery",
+    ] {
+        let set = corpus(name);
+        let ws = Workspace::new();
+        let db = Db::sqlite(&ws);
+        let report = db
+            .boot_with(&set, history_config())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(report.applied_versions().len(), set.len(), "{name}");
+    }
 }
