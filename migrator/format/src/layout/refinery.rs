@@ -224,10 +224,10 @@ mod tests {
         assert!(!looks_like("V1_initial.sql"));
         assert!(!looks_like("V1__add-cars.sql"));
         assert!(!looks_like("v1__x.sql"));
-        let n = parse_stem("V2__add_cars_and_motos_table").unwrap();
+        let n = parse_stem("V2__trips_and_stops").unwrap();
         assert_eq!(
             (n.version, n.name.as_str(), n.unversioned),
-            (2, "add_cars_and_motos_table", false)
+            (2, "trips_and_stops", false)
         );
         assert!(parse_stem("U3__x").unwrap().unversioned);
         assert!(parse_stem("V1.5__x")
