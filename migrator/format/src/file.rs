@@ -124,7 +124,7 @@ pub(crate) fn parse_native(shown: &str, bare: &str, text: &str) -> Result<Migrat
     let mut no_transaction = false;
     let mut allows = Vec::new();
     // (section, first line, byte range) of UP and DOWN bodies.
-    let mut bodies: Vec<(Section, u32, usize, usize)> = Vec::new();
+    let mut bodies: Vec<Body> = Vec::new();
     let mut seen: Vec<(Section, u32)> = Vec::new();
     let mut current = Section::Header;
     let mut offset = 0usize;
@@ -222,56 +222,20 @@ pub(crate) fn parse_native(shown: &str, bare: &str, text: &str) -> Result<Migrat
     if !seen.iter().any(|(s, _)| *s == Section::Up) {
         return Err(error(1, FormatErrorKind::NoUpSection));
     }
-    let issue = match (name.issue, &header_issue) {
-        (Some(a), Some((b, _, line))) if a != *b => {
-            return Err(error(
-                *line,
-                FormatErrorKind::IssueMismatch {
-                    in_name: a.to_string(),
-                    in_header: *b,
-                },
-            ))
-        }
-        (None, Some((b, _, line))) => {
-            return Err(error(
-                *line,
-                FormatErrorKind::IssueMismatch {
-                    in_name: "none".to_string(),
-                    in_header: *b,
-                },
-            ))
-        }
-        (issue, _) => issue,
-    };
+    let issue = resolve_issue(name.issue, header_issue.as_ref()).map_err(|(l, k)| error(l, k))?;
 
-    let mut up = None;
-    let mut down = None;
-    let mut tables = std::collections::BTreeSet::new();
-    for (section, first_line, start, end) in bodies {
-        let body = &text[start..end];
-        let statements = if imported.is_some() {
-            verbatim_statements(body, first_line, &mut tables)
-        } else {
-            section_statements(body, first_line, name.version, no_transaction, &mut tables)
-        }
+    let verbatim = imported.is_some();
+    let (up, down, tables) = section_bodies(&text, bodies, name.version, no_transaction, verbatim)
         .map_err(|(line, kind)| error(line, kind))?;
-        match section {
-            Section::Up => up = Some(statements),
-            _ => down = Some(statements),
-        }
-    }
     let up = up.unwrap_or_default();
-    let original = match imported {
-        Some((line, value)) => {
+    let original = imported
+        .map(|(line, value)| {
             header.imported_from = Some(Cow::Owned(value.to_string()));
-            Some(
-                import_meta
-                    .original(value, name.version)
-                    .map_err(|kind| error(line, kind))?,
-            )
-        }
-        None => None,
-    };
+            import_meta
+                .original(value, name.version)
+                .map_err(|kind| error(line, kind))
+        })
+        .transpose()?;
     // Another tool's UP may be comments only (a placeholder diesel ran as a no-op); a native one may not.
     if up.is_empty() && original.is_none() {
         let line = seen
@@ -298,6 +262,67 @@ pub(crate) fn parse_native(shown: &str, bare: &str, text: &str) -> Result<Migrat
         original,
     })
 }
+
+/// The issue of a file: the file name's and the `-- Issue #N` header's must agree.
+fn resolve_issue(
+    in_name: Option<u32>,
+    header: Option<&(u32, Option<String>, u32)>,
+) -> Result<Option<u32>, SectionError> {
+    match (in_name, header) {
+        (Some(a), Some((b, _, line))) if a != *b => Err((
+            *line,
+            FormatErrorKind::IssueMismatch {
+                in_name: a.to_string(),
+                in_header: *b,
+            },
+        )),
+        (None, Some((b, _, line))) => Err((
+            *line,
+            FormatErrorKind::IssueMismatch {
+                in_name: "none".to_string(),
+                in_header: *b,
+            },
+        )),
+        (issue, _) => Ok(issue),
+    }
+}
+
+/// A section body: which section, its first line, and its byte range in the text.
+type Body = (Section, u32, usize, usize);
+
+/// The UP and DOWN statements of the section bodies (verbatim for an imported file, stripped of the
+/// native bookkeeping otherwise), and the tables they name.
+fn section_bodies(
+    text: &str,
+    bodies: Vec<Body>,
+    version: u64,
+    no_transaction: bool,
+    verbatim: bool,
+) -> Result<SplitSections, SectionError> {
+    let mut up = None;
+    let mut down = None;
+    let mut tables = std::collections::BTreeSet::new();
+    for (section, first_line, start, end) in bodies {
+        let body = &text[start..end];
+        let statements = if verbatim {
+            verbatim_statements(body, first_line, &mut tables)
+        } else {
+            section_statements(body, first_line, version, no_transaction, &mut tables)
+        }?;
+        match section {
+            Section::Up => up = Some(statements),
+            _ => down = Some(statements),
+        }
+    }
+    Ok((up, down, tables))
+}
+
+/// UP statements, DOWN statements, and the tables they name.
+type SplitSections = (
+    Option<Vec<Statement>>,
+    Option<Vec<Statement>>,
+    std::collections::BTreeSet<String>,
+);
 
 fn parse_header_line(
     comment: &str,
