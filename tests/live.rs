@@ -3,7 +3,7 @@
 
 use migrator::live::{self, analyse};
 use migrator::Engine;
-use migrator_tests::{both_engines, Db, Workspace};
+use migrator_tests::{sqlite_and_postgres, Db, Workspace};
 
 /// `users` with `n` rows: every third has no email; an index on `name`.
 fn users(db: &Db, n: u32) {
@@ -322,7 +322,7 @@ fn exact_counts_of_affected_rows(_ws: &Workspace, db: &Db) {
     });
 }
 
-both_engines!(
+sqlite_and_postgres!(
     rebuild_follows_the_rows,
     exact_counts_of_affected_rows,
     sizes_counts_and_versions,

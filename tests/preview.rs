@@ -7,9 +7,9 @@ use migrator::admin::{self, AdminCommand};
 use migrator::preview::{self, Complexity, Preview, State, Target};
 use migrator::render::Style;
 use migrator::{Config, Error, MigrationSet, Migrator};
-use migrator_tests::{both_engines, Db, Workspace};
+use migrator_tests::{sqlite_and_postgres, Db, Workspace};
 
-both_engines!(
+sqlite_and_postgres!(
     spec_234_preview_shows_every_section_with_figures_from_the_database,
     rollback_plan_counts_what_the_down_would_destroy_after_applying,
     json_has_the_documented_fields,
@@ -477,6 +477,9 @@ fn over_a_set_a_table_created_earlier_in_it_is_new_with_the_later_changes() {
     let db = Db::sqlite(&ws);
     for entry in std::fs::read_dir(REPO_MIGRATIONS).unwrap() {
         let path = entry.unwrap().path();
+        if path.is_dir() {
+            continue; // the postgres/ and mysql/ variants
+        }
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         ws.write(&name, &std::fs::read_to_string(&path).unwrap());
     }

@@ -1,15 +1,18 @@
 //! A small contacts application (the spec's domain) that migrates its own database at boot: SQLite by
-//! default, PostgreSQL with `--database-url postgres://...` (feature `postgres`, on by default).
+//! default, PostgreSQL with `--database-url postgres://...` (feature `postgres`, on by default), MySQL or
+//! MariaDB with `--database-url mysql://...` (feature `mysql`). The embedded migrations carry a variant set
+//! per engine (`migrations/postgres/`, `migrations/mysql/`); the boot picks the one of the database in hand.
 //!
 //! ```text
 //! example-app [--db PATH] [list | add NAME EMAIL]     migrate, then do the work
-//! example-app --database-url postgres://... [--migrations-dir DIR]   migrate a PostgreSQL database
+//! example-app --database-url postgres://... [list | add NAME EMAIL]
 //! example-app --migrate-history | --migrate-rollback 234 | ...   admin flags, see --help
 //! ```
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use migrator::connect::{Database, Target as Place};
 use migrator::{embed_migrations, embed_policy, Engine, MigrationSet, Migrator, Policy, Sqlite};
 use rusqlite::Connection;
 
@@ -45,13 +48,14 @@ Usage:
 
 Options:
   --db PATH               the SQLite database (default: $EXAMPLE_APP_DB, else ./example-app.db)
-  --database-url URL      a PostgreSQL database, postgres://user@host:port/name (default: $DATABASE_URL
-                          when it starts with postgres:// or postgresql://; otherwise SQLite is used).
-                          The boot takes an advisory lock on a second connection, so many replicas can
-                          start at once: one migrates, the others wait and find nothing pending
+  --database-url URL      a server database: postgres://user@host:port/name, or mysql://... (MySQL and
+                          MariaDB, in a build with the `mysql` feature). Default: $DATABASE_URL when it
+                          names a server; otherwise SQLite is used. The boot takes a lock on a second
+                          connection, so many replicas can start at once: one migrates, the others wait
+                          and find nothing pending
   --migrations-dir DIR    load the migrations from DIR at run time instead of the embedded set (default:
                           $EXAMPLE_APP_MIGRATIONS_DIR); with it the app only migrates (the contacts work
-                          needs the embedded schema). The embedded migrations are written for SQLite
+                          needs the embedded schema)
   --lock-wait SECS        how long a boot waits for another migrating replica (default 60)
   -h, --help              this text
 Logging: RUST_LOG=migrator=info shows every step of the migrator.
@@ -64,7 +68,7 @@ enum Work {
 
 enum Target {
     Sqlite(String),
-    Postgres(String),
+    Server(String),
 }
 
 struct Args {
@@ -75,15 +79,15 @@ struct Args {
     rest: Vec<String>,
 }
 
-fn is_postgres_url(url: &str) -> bool {
-    url.starts_with("postgres://") || url.starts_with("postgresql://")
+fn is_server_url(url: &str) -> bool {
+    matches!(Place::parse(url), Ok(Place::Server(..)))
 }
 
 fn parse_args(args: Vec<String>) -> Result<Option<Args>, String> {
     let mut db = std::env::var("EXAMPLE_APP_DB").unwrap_or_else(|_| "example-app.db".to_string());
     let mut url = std::env::var("DATABASE_URL")
         .ok()
-        .filter(|u| is_postgres_url(u));
+        .filter(|u| is_server_url(u));
     let mut migrations_dir = std::env::var_os("EXAMPLE_APP_MIGRATIONS_DIR").map(PathBuf::from);
     let mut lock_wait = None;
     // migrator's admin flags (and their --force, --yes, --reason, --format, --rehearse) are split off
@@ -122,12 +126,12 @@ fn parse_args(args: Vec<String>) -> Result<Option<Args>, String> {
             name: name.clone(),
             email: email.clone(),
         },
-        _ => return Err(format!("unexpected arguments {positional:?}")),
+        _ => return Err(format!("unexpected arguments: {}", positional.join(" "))),
     };
     let target = match url {
-        Some(url) if is_postgres_url(&url) => Target::Postgres(url),
+        Some(url) if is_server_url(&url) => Target::Server(url),
         Some(url) => {
-            let hint = "only postgres:// URLs are supported; use --db PATH for SQLite";
+            let hint = "give a postgres:// or mysql:// URL; use --db PATH for SQLite";
             return Err(format!(
                 "--database-url {}: {hint}",
                 migrator::redact::mask_url(&url)
@@ -205,7 +209,13 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Target::Postgres(url) => postgres(&migrator, url, &args),
+        Target::Server(url) => server(
+            &migrator,
+            url,
+            args.work,
+            args.migrations_dir.is_some(),
+            &args.rest,
+        ),
     }
 }
 
@@ -234,35 +244,79 @@ fn migrate(
     }
 }
 
-#[cfg(feature = "postgres")]
-fn postgres(migrator: &Migrator<'_>, url: &str, args: &Args) -> ExitCode {
-    use diesel::Connection as _;
-    let mut conn = match diesel::PgConnection::establish(url) {
-        Ok(conn) => conn,
+/// A server database: migrate, then the contacts work through the engine.
+fn server(
+    migrator: &Migrator<'_>,
+    url: &str,
+    work: Work,
+    migrate_only: bool,
+    admin: &[String],
+) -> ExitCode {
+    let masked = migrator::redact::mask_url(url);
+    let mut db = match Database::open(url, migrator::connect::Create::No) {
+        Ok(db) => db,
         Err(e) => {
-            let masked = migrator::redact::mask_url(url);
-            eprintln!(
-                "error: cannot connect to {masked}: {}",
-                migrator::redact::url_in(&e.to_string(), url)
-            );
+            eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let mut backend = migrator::Postgres::new(&mut conn, url);
-    let masked = migrator::redact::mask_url(url);
-    if let Some(code) = migrate(migrator, &mut backend, &args.rest, &masked) {
-        return code;
-    }
-    outln!("Migrated {masked}; the contacts work of this example runs on SQLite only");
-    ExitCode::SUCCESS
+    db.with_engine(|engine| {
+        if let Some(code) = migrate(migrator, engine, admin, &masked) {
+            return code;
+        }
+        if migrate_only {
+            outln!("Migrated {masked}");
+            return ExitCode::SUCCESS;
+        }
+        match do_work_on(engine, work) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
 }
 
-#[cfg(not(feature = "postgres"))]
-fn postgres(_: &Migrator<'_>, url: &str, _: &Args) -> ExitCode {
-    eprintln!(
-        "error: {url}: this build has no PostgreSQL support (build with --features postgres)"
-    );
-    ExitCode::FAILURE
+/// The contacts work on any engine, through its SQL: values are literals of the engine's dialect.
+fn do_work_on(engine: &mut dyn Engine, work: Work) -> Result<(), migrator::DbError> {
+    let d = engine.dialect();
+    let count = |engine: &mut dyn Engine| -> Result<i64, migrator::DbError> {
+        let rows = engine.query("SELECT count(*) FROM contacts")?;
+        Ok(rows.first().and_then(|r| r.first()?.as_i64()).unwrap_or(0))
+    };
+    match work {
+        Work::Add { name, email } => {
+            engine.execute(&format!(
+                "INSERT INTO contacts (name, email) VALUES ({}, {})",
+                d.literal(&name),
+                d.literal(&email)
+            ))?;
+            outln!("Added contact {name} <{email}>");
+        }
+        Work::List => {
+            if count(engine)? == 0 {
+                engine.execute(
+                    "INSERT INTO contacts (name, email) VALUES ('Ada Lovelace', 'ada@example.com')",
+                )?;
+                outln!("Added a demo contact to the empty database");
+            }
+        }
+    }
+    // The enrichment column exists only while issue #234 is applied.
+    let enriched = engine
+        .query("SELECT enrichment_status FROM contacts WHERE 1 = 0")
+        .is_ok();
+    let status = if enriched { "enrichment_status" } else { "'-'" };
+    let rows = engine.query(&format!(
+        "SELECT name, coalesce(email, ''), {status} FROM contacts ORDER BY created_at, name"
+    ))?;
+    outln!("Contacts:");
+    for row in rows {
+        let text = |i: usize| row.get(i).and_then(|v| v.as_text()).unwrap_or_default();
+        outln!("  {:<24} {:<28} enrichment: {}", text(0), text(1), text(2));
+    }
+    Ok(())
 }
 
 fn do_work(conn: &Connection, work: Work) -> rusqlite::Result<()> {

@@ -9,7 +9,9 @@
 
 use std::path::PathBuf;
 
-use migrator_format::{load_dir, Migration, Policy, Statement};
+use std::collections::HashMap;
+
+use migrator_format::{load_dir, Layout, Migration, Original, Policy, Statement};
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as Tokens;
 use quote::quote;
@@ -110,21 +112,50 @@ fn expand(relative: &str) -> Result<Tokens, String> {
             dir.display()
         )
     })?;
-    let migrations =
+    let loaded =
         load_dir(&dir).map_err(|e| format!("invalid migrations in {}:\n{e}", dir.display()))?;
 
-    // Three shared arrays (statements, table names, suppressions) and one array of migrations that borrow
-    // sub-slices of them: a handful of items however many migrations there are, which keeps rustc fast.
+    // Three shared arrays (statements, table names, suppressions) and one array of migrations per set that
+    // borrow sub-slices of them: a handful of items however many migrations there are, which keeps rustc
+    // fast. A shared migration appears in every engine's set; its entry is built once.
     let mut pools = Pools::default();
-    let mut includes = Vec::new();
-    let mut entries = Vec::new();
-    for migration in &migrations {
-        let path = dir.join(migration.file_name.as_ref());
-        let path = path.to_string_lossy();
-        includes.push(quote! { include_str!(#path) });
-        entries.push(migration_tokens(migration, &mut pools));
+    let mut built: HashMap<String, Tokens> = HashMap::new();
+    let mut entries_of = |migrations: &[Migration], pools: &mut Pools| -> Vec<Tokens> {
+        migrations
+            .iter()
+            .map(|m| {
+                built
+                    .entry(m.file_name.to_string())
+                    .or_insert_with(|| migration_tokens(m, pools))
+                    .clone()
+            })
+            .collect()
+    };
+    let entries = entries_of(&loaded.migrations, &mut pools);
+    let mut engine_items = Vec::new();
+    let mut engine_sets = Vec::new();
+    for (index, set) in loaded.engines.iter().enumerate() {
+        let ident = quote::format_ident!("ENGINE_{}", index);
+        let set_entries = entries_of(&set.migrations, &mut pools);
+        let count = set_entries.len();
+        engine_items.push(quote! {
+            static #ident: [::migrator::Migration; #count] = [#(#set_entries),*];
+        });
+        let engine = engine_tokens(set.engine);
+        engine_sets.push(quote! { ::migrator::__embed::engine_set(#engine, &#ident) });
     }
+    let includes: Vec<Tokens> = loaded
+        .files
+        .iter()
+        .map(|path| {
+            let path = path.to_string_lossy();
+            quote! { include_bytes!(#path) }
+        })
+        .collect();
+    let include_count = includes.len();
     let count = entries.len();
+    let engine_count = engine_sets.len();
+    let layout = layout_tokens(loaded.layout);
     let (statement_count, statements) = (pools.statements.len(), &pools.statements);
     let (name_count, names) = (pools.names.len(), &pools.names);
     let (allow_count, allows) = (pools.allows.len(), &pools.allows);
@@ -132,14 +163,57 @@ fn expand(relative: &str) -> Result<Tokens, String> {
     Ok(quote! {{
         // Makes rustc rebuild the host when a file is edited (the build script line covers added and
         // deleted files).
-        static SOURCES: [&str; #count] = [#(#includes),*];
+        static SOURCES: [&[u8]; #include_count] = [#(#includes),*];
         let _ = &SOURCES;
         static STATEMENTS: [::migrator::Statement; #statement_count] = [#(#statements),*];
         static NAMES: [::std::borrow::Cow<'static, str>; #name_count] = [#(#names),*];
         static ALLOWS: [(::std::borrow::Cow<'static, str>, ::std::borrow::Cow<'static, str>); #allow_count] = [#(#allows),*];
         static MIGRATIONS: [::migrator::Migration; #count] = [#(#entries),*];
-        ::migrator::MigrationSet::from_static(&MIGRATIONS, #dir_text)
+        #(#engine_items)*
+        static ENGINES: [::migrator::__embed::EngineMigrations; #engine_count] = [#(#engine_sets),*];
+        ::migrator::MigrationSet::from_static_engines(&MIGRATIONS, #dir_text, #layout, &ENGINES)
     }})
+}
+
+fn layout_tokens(layout: Layout) -> Tokens {
+    match layout {
+        Layout::Native => quote! { ::migrator::__embed::Layout::Native },
+        Layout::Diesel => quote! { ::migrator::__embed::Layout::Diesel },
+        Layout::Sqlx => quote! { ::migrator::__embed::Layout::Sqlx },
+        Layout::Refinery => quote! { ::migrator::__embed::Layout::Refinery },
+    }
+}
+
+fn engine_tokens(engine: migrator_format::Engine) -> Tokens {
+    match engine {
+        migrator_format::Engine::Sqlite => quote! { ::migrator::__embed::Engine::Sqlite },
+        migrator_format::Engine::Postgres => quote! { ::migrator::__embed::Engine::Postgres },
+        migrator_format::Engine::MySql => quote! { ::migrator::__embed::Engine::MySql },
+    }
+}
+
+fn original_tokens(original: Option<&Original>) -> Tokens {
+    match original {
+        None => quote! { ::migrator::__embed::NO_ORIGINAL },
+        Some(Original::Diesel { version }) => {
+            let version = version.as_ref();
+            quote! { ::migrator::__embed::diesel(#version) }
+        }
+        Some(Original::Sqlx { version, checksum }) => {
+            let checksum = checksum.as_ref();
+            quote! { ::migrator::__embed::sqlx(#version, #checksum) }
+        }
+        Some(Original::Refinery {
+            version,
+            name,
+            checksum,
+            checksum_int8,
+            unversioned,
+        }) => {
+            let name = name.as_ref();
+            quote! { ::migrator::__embed::refinery(#version, #name, #checksum, #checksum_int8, #unversioned) }
+        }
+    }
 }
 
 /// The shared arrays the migrations borrow from.
@@ -204,13 +278,16 @@ fn migration_tokens(m: &Migration, pools: &mut Pools) -> Tokens {
     let checksum = cow(&m.checksum);
     let no_transaction = m.no_transaction;
     let h = &m.header;
-    let (generated, author, duration, downtime, reviewed) = (
+    let (generated, author, duration, downtime, reviewed, imported) = (
         option_cow(h.generated.as_deref()),
         option_cow(h.author.as_deref()),
         option_cow(h.estimated_duration.as_deref()),
         option_cow(h.downtime_required.as_deref()),
         option_cow(h.reviewed_by.as_deref()),
+        option_cow(h.imported_from.as_deref()),
     );
+    let layout = layout_tokens(m.layout);
+    let original = original_tokens(m.original.as_ref());
     quote! {
         ::migrator::Migration {
             version: #version,
@@ -226,11 +303,14 @@ fn migration_tokens(m: &Migration, pools: &mut Pools) -> Tokens {
                 estimated_duration: #duration,
                 downtime_required: #downtime,
                 reviewed_by: #reviewed,
+                imported_from: #imported,
             },
             up: ::migrator::__embed::section_at(&STATEMENTS, #up_start, #up_len),
             down: #down,
             tables: ::migrator::__embed::names_at(&NAMES, #names_start, #names_len),
             allows: ::migrator::__embed::allows_at(&ALLOWS, #allows_start, #allows_len),
+            layout: #layout,
+            original: #original,
         }
     }
 }

@@ -51,6 +51,7 @@ pub use error::{Error, MigrationError, RowLimitHit, ValidationProblem};
 pub use history::{HistoryRow, LogEntry, Status};
 #[doc(hidden)]
 pub use migrator_format::embed as __embed;
+pub use migrator_format::{DownKind, EngineMigrations, Layout, Original};
 pub use migrator_format::{Header, Migration, Policy, PolicyError, Statement};
 pub use migrator_macros::{embed_migrations, embed_policy};
 pub use plan::{Plan, StatusEntry, StatusKind};

@@ -1,32 +1,56 @@
 use std::borrow::Cow;
 use std::path::Path;
 
+use migrator_format::{EngineMigrations, Layout};
+
 use crate::{Error, Migration};
 
 /// The migrations a binary carries, sorted by version: static data from `embed_migrations!`, or a set
 /// loaded from a directory at run time (the companion tool, tests) with the same parser.
+///
+/// A directory may hold engine variants (`postgres/`, `sqlite/`, `mysql/` beside the shared files);
+/// [`MigrationSet::migrations`] are then the shared ones, and [`MigrationSet::for_engine`] gives the set an
+/// engine runs.
 #[derive(Debug, Clone)]
 pub struct MigrationSet {
     migrations: Cow<'static, [Migration]>,
     source_dir: Cow<'static, str>,
+    layout: Layout,
+    engines: Cow<'static, [EngineMigrations]>,
 }
 
 impl MigrationSet {
     /// Used by `embed_migrations!`: the set is already parsed, checked and sorted at compile time.
     #[doc(hidden)]
     pub const fn from_static(migrations: &'static [Migration], source_dir: &'static str) -> Self {
+        Self::from_static_engines(migrations, source_dir, Layout::Native, &[])
+    }
+
+    /// Used by `embed_migrations!` for a directory of another layout or with engine variants.
+    #[doc(hidden)]
+    pub const fn from_static_engines(
+        migrations: &'static [Migration],
+        source_dir: &'static str,
+        layout: Layout,
+        engines: &'static [EngineMigrations],
+    ) -> Self {
         Self {
             migrations: Cow::Borrowed(migrations),
             source_dir: Cow::Borrowed(source_dir),
+            layout,
+            engines: Cow::Borrowed(engines),
         }
     }
 
-    /// Reads and parses a migration directory at run time, with the parser the macro uses.
+    /// Reads and parses a migration directory at run time, with the parser the macro uses (any layout:
+    /// native, diesel, sqlx, refinery; engine sub-directories included).
     pub fn from_dir(dir: &Path) -> Result<Self, Error> {
-        let migrations = migrator_format::load_dir(dir).map_err(Error::Files)?;
+        let loaded = migrator_format::load_dir(dir).map_err(Error::Files)?;
         Ok(Self {
-            migrations: Cow::Owned(migrations),
+            migrations: Cow::Owned(loaded.migrations),
             source_dir: Cow::Owned(dir.to_string_lossy().into_owned()),
+            layout: loaded.layout,
+            engines: Cow::Owned(loaded.engines),
         })
     }
 
@@ -39,13 +63,44 @@ impl MigrationSet {
                 pair[0].version, pair[0].file_name, pair[1].file_name
             )));
         }
+        let layout = migrations.first().map_or(Layout::Native, |m| m.layout);
         Ok(Self {
             migrations: Cow::Owned(migrations),
             source_dir: Cow::Borrowed(""),
+            layout,
+            engines: Cow::Borrowed(&[]),
         })
     }
 
-    /// The migrations, sorted by version.
+    /// The set an engine runs: the engine's variant set when the directory has its sub-directory
+    /// (`postgres/`, `sqlite/`, `mysql/`), the shared migrations otherwise.
+    pub fn for_engine(&self, engine: crate::EngineKind) -> MigrationSet {
+        // Static sets clone borrowed slices; sets read at run time clone their vectors.
+        let migrations = self
+            .engines
+            .iter()
+            .find(|e| e.engine == engine)
+            .map_or_else(|| self.migrations.clone(), |e| e.migrations.clone());
+        Self {
+            migrations,
+            source_dir: self.source_dir.clone(),
+            layout: self.layout,
+            engines: Cow::Borrowed(&[]),
+        }
+    }
+
+    /// The engines the directory holds a variant set for (an engine sub-directory).
+    pub fn engines(&self) -> impl Iterator<Item = crate::EngineKind> + '_ {
+        self.engines.iter().map(|e| e.engine)
+    }
+
+    /// The layout the directory was read in (native, diesel, sqlx, refinery).
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// The migrations, sorted by version (the shared ones when the directory has engine variants; see
+    /// [`MigrationSet::for_engine`]).
     pub fn migrations(&self) -> &[Migration] {
         &self.migrations
     }

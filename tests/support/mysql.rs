@@ -6,13 +6,13 @@
 //! Without MariaDB (or MySQL) binaries the tests that need it print `SKIPPED` and pass, except with
 //! `CI=true`, where they fail.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
+#[cfg(feature = "mysql")]
 use diesel::connection::SimpleConnection;
+#[cfg(feature = "mysql")]
 use diesel::{Connection, MysqlConnection};
 
 /// The test user's password: the tests check it never shows up in output.
@@ -29,7 +29,9 @@ pub struct Server {
 static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
 static NEXT_DB: AtomicU32 = AtomicU32::new(0);
 
+#[cfg(feature = "mysql")]
 fn find(program: &[&str]) -> Option<PathBuf> {
+    use std::path::Path;
     let dirs = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .unwrap_or_default();
@@ -48,13 +50,22 @@ fn find(program: &[&str]) -> Option<PathBuf> {
     None
 }
 
+#[cfg(feature = "mysql")]
 fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
 }
 
+#[cfg(not(feature = "mysql"))]
 fn start() -> Result<Server, String> {
+    Err("MariaDB not found: these tests were built without the `mysql` feature (scripts/test.sh builds them with it)".to_string())
+}
+
+#[cfg(feature = "mysql")]
+fn start() -> Result<Server, String> {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
     let server = find(&["mariadbd", "mysqld"])
         .ok_or("MariaDB not found (no mariadbd or mysqld on PATH or in /usr/sbin)")?;
     let install = find(&["mariadb-install-db", "mysql_install_db"])
@@ -156,6 +167,18 @@ pub fn server() -> Option<&'static Server> {
     }
 }
 
+#[cfg(feature = "mysql")]
+fn create_database(admin: &str, name: &str) {
+    let mut conn = MysqlConnection::establish(admin).expect("connect to the test server");
+    conn.batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create test database");
+}
+
+#[cfg(not(feature = "mysql"))]
+fn create_database(_: &str, _: &str) {
+    unreachable!("no server starts without the mysql feature")
+}
+
 /// A fresh database on the shared server.
 pub struct MyDb {
     /// `mysql://migrator:PASSWORD@127.0.0.1:PORT/t_N`
@@ -170,9 +193,7 @@ impl MyDb {
         let server = server()?;
         let name = format!("t_{}", NEXT_DB.fetch_add(1, Ordering::SeqCst));
         let admin = format!("mysql://root@127.0.0.1:{}/mysql", server.port);
-        let mut conn = MysqlConnection::establish(&admin).expect("connect to the test server");
-        conn.batch_execute(&format!("CREATE DATABASE {name}"))
-            .expect("create test database");
+        create_database(&admin, &name);
         Some(MyDb {
             url: format!(
                 "mysql://migrator:{PASSWORD}@127.0.0.1:{}/{name}",
@@ -183,6 +204,7 @@ impl MyDb {
     }
 
     /// A new connection to this database.
+    #[cfg(feature = "mysql")]
     pub fn connect(&self) -> MysqlConnection {
         MysqlConnection::establish(&self.url).expect("connect to the test database")
     }

@@ -37,6 +37,17 @@ impl EngineKind {
         }
     }
 
+    /// The engine whose sub-directory of a migrations directory is called `name` (`sqlite`, `postgres`,
+    /// `mysql`, exactly).
+    pub fn from_dir_name(name: &str) -> Option<EngineKind> {
+        EngineKind::ALL.into_iter().find(|e| e.id() == name)
+    }
+
+    /// The name of the engine's sub-directory in a migrations directory (its id).
+    pub fn dir_name(self) -> &'static str {
+        self.id()
+    }
+
     /// Reads an id (`sqlite`, `postgres`/`postgresql`/`pg`, `mysql`/`mariadb`), any case.
     pub fn from_id(id: &str) -> Option<EngineKind> {
         match id.to_ascii_lowercase().as_str() {

@@ -72,9 +72,41 @@ pub enum FormatErrorKind {
     /// The UP section holds no statement.
     #[error("the UP MIGRATION section holds no statement")]
     EmptyUp,
-    /// The file is not UTF-8 or could not be read.
+    /// The file could not be read.
     #[error("cannot read the file: {0}")]
     Read(String),
+    /// The file holds a NUL byte: it is not text, and the database would see the SQL cut there.
+    #[error("a NUL byte at column {column}: migration files are text; remove it (it would cut the SQL there)")]
+    NulByte {
+        /// 1-based byte column on the line.
+        column: usize,
+    },
+    /// The file is not valid UTF-8.
+    #[error("invalid UTF-8 at column {column}{hint}: migration files are UTF-8 text; re-save the file as UTF-8")]
+    InvalidUtf8 {
+        /// 1-based byte column on the line.
+        column: usize,
+        /// A guess at the file's real encoding, e.g. ` (the file starts with a UTF-16 byte order mark)`.
+        hint: &'static str,
+    },
+    /// An entry of a migrations directory that is neither a migration nor a known non-migration file.
+    #[error("not a migration: {0}")]
+    NotAMigration(String),
+    /// The directory mixes layouts, or its layout is not the one asked for.
+    #[error("{0}")]
+    Layout(String),
+    /// A version another tool's layout carries that migrator cannot order, or a duplicate.
+    #[error("{0}")]
+    BadVersion(String),
+    /// A diesel `metadata.toml` migrator cannot read.
+    #[error("{0}")]
+    Metadata(String),
+    /// An engine variant that does not match the shared migration it replaces.
+    #[error("{0}")]
+    EngineVariant(String),
+    /// An imported file whose `Imported-from` header does not hold together.
+    #[error("{0}")]
+    Imported(String),
 }
 
 /// Problems with a directory of migrations: every bad file is reported, not only the first.

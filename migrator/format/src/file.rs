@@ -4,8 +4,13 @@ use std::borrow::Cow;
 
 use sha2::{Digest, Sha256};
 
+use crate::import::ImportMeta;
+use crate::read::check_nul;
 use crate::split::{group_statements, lex, Token, TokenKind};
-use crate::{parse_file_name, FormatError, FormatErrorKind, Header, Migration, Statement};
+use crate::{
+    parse_file_name, parse_imported_file_name, FormatError, FormatErrorKind, Header, Layout,
+    Migration, Statement,
+};
 
 /// The text the checksum covers: UTF-8 BOM removed and CRLF line ends turned into LF, so that checkouts on
 /// any operating system agree.
@@ -30,7 +35,7 @@ pub fn checksum_hex(normalised: &str) -> String {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Section {
+pub(crate) enum Section {
     Header,
     Up,
     Down,
@@ -49,7 +54,7 @@ impl Section {
 }
 
 /// Recognises a section marker line such as `-- ============ UP MIGRATION ============`.
-fn section_marker(line: &str) -> Option<Section> {
+pub(crate) fn section_marker(line: &str) -> Option<Section> {
     let comment = line.trim().strip_prefix("--")?;
     let words: String = comment
         .trim_matches(|c: char| c == '=' || c == '-' || c.is_whitespace())
@@ -73,21 +78,53 @@ pub fn is_metrics_marker(line: &str) -> bool {
 
 /// Parses one migration file. `file_name` is the bare file name (it carries version, issue and name).
 pub fn parse_file(file_name: &str, text: &str) -> Result<Migration, FormatError> {
+    parse_native(file_name, file_name, text)
+}
+
+/// The value of an `-- Imported-from:` line in the header of `text`, with its line.
+fn imported_from_line(text: &str) -> Option<(u32, &str)> {
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if section_marker(line).is_some() {
+            return None;
+        }
+        let Some((key, value)) = line.strip_prefix("--").and_then(|c| c.split_once(':')) else {
+            continue;
+        };
+        if key.trim().eq_ignore_ascii_case("imported-from") {
+            return Some((u32::try_from(index + 1).unwrap_or(u32::MAX), value.trim()));
+        }
+    }
+    None
+}
+
+/// Parses one native file shown as `shown` (its path relative to the migrations directory) whose own name
+/// is `bare`. A file with an `-- Imported-from:` header keeps its UP and DOWN verbatim (no `BEGIN`/`COMMIT`
+/// or `schema_migrations` stripping: they are another tool's SQL) and may carry that tool's version.
+pub(crate) fn parse_native(shown: &str, bare: &str, text: &str) -> Result<Migration, FormatError> {
+    let file_name = shown;
     let error = |line: u32, kind: FormatErrorKind| FormatError {
         file: file_name.to_string(),
         line,
         kind,
     };
-    let name = parse_file_name(file_name).map_err(|kind| error(1, kind))?;
+    check_nul(shown, text)?;
+    let imported = imported_from_line(text);
+    let name = match imported {
+        None => parse_file_name(bare),
+        Some(_) => parse_imported_file_name(bare),
+    }
+    .map_err(|kind| error(1, kind))?;
     let text = normalise(text);
     let checksum = checksum_hex(&text);
 
+    let mut import_meta = ImportMeta::default();
     let mut header = Header::default();
     let mut header_issue: Option<(u32, Option<String>, u32)> = None;
     let mut no_transaction = false;
     let mut allows = Vec::new();
     // (section, first line, byte range) of UP and DOWN bodies.
-    let mut bodies: Vec<(Section, u32, usize, usize)> = Vec::new();
+    let mut bodies: Vec<Body> = Vec::new();
     let mut seen: Vec<(Section, u32)> = Vec::new();
     let mut current = Section::Header;
     let mut offset = 0usize;
@@ -167,8 +204,10 @@ pub fn parse_file(file_name: &str, text: &str) -> Result<Migration, FormatError>
                 None if line.is_empty() => {}
                 None => return Err(error(line_no, FormatErrorKind::SqlInHeader)),
                 Some(comment) => {
-                    parse_header_line(comment, line_no, &mut header, &mut header_issue)
-                        .map_err(|kind| error(line_no, kind))?;
+                    if !import_meta.take(comment, line_no) {
+                        parse_header_line(comment, line_no, &mut header, &mut header_issue)
+                            .map_err(|kind| error(line_no, kind))?;
+                    }
                 }
             },
             Section::Metrics => {
@@ -183,43 +222,22 @@ pub fn parse_file(file_name: &str, text: &str) -> Result<Migration, FormatError>
     if !seen.iter().any(|(s, _)| *s == Section::Up) {
         return Err(error(1, FormatErrorKind::NoUpSection));
     }
-    let issue = match (name.issue, &header_issue) {
-        (Some(a), Some((b, _, line))) if a != *b => {
-            return Err(error(
-                *line,
-                FormatErrorKind::IssueMismatch {
-                    in_name: a.to_string(),
-                    in_header: *b,
-                },
-            ))
-        }
-        (None, Some((b, _, line))) => {
-            return Err(error(
-                *line,
-                FormatErrorKind::IssueMismatch {
-                    in_name: "none".to_string(),
-                    in_header: *b,
-                },
-            ))
-        }
-        (issue, _) => issue,
-    };
+    let issue = resolve_issue(name.issue, header_issue.as_ref()).map_err(|(l, k)| error(l, k))?;
 
-    let mut up = None;
-    let mut down = None;
-    let mut tables = std::collections::BTreeSet::new();
-    for (section, first_line, start, end) in bodies {
-        let body = &text[start..end];
-        let statements =
-            section_statements(body, first_line, name.version, no_transaction, &mut tables)
-                .map_err(|(line, kind)| error(line, kind))?;
-        match section {
-            Section::Up => up = Some(statements),
-            _ => down = Some(statements),
-        }
-    }
+    let verbatim = imported.is_some();
+    let (up, down, tables) = section_bodies(&text, bodies, name.version, no_transaction, verbatim)
+        .map_err(|(line, kind)| error(line, kind))?;
     let up = up.unwrap_or_default();
-    if up.is_empty() {
+    let original = imported
+        .map(|(line, value)| {
+            header.imported_from = Some(Cow::Owned(value.to_string()));
+            import_meta
+                .original(value, name.version)
+                .map_err(|kind| error(line, kind))
+        })
+        .transpose()?;
+    // Another tool's UP may be comments only (a placeholder diesel ran as a no-op); a native one may not.
+    if up.is_empty() && original.is_none() {
         let line = seen
             .iter()
             .find(|(s, _)| *s == Section::Up)
@@ -240,8 +258,71 @@ pub fn parse_file(file_name: &str, text: &str) -> Result<Migration, FormatError>
         down: down.map(Cow::Owned),
         tables: Cow::Owned(tables.into_iter().map(Cow::Owned).collect()),
         allows: Cow::Owned(allows),
+        layout: Layout::Native,
+        original,
     })
 }
+
+/// The issue of a file: the file name's and the `-- Issue #N` header's must agree.
+fn resolve_issue(
+    in_name: Option<u32>,
+    header: Option<&(u32, Option<String>, u32)>,
+) -> Result<Option<u32>, SectionError> {
+    match (in_name, header) {
+        (Some(a), Some((b, _, line))) if a != *b => Err((
+            *line,
+            FormatErrorKind::IssueMismatch {
+                in_name: a.to_string(),
+                in_header: *b,
+            },
+        )),
+        (None, Some((b, _, line))) => Err((
+            *line,
+            FormatErrorKind::IssueMismatch {
+                in_name: "none".to_string(),
+                in_header: *b,
+            },
+        )),
+        (issue, _) => Ok(issue),
+    }
+}
+
+/// A section body: which section, its first line, and its byte range in the text.
+type Body = (Section, u32, usize, usize);
+
+/// The UP and DOWN statements of the section bodies (verbatim for an imported file, stripped of the
+/// native bookkeeping otherwise), and the tables they name.
+fn section_bodies(
+    text: &str,
+    bodies: Vec<Body>,
+    version: u64,
+    no_transaction: bool,
+    verbatim: bool,
+) -> Result<SplitSections, SectionError> {
+    let mut up = None;
+    let mut down = None;
+    let mut tables = std::collections::BTreeSet::new();
+    for (section, first_line, start, end) in bodies {
+        let body = &text[start..end];
+        let statements = if verbatim {
+            verbatim_statements(body, first_line, &mut tables)
+        } else {
+            section_statements(body, first_line, version, no_transaction, &mut tables)
+        }?;
+        match section {
+            Section::Up => up = Some(statements),
+            _ => down = Some(statements),
+        }
+    }
+    Ok((up, down, tables))
+}
+
+/// UP statements, DOWN statements, and the tables they name.
+type SplitSections = (
+    Option<Vec<Statement>>,
+    Option<Vec<Statement>>,
+    std::collections::BTreeSet<String>,
+);
 
 fn parse_header_line(
     comment: &str,
@@ -337,6 +418,31 @@ fn history_write(src: &str, tokens: &[Token]) -> Option<bool> {
 }
 
 type SectionError = (u32, FormatErrorKind);
+
+/// The statements of another tool's SQL (a diesel, sqlx or refinery file, or an imported section), exactly
+/// as written: nothing is stripped or refused but what cannot be split. The tables they name are added to
+/// `tables`.
+pub(crate) fn verbatim_statements(
+    body: &str,
+    first_line: u32,
+    tables: &mut std::collections::BTreeSet<String>,
+) -> Result<Vec<Statement>, SectionError> {
+    let tokens = lex(body, first_line).map_err(|e| (e.line, FormatErrorKind::Split(e.message)))?;
+    let ranges =
+        group_statements(body, &tokens).map_err(|e| (e.line, FormatErrorKind::Split(e.message)))?;
+    let mut statements = Vec::with_capacity(ranges.len());
+    for range in ranges {
+        let stmt_tokens = &tokens[range];
+        collect_tables(body, stmt_tokens, tables);
+        statements.push(Statement {
+            sql: Cow::Owned(
+                body[stmt_tokens[0].start..stmt_tokens[stmt_tokens.len() - 1].end].to_string(),
+            ),
+            line: stmt_tokens[0].line,
+        });
+    }
+    Ok(statements)
+}
 
 fn section_statements(
     body: &str,

@@ -1,9 +1,12 @@
 //! The migration file format of migrator, shared by the runtime, the `embed_migrations!` proc-macro and the
 //! companion tool, so that the compile-time and run-time views of a migration directory cannot drift.
 //!
-//! Data flows one way: [`parse_file`] turns the text of one file into a [`Migration`] (header, directives,
-//! UP/DOWN statements with their line numbers, SHA-256 of the normalised text), and [`load_dir`] does it for
-//! every `.sql` file of a directory and checks the set (no duplicate versions).
+//! Data flows one way: [`parse_file`] turns the text of one native file into a [`Migration`] (header,
+//! directives, UP/DOWN statements with their line numbers, SHA-256 of the normalised text), and
+//! [`load_dir`] reads a whole directory: it detects the [`Layout`] (native, diesel, sqlx, refinery), loads
+//! or refuses every entry by name, keeps other tools' SQL verbatim with their identity ([`Original`]),
+//! builds the per-[`Engine`] variant sets, and checks each set (no duplicate versions). [`import`] converts
+//! another tool's directory to native files. See `README.md` beside this crate.
 //!
 //! The [`Migration`] type holds `Cow<'static, _>` fields so the proc-macro can emit it as static data (no code
 //! runs at start-up) while the runtime and the tool build the same type from files read at run time.
@@ -11,17 +14,27 @@
 mod engine;
 mod error;
 mod file;
+pub mod import;
+mod layout;
 mod model;
 mod name;
 pub mod policy;
+mod read;
 mod set;
 mod split;
 
 pub use engine::EngineKind;
 pub use error::{FormatError, FormatErrorKind, SetError};
 pub use file::{checksum_hex, is_metrics_marker, normalise, parse_file};
-pub use model::{embed, Header, Migration, Statement};
-pub use name::{parse_file_name, version_now, FileName};
+pub use layout::refinery::checksum as refinery_checksum;
+pub use model::{
+    embed, DownKind, Engine, EngineMigrations, Header, Layout, Migration, Original, Statement,
+};
+pub use name::{
+    diesel_key, diesel_version, parse_file_name, parse_imported_file_name, version_now, FileName,
+    DIESEL_KEY_DIGITS,
+};
 pub use policy::{Policy, PolicyError, POLICY_FILE};
-pub use set::{load_dir, migration_files};
+pub use read::{decode, IGNORED};
+pub use set::{load_dir, load_dir_as, migration_files, LoadedDir};
 pub use split::{split_statements, statement_words, SplitError};

@@ -50,7 +50,7 @@ pub fn preview_with(
         ?target
     );
     let _enter = span.enter();
-    let set = migrator.set();
+    let set = migrator.set_for(backend.dialect().kind);
     let rows = migrator.read_history(backend)?;
     let entries = status_entries(
         set,

@@ -14,15 +14,15 @@ impl Migrator<'_> {
     /// many were recorded.
     pub fn baseline(&self, engine: &mut dyn Engine, version: u64) -> Result<usize, Error> {
         let _span = info_span!("migrator.baseline", version).entered();
-        if self.set().get(version).is_none() {
+        let set = self.set_for(engine.dialect().kind);
+        if set.get(version).is_none() {
             return Err(Error::Usage(format!(
                 "version {version} is not a migration of this set; a baseline names the newest migration the database already has"
             )));
         }
         let session = Session::begin(engine, self.config())?;
         let rows = session.history.read(session.engine)?;
-        let targets: Vec<&Migration> = self
-            .set()
+        let targets: Vec<&Migration> = set
             .migrations()
             .iter()
             .filter(|m| m.version <= version)

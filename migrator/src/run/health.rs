@@ -84,7 +84,7 @@ impl Migrator<'_> {
         let migrations: Vec<&Migration> = applied
             .iter()
             .rev()
-            .filter_map(|v| self.set().get(*v))
+            .filter_map(|v| self.set_for(engine.dialect().kind).get(*v))
             .collect();
         let all_have_down = migrations.iter().all(|m| m.has_down());
         match self.config().on_health_failure {

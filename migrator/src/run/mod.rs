@@ -27,6 +27,8 @@ use session::{migration_error, Session, StepError};
 pub struct Migrator<'s> {
     set: &'s MigrationSet,
     config: Config,
+    /// The engine variant sets (`migrations/postgres/`, ...), made on first use, by engine.
+    engine_sets: [std::sync::OnceLock<MigrationSet>; 3],
 }
 
 impl<'s> Migrator<'s> {
@@ -35,6 +37,7 @@ impl<'s> Migrator<'s> {
         Self {
             set,
             config: Config::default(),
+            engine_sets: Default::default(),
         }
     }
 
@@ -47,6 +50,20 @@ impl<'s> Migrator<'s> {
     /// The migration set.
     pub fn set(&self) -> &'s MigrationSet {
         self.set
+    }
+
+    /// The migrations an engine runs: its variant set when the directory has one (`postgres/`, ...),
+    /// the shared set otherwise. The boot and every admin action pick it from the engine in hand.
+    pub fn set_for(&self, kind: crate::EngineKind) -> &MigrationSet {
+        if self.set.engines().next().is_none() {
+            return self.set;
+        }
+        let slot = match kind {
+            crate::EngineKind::Sqlite => 0,
+            crate::EngineKind::Postgres => 1,
+            crate::EngineKind::MySql => 2,
+        };
+        self.engine_sets[slot].get_or_init(|| self.set.for_engine(kind))
     }
 
     /// The configuration.
@@ -70,6 +87,7 @@ impl<'s> Migrator<'s> {
         let _enter = span.enter();
         let started = Instant::now();
         self.config.validate()?;
+        let set = self.set_for(engine.dialect().kind);
         if let Some(applied) = self.all_applied(engine)? {
             let report = Report {
                 already_applied: applied,
@@ -84,7 +102,7 @@ impl<'s> Migrator<'s> {
         }
         let rows = self.read_history(engine)?;
         let atomic = engine.dialect().atomicity != crate::engine::Atomicity::None;
-        let first = plan(self.set, &rows, &self.config, atomic).map_err(Error::Validation)?;
+        let first = plan(set, &rows, &self.config, atomic).map_err(Error::Validation)?;
         self.check_review(&first.pending)?;
         self.check_history_untouched(&first.pending)?;
         self.check_capabilities(engine, !first.pending.is_empty())?;
@@ -115,7 +133,7 @@ impl<'s> Migrator<'s> {
         let lock_wait = lock_started.elapsed();
         // Another process may have migrated while we waited: plan again under the lock.
         let rows = session.history.read(session.engine)?;
-        let plan = plan(self.set, &rows, &self.config, atomic).map_err(Error::Validation)?;
+        let plan = plan(set, &rows, &self.config, atomic).map_err(Error::Validation)?;
         let mut report = Report {
             already_applied: plan.applied,
             lock_wait,
@@ -221,7 +239,7 @@ impl<'s> Migrator<'s> {
     /// checksum and history holds nothing else, read without allocating; `None` sends the boot to the full
     /// validation, which explains whatever differs.
     fn all_applied(&self, engine: &mut dyn Engine) -> Result<Option<usize>, Error> {
-        let migrations = self.set.migrations();
+        let migrations = self.set_for(engine.dialect().kind).migrations();
         let mut next = 0;
         let mut clean = true;
         let exists = self
@@ -303,7 +321,11 @@ impl<'s> Migrator<'s> {
     pub fn status(&self, engine: &mut dyn Engine) -> Result<Vec<StatusEntry>, Error> {
         let rows = self.read_history(engine)?;
         let atomic = engine.dialect().atomicity != crate::engine::Atomicity::None;
-        Ok(status_entries(self.set, &rows, atomic))
+        Ok(status_entries(
+            self.set_for(engine.dialect().kind),
+            &rows,
+            atomic,
+        ))
     }
 
     /// The rows of the history table, newest first (for `--migrate-history`).

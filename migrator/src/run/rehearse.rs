@@ -91,7 +91,7 @@ impl<'s> Migrator<'s> {
     pub fn rehearse(&self, engine: &mut dyn Engine) -> Result<Rehearsal, Error> {
         let rows = self.read_history(engine)?;
         let plan = crate::plan::plan(
-            self.set(),
+            self.set_for(engine.dialect().kind),
             &rows,
             self.config(),
             engine.dialect().atomicity != crate::engine::Atomicity::None,

@@ -12,7 +12,7 @@ use tracing::{info, info_span};
 use super::session::Session;
 use crate::engine::{Direction, Engine};
 use crate::history::Status;
-use crate::{Error, HistoryRow, Migration, Migrator, Report};
+use crate::{Error, HistoryRow, Migration, MigrationSet, Migrator, Report};
 
 /// Options of a rollback.
 #[derive(Debug, Clone, Default)]
@@ -90,7 +90,8 @@ impl<'s> Migrator<'s> {
         let started = Instant::now();
         let mut session = Session::begin(engine, self.config())?;
         let rows = session.history.read(session.engine)?;
-        let targets = self.rollback_targets(&rows, target, options)?;
+        let set = self.set_for(session.engine.dialect().kind);
+        let targets = self.rollback_targets(set, &rows, target, options)?;
         if !options.yes {
             let holding = tables_with_rows(session.engine, &targets);
             if !holding.is_empty() {
@@ -114,12 +115,13 @@ impl<'s> Migrator<'s> {
     }
 
     /// The migrations `target` names, newest first, or why they cannot be rolled back.
-    fn rollback_targets(
+    fn rollback_targets<'a>(
         &self,
+        set: &'a MigrationSet,
         rows: &[HistoryRow],
         target: &RollbackTarget,
         options: &RollbackOptions,
-    ) -> Result<Vec<&'s Migration>, Error> {
+    ) -> Result<Vec<&'a Migration>, Error> {
         let applied: Vec<&HistoryRow> = rows
             .iter()
             .filter(|r| r.status == Status::Applied)
@@ -153,8 +155,7 @@ impl<'s> Migrator<'s> {
                 chosen
             }
             RollbackTarget::To(v) => {
-                if *v != 0 && !rows.iter().any(|r| r.version == *v) && self.set().get(*v).is_none()
-                {
+                if *v != 0 && !rows.iter().any(|r| r.version == *v) && set.get(*v).is_none() {
                     return Err(no_such_version(*v, rows, "is not a migration of this database or this binary (give a full version, or 0 for all)"));
                 }
                 applied.iter().copied().filter(|r| r.version > *v).collect()
@@ -166,7 +167,7 @@ impl<'s> Migrator<'s> {
         };
         let mut targets = Vec::new();
         for row in chosen.iter().rev() {
-            let m = self.set().get(row.version).ok_or_else(|| {
+            let m = set.get(row.version).ok_or_else(|| {
                 refused(target, format!("migration {} ({}) is not in this binary, so its DOWN is unknown; deploy the binary that has it", row.version, row.name))
             })?;
             if m.down.is_none() {
@@ -191,7 +192,7 @@ impl<'s> Migrator<'s> {
             targets.push(m);
         }
         if !options.force {
-            self.check_dependents(&applied, &targets, target)?;
+            self.check_dependents(set, &applied, &targets, target)?;
         }
         Ok(targets)
     }
@@ -199,6 +200,7 @@ impl<'s> Migrator<'s> {
     /// Refuses when a later applied migration, not itself rolled back, touches the tables of a target.
     fn check_dependents(
         &self,
+        set: &MigrationSet,
         applied: &[&HistoryRow],
         targets: &[&Migration],
         target: &RollbackTarget,
@@ -216,7 +218,7 @@ impl<'s> Migrator<'s> {
             .iter()
             .filter(|r| r.version > oldest && !chosen.contains(&r.version))
         {
-            let Some(later) = self.set().get(row.version) else {
+            let Some(later) = set.get(row.version) else {
                 continue;
             };
             let shared: Vec<&str> = later
@@ -252,10 +254,11 @@ impl<'s> Migrator<'s> {
         let started = Instant::now();
         let mut session = Session::begin(engine, self.config())?;
         let rows = session.history.read(session.engine)?;
-        let targets: Vec<&'s Migration> = rows
+        let set = self.set_for(session.engine.dialect().kind);
+        let targets: Vec<&Migration> = rows
             .iter()
             .filter(|r| r.status == Status::RolledBack && r.issue == Some(issue))
-            .filter_map(|r| self.set().get(r.version))
+            .filter_map(|r| set.get(r.version))
             .collect();
         if targets.is_empty() {
             let known: BTreeSet<u32> = rows
@@ -289,7 +292,7 @@ impl<'s> Migrator<'s> {
     ) -> Result<(), Error> {
         let checksum = if repair_checksum {
             Some(
-                self.set()
+                self.set_for(engine.dialect().kind)
                     .get(version)
                     .ok_or_else(|| {
                         Error::Refused(format!(

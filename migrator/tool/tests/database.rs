@@ -376,7 +376,8 @@ fn a_malformed_migration_file_fails_naming_file_and_line() {
     let ws = Workspace::new();
     ws.write(
         "20240101000000_broken.sql",
-        "-- header\nCREATE TABLE x (id INT);\n",
+        // A native header line: plain SQL under a timestamp name would be a sqlx migration.
+        "-- Author: someone\nCREATE TABLE x (id INT);\n",
     );
     let db = Db::sqlite(&ws);
     let (code, _, err) = tool(&ws, &db, &["apply"]);

@@ -113,7 +113,12 @@ fn usage_errors_exit_2() {
 #[test]
 fn malformed_file_exits_1() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("20240101000000_a.sql"), "-- nothing\n").unwrap();
+    // A native header line: a comment-only file under a timestamp name would be a sqlx migration.
+    std::fs::write(
+        dir.path().join("20240101000000_a.sql"),
+        "-- Author: someone\n",
+    )
+    .unwrap();
     let (code, _, err) = lint(&[dir.path().to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(err.contains("no UP MIGRATION"), "{err}");

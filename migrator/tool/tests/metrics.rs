@@ -110,7 +110,7 @@ fn assert_no_temp_files(dir: &Path) {
     assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
 }
 
-migrator_tests::both_engines!(database_url_fills_rows_and_times_of_pending_migrations);
+migrator_tests::sqlite_and_postgres!(database_url_fills_rows_and_times_of_pending_migrations);
 
 /// With `--dir` and `--database-url`, the pending migration's footer gets the preview's rows and times
 /// from that database; an applied one keeps the offline wording; the database is not changed.

@@ -1,11 +1,11 @@
 //! `migrator-tool preview`: the host's `--migrate-preview` on a directory and a database URL, on both
 //! engines; JSON; exit codes 0, 1 (unknown issue), 2 (usage).
 
-use migrator_tests::{both_engines, Db, Workspace};
+use migrator_tests::{sqlite_and_postgres, Db, Workspace};
 
 mod common;
 
-both_engines!(previews_a_pending_issue_from_a_directory);
+sqlite_and_postgres!(previews_a_pending_issue_from_a_directory);
 
 fn previews_a_pending_issue_from_a_directory(ws: &Workspace, db: &Db) {
     let url = common::items_base(ws, db, "(1, 'a'), (2, 'b')");

@@ -3,6 +3,7 @@
 
 mod database;
 mod generate;
+mod import;
 mod lint;
 mod metrics;
 mod preview;
@@ -30,6 +31,8 @@ pub struct Cli {
 pub enum Command {
     /// Generate a migration (and its rollback script and schema docs) from an issue.
     Generate(generate::Args),
+    /// Convert a diesel, sqlx or refinery migrations directory once to migrator's own format.
+    Import(import::Args),
     /// Analyse a migration directory offline and report the safety findings (exit 1 at --fail-on).
     Lint(lint::Args),
     /// Fill the MIGRATION METRICS footer of migration files from the offline analysis.
@@ -77,6 +80,7 @@ pub fn admin_help() -> String {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Generate(args) => generate::run(args),
+        Command::Import(args) => import::run(args),
         Command::Lint(args) => lint::run(args),
         Command::Metrics(args) => metrics::run(args),
         Command::Preview(args) => preview::run(args),
