@@ -19,6 +19,9 @@
 //! DDL subset), [`model`] (changes), [`render`] (dialects), [`mod@generate`] (file texts), [`mod@write`]
 //! (atomic writes, idempotence).
 
+pub mod changelog;
+pub mod changes;
+pub mod database;
 pub mod error;
 pub mod export;
 pub mod extract;
@@ -27,9 +30,11 @@ pub mod generate;
 pub mod ident;
 pub mod metrics;
 pub mod model;
+pub mod output;
 pub mod render;
 pub mod schema;
 pub mod sql;
+pub mod track;
 pub mod write;
 
 use std::path::PathBuf;

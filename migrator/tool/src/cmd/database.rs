@@ -28,36 +28,7 @@ pub struct DbArgs {
     pub(super) policy: Option<PathBuf>,
 }
 
-/// Where the database is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// An SQLite file.
-    Sqlite(PathBuf),
-    /// A PostgreSQL URL.
-    Postgres(String),
-}
-
-impl Target {
-    /// `sqlite:PATH`, `sqlite://PATH`, a plain path, or `postgres://` / `postgresql://`.
-    pub fn parse(url: &str) -> Result<Target, String> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Target::Postgres(url.to_string()));
-        }
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
-        if path.is_empty() {
-            return Err(format!("--database-url {url:?} names no file"));
-        }
-        if let Some((scheme, _)) = url.split_once("://").filter(|_| path == url) {
-            return Err(format!(
-                "--database-url: unsupported scheme {scheme}://; use sqlite:PATH (or a file path) or postgres://..."
-            ));
-        }
-        Ok(Target::Sqlite(PathBuf::from(path)))
-    }
-}
+pub use migrator_tool::database::Target;
 
 /// Whether the subcommand may create a missing SQLite file (`apply` may; reading commands may not).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,31 +156,4 @@ fn open_sqlite(path: &Path, create: Create) -> Result<rusqlite::Connection, Fail
     info!(database = %path.display(), "opening the SQLite database");
     rusqlite::Connection::open_with_flags(path, flags)
         .map_err(|e| failed(format!("cannot open the database {}: {e}", path.display())))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn database_urls() {
-        assert_eq!(Target::parse("app.db"), Ok(Target::Sqlite("app.db".into())));
-        assert_eq!(
-            Target::parse("sqlite:data/app.db"),
-            Ok(Target::Sqlite("data/app.db".into()))
-        );
-        assert_eq!(
-            Target::parse("sqlite:///tmp/app.db"),
-            Ok(Target::Sqlite("/tmp/app.db".into()))
-        );
-        assert_eq!(
-            Target::parse("postgresql://u@h/db"),
-            Ok(Target::Postgres("postgresql://u@h/db".into()))
-        );
-        assert!(Target::parse("mysql://u@h/db")
-            .unwrap_err()
-            .contains("unsupported scheme mysql://"));
-        assert!(Target::parse("sqlite:").is_err());
-        assert!(Target::parse("").is_err());
-    }
 }

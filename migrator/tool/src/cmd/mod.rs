@@ -1,12 +1,14 @@
 //! Subcommands, one module each: `generate`, `lint`, `metrics` work on files; `status`, `history`, `apply`,
 //! `rollback`, `rehearse` act on a database through the runtime (`runtime`, with what they share in `database`).
 
+mod changelog;
 mod database;
 mod generate;
 mod lint;
 mod metrics;
 mod preview;
 mod runtime;
+mod track;
 
 use std::process::ExitCode;
 
@@ -49,6 +51,12 @@ pub enum Command {
     /// Rehearse the pending migrations of --dir on a scratch copy of the database (UP, health checks,
     /// DOWN back to the schema before, UP again); the database is not changed.
     Rehearse(runtime::RehearseArgs),
+    /// The migration changelog: grouped by issue, newest first, what each changes, and with a database
+    /// when each was applied, rolled back (and why) or failed.
+    Changelog(changelog::Args),
+    /// Comment on each issue whose migrations were applied, rolled back or failed since the last run
+    /// (one comment per issue, updated in place; token from GITHUB_TOKEN).
+    Track(track::Args),
 }
 
 /// Runs the parsed command line.
@@ -63,5 +71,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Apply(args) => runtime::apply(args),
         Command::Rollback(args) => runtime::rollback(args),
         Command::Rehearse(args) => runtime::rehearse(args),
+        Command::Changelog(args) => changelog::run(args),
+        Command::Track(args) => track::run(args),
     }
 }
