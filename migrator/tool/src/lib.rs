@@ -19,6 +19,7 @@
 //! DDL subset), [`model`] (changes), [`render`] (dialects), [`mod@generate`] (file texts), [`mod@write`]
 //! (atomic writes, idempotence).
 
+pub mod dialect;
 pub mod error;
 pub mod export;
 pub mod extract;
@@ -29,16 +30,17 @@ pub mod metrics;
 pub mod model;
 pub mod render;
 pub mod schema;
+pub mod secret;
 pub mod sql;
 pub mod write;
 
 use std::path::PathBuf;
 
+pub use dialect::Dialect;
 pub use error::{ExportError, GenError, Unreadable};
 pub use export::Issue;
 pub use fetch::Online;
 pub use generate::{generate_issue, Generated, RenderOptions};
-pub use sql::Dialect;
 pub use write::PlannedFile;
 
 /// Where the issue comes from.
