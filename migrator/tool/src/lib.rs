@@ -22,6 +22,7 @@
 pub mod changelog;
 pub mod changes;
 pub mod database;
+pub mod dialect;
 pub mod error;
 pub mod export;
 pub mod extract;
@@ -33,17 +34,18 @@ pub mod model;
 pub mod output;
 pub mod render;
 pub mod schema;
+pub mod secret;
 pub mod sql;
 pub mod track;
 pub mod write;
 
 use std::path::PathBuf;
 
+pub use dialect::Dialect;
 pub use error::{ExportError, GenError, Unreadable};
 pub use export::Issue;
 pub use fetch::Online;
 pub use generate::{generate_issue, Generated, RenderOptions};
-pub use sql::Dialect;
 pub use write::PlannedFile;
 
 /// Where the issue comes from.
