@@ -23,6 +23,7 @@ pub mod changelog;
 pub mod changes;
 pub mod database;
 pub mod dialect;
+pub mod docs;
 pub mod error;
 pub mod export;
 pub mod extract;

@@ -3,6 +3,7 @@
 
 mod changelog;
 mod database;
+mod docs;
 mod generate;
 mod lint;
 mod metrics;
@@ -57,6 +58,9 @@ pub enum Command {
     /// Comment on each issue whose migrations were applied, rolled back or failed since the last run
     /// (one comment per issue, updated in place; token from GITHUB_TOKEN).
     Track(track::Args),
+    /// Schema docs from the real schema: replay the migrations on a scratch database, write one page per
+    /// table (columns, indexes, keys both ways, triggers, views, lineage), an index and er.md (Mermaid).
+    Docs(docs::Args),
 }
 
 /// Runs the parsed command line.
@@ -73,5 +77,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Rehearse(args) => runtime::rehearse(args),
         Command::Changelog(args) => changelog::run(args),
         Command::Track(args) => track::run(args),
+        Command::Docs(args) => docs::run(args),
     }
 }

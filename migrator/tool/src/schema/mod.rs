@@ -27,6 +27,7 @@ mod dump;
 mod names;
 pub mod postgres;
 pub mod sqlite;
+mod steps;
 #[cfg(test)]
 mod tests;
 

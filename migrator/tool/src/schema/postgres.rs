@@ -162,7 +162,7 @@ impl Schema {
 }
 
 /// `url` with its database path replaced by `database` (a plain identifier of our own making).
-fn url_with_database(url: &str, database: &str) -> Option<String> {
+pub(super) fn url_with_database(url: &str, database: &str) -> Option<String> {
     let scheme = ["postgres://", "postgresql://"]
         .into_iter()
         .find(|s| url.starts_with(s))?;
