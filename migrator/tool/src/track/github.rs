@@ -100,6 +100,26 @@ impl std::fmt::Debug for GitHub {
     }
 }
 
+/// `text` with every valid `%XX` escape decoded (lossy UTF-8).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn now_epoch() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -151,8 +171,16 @@ impl GitHub {
         }
     }
 
+    /// `text` through the scrubber, and when its percent-decoded form still hides the token (escapes the
+    /// scrubber's forms do not cover, e.g. only `_` as `%5F`), the decoded form scrubbed.
     fn scrub(&self, text: &str) -> String {
-        self.scrubber.scrub(text)
+        let decoded = percent_decode(text);
+        let scrubbed = self.scrubber.scrub(&decoded);
+        if scrubbed != decoded {
+            scrubbed
+        } else {
+            self.scrubber.scrub(text)
+        }
     }
 
     /// Sends one request (retrying rate limits) and returns the parsed JSON of a 2xx answer.
@@ -337,6 +365,14 @@ fn comment(value: &Value) -> Option<Comment> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partly_encoded_tokens_are_scrubbed() {
+        let g = GitHub::new("http://x", "a/b", Some("ghp_a+b".into()), Instant::now());
+        assert_eq!(g.scrub("t=ghp%5Fa%2bb."), "t=***.");
+        assert_eq!(g.scrub("100% ghp_a+b"), "100% ***");
+        assert_eq!(g.scrub("100% sure"), "100% sure");
+    }
 
     #[test]
     fn rate_limits_are_recognised() {
