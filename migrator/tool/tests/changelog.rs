@@ -2,23 +2,14 @@
 //! both engines (applied, rolled back with its reason, failed), `--check`, and bad input.
 
 use std::path::Path;
-use std::process::Command;
 
 use migrator_tests::{Db, Workspace};
 
+mod common;
+
 /// Runs the tool: (exit code, stdout, stderr).
 fn tool(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_migrator-tool"))
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("GITHUB_SERVER_URL")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::tool(args[0], &args[1..])
 }
 
 fn example_migrations() -> String {
