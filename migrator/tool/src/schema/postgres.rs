@@ -55,13 +55,13 @@ SELECT stmt FROM (
   SELECT 2, n.nspname, c.relname, ic.relname, pg_get_indexdef(i.indexrelid)
     FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
     JOIN pg_class ic ON ic.oid = i.indexrelid
-   WHERE {USER_RELATIONS}
+   WHERE c.relkind IN ('r', 'p') AND {USER_RELATIONS}
      AND NOT EXISTS (SELECT 1 FROM pg_constraint co WHERE co.conindid = i.indexrelid AND co.conrelid = i.indrelid
                        AND co.contype IN ('p', 'u', 'x'))
   UNION ALL
   SELECT 3, n.nspname, c.relname, t.tgname, pg_get_triggerdef(t.oid)
     FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-   WHERE NOT t.tgisinternal AND {USER_RELATIONS}
+   WHERE NOT t.tgisinternal AND c.relkind IN ('r', 'p') AND {USER_RELATIONS}
   UNION ALL
   SELECT 4, n.nspname, c.relname, '',
          format('CREATE %sVIEW %I.%I AS %s', CASE WHEN c.relkind = 'm' THEN 'MATERIALIZED ' ELSE '' END,
