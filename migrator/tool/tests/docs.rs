@@ -579,6 +579,29 @@ fn a_real_postgres_history_atuin_server() {
     assert_eq!(code, 0, "{err}");
     migrate(&db, &dir);
     assert_documented(&out, &postgres_catalog(&db));
+    changelog_lists_every_migration(&dir);
+}
+
+/// The changelog of a real history: every migration once, newest first, each with a line of changes.
+fn changelog_lists_every_migration(dir: &Path) {
+    let (code, out, err) = tool(&["changelog", "--dir", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let listed: Vec<u64> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("### "))
+        .map(|l| l[..14].parse().unwrap())
+        .collect();
+    let mut files: Vec<u64> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            e.unwrap().file_name().to_string_lossy()[..14]
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    files.sort_by(|a, b| b.cmp(a));
+    assert_eq!(listed, files);
+    assert_eq!(out.matches("\n## Without an issue\n").count(), 1);
 }
 
 #[test]

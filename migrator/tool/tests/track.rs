@@ -629,3 +629,49 @@ fn failures_and_environments() {
     assert!(github.requests().is_empty());
     assert!(out.contains("--- #301 (dry run: not posted)"), "{out}");
 }
+
+#[test]
+fn on_postgres_the_cursor_and_the_comments_work_alike() {
+    let Some(db) = migrator_tests::Db::postgres() else {
+        return;
+    };
+    let migrator_tests::Db::Postgres(pg) = &db else {
+        unreachable!()
+    };
+    let github = GitHub::start();
+    let app = App::new();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/example-app-postgres");
+    let dir = dir.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--dir", dir, "--database-url", &pg.url]);
+        app.tool(&all)
+    };
+    let (code, out) = run(&["apply", "--policy", "migration_safety.yaml"]);
+    assert_eq!(code, 0, "{out}");
+    let track = ["track", "--repo", REPO, "--api-url", &github.url];
+    let (code, out) = run(&track);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(github.comments().len(), 4);
+    github.clear_requests();
+    let (code, out) = run(&track);
+    assert_eq!(code, 0, "{out}");
+    assert!(github.requests().is_empty(), "{:?}", github.requests());
+    let (code, out) = run(&["rollback", "198", "--policy", "migration_safety.yaml"]);
+    assert_eq!(code, 0, "{out}");
+    db.exec(
+        "UPDATE schema_migrations_log SET detail = 'the feed is fast enough without it'
+         WHERE action = 'rolled_back'",
+    );
+    let (code, out) = run(&track);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(writes(&github.requests()).len(), 1, "one PATCH");
+    let c198 = github.comments().into_iter().find(|c| c.1 == 198).unwrap();
+    assert!(
+        c198.2.contains(
+            "**Rollback reason** (20240110162244): \"the feed is fast enough without it\""
+        ),
+        "{}",
+        c198.2
+    );
+}
