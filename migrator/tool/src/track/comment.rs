@@ -12,6 +12,9 @@ use crate::changes::Summary;
 /// Events shown in a comment; older ones are counted, not listed.
 const MAX_EVENTS: usize = 50;
 
+/// The longest body written (GitHub's limit is 65,536 characters).
+const MAX_BODY: usize = 60_000;
+
 /// One migration of the issue, as the comment shows it.
 #[derive(Debug, Clone)]
 pub struct Item {
@@ -125,8 +128,20 @@ pub fn render(issue: u32, environment: Option<&str>, items: &[Item]) -> String {
             _ => {}
         }
     }
-    render_changes(&mut out, items);
-    render_events(&mut out, items);
+    // GitHub refuses comments over 65,536 characters: the changes go first, then the events.
+    let mut changes = String::new();
+    render_changes(&mut changes, items);
+    let mut events = String::new();
+    render_events(&mut events, items);
+    if out.len() + changes.len() + events.len() > MAX_BODY {
+        changes =
+            "\n(What the migrations change is left out: the comment would be too long.)\n".into();
+    }
+    if out.len() + changes.len() + events.len() > MAX_BODY {
+        events = String::new();
+    }
+    out.push_str(&changes);
+    out.push_str(&events);
     out.push_str("\n<sub>Kept current by `migrator-tool track` from the database's `schema_migrations_log`; this comment is updated in place.</sub>\n");
     out
 }
@@ -179,6 +194,36 @@ fn render_events(out: &mut String, items: &[Item]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_comments_stay_under_the_limit() {
+        use crate::changes::{Change, Summary};
+        let item = |version| Item {
+            version,
+            name: "big".into(),
+            state: State {
+                row: None,
+                events: Vec::new(),
+            },
+            summary: Some(Summary {
+                changes: vec![
+                    Change {
+                        text: "x".repeat(1000),
+                        breaking: false,
+                    };
+                    3
+                ],
+                warnings: Vec::new(),
+            }),
+        };
+        let items: Vec<Item> = (0..10).map(item).collect();
+        let body = render(1, None, &items);
+        assert!(body.len() < MAX_BODY && body.contains("xxxx"));
+        let items: Vec<Item> = (0..100).map(item).collect();
+        let body = render(1, None, &items);
+        assert!(body.len() <= MAX_BODY, "{}", body.len());
+        assert!(body.contains("left out"));
+    }
 
     #[test]
     fn markers_and_inert_text() {
