@@ -272,7 +272,7 @@ fn example_app_on_postgres() {
 }
 
 /// #1 creates `items`, #2 adds `note`, #3 changes its type, #4 drops it (the change is reverted), #5 adds it
-/// again (re-applied), #6 renames `label` to `title` and the table to `things`.
+/// again (re-applied), #6 renames `label` to `title` and the table to `things`, and adds a view on it.
 fn lineage_workspace(postgres: bool) -> Workspace {
     let ws = Workspace::new();
     ws.add(
@@ -318,7 +318,8 @@ fn lineage_workspace(postgres: bool) -> Workspace {
         Some(6),
         "rename",
         "ALTER TABLE items RENAME COLUMN label TO title;
-         ALTER TABLE items RENAME TO things;",
+         ALTER TABLE items RENAME TO things;
+         CREATE VIEW thing_titles AS SELECT id, title FROM things;",
         None,
     );
     ws
@@ -365,6 +366,15 @@ fn assert_lineage(out: &Path, varchar: &str) {
         "{things}"
     );
     assert!(!out.join("items.md").exists());
+    assert!(
+        things.contains("## Views that use it\n\n- view `thing_titles`\n"),
+        "{things}"
+    );
+    let index = std::fs::read_to_string(out.join("README.md")).unwrap();
+    assert!(
+        index.contains("## Views\n\n- `thing_titles` on [`things`](things.md)\n"),
+        "{index}"
+    );
 }
 
 #[test]
