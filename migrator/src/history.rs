@@ -611,3 +611,40 @@ fn history_row(row: &[Value]) -> HistoryRow {
         error: cell_text(row, 8),
     }
 }
+
+/// Reading and annotating a database's history without a migration set: what the companion tool's
+/// changelog and issue tracker need. `table` is the history table's name (`schema_migrations` unless
+/// [`crate::Config::history_table`] says otherwise).
+pub mod tables {
+    use std::time::Duration;
+
+    use super::{History, HistoryRow, LogEntry};
+    use crate::{Engine, Error};
+
+    const READ_WAIT: Duration = Duration::from_secs(60);
+
+    /// Every row of the history table, by version; empty when it does not exist.
+    pub fn rows(engine: &mut dyn Engine, table: &str) -> Result<Vec<HistoryRow>, Error> {
+        History::new(table, READ_WAIT).read(engine)
+    }
+
+    /// Every event of the log, by id (only those after `after` when given); empty when it does not exist.
+    pub fn log(
+        engine: &mut dyn Engine,
+        table: &str,
+        after: Option<i64>,
+    ) -> Result<Vec<LogEntry>, Error> {
+        History::new(table, READ_WAIT).read_log(engine, after)
+    }
+
+    /// Adds an event to the log (the history tables must exist).
+    pub fn record(
+        engine: &mut dyn Engine,
+        table: &str,
+        version: u64,
+        action: &str,
+        detail: Option<&str>,
+    ) -> Result<(), Error> {
+        History::new(table, READ_WAIT).log(engine, version, action, detail)
+    }
+}

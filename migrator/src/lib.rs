@@ -48,7 +48,7 @@ pub use engine::{
     ScratchCopy, Stats, TableStats,
 };
 pub use error::{Error, MigrationError, RowLimitHit, ValidationProblem};
-pub use history::{HistoryRow, LogEntry, Status};
+pub use history::{tables as history_tables, HistoryRow, LogEntry, Status};
 #[doc(hidden)]
 pub use migrator_format::embed as __embed;
 pub use migrator_format::{DownKind, EngineMigrations, Layout, Original};

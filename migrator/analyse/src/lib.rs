@@ -16,6 +16,7 @@ mod model;
 mod ops;
 pub mod report;
 mod rules;
+pub mod sql;
 
 use std::collections::HashSet;
 use std::path::Path;

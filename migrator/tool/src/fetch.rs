@@ -32,7 +32,7 @@ impl std::fmt::Debug for Online {
 /// The default API base URL.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
 
-fn valid_repo(repo: &str) -> bool {
+pub(crate) fn valid_repo(repo: &str) -> bool {
     let mut parts = repo.split('/');
     let ok = |p: Option<&str>| {
         p.is_some_and(|p| {

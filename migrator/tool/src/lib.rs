@@ -19,6 +19,11 @@
 //! DDL subset), [`model`] (changes), [`render`] (dialects), [`mod@generate`] (file texts), [`mod@write`]
 //! (atomic writes, idempotence).
 
+pub mod changelog;
+pub mod changes;
+pub mod database;
+pub mod dialect;
+pub mod docs;
 pub mod error;
 pub mod export;
 pub mod extract;
@@ -27,18 +32,21 @@ pub mod generate;
 pub mod ident;
 pub mod metrics;
 pub mod model;
+pub mod output;
 pub mod render;
 pub mod schema;
+pub mod secret;
 pub mod sql;
+pub mod track;
 pub mod write;
 
 use std::path::PathBuf;
 
+pub use dialect::Dialect;
 pub use error::{ExportError, GenError, Unreadable};
 pub use export::Issue;
 pub use fetch::Online;
 pub use generate::{generate_issue, Generated, RenderOptions};
-pub use sql::Dialect;
 pub use write::PlannedFile;
 
 /// Where the issue comes from.

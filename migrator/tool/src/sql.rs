@@ -232,24 +232,7 @@ pub struct Expr {
     toks: Vec<Tok>,
 }
 
-/// The SQL dialect to render for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Dialect {
-    /// SQLite 3.35+.
-    Sqlite,
-    /// PostgreSQL 13+.
-    Postgres,
-}
-
-impl Dialect {
-    /// `sqlite` or `postgres`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "sqlite",
-            Dialect::Postgres => "postgres",
-        }
-    }
-}
+pub use crate::dialect::Dialect;
 
 impl Expr {
     /// Validates tokens as an expression: balanced parentheses, no `;`, no statement keywords, quoted
