@@ -4,8 +4,7 @@
 
 use migrator::{Migrator, RollbackOptions};
 use migrator_tests::{both_engines, Db, Workspace};
-use migrator_tool::schema::BaseSchema;
-use migrator_tool::{generate_issue, Dialect, RenderOptions};
+use migrator_tool::{generate_issue, Dialect, RenderOptions, Schema};
 
 both_engines!(every_fixture_export_applies_and_rolls_back_through_the_runtime);
 
@@ -64,7 +63,8 @@ fn every_fixture_export_applies_and_rolls_back_through_the_runtime(ws: &Workspac
         Some("DROP TABLE activities;\nDROP TABLE contacts;\nDROP TABLE users;"),
     );
     db.boot(&ws.set()).unwrap();
-    let base = BaseSchema::parse(&base_sql).unwrap();
+    let mut base_sql = base_sql;
+    let (mut base, _) = Schema::from_dump(&base_sql, dialect, "base").unwrap();
 
     for (index, file) in ["198.json", "212.json", "234.json"].into_iter().enumerate() {
         let issue = fixture(file);
@@ -73,11 +73,14 @@ fn every_fixture_export_applies_and_rolls_back_through_the_runtime(ws: &Workspac
             version: 20240201000000 + index as u64 * 100,
             name: None,
             with_comments: false,
-            base: Some(base.clone()),
+            schema: base.clone(),
+            schema_source: "the base migration".into(),
         };
         let generated = generate_issue(&issue, &options).unwrap_or_else(|e| panic!("{file}: {e}"));
         let before = db.fingerprint();
-        ws.write(&generated.file_name, &generated.migration);
+        for f in &generated.files {
+            ws.write(&f.file_name, &f.text);
+        }
         let set = ws.set();
         let report = db.boot(&set).unwrap_or_else(|e| {
             panic!(
@@ -86,7 +89,8 @@ fn every_fixture_export_applies_and_rolls_back_through_the_runtime(ws: &Workspac
                 generated.migration
             )
         });
-        assert_eq!(report.applied_versions(), [generated.version], "{file}");
+        let versions: Vec<u64> = generated.files.iter().map(|f| f.version).collect();
+        assert_eq!(report.applied_versions(), versions, "{file}");
         assert_ne!(db.fingerprint(), before, "{file} changed nothing");
         let migrator = Migrator::new(&set);
         db.with_backend(|b| {
@@ -102,5 +106,21 @@ fn every_fixture_export_applies_and_rolls_back_through_the_runtime(ws: &Workspac
         // Apply it again (operator's reapply) so the next issue builds on it, as in production.
         db.with_backend(|b| migrator.reapply_issue(b, generated.issue))
             .unwrap();
+        base = {
+            let text = generated.files.iter().fold(base_sql.clone(), |acc, f| {
+                format!(
+                    "{acc}\n{}",
+                    f.text
+                        .split("-- ============ UP MIGRATION ============")
+                        .nth(1)
+                        .unwrap()
+                        .split("-- ============ DOWN MIGRATION")
+                        .next()
+                        .unwrap()
+                )
+            });
+            base_sql = text;
+            Schema::from_dump(&base_sql, dialect, "base").unwrap().0
+        };
     }
 }
