@@ -128,6 +128,11 @@ fn the_cli_generates_online() {
         (404, "{\"message\": \"Not Found\"}".into()),
     ]);
     let dir = tempfile::tempdir().unwrap();
+    common::copy_example(
+        &dir.path().join("migrations"),
+        migrator_tool::Dialect::Sqlite,
+        Some(212),
+    );
     let run = |issue: &str| {
         Command::new(env!("CARGO_BIN_EXE_migrator-tool"))
             .current_dir(dir.path())

@@ -17,6 +17,7 @@ mod constraints;
 mod data;
 mod limits;
 mod rebuild;
+mod shadow;
 mod tables;
 
 use std::collections::BTreeSet;
@@ -96,7 +97,16 @@ pub fn plan(
             line: 0,
         },
         later: Vec::new(),
+        shadow: None,
     };
+    if dialect == Dialect::Sqlite {
+        match shadow::build(schema) {
+            Ok(conn) => p.shadow = Some(conn),
+            Err(e) => {
+                tracing::debug!(error = %e, "no SQLite shadow of the schema; the model is kept by the DDL reader")
+            }
+        }
+    }
     for (n, l) in changes.iter().enumerate() {
         p.origin = l.origin.clone();
         p.later = changes[n + 1..].to_vec();
@@ -128,6 +138,8 @@ pub(crate) struct Planner {
     pub(crate) origin: Origin,
     /// The changes after the current one.
     pub(crate) later: Vec<Located>,
+    /// SQLite: the schema in an in-memory database, which every UP statement runs on ([`shadow`]).
+    shadow: Option<rusqlite::Connection>,
 }
 
 impl Planner {
@@ -193,7 +205,11 @@ impl Planner {
     pub(crate) fn push(&mut self, mut step: Step) -> Result<(), GenError> {
         rebuild::allow_rebuilds(&mut step);
         for sql in &step.up {
-            crate::schema::apply_statement(&mut self.schema, sql, self.d).map_err(|e| {
+            let applied = match &self.shadow {
+                Some(conn) => shadow::apply(conn, sql).map(|s| self.schema = s),
+                None => crate::schema::apply_statement(&mut self.schema, sql, self.d).map(|_| ()),
+            };
+            applied.map_err(|e| {
                 self.refuse(format!(
                     "the generated statement does not apply to the schema ({e}): {}",
                     crate::ident::shorten(sql)

@@ -360,6 +360,12 @@ impl Planner {
             step.down
                 .push(render::index_from_schema(i, &t.name, d, false));
         }
+        if d == Dialect::Postgres && !t.indexes.is_empty() {
+            step.allows.push((
+                "pg-index-not-concurrent",
+                format!("the DOWN builds the indexes of {table} right after re-creating it, empty"),
+            ));
+        }
         for tr in &t.triggers {
             step.down.push(tr.sql.clone());
         }
