@@ -509,15 +509,7 @@ fn add_column(c: &mut Cursor, ctx: Option<&Ident>) -> Result<Vec<Change>, String
     let mut column = ColumnSpec::new(name, ty);
     let mut extras = Vec::new();
     column_phrases(&mut spec, &mut column, &mut extras)?;
-    let mut out = vec![Change::AddColumn {
-        table: table.clone(),
-        column,
-    }];
-    out.extend(extras.into_iter().map(|constraint| Change::AddConstraint {
-        table: table.clone(),
-        constraint,
-    }));
-    Ok(out)
+    Ok(column_changes(&table, column, extras))
 }
 
 fn balanced(toks: &[Token]) -> bool {
@@ -650,6 +642,11 @@ pub(crate) fn column_bullet(text: &str, table: &Ident) -> Result<Vec<Change>, St
         column_phrases(&mut spec, &mut column, &mut extras)?;
     }
     column_phrases(&mut c, &mut column, &mut extras)?;
+    Ok(column_changes(table, column, extras))
+}
+
+/// An added column and the table constraints its phrases implied.
+fn column_changes(table: &Ident, column: ColumnSpec, extras: Vec<NamedConstraint>) -> Vec<Change> {
     let mut out = vec![Change::AddColumn {
         table: table.clone(),
         column,
@@ -658,5 +655,5 @@ pub(crate) fn column_bullet(text: &str, table: &Ident) -> Result<Vec<Change>, St
         table: table.clone(),
         constraint,
     }));
-    Ok(out)
+    out
 }

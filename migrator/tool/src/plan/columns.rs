@@ -598,10 +598,7 @@ impl Planner {
                     Ok(())
                 })
                 .map_err(|e| self.refuse(e))?;
-                step.up = self.sqlite_rebuild(&t, &after, &[])?;
-                let mut now = t.clone();
-                now.sql = None;
-                step.down = self.sqlite_rebuild_from(&now, &t, &[])?;
+                self.sqlite_rebuild_both(&mut step, &t, &after)?;
             }
         }
         self.push(step)
@@ -805,10 +802,7 @@ impl Planner {
         step.notes.push(format!(
             "SQLite's ALTER TABLE cannot change a column: {table} is rebuilt, every row copied"
         ));
-        step.up = self.sqlite_rebuild(&t, &after, &[])?;
-        let mut now = t.clone();
-        now.sql = None;
-        step.down = self.sqlite_rebuild_from(&now, &t, &[])?;
+        self.sqlite_rebuild_both(&mut step, &t, &after)?;
         self.push(step)
     }
 }

@@ -285,20 +285,7 @@ impl Planner {
                             .collect::<Vec<_>>()
                             .join(", ")
                     ));
-                    self.create_index(&IndexSpec {
-                        name: None,
-                        table: table.clone(),
-                        unique: false,
-                        keys: cols
-                            .into_iter()
-                            .map(|c| crate::model::IndexKey {
-                                key: KeyExpr::Column(c),
-                                desc: false,
-                            })
-                            .collect(),
-                        predicate: None,
-                        method: None,
-                    })?;
+                    self.create_index(&super::tables::index_over(table, &cols))?;
                 }
                 Ok(())
             }
@@ -321,16 +308,9 @@ impl Planner {
         let d = self.d;
         let t = self.table(table)?;
         if let ConstraintSpec::Unique(cols) = &c.constraint {
-            let mut spec = super::tables::index_on(table, &cols[0]);
+            let mut spec = super::tables::index_over(table, cols);
             spec.name = c.name.clone();
             spec.unique = true;
-            spec.keys = cols
-                .iter()
-                .map(|c| crate::model::IndexKey {
-                    key: KeyExpr::Column(c.clone()),
-                    desc: false,
-                })
-                .collect();
             return self.create_index(&spec);
         }
         let clause = render::constraint_clause(c, d);
@@ -364,10 +344,7 @@ impl Planner {
         step.breaking.push(format!(
             "{what} on the rows {table} has: the rebuild fails if rows break it"
         ));
-        step.up = self.sqlite_rebuild(&t, &after, &[])?;
-        let mut now = t.clone();
-        now.sql = None;
-        step.down = self.sqlite_rebuild_from(&now, &t, &[])?;
+        self.sqlite_rebuild_both(&mut step, &t, &after)?;
         self.push(step)?;
         if let ConstraintSpec::ForeignKey(cols, _) = &c.constraint {
             if !self.covered(table, cols) {
@@ -375,15 +352,7 @@ impl Planner {
                     "{}: added an index on {table} for its new foreign key",
                     self.origin
                 ));
-                let mut spec = super::tables::index_on(table, &cols[0]);
-                spec.keys = cols
-                    .iter()
-                    .map(|c| crate::model::IndexKey {
-                        key: KeyExpr::Column(c.clone()),
-                        desc: false,
-                    })
-                    .collect();
-                self.create_index(&spec)?;
+                self.create_index(&super::tables::index_over(table, cols))?;
             }
         }
         Ok(())
@@ -480,10 +449,7 @@ impl Planner {
                     Ok(())
                 })
                 .map_err(|e| self.refuse(e))?;
-                step.up = self.sqlite_rebuild(&t, &after, &[])?;
-                let mut now = t.clone();
-                now.sql = None;
-                step.down = self.sqlite_rebuild_from(&now, &t, &[])?;
+                self.sqlite_rebuild_both(&mut step, &t, &after)?;
             }
         }
         self.push(step)

@@ -111,6 +111,21 @@ impl Planner {
     }
 }
 
+impl Planner {
+    /// An SQLite change by the table rebuild both ways: the UP rebuilds `t` into `after_sql`, the DOWN
+    /// rebuilds it back into `t`'s own text.
+    pub(crate) fn sqlite_rebuild_both(
+        &self,
+        step: &mut super::Step,
+        t: &Table,
+        after_sql: &str,
+    ) -> Result<(), GenError> {
+        step.up = self.sqlite_rebuild(t, after_sql, &[])?;
+        step.down = self.sqlite_rebuild_from(t, t, &[])?;
+        Ok(())
+    }
+}
+
 /// The lint findings a table rebuild causes by its nature, allowed with the reason: the analyser reads
 /// `_new_t` and `t` as two tables, so it sees a DROP TABLE of `t` (the rows were copied first) and the
 /// foreign keys of `_new_t` without the indexes re-created on `t` after the rename.

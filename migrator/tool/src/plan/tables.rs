@@ -104,20 +104,7 @@ impl Planner {
                             .join(", "),
                         fk.table
                     ));
-                    self.create_index(&IndexSpec {
-                        name: None,
-                        table: table.clone(),
-                        unique: false,
-                        keys: cols
-                            .iter()
-                            .map(|c| IndexKey {
-                                key: KeyExpr::Column(c.clone()),
-                                desc: false,
-                            })
-                            .collect(),
-                        predicate: None,
-                        method: None,
-                    })?;
+                    self.create_index(&index_over(table, cols))?;
                 }
             }
         }
@@ -424,16 +411,25 @@ fn numeric_pair(a: &str, b: &str) -> bool {
     matches!(a, "integer" | "numeric") && matches!(b, "integer" | "numeric")
 }
 
-pub(super) fn index_on(table: &Ident, column: &Ident) -> IndexSpec {
+/// A plain index over `columns` of `table` (named by the planner).
+pub(super) fn index_over(table: &Ident, columns: &[Ident]) -> IndexSpec {
     IndexSpec {
         name: None,
         table: table.clone(),
         unique: false,
-        keys: vec![IndexKey {
-            key: KeyExpr::Column(column.clone()),
-            desc: false,
-        }],
+        keys: columns
+            .iter()
+            .map(|c| IndexKey {
+                key: KeyExpr::Column(c.clone()),
+                desc: false,
+            })
+            .collect(),
         predicate: None,
         method: None,
     }
+}
+
+/// A plain index over one column.
+pub(super) fn index_on(table: &Ident, column: &Ident) -> IndexSpec {
+    index_over(table, std::slice::from_ref(column))
 }
