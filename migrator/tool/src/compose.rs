@@ -50,9 +50,9 @@ fn role(phase: Phase) -> &'static str {
     match phase {
         Phase::Ddl => "schema changes, in one transaction",
         Phase::Data => {
-            "data steps on existing tables, in a transaction of their own (no DDL lock held)"
+            "data steps on existing tables, in a transaction of their own, with no DDL lock held"
         }
-        Phase::Online => "online steps outside a transaction (CONCURRENTLY builds, validations)",
+        Phase::Online => "online steps outside a transaction: CONCURRENTLY builds and validations",
     }
 }
 

@@ -424,6 +424,12 @@ impl Planner {
                 ),
             ));
         }
+        if step.down.len() > 1 {
+            step.allows.push((
+                "pg-access-exclusive-held",
+                format!("the DOWN puts {}.{c} back with what its drop took, in the one transaction of the rollback", t.name),
+            ));
+        }
         Ok(())
     }
 
