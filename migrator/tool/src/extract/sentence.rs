@@ -657,3 +657,81 @@ fn column_changes(table: &Ident, column: ColumnSpec, extras: Vec<NamedConstraint
     }));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str, ctx: Option<&str>) -> Vec<String> {
+        let ctx = ctx.map(|c| Ident::parse(c).unwrap());
+        read_sentence(text, ctx.as_ref())
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+            .iter()
+            .map(Change::describe)
+            .collect()
+    }
+
+    #[test]
+    fn every_form_reads() {
+        for (text, ctx, want) in [
+            ("Add column `email_verified` (BOOLEAN, not null, default false) to `users`", None, "add column users.email_verified"),
+            ("Add `timezone` VARCHAR(64) default 'UTC' to users", None, "add column users.timezone"),
+            ("Add column last_seen_at to users (TIMESTAMP)", None, "add column users.last_seen_at"),
+            ("Add a `source` column (TEXT, default 'manual') to `contacts`", None, "add column contacts.source"),
+            ("Add column `x` (TEXT) to `t` (for the weekly report)", None, "add column t.x"),
+            ("Add `t.y` INTEGER", None, "add column t.y"),
+            ("Rename column `phone` to `phone_number` in `contacts`", None, "rename column contacts.phone to phone_number"),
+            ("Rename `contacts`.`phone` → `phone_number`", None, "rename column contacts.phone to phone_number"),
+            ("Drop column `legacy` from `contacts`", None, "drop column contacts.legacy"),
+            ("Remove `contacts`.`legacy`", None, "drop column contacts.legacy"),
+            ("Drop the default of `users`.`theme`", None, "drop the default of users.theme"),
+            ("Drop table `old`", None, "drop table old"),
+            ("Drop index `idx_old`", None, "drop index idx_old"),
+            ("Drop constraint `chk_x` from `t`", None, "drop constraint chk_x of t"),
+            ("Rename table `a` to `b`", None, "rename table a to b"),
+            ("Make `contacts`.`external_id` unique", None, "create unique index on contacts"),
+            ("Make `users`.`email` required", None, "make users.email NOT NULL"),
+            ("Make `users`.`bio` optional", None, "make users.bio nullable"),
+            ("Change type of `contacts`.`score` to BIGINT", None, "change type of contacts.score to BIGINT"),
+            ("Widen `contacts.note` from VARCHAR(20) to VARCHAR(200)", None, "change type of contacts.note to VARCHAR(200)"),
+            ("Set the default of `users`.`theme` to 'dark'", None, "set the default of users.theme"),
+            ("Add index on `activities` (`contact_id`, `created_at` DESC) where `deleted_at IS NULL`", None, "create index on activities"),
+            ("Add a unique index on users(email)", None, "create unique index on users"),
+            ("Index on (`a`, `b`)", Some("t"), "create index on t"),
+            ("Unique index idx_lower on users (lower(email))", None, "create unique index idx_lower on users"),
+            ("Add unique constraint on `users` (`email`)", None, "create unique index on users"),
+            ("Primary key: (`contact_id`, `tag`)", Some("tags"), "add primary key on tags"),
+            ("The primary key is (a, b)", Some("tags"), "add primary key on tags"),
+            ("Composite primary key on (a, b)", Some("tags"), "add primary key on tags"),
+            ("Add foreign key from `t.owner_id` to `users.id` on delete cascade", None, "add foreign key on t"),
+            ("`t.owner_id` references users(id)", None, "add foreign key on t"),
+            ("Add check on `t`: `amount >= 0`", None, "add check constraint on t"),
+            ("`users`.`email` must be unique", None, "create unique index on users"),
+            ("(`a`, `b`) must be unique together", Some("t"), "create unique index on t"),
+            ("`contacts.name` is indexed", None, "create index on contacts"),
+            ("`users.tz` defaults to 'UTC'", None, "set the default of users.tz"),
+        ] {
+            assert_eq!(read(text, ctx), [want], "{text}");
+        }
+        assert!(read_sentence("Ship it behind a flag", None).is_err());
+        assert!(read_sentence("Add column `x` to `t`", None)
+            .unwrap_err()
+            .contains("needs its type"));
+    }
+
+    #[test]
+    fn column_bullets_of_a_new_table() {
+        let t = Ident::parse("deals").unwrap();
+        for text in [
+            "`id` BIGSERIAL PK",
+            "`title` (TEXT, not null)",
+            "title: TEXT, required",
+            "`amount` — NUMERIC(10,2), >= 0",
+        ] {
+            let changes = column_bullet(text, &t).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert!(matches!(changes[0], Change::AddColumn { .. }), "{text}");
+        }
+        assert!(column_bullet("Unique: email", &t).is_err());
+        assert!(column_bullet("Index on (a, b)", &t).is_err());
+    }
+}
