@@ -178,6 +178,13 @@ pub fn extract_part(part: &str, text: &str, out: &mut Extraction) {
             i += 1;
             continue;
         }
+        if bullet(line).is_none() && section_line(line) {
+            // `Data model:` on a line of its own opens a section that the next heading ends.
+            st.section = Some(7);
+            st.ctx = None;
+            i += 1;
+            continue;
+        }
         if bullet(line).is_none() && !line.is_empty() {
             if let Some((found, new)) = table_intro(line).filter(|_| followed_by_list(&lines, i)) {
                 match found {
@@ -260,6 +267,16 @@ fn enter_table(p: &mut Part<'_>, st: &mut State, table: Ident, new: bool, line_n
         );
     }
     st.ctx = Some(TableCtx { table, new });
+}
+
+/// A short line ending in `:` that names a data-model section (`Data model:`, `**Schema changes:**`).
+fn section_line(line: &str) -> bool {
+    let t = line.trim_matches(|c: char| c == '*' || c == '_' || c.is_whitespace());
+    let Some(head) = t.strip_suffix(':').or_else(|| t.strip_suffix(":**")) else {
+        return false;
+    };
+    let lower = head.trim_end_matches('*').to_ascii_lowercase();
+    lower.split_whitespace().count() <= 4 && SECTION_WORDS.iter().any(|w| lower.contains(w))
 }
 
 /// The next non-empty line after `i` is a pipe table or a list item.
@@ -521,5 +538,33 @@ fn sentence(p: &mut Part<'_>, item: &str, line_no: usize, in_model: bool, ctx: O
             });
             p.out.ignored.push(u);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(body: &str) -> Extraction {
+        let mut out = Extraction::default();
+        extract_part("body", body, &mut out);
+        out.changes = revise::fold(std::mem::take(&mut out.changes)).0;
+        out
+    }
+
+    #[test]
+    fn sections_tables_and_lists_are_followed() {
+        let e = read("Intro prose.\n\nData model:\n- Add column `x` (TEXT) to `t`\n- Ship it on Friday\n\n# Other\n- Add a button\n");
+        assert_eq!(e.changes.len(), 1);
+        assert_eq!(e.prose.len(), 1, "{:?}", e.prose);
+        let e = read("**contact_tags** (new)\n\n| Column | Type |\n|---|---|\n| tag | TEXT |\n\n**Note**: nothing else.\n");
+        assert_eq!(e.changes.len(), 1, "{:?}", e.changes);
+        assert!(
+            matches!(&e.changes[0].change, Change::CreateTable { columns, .. } if columns.len() == 1)
+        );
+        let e =
+            read("## Schema\n- ~~Drop table `old`~~\n```\nALTER TABLE t ADD COLUMN c TEXT;\n```\n");
+        assert_eq!(e.changes.len(), 1);
+        assert_eq!(e.ignored[0].reason, "struck through");
     }
 }
