@@ -40,6 +40,8 @@ pub fn apply(
     dialect: Dialect,
 ) -> Result<Applied, String> {
     match &read.statement {
+        // A temporary table (a rebuild's copy of the rows) is not part of the schema.
+        Statement::CreateTable(ct) if ct.temporary => return Ok(Applied::Skipped),
         Statement::CreateTable(ct) => {
             let name = key(&ct.name);
             if schema.tables.contains_key(&name) {
@@ -80,7 +82,7 @@ pub fn apply(
                 alter(schema, &name, op, dialect)?;
             }
         }
-        Statement::CreateIndex(ci) => create_index(schema, ci, dialect)?,
+        Statement::CreateIndex(ci) => create_index(schema, ci, sql, dialect)?,
         Statement::Drop {
             object_type,
             names,
@@ -89,7 +91,11 @@ pub fn apply(
             ..
         } => {
             for n in names {
-                drop_object(schema, *object_type, &key(n), *if_exists, *cascade)?;
+                let k = key(n);
+                if k.starts_with("temp.") {
+                    continue;
+                }
+                drop_object(schema, *object_type, &k, *if_exists, *cascade)?;
             }
             if !matches!(
                 object_type,
@@ -375,7 +381,34 @@ fn add_constraint(
                 not_valid,
             });
         }
-        // USING INDEX forms, EXCLUDE and the like: not modelled.
+        // `ADD CONSTRAINT name PRIMARY KEY|UNIQUE USING INDEX idx`: the index becomes the constraint's.
+        TableConstraint::PrimaryKeyUsingIndex(u) | TableConstraint::UniqueUsingIndex(u) => {
+            let index = ident(&u.index_name);
+            let at = table
+                .indexes
+                .iter()
+                .position(|i| i.name == index)
+                .ok_or_else(|| format!("USING INDEX {index}: {} has no such index", table.name))?;
+            let columns: Vec<String> = table
+                .indexes
+                .remove(at)
+                .keys
+                .into_iter()
+                .map(|k| k.expr)
+                .collect();
+            let name = u.name.as_ref().map(ident).or(Some(index));
+            if matches!(c, TableConstraint::PrimaryKeyUsingIndex(_)) {
+                if dialect == Dialect::Postgres {
+                    for col in &columns {
+                        column_mut(table, col)?.not_null = true;
+                    }
+                }
+                table.primary_key = Some(PrimaryKey { name, columns });
+            } else {
+                table.uniques.push(Unique { name, columns });
+            }
+        }
+        // EXCLUDE and the like: not modelled.
         _ => {}
     }
     Ok(())
@@ -591,6 +624,7 @@ fn drop_constraint(table: &mut Table, name: &str) -> bool {
 fn create_index(
     schema: &mut Schema,
     ci: &ast::CreateIndex,
+    sql: &str,
     dialect: Dialect,
 ) -> Result<(), String> {
     let table_key = key(&ci.table_name);
@@ -655,6 +689,8 @@ fn create_index(
         predicate,
         method,
         columns,
+        // A CONCURRENTLY build's text would not re-create the index inside a transaction.
+        sql: (!ci.concurrently).then(|| sql.trim().to_string()),
     });
     Ok(())
 }

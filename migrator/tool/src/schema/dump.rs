@@ -114,6 +114,47 @@ fn without_identity_options(sql: &str) -> Option<String> {
         .then(|| sql[..at].to_string())
 }
 
+/// Reads one statement and applies it, with the fallbacks for what `sqlparser` does not read whole
+/// (identity options, SQLite trigger bodies, some view queries). `words` are its
+/// [`migrator_format::statement_words`].
+fn apply_text(
+    schema: &mut Schema,
+    sql: &str,
+    words: &[String],
+    dialect: Dialect,
+) -> Result<Applied, String> {
+    let parsed = parse_statement(sql, dialect.analyse()).or_else(|e| {
+        without_identity_options(sql)
+            .ok_or(e)
+            .and_then(|sql| parse_statement(&sql, dialect.analyse()))
+    });
+    match parsed {
+        Ok(read) => ddl::apply(schema, &read, sql, dialect),
+        Err(parse_error) => match fallback_names(words) {
+            Some((kind, name, Some(table))) if kind == "TRIGGER" => {
+                ddl::add_trigger(schema, &table, &name, sql).map(|()| Applied::Changed)
+            }
+            Some((_, name, None)) => {
+                ddl::add_view(schema, &name, sql, dialect);
+                Ok(Applied::Changed)
+            }
+            _ if shapes_schema(words) => Err(parse_error),
+            _ => Ok(Applied::Skipped),
+        },
+    }
+}
+
+/// Applies one statement of SQL text to `schema` (the generator's own statements, as the planner
+/// writes them).
+pub(crate) fn apply_statement(
+    schema: &mut Schema,
+    sql: &str,
+    dialect: Dialect,
+) -> Result<Applied, String> {
+    let words = migrator_format::statement_words(sql).map_err(|e| e.message.clone())?;
+    apply_text(schema, sql, &words, dialect)
+}
+
 pub(super) fn read(
     text: &str,
     dialect: Dialect,
@@ -137,25 +178,7 @@ pub(super) fn read(
             summary.skipped += 1;
             continue;
         }
-        let parsed = parse_statement(&s.sql, dialect.analyse()).or_else(|e| {
-            without_identity_options(&s.sql)
-                .ok_or(e)
-                .and_then(|sql| parse_statement(&sql, dialect.analyse()))
-        });
-        let result = match parsed {
-            Ok(read) => ddl::apply(&mut schema, &read, &s.sql, dialect),
-            Err(parse_error) => match fallback_names(&words) {
-                Some((kind, name, Some(table))) if kind == "TRIGGER" => {
-                    ddl::add_trigger(&mut schema, &table, &name, &s.sql).map(|()| Applied::Changed)
-                }
-                Some((_, name, None)) => {
-                    ddl::add_view(&mut schema, &name, &s.sql, dialect);
-                    Ok(Applied::Changed)
-                }
-                _ if shapes_schema(&words) => Err(parse_error),
-                _ => Ok(Applied::Skipped),
-            },
-        };
+        let result = apply_text(&mut schema, &s.sql, &words, dialect);
         match result {
             Ok(Applied::Changed) => summary.applied += 1,
             Ok(Applied::Skipped) => summary.skipped += 1,

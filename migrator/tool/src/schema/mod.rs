@@ -21,10 +21,9 @@
 //! spellings of one thing compare equal. Indexes that only back a PRIMARY KEY or UNIQUE constraint are not
 //! listed as indexes (the constraint is).
 
-mod base;
 pub mod ddl;
 mod dump;
-mod names;
+pub(crate) mod names;
 pub mod postgres;
 pub mod sqlite;
 mod steps;
@@ -35,7 +34,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use base::{BaseSchema, BaseTable};
+pub(crate) use dump::apply_statement;
 pub use dump::DumpError;
 pub use names::{expression_columns, object_key};
 
@@ -193,6 +192,9 @@ pub struct Index {
     pub method: Option<String>,
     /// The table's columns the keys and the predicate name.
     pub columns: Vec<String>,
+    /// The `CREATE INDEX` text as the database gave it (`sqlite_schema`, `pg_get_indexdef`, the dump), used
+    /// to re-create the index exactly.
+    pub sql: Option<String>,
 }
 
 /// One key of an index: a column or an expression, with its order.

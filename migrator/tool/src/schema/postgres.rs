@@ -99,7 +99,15 @@ impl Schema {
     /// (`CREATE DATABASE ... TEMPLATE template0`; the role needs CREATEDB) through the runtime, reads its
     /// schema, and drops the scratch database on every path.
     pub fn replay_postgres(dir: &Path, server_url: &str) -> Result<(Schema, Replay), SchemaError> {
-        let set = super::load_set(dir)?;
+        Schema::replay_set_postgres(&super::load_set(dir)?, server_url)
+    }
+
+    /// [`Schema::replay_postgres`] for a migration set already loaded.
+    pub fn replay_set_postgres(
+        set: &migrator::MigrationSet,
+        server_url: &str,
+    ) -> Result<(Schema, Replay), SchemaError> {
+        let dir = Path::new(set.source_dir());
         let connect = |url: &str| {
             PgConnection::establish(url).map_err(|e| {
                 SchemaError::Database(format!(
@@ -131,7 +139,7 @@ impl Schema {
         });
         let result = scratch_url.and_then(|url| {
             let mut conn = connect(&url)?;
-            let migrator = migrator::Migrator::new(&set).with_config(replay_config());
+            let migrator = migrator::Migrator::new(set).with_config(replay_config());
             let report = {
                 let mut backend = migrator::Postgres::new(&mut conn, url.clone());
                 migrator

@@ -33,10 +33,18 @@ impl Schema {
     /// Applies every migration of `dir` to a fresh in-memory SQLite database through the runtime (the
     /// host's own boot, without backup, rehearsal or review checks) and reads the schema it leaves.
     pub fn replay_sqlite(dir: &Path) -> Result<(Schema, Replay), SchemaError> {
-        let set = super::load_set(dir)?;
+        Schema::replay_set_sqlite(&super::load_set(dir)?)
+    }
+
+    /// [`Schema::replay_sqlite`] for a migration set already loaded (a directory without some of its
+    /// files, for instance).
+    pub fn replay_set_sqlite(
+        set: &migrator::MigrationSet,
+    ) -> Result<(Schema, Replay), SchemaError> {
+        let dir = Path::new(set.source_dir());
         let conn = Connection::open_in_memory()
             .map_err(|e| SchemaError::Database(format!("opening an in-memory database: {e}")))?;
-        let migrator = migrator::Migrator::new(&set).with_config(replay_config());
+        let migrator = migrator::Migrator::new(set).with_config(replay_config());
         let mut backend = migrator::Sqlite::new(&conn);
         let report = migrator
             .boot(&mut backend)
