@@ -57,5 +57,5 @@ pub use migrator_macros::{embed_migrations, embed_policy};
 pub use plan::{Plan, StatusEntry, StatusKind};
 pub use report::{Outcome, Report, Step};
 pub use run::rehearse::{Rehearsal, RehearsalPhase, RehearsalStep};
-pub use run::{Migrator, RollbackOptions, RollbackTarget, ROW_LIMIT_ALLOW};
+pub use run::{Adoption, Migrator, PeerTool, RollbackOptions, RollbackTarget, ROW_LIMIT_ALLOW};
 pub use set::MigrationSet;
