@@ -8,6 +8,7 @@
 //! The [`Migration`] type holds `Cow<'static, _>` fields so the proc-macro can emit it as static data (no code
 //! runs at start-up) while the runtime and the tool build the same type from files read at run time.
 
+mod checks;
 mod error;
 mod file;
 mod model;
@@ -16,6 +17,7 @@ pub mod policy;
 mod set;
 mod split;
 
+pub use checks::{closest_check, is_known_check, CHECK_IDS};
 pub use error::{FormatError, FormatErrorKind, SetError};
 pub use file::{checksum_hex, is_metrics_marker, normalise, parse_file};
 pub use model::{embed, Header, Migration, Statement};
