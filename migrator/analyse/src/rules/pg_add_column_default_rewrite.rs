@@ -3,7 +3,7 @@
 //! `now()` and `CURRENT_TIMESTAMP` are STABLE: evaluated once, no rewrite from PG 11.
 
 use super::{Ctx, Hit, Rule, PG};
-use crate::model::Severity;
+use crate::model::{Severity, Volatility};
 use crate::ops::Op;
 
 pub(crate) const RULE: Rule = Rule {
@@ -22,8 +22,18 @@ fn check(ctx: &Ctx, out: &mut Vec<Hit>) {
             if !ctx.existing(table) {
                 continue;
             }
-            let why = if d.volatile {
-                format!("the default {} is volatile (one value per row)", d.text)
+            let why = if d.volatility == Volatility::Volatile {
+                let unknown: Vec<&str> = d
+                    .functions
+                    .iter()
+                    .filter(|f| crate::functions::builtin(f).is_none())
+                    .map(String::as_str)
+                    .collect();
+                if unknown.is_empty() {
+                    format!("the default {} is volatile (one value per row)", d.text)
+                } else {
+                    format!("the default {} calls {}, not known to be IMMUTABLE or STABLE, and PostgreSQL treats a function as VOLATILE unless declared otherwise (one value per row)", d.text, unknown.join(", "))
+                }
             } else if v < 11 && !d.null {
                 format!("PostgreSQL {v} writes every default into every row (catalog defaults came in 11)")
             } else {
