@@ -149,6 +149,11 @@ const PG_ALTER_TABLE_GAPS: &[&[&str]] = &[
 /// When the parser refused the statement of `words` (see `migrator_format::statement_words`): `Some((form,
 /// ops))` when it is a known gap, with what its keywords show; `None` when nothing marks it as valid.
 pub(crate) fn understand(words: &[&str], dialect: Dialect) -> Option<(String, Vec<Op>)> {
+    if dialect == Dialect::Postgres {
+        if let Some(found) = create_table_like(words) {
+            return Some(found);
+        }
+    }
     if words.first() == Some(&"ALTER") && words.get(1) == Some(&"TABLE") {
         return (dialect == Dialect::Postgres)
             .then(|| alter_table(words))
@@ -163,6 +168,10 @@ pub(crate) fn understand(words: &[&str], dialect: Dialect) -> Option<(String, Ve
     let ops = match *head {
         ["DO"] => vec![Op::Other {
             kind: "DO".to_string(),
+        }],
+        ["ALTER", "INDEX"] if renamed_to(words).is_some() => vec![Op::RenameIndex {
+            from: name_after(words, 2),
+            to: renamed_to(words).unwrap_or_default(),
         }],
         ["ALTER", "SEQUENCE"] | ["ALTER", "INDEX"] | ["ALTER", "VIEW"]
             if words.contains(&"RENAME") =>
@@ -188,12 +197,43 @@ pub(crate) fn understand(words: &[&str], dialect: Dialect) -> Option<(String, Ve
     };
     let form = match *head {
         ["DO"] => "DO block".to_string(),
-        _ if ops.iter().any(|o| matches!(o, Op::RenameOther { .. })) => {
+        _ if ops
+            .iter()
+            .any(|o| matches!(o, Op::RenameOther { .. } | Op::RenameIndex { .. })) =>
+        {
             format!("{form} ... RENAME")
         }
         _ => form,
     };
     Some((form, ops))
+}
+
+/// `CREATE [TEMP | UNLOGGED] TABLE [IF NOT EXISTS] t (LIKE source INCLUDING ...)`: a new table whose columns
+/// come from another (so they are not known here).
+fn create_table_like(words: &[&str]) -> Option<(String, Vec<Op>)> {
+    if words.first() != Some(&"CREATE") {
+        return None;
+    }
+    let at = words.iter().position(|w| *w == "TABLE")?;
+    if !words[1..at]
+        .iter()
+        .all(|w| matches!(*w, "GLOBAL" | "LOCAL" | "TEMP" | "TEMPORARY" | "UNLOGGED"))
+    {
+        return None;
+    }
+    let table = name_after(words, at + 1);
+    let open = words.iter().position(|w| *w == "(")?;
+    (words.get(open + 1) == Some(&"LIKE")).then(|| {
+        (
+            "CREATE TABLE ... (LIKE ...)".to_string(),
+            vec![Op::CreateTable {
+                table,
+                columns: Vec::new(),
+                constraints: Vec::new(),
+                as_select: true,
+            }],
+        )
+    })
 }
 
 /// `ALTER TABLE [IF EXISTS] [ONLY] t <sub-command>` with a sub-command sqlparser does not read.
@@ -249,6 +289,12 @@ fn name_after(words: &[&str], mut i: usize) -> String {
         i += 1;
     }
     name
+}
+
+/// The name after `RENAME TO`.
+fn renamed_to(words: &[&str]) -> Option<String> {
+    let at = words.windows(2).position(|w| w == ["RENAME", "TO"])?;
+    Some(name_after(words, at + 2)).filter(|n| !n.is_empty())
 }
 
 /// `IMMUTABLE`, `STABLE` or `VOLATILE` among a `CREATE FUNCTION`'s words (outside its body, which the lexer

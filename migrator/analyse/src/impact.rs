@@ -427,7 +427,7 @@ impl Builder<'_> {
                 constraint,
                 not_valid,
             } => self.add_constraint(table, name.as_deref(), constraint, *not_valid),
-            Op::DropConstraint { table, name } => {
+            Op::DropConstraint { table, name, .. } => {
                 self.out.object(
                     Action::Drop,
                     ObjectKind::Constraint,
@@ -621,6 +621,25 @@ impl Builder<'_> {
                     Rename,
                     ObjectKind::Column,
                     &format!("{table}.{from}"),
+                    Some(table),
+                    Some(format!("to {to}")),
+                );
+                self.lock(table, AccessExclusive, Work::None, true);
+            }
+            Op::RenameIndex { from, to } => {
+                self.out.object(
+                    Rename,
+                    ObjectKind::Index,
+                    from,
+                    None,
+                    Some(format!("to {to}")),
+                );
+            }
+            Op::RenameConstraint { table, from, to } => {
+                self.out.object(
+                    Rename,
+                    ObjectKind::Constraint,
+                    from,
                     Some(table),
                     Some(format!("to {to}")),
                 );

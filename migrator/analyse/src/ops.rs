@@ -136,6 +136,7 @@ pub(crate) enum Op {
         table: String,
         column: String,
         data_type: String,
+        /// A `USING` expression other than the column itself.
         using: bool,
         /// Resolved: the column's type before, when known.
         from_type: Option<String>,
@@ -175,6 +176,8 @@ pub(crate) enum Op {
     DropConstraint {
         table: String,
         name: String,
+        /// Resolved: the constraint being dropped, when known.
+        known: Option<Constraint>,
     },
     ValidateConstraint {
         table: String,
@@ -194,6 +197,17 @@ pub(crate) enum Op {
     RenameOther {
         table: String,
         what: String,
+    },
+    /// `ALTER INDEX a RENAME TO b`.
+    RenameIndex {
+        from: String,
+        to: String,
+    },
+    /// `ALTER TABLE t RENAME CONSTRAINT a TO b`.
+    RenameConstraint {
+        table: String,
+        from: String,
+        to: String,
     },
     DetachPartition {
         table: String,
@@ -767,9 +781,12 @@ fn read_statement(statement: &ast::Statement, ops: &mut Vec<Op>) {
                 read_alter(&table, op, ops);
             }
         }
-        S::AlterIndex { name: n, .. } => ops.push(Op::RenameOther {
-            table: String::new(),
-            what: format!("index {}", name(n)),
+        S::AlterIndex {
+            name: n,
+            operation: ast::AlterIndexOperation::RenameIndex { index_name },
+        } => ops.push(Op::RenameIndex {
+            from: name(n),
+            to: name(index_name),
         }),
         S::RenameTable(renames) => {
             for r in renames {
@@ -906,6 +923,29 @@ fn read_statement(statement: &ast::Statement, ops: &mut Vec<Op>) {
     }
 }
 
+/// `true` when a `USING` expression is just the column, or the column cast once to the new type (`USING c`,
+/// `USING c::timestamptz`): PostgreSQL then converts as it would without USING, so it decides nothing about
+/// a rewrite. A cast through another type (`c::text::my_enum`) is a real conversion.
+fn same_column(using: &Expr, column: &ast::Ident, target: &ast::DataType) -> bool {
+    let bare = |e: &Expr| match e {
+        Expr::Identifier(i) => ident(i) == ident(column),
+        Expr::CompoundIdentifier(parts) => parts.last().is_some_and(|i| ident(i) == ident(column)),
+        _ => false,
+    };
+    match using {
+        Expr::Nested(e) => same_column(e, column, target),
+        Expr::Cast {
+            expr, data_type, ..
+        } => {
+            data_type
+                .to_string()
+                .eq_ignore_ascii_case(&target.to_string())
+                && (bare(expr) || matches!(&**expr, Expr::Nested(inner) if bare(inner)))
+        }
+        e => bare(e),
+    }
+}
+
 fn lock_mode(mode: &ast::LockTableMode) -> Lock {
     use ast::LockTableMode as M;
     match mode {
@@ -980,11 +1020,13 @@ fn read_alter(table: &str, op: &AlterTableOperation, ops: &mut Vec<Op>) {
             ops.push(Op::DropConstraint {
                 table: t,
                 name: ident(name),
+                known: None,
             })
         }
         A::DropPrimaryKey { .. } => ops.push(Op::DropConstraint {
             table: t,
             name: "primary key".to_string(),
+            known: None,
         }),
         A::ValidateConstraint { name } => ops.push(Op::ValidateConstraint {
             table: t,
@@ -1005,9 +1047,10 @@ fn read_alter(table: &str, op: &AlterTableOperation, ops: &mut Vec<Op>) {
             };
             ops.push(Op::RenameTable { from: t, to });
         }
-        A::RenameConstraint { old_name, .. } => ops.push(Op::RenameOther {
+        A::RenameConstraint { old_name, new_name } => ops.push(Op::RenameConstraint {
             table: t,
-            what: format!("constraint {}", ident(old_name)),
+            from: ident(old_name),
+            to: ident(new_name),
         }),
         A::AlterColumn { column_name, op } => {
             let column = ident(column_name);
@@ -1026,7 +1069,9 @@ fn read_alter(table: &str, op: &AlterTableOperation, ops: &mut Vec<Op>) {
                     table: t,
                     column,
                     data_type: data_type.to_string().to_lowercase(),
-                    using: using.is_some(),
+                    using: using
+                        .as_ref()
+                        .is_some_and(|u| !same_column(u, column_name, data_type)),
                     from_type: None,
                     utc: None,
                     indexed: None,

@@ -48,6 +48,25 @@ impl TableFacts {
         leads(&self.primary_key) || self.indexes.iter().any(|(_, cols)| leads(cols))
     }
 
+    /// The constraint named `name`: a declared one, the primary key (`<table>_pkey`), or the index of a
+    /// column's own UNIQUE (`<table>_<column>_key`).
+    fn constraint(&self, name: &str) -> Option<Constraint> {
+        if let Some((c, _)) = self.constraints.get(name) {
+            return Some(c.clone());
+        }
+        if (name == "primary key" || name.ends_with("_pkey")) && !self.primary_key.is_empty() {
+            return Some(Constraint::PrimaryKey {
+                columns: self.primary_key.clone(),
+            });
+        }
+        self.indexes
+            .iter()
+            .find(|(n, _)| n == name && n.ends_with("_key"))
+            .map(|(_, columns)| Constraint::Unique {
+                columns: columns.clone(),
+            })
+    }
+
     /// A validated `CHECK (column IS NOT NULL)`, or the column is in the primary key.
     fn not_null_proved(&self, column: &str) -> bool {
         self.primary_key.iter().any(|c| c == column)
@@ -82,6 +101,12 @@ fn key(name: &str) -> String {
     name.to_string()
 }
 
+/// An index's key: its name without a schema (an index lives in its table's schema, and `CREATE INDEX`
+/// names it without one).
+fn index_key(name: &str) -> String {
+    name.rsplit('.').next().unwrap_or(name).to_string()
+}
+
 /// A function's key: its name without any schema.
 fn function_key(name: &str) -> String {
     name.rsplit('.').next().unwrap_or(name).to_lowercase()
@@ -113,7 +138,7 @@ impl Catalog {
             name.to_string(),
             columns.iter().map(|c| c.to_string()).collect(),
         ));
-        self.indexes.insert(key(name), key(table));
+        self.indexes.insert(index_key(name), key(table));
     }
 
     /// Records the primary key's columns.
@@ -234,14 +259,15 @@ impl<'a> Scope<'a> {
     }
 
     fn index_table(&self, index: &str) -> Option<String> {
-        let k = key(index);
+        let k = index_key(index);
         match self.indexes.get(&k) {
             Some(t) => t.clone(),
             None => self.base.indexes.get(&k).cloned(),
         }
     }
 
-    fn function(&self, name: &str) -> Option<Volatility> {
+    /// What the migrations (or the live catalog) declare about function `name`.
+    pub fn function(&self, name: &str) -> Option<Volatility> {
         let k = function_key(name);
         self.functions
             .get(&k)
@@ -329,11 +355,9 @@ impl<'a> Scope<'a> {
                     referred.clone_from(&t.primary_key);
                 }
             }
-            Op::ValidateConstraint { table, name, known } => {
-                *known = self
-                    .table(table)
-                    .and_then(|t| t.constraints.get(name.as_str()))
-                    .map(|(c, _)| c.clone());
+            Op::ValidateConstraint { table, name, known }
+            | Op::DropConstraint { table, name, known } => {
+                *known = self.table(table).and_then(|t| t.constraint(name));
             }
             _ => {}
         }
@@ -364,14 +388,14 @@ impl<'a> Scope<'a> {
                 self.table_mut(table)
                     .indexes
                     .push((name.clone(), columns.clone()));
-                self.indexes.insert(key(&name), Some(key(table)));
+                self.indexes.insert(index_key(&name), Some(key(table)));
             }
             Op::DropIndex { names, tables, .. } => {
                 for (name, table) in names.iter().zip(tables) {
                     if let Some(t) = table {
                         self.table_mut(t).indexes.retain(|(n, _)| n != name);
                     }
-                    self.indexes.insert(key(name), None);
+                    self.indexes.insert(index_key(name), None);
                 }
             }
             Op::AddColumn { table, column } => self.add_column(table, column),
@@ -396,7 +420,7 @@ impl<'a> Scope<'a> {
                 constraint,
                 not_valid,
             } => self.add_constraint(table, name.as_deref(), constraint, !not_valid),
-            Op::DropConstraint { table, name } => {
+            Op::DropConstraint { table, name, .. } => {
                 let t = self.table_mut(table);
                 t.constraints.remove(name);
                 t.indexes.retain(|(n, _)| n != name);
@@ -411,6 +435,12 @@ impl<'a> Scope<'a> {
             }
             Op::RenameTable { from, to } => self.rename_table(from, to, index),
             Op::RenameColumn { table, from, to } => self.rename_column(table, from, to),
+            Op::RenameIndex { from, to } => {
+                if let Some(table) = self.index_table(from) {
+                    self.rename_key(&table, from, to);
+                }
+            }
+            Op::RenameConstraint { table, from, to } => self.rename_key(table, from, to),
             Op::Drop {
                 kind: ObjectTypeName::Table,
                 names,
@@ -418,7 +448,8 @@ impl<'a> Scope<'a> {
             } => {
                 for n in names {
                     if let Some(t) = self.table(n) {
-                        let gone: Vec<String> = t.indexes.iter().map(|(i, _)| key(i)).collect();
+                        let gone: Vec<String> =
+                            t.indexes.iter().map(|(i, _)| index_key(i)).collect();
                         for i in gone {
                             self.indexes.insert(i, None);
                         }
@@ -433,6 +464,9 @@ impl<'a> Scope<'a> {
                 );
             }
             Op::SetTimeZone { value } => self.time_zone = Some(value.clone()),
+            Op::CreateView { name, .. } => {
+                self.created.entry(key(name)).or_insert(index);
+            }
             _ => {}
         }
     }
@@ -513,11 +547,32 @@ impl<'a> Scope<'a> {
         let facts = self.table(from).cloned();
         if let Some(f) = &facts {
             for (i, _) in &f.indexes {
-                self.indexes.insert(key(i), Some(key(to)));
+                self.indexes.insert(index_key(i), Some(key(to)));
             }
         }
         self.tables.insert(key(from), None);
         self.tables.insert(key(to), facts);
+    }
+
+    /// Renames an index or constraint of `table` (a key's index and constraint share their name).
+    fn rename_key(&mut self, table: &str, from: &str, to: &str) {
+        let from_bare = index_key(from);
+        let to_bare = index_key(to);
+        let t = self.table_mut(table);
+        let mut was_index = false;
+        for (n, _) in &mut t.indexes {
+            if *n == from_bare {
+                n.clone_from(&to_bare);
+                was_index = true;
+            }
+        }
+        if let Some(c) = t.constraints.remove(&from_bare) {
+            t.constraints.insert(to_bare.clone(), c);
+        }
+        if was_index || self.index_table(from).is_some() {
+            self.indexes.insert(from_bare, None);
+            self.indexes.insert(to_bare, Some(key(table)));
+        }
     }
 
     fn rename_column(&mut self, table: &str, from: &str, to: &str) {
@@ -535,21 +590,22 @@ impl<'a> Scope<'a> {
             rename(cols);
         }
         for (c, _) in t.constraints.values_mut() {
-            if let Constraint::Check {
-                not_null_column: Some(n),
-                ..
-            } = c
-            {
-                if n == from {
-                    *n = to.to_string();
-                }
+            match c {
+                Constraint::Check {
+                    not_null_column: Some(n),
+                    ..
+                } if n == from => *n = to.to_string(),
+                Constraint::Unique { columns }
+                | Constraint::PrimaryKey { columns }
+                | Constraint::ForeignKey { columns, .. } => rename(columns),
+                _ => {}
             }
         }
     }
 }
 
 /// PostgreSQL's name for an unnamed constraint: `<table>_<column>_check`, `<table>_pkey`, ...
-fn default_name(table: &str, constraint: &Constraint) -> String {
+pub(crate) fn default_name(table: &str, constraint: &Constraint) -> String {
     let bare = table.rsplit('.').next().unwrap_or(table);
     match constraint {
         Constraint::Check {

@@ -30,8 +30,9 @@ fn check(ctx: &Ctx, out: &mut Vec<Hit>) {
             .collect();
         out.push(Hit::new(
             format!(
-                "{} stay locked (ACCESS EXCLUSIVE, taken earlier in this transaction) while this statement works on {}: reads and writes of {} wait until COMMIT",
+                "{} {} locked (ACCESS EXCLUSIVE, taken earlier in this transaction) while this statement works on {}: reads and writes of {} wait until COMMIT",
                 held.join(", "),
+                if held.len() == 1 { "stays" } else { "stay" },
                 slow.join(", "),
                 held.join(", ")
             ),

@@ -1,5 +1,6 @@
-//! `backfill-in-ddl-transaction` (check 23): an UPDATE/DELETE of an existing table in the same transaction
-//! as DDL on existing tables: the DDL's locks (SQLite: the database write lock) are held for the backfill.
+//! `backfill-in-ddl-transaction` (check 23): an UPDATE/DELETE of an existing table after DDL on existing
+//! tables in the same transaction: the DDL's locks (SQLite: the database write lock) are held for the
+//! whole backfill. A backfill before the DDL holds no DDL lock and is not reported.
 
 use super::{Ctx, Hit, Rule, BOTH};
 use crate::model::Severity;
@@ -25,7 +26,7 @@ fn check(ctx: &Ctx, out: &mut Vec<Hit>) {
         if !ctx.existing(table) {
             continue;
         }
-        if ctx.facts.ddl_elsewhere(ctx.index) {
+        if ctx.facts.ddl_before(ctx.index) {
             out.push(Hit::new(
                 format!("this backfill of {table} runs in the same transaction as DDL: the DDL's locks are held until it finishes"),
                 "move the backfill to its own `-- migrator:no-transaction` migration and run it in batches",

@@ -44,8 +44,10 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::model::{Dialect, Finding, Lock, Options, Section, Severity, StatementAnalysis};
-use crate::ops::{ObjectTypeName, Op};
+use crate::model::{
+    Action, Dialect, Finding, Lock, ObjectKind, Options, Section, Severity, StatementAnalysis,
+};
+use crate::ops::{Constraint, ObjectTypeName, Op};
 use crate::state::Scope;
 use crate::Migration;
 
@@ -87,9 +89,15 @@ impl Ctx<'_> {
 pub(crate) struct SectionFacts {
     /// Table -> the statement that created it.
     created: HashMap<String, usize>,
-    /// Statements doing DDL on a table that existed before the section.
-    ddl_on_existing: Vec<bool>,
-    ddl_count: usize,
+    /// The first statement doing DDL on a table that existed before the section.
+    first_ddl_on_existing: Option<usize>,
+    /// Constraint name -> the last statement adding a constraint of that name (PostgreSQL's own name
+    /// for an unnamed one); `primary key of <table>` for a primary key.
+    constraint_added: HashMap<String, usize>,
+    /// Table -> the key column sets (sorted) a PRIMARY KEY, UNIQUE or unique index of the section adds.
+    keys_added: HashMap<String, Vec<Vec<String>>>,
+    /// Table renames: (from, to, statement).
+    renames: Vec<(String, String, usize)>,
     /// Constraint name -> the first statement adding it NOT VALID.
     not_valid_added: HashMap<String, usize>,
     /// Table -> the first statement dropping it.
@@ -113,9 +121,44 @@ impl SectionFacts {
             ..SectionFacts::default()
         };
         for (index, statement_ops) in ops.iter().enumerate() {
-            let mut ddl = false;
             for op in statement_ops.iter().flatten() {
-                ddl |= facts.is_ddl_on_existing(op, index);
+                if facts.first_ddl_on_existing.is_none() && facts.is_ddl_on_existing(op, index) {
+                    facts.first_ddl_on_existing = Some(index);
+                }
+                match op {
+                    Op::AddConstraint {
+                        table,
+                        name,
+                        constraint,
+                        ..
+                    } => {
+                        let name = name
+                            .clone()
+                            .unwrap_or_else(|| crate::state::default_name(table, constraint));
+                        facts.constraint_added.insert(name, index);
+                        if let Constraint::PrimaryKey { columns } | Constraint::Unique { columns } =
+                            constraint
+                        {
+                            facts.add_key(table, columns);
+                        }
+                        if matches!(constraint, Constraint::PrimaryKey { .. }) {
+                            facts
+                                .constraint_added
+                                .insert(format!("primary key of {table}"), index);
+                        }
+                    }
+                    Op::RenameTable { from, to } => {
+                        facts.renames.push((from.clone(), to.clone(), index));
+                    }
+                    Op::CreateIndex {
+                        table,
+                        columns,
+                        unique: true,
+                        predicate: None,
+                        ..
+                    } => facts.add_key(table, columns),
+                    _ => {}
+                }
                 match op {
                     Op::AddConstraint {
                         name: Some(n),
@@ -139,8 +182,6 @@ impl SectionFacts {
                     _ => {}
                 }
             }
-            facts.ddl_on_existing.push(ddl);
-            facts.ddl_count += usize::from(ddl);
         }
         facts.slow_under_held_lock = slow_under_held_lock(statements);
         facts
@@ -177,9 +218,61 @@ impl SectionFacts {
         }
     }
 
-    /// Whether a statement other than `index` does DDL on an existing table.
-    pub fn ddl_elsewhere(&self, index: usize) -> bool {
-        self.ddl_count > usize::from(self.ddl_on_existing.get(index).copied().unwrap_or(false))
+    /// Whether a statement before `index` did DDL on an existing table (its locks are then held by the
+    /// transaction while statement `index` runs).
+    pub fn ddl_before(&self, index: usize) -> bool {
+        self.first_ddl_on_existing.is_some_and(|i| i < index)
+    }
+
+    fn add_key(&mut self, table: &str, columns: &[String]) {
+        let mut key = columns.to_vec();
+        key.sort();
+        self.keys_added
+            .entry(table.to_string())
+            .or_default()
+            .push(key);
+    }
+
+    /// Whether the constraint `name` of `table`, dropped by statement `index`, is replaced rather than
+    /// loosened: added again under its name by it or a later statement, a primary key replaced by a new
+    /// one, or a UNIQUE / PRIMARY KEY (`known`, its definition) whose columns a new key of the section
+    /// covers exactly.
+    pub fn constraint_replaced(
+        &self,
+        table: &str,
+        name: &str,
+        known: Option<&Constraint>,
+        index: usize,
+    ) -> bool {
+        let again = |key: &str| self.constraint_added.get(key).is_some_and(|&i| i >= index);
+        let pkey = name == "primary key" || name.ends_with("_pkey");
+        let same_key = match known {
+            Some(Constraint::PrimaryKey { columns } | Constraint::Unique { columns }) => {
+                let mut wanted = columns.clone();
+                wanted.sort();
+                self.keys_added
+                    .get(table)
+                    .is_some_and(|keys| keys.contains(&wanted))
+            }
+            _ => false,
+        };
+        again(name) || (pkey && again(&format!("primary key of {table}"))) || same_key
+    }
+
+    /// Whether table `name`, renamed by statement `index`, is created again by a later statement (the
+    /// rebuild `ALTER TABLE x RENAME TO x_old; CREATE TABLE x ...; INSERT ...; DROP TABLE x_old`): clients
+    /// find the name again at COMMIT.
+    pub fn recreated_after(&self, name: &str, index: usize) -> bool {
+        self.created.get(name).is_some_and(|&c| c > index)
+    }
+
+    /// Whether dropping table `name` at statement `index` drops the old copy of a rebuild: a table renamed
+    /// away from a name created again (`x_old` above), or a table whose name a later rename takes over
+    /// (SQLite's `DROP TABLE x; ALTER TABLE new_x RENAME TO x`). Its rows live on in the new table.
+    pub fn rebuild_drop(&self, name: &str, index: usize) -> bool {
+        self.renames.iter().any(|(from, to, at)| {
+            to == name && ((*at < index && self.recreated_after(from, *at)) || *at > index)
+        })
     }
 
     /// Whether constraint `name` is added NOT VALID before statement `index`.
@@ -220,6 +313,15 @@ fn slow_under_held_lock(statements: &[StatementAnalysis]) -> Option<(usize, Vec<
             .filter(|t| !t.brief && !t.new_table)
             .map(|t| t.table.as_str())
             .collect();
+        // A table or view this statement drops: its readers fail after COMMIT anyway (and
+        // destructive-operation says so); its lock does not count as held.
+        let dropped = |table: &str| {
+            s.objects.iter().any(|o| {
+                o.action == Action::Drop
+                    && matches!(o.object, ObjectKind::Table | ObjectKind::View)
+                    && o.name == table
+            })
+        };
         if !slow.is_empty() {
             let others: Vec<String> = held
                 .iter()
@@ -231,7 +333,11 @@ fn slow_under_held_lock(statements: &[StatementAnalysis]) -> Option<(usize, Vec<
             }
         }
         for t in &s.tables {
-            if t.lock == Lock::AccessExclusive && !t.new_table && held_set.insert(&t.table) {
+            if t.lock == Lock::AccessExclusive
+                && !t.new_table
+                && !dropped(&t.table)
+                && held_set.insert(&t.table)
+            {
                 held.push(&t.table);
             }
         }

@@ -26,11 +26,16 @@ fn check(ctx: &Ctx, out: &mut Vec<Hit>) {
                 let unknown: Vec<&str> = d
                     .functions
                     .iter()
-                    .filter(|f| crate::functions::builtin(f).is_none())
+                    .filter(|f| {
+                        crate::functions::builtin(f).is_none() && ctx.scope.function(f).is_none()
+                    })
                     .map(String::as_str)
                     .collect();
                 if unknown.is_empty() {
-                    format!("the default {} is volatile (one value per row)", d.text)
+                    format!(
+                        "the default {} is volatile (one value per row; a function created without IMMUTABLE or STABLE is VOLATILE)",
+                        d.text
+                    )
                 } else {
                     format!("the default {} calls {}, not known to be IMMUTABLE or STABLE, and PostgreSQL treats a function as VOLATILE unless declared otherwise (one value per row)", d.text, unknown.join(", "))
                 }
