@@ -23,22 +23,7 @@ fn check(ctx: &Ctx, out: &mut Vec<Hit>) {
                 continue;
             }
             let why = if d.volatility == Volatility::Volatile {
-                let unknown: Vec<&str> = d
-                    .functions
-                    .iter()
-                    .filter(|f| {
-                        crate::functions::builtin(f).is_none() && ctx.scope.function(f).is_none()
-                    })
-                    .map(String::as_str)
-                    .collect();
-                if unknown.is_empty() {
-                    format!(
-                        "the default {} is volatile (one value per row; a function created without IMMUTABLE or STABLE is VOLATILE)",
-                        d.text
-                    )
-                } else {
-                    format!("the default {} calls {}, not known to be IMMUTABLE or STABLE, and PostgreSQL treats a function as VOLATILE unless declared otherwise (one value per row)", d.text, unknown.join(", "))
-                }
+                volatile_why(ctx, &d.text, &d.functions)
             } else if v < 11 && !d.null {
                 format!("PostgreSQL {v} writes every default into every row (catalog defaults came in 11)")
             } else {
@@ -50,6 +35,27 @@ fn check(ctx: &Ctx, out: &mut Vec<Hit>) {
             ));
         }
     }
+}
+
+/// Why a default is volatile, naming each volatile function by what is known of it.
+fn volatile_why(ctx: &Ctx, text: &str, functions: &[String]) -> String {
+    let mut reasons = Vec::new();
+    for f in functions {
+        match (ctx.scope.function(f), crate::functions::builtin(f)) {
+            (Some(Volatility::Volatile), _) => reasons.push(format!(
+                "{f} is VOLATILE (created without IMMUTABLE or STABLE)"
+            )),
+            (None, Some(Volatility::Volatile)) => reasons.push(format!("{f} is VOLATILE")),
+            (None, None) => reasons.push(format!(
+                "{f} is not known to be IMMUTABLE or STABLE, and PostgreSQL treats a function as VOLATILE unless declared otherwise"
+            )),
+            _ => {}
+        }
+    }
+    format!(
+        "the default {text} is evaluated once per row: {}",
+        reasons.join("; ")
+    )
 }
 
 #[cfg(test)]
