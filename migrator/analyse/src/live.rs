@@ -192,25 +192,23 @@ pub(crate) fn check_violations(table: &str, expr: &str) -> LiveCheck {
     )
 }
 
-/// SQLite: the schema objects that make `ALTER TABLE table DROP COLUMN column` fail: the column is (part
-/// of) the PRIMARY KEY, in an index (UNIQUE included), in one of the table's foreign keys, or named in a
-/// partial index's WHERE, a view or a trigger that names the table. (CHECK constraints and generated
-/// columns of the table itself are not read: SQLite keeps them only in the CREATE TABLE text.)
+/// SQLite: the schema objects that make `ALTER TABLE table DROP COLUMN column` fail, one row each (`why`,
+/// `object`): the column is (part of) the PRIMARY KEY; an index uses it (a UNIQUE's own index, a plain,
+/// expression or partial index); the CREATE TABLE names it again outside its own definition (a table
+/// CHECK or key, another column's CHECK or generated expression: found by the name appearing twice, so
+/// a column whose own CHECK repeats its name is reported too, although SQLite would drop it); a view or
+/// trigger names both the table and the column. A column's own `REFERENCES` does not stop the drop.
 pub(crate) fn sqlite_drop_column(table: &str, column: &str) -> LiveCheck {
     let t = literal(table);
     let c = literal(column);
-    let word = |text: &str| {
-        let lower = text.to_lowercase().replace('\'', "''");
-        format!("(' ' || lower(m.sql) || ' ') GLOB '*[^a-z0-9_]{lower}[^a-z0-9_]*'")
-    };
+    let w = glob_word(column);
     let objects = format!(
         "SELECT 'primary key' AS why, {t} AS object FROM pragma_table_info({t}) WHERE name = {c} COLLATE NOCASE AND pk > 0 \
-         UNION ALL SELECT 'index', il.name FROM pragma_index_list({t}) AS il JOIN pragma_index_info(il.name) AS ii WHERE ii.name = {c} COLLATE NOCASE \
-         UNION ALL SELECT 'foreign key', {t} FROM pragma_foreign_key_list({t}) WHERE \"from\" = {c} COLLATE NOCASE \
-         UNION ALL SELECT 'partial index', m.name FROM sqlite_master AS m WHERE m.type = 'index' AND m.tbl_name = {t} COLLATE NOCASE AND m.sql LIKE '% WHERE %' AND {col_word} \
-         UNION ALL SELECT m.type, m.name FROM sqlite_master AS m WHERE m.type IN ('view', 'trigger') AND {table_word} AND {col_word}",
-        col_word = word(column),
-        table_word = word(table),
+         UNION SELECT 'index', il.name FROM pragma_index_list({t}) AS il JOIN pragma_index_info(il.name) AS ii WHERE ii.name = {c} COLLATE NOCASE \
+         UNION SELECT 'index', m.name FROM sqlite_master AS m WHERE m.type = 'index' AND m.tbl_name = {t} COLLATE NOCASE AND m.sql IS NOT NULL AND (' ' || lower(m.sql) || ' ') GLOB '*{w}*' \
+         UNION SELECT 'named elsewhere in CREATE TABLE (a CHECK, a table key or a generated column)', m.name FROM sqlite_master AS m WHERE m.type = 'table' AND m.name = {t} COLLATE NOCASE AND (' ' || lower(m.sql) || ' ') GLOB '*{w}*{w}*' \
+         UNION SELECT m.type, m.name FROM sqlite_master AS m WHERE m.type IN ('view', 'trigger') AND (' ' || lower(m.sql) || ' ') GLOB '*{tw}*' AND (' ' || lower(m.sql) || ' ') GLOB '*{w}*'",
+        tw = glob_word(table),
     );
     check(
         LiveCheckKind::SqliteDropColumnBlocked,
@@ -219,4 +217,22 @@ pub(crate) fn sqlite_drop_column(table: &str, column: &str) -> LiveCheck {
         format!("SELECT count(*) FROM ({objects}) AS o"),
         Some(format!("{objects} LIMIT {SHOW_LIMIT}")),
     )
+}
+
+/// A GLOB fragment matching `name` (lower-cased) as a whole word: `[^a-z0-9_]name[^a-z0-9_]`. Quotes in
+/// the name are doubled for the SQL string; GLOB's own metacharacters are bracketed.
+fn glob_word(name: &str) -> String {
+    let mut escaped = String::new();
+    for ch in name.to_lowercase().chars() {
+        match ch {
+            '*' | '?' | '[' => {
+                escaped.push('[');
+                escaped.push(ch);
+                escaped.push(']');
+            }
+            '\'' => escaped.push_str("''"),
+            other => escaped.push(other),
+        }
+    }
+    format!("[^a-z0-9_]{escaped}[^a-z0-9_]")
 }
