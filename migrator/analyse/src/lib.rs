@@ -21,6 +21,7 @@ mod ops;
 mod pgtype;
 pub mod report;
 mod rules;
+mod scope;
 mod state;
 mod verdict;
 
@@ -32,7 +33,7 @@ pub use rules::{rule_catalog, RuleInfo};
 pub use state::Catalog;
 
 use ops::{Op, Reading};
-use state::Scope;
+use scope::Scope;
 
 /// Errors of [`lint_dir`].
 #[derive(Debug, thiserror::Error)]
@@ -62,24 +63,23 @@ pub fn analyse_in(migration: &Migration, opts: Options, catalog: &mut Catalog) -
     let _span = tracing::debug_span!("analyse", file = %migration.file_name).entered();
     let mut statements = Vec::new();
     let mut findings = Vec::new();
-    let changes = analyse_section(
+    analyse_section(
         migration,
         Section::Up,
         &migration.up,
         opts,
-        catalog,
+        Scope::new(catalog, false),
         (&mut statements, &mut findings),
     );
-    Scope::commit(changes, catalog);
     if let Some(down) = &migration.down {
-        // The DOWN runs against the schema the UP left; what it changes is forgotten (the next migration
-        // runs after the UP, not after the DOWN).
+        // The DOWN runs against the schema the UP left; what it changes is undone after (the next
+        // migration runs after the UP, not after the DOWN).
         analyse_section(
             migration,
             Section::Down,
             down,
             opts,
-            catalog,
+            Scope::new(catalog, true),
             (&mut statements, &mut findings),
         );
     }
@@ -107,11 +107,10 @@ fn analyse_section(
     section: Section,
     stmts: &[migrator_format::Statement],
     opts: Options,
-    catalog: &Catalog,
+    mut scope: Scope,
     (statements, findings): (&mut Vec<StatementAnalysis>, &mut Vec<Finding>),
-) -> state::Changes {
+) {
     let first = statements.len();
-    let mut scope = Scope::new(catalog);
     let mut parsed: Vec<Option<Vec<Op>>> = Vec::with_capacity(stmts.len());
     for (index, stmt) in stmts.iter().enumerate() {
         let (status, kind, mut ops) = match ops::read(&stmt.sql, opts.dialect) {
@@ -173,7 +172,7 @@ fn analyse_section(
         };
         rules::run(&ctx, findings);
     }
-    scope.into_changes()
+    scope.finish();
 }
 
 /// Loads every migration of `dir` (with `migrator_format::load_dir`) and analyses each.

@@ -801,33 +801,7 @@ fn read_statement(statement: &ast::Statement, ops: &mut Vec<Op>) {
             names,
             cascade,
             ..
-        } => {
-            let kind = match object_type {
-                ObjectType::Table => ObjectTypeName::Table,
-                ObjectType::View => ObjectTypeName::View,
-                ObjectType::MaterializedView => ObjectTypeName::MaterializedView,
-                ObjectType::Index => ObjectTypeName::Index,
-                ObjectType::Schema => ObjectTypeName::Schema,
-                ObjectType::Database => ObjectTypeName::Database,
-                ObjectType::Sequence => ObjectTypeName::Sequence,
-                ObjectType::Type => ObjectTypeName::Type,
-                _ => ObjectTypeName::Other,
-            };
-            let names: Vec<String> = names.iter().map(name).collect();
-            ops.push(if kind == ObjectTypeName::Index {
-                Op::DropIndex {
-                    tables: vec![None; names.len()],
-                    names,
-                    concurrently: false,
-                }
-            } else {
-                Op::Drop {
-                    kind,
-                    names,
-                    cascade: *cascade,
-                }
-            });
-        }
+        } => ops.push(read_drop(object_type, names, *cascade)),
         S::DropTrigger(dt) => ops.push(Op::DropTrigger {
             name: name(&dt.trigger_name),
             table: dt.table_name.as_ref().map(name),
@@ -985,6 +959,35 @@ fn read_set(set: &ast::Set) -> Op {
         _ => Op::Other {
             kind: "SET".to_string(),
         },
+    }
+}
+
+/// A generic `DROP <object> names`: `DROP INDEX` is its own op (its lock falls on the index's table).
+fn read_drop(object_type: &ObjectType, names: &[ObjectName], cascade: bool) -> Op {
+    let kind = match object_type {
+        ObjectType::Table => ObjectTypeName::Table,
+        ObjectType::View => ObjectTypeName::View,
+        ObjectType::MaterializedView => ObjectTypeName::MaterializedView,
+        ObjectType::Index => ObjectTypeName::Index,
+        ObjectType::Schema => ObjectTypeName::Schema,
+        ObjectType::Database => ObjectTypeName::Database,
+        ObjectType::Sequence => ObjectTypeName::Sequence,
+        ObjectType::Type => ObjectTypeName::Type,
+        _ => ObjectTypeName::Other,
+    };
+    let names: Vec<String> = names.iter().map(name).collect();
+    if kind == ObjectTypeName::Index {
+        Op::DropIndex {
+            tables: vec![None; names.len()],
+            names,
+            concurrently: false,
+        }
+    } else {
+        Op::Drop {
+            kind,
+            names,
+            cascade,
+        }
     }
 }
 

@@ -113,3 +113,70 @@ impl Analysis {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{Section, Severity, Status};
+    use crate::rules::test_util::*;
+
+    #[test]
+    fn the_engine_decides_what_the_analyser_could_not_read() {
+        let mut a = analyse_file(
+            PG,
+            15,
+            "",
+            "ALTER SEQUENCE s RENAME TO t;\nALTER TABLE t ADD COLUM x int;\nSELECT 1;",
+            None,
+        );
+        assert_eq!(a.undecided().count(), 2);
+        // The gap is accepted by the database: still a warning, now saying so.
+        assert!(a.record_engine_verdict(Section::Up, 0, Ok(()), &[]));
+        let f = a.findings.iter().find(|f| f.statement == 0).unwrap();
+        assert_eq!((f.id, f.severity), ("not-understood", Severity::Warning));
+        assert!(
+            f.message.contains("the database accepts it"),
+            "{}",
+            f.message
+        );
+        // The typo is refused by the database: an error with its message.
+        let refused = r#"syntax error at or near "int""#.to_string();
+        assert!(a.record_engine_verdict(Section::Up, 1, Err(refused), &[]));
+        let f = a.findings.iter().find(|f| f.statement == 1).unwrap();
+        assert_eq!((f.id, f.severity), ("not-analysed", Severity::Error));
+        assert!(
+            f.message.contains("syntax error at or near"),
+            "{}",
+            f.message
+        );
+        assert!(
+            matches!(&a.statements[1].status, Status::NotAnalysed { reason } if reason.contains("syntax error"))
+        );
+        // A statement the analyser read has nothing to decide; only one finding per statement remains.
+        assert!(!a.record_engine_verdict(Section::Up, 2, Ok(()), &[]));
+        assert_eq!(a.findings.iter().filter(|f| f.statement <= 1).count(), 2);
+    }
+
+    #[test]
+    fn a_statement_taken_for_invalid_that_the_database_accepts_becomes_a_gap() {
+        let mut a = analyse_file(
+            PG,
+            15,
+            "",
+            "CREATE TABLE t (a int) WITH (fillfactor = 70) TABLESPACE fast;",
+            None,
+        );
+        if a.undecided().count() == 0 {
+            return; // the parser reads this form: nothing to decide
+        }
+        let allow = [(
+            std::borrow::Cow::Borrowed("not-understood"),
+            std::borrow::Cow::Borrowed("reviewed"),
+        )];
+        assert!(a.record_engine_verdict(Section::Up, 0, Ok(()), &allow));
+        assert!(matches!(
+            a.statements[0].status,
+            Status::NotUnderstood { .. }
+        ));
+        assert_eq!(a.findings[0].suppressed.as_deref(), Some("reviewed"));
+    }
+}

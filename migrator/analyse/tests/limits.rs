@@ -83,24 +83,30 @@ fn updates(n: usize) -> String {
         .collect()
 }
 
+/// The best of two runs: the other tests of this binary run at the same time.
 fn time_lint(n: usize) -> Duration {
     let m = file(&updates(n));
-    let start = Instant::now();
-    let a = analyse(&m, Options::new(Dialect::Postgres));
-    let took = start.elapsed();
-    assert_eq!(a.statements.len(), n);
-    took
+    (0..2)
+        .map(|_| {
+            let start = Instant::now();
+            let a = analyse(&m, Options::new(Dialect::Postgres));
+            let took = start.elapsed();
+            assert_eq!(a.statements.len(), n);
+            took
+        })
+        .min()
+        .unwrap_or_default()
 }
 
-/// 20,000 UPDATEs in one file took 50 s when a rule scanned the whole section for every statement. Now the
-/// time for 40,000 is about twice the time for 20,000; the bound allows CI noise (and an unoptimised build)
-/// but not a quadratic pass, which would take four times as long.
+/// 20,000 UPDATEs in one file took 50 s when a rule scanned the whole section for every statement. Now
+/// four times the statements take about four times as long (a quadratic pass: sixteen); the bound leaves
+/// room for CI noise and an unoptimised build, not for a quadratic pass.
 #[test]
 fn twenty_thousand_updates_lint_in_linear_time() {
-    let small = time_lint(20_000);
-    let large = time_lint(40_000);
+    let small = time_lint(5_000);
+    let large = time_lint(20_000);
     let ratio = large.as_secs_f64() / small.as_secs_f64();
-    println!("20,000 UPDATEs: {small:?}; 40,000: {large:?}; ratio {ratio:.2}");
-    assert!(ratio < 3.0, "not linear: {small:?} then {large:?}");
-    assert!(small < Duration::from_secs(60), "{small:?}");
+    println!("5,000 UPDATEs: {small:?}; 20,000: {large:?}; ratio {ratio:.2} (linear: 4)");
+    assert!(ratio < 8.0, "not linear: {small:?} then {large:?}");
+    assert!(large < Duration::from_secs(60), "{large:?}");
 }

@@ -48,7 +48,7 @@ use crate::model::{
     Action, Dialect, Finding, Lock, ObjectKind, Options, Section, Severity, StatementAnalysis,
 };
 use crate::ops::{Constraint, ObjectTypeName, Op};
-use crate::state::Scope;
+use crate::scope::Scope;
 use crate::Migration;
 
 /// What a rule sees: the statement, its section, the migration, and what the section's walk learnt.
