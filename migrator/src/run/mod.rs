@@ -162,11 +162,12 @@ impl<'s> Migrator<'s> {
                 report.backup = Some(self.take_backup(session.engine, &first.version.to_string())?);
             }
             if self.config.require_test_run {
-                report.rehearsal = Some(self.rehearse_on_copy(
-                    session.engine,
-                    &plan.pending,
-                    report.backup.as_deref(),
-                )?);
+                let from = report.backup.as_deref().map_or(
+                    crate::engine::CopyFrom::Current,
+                    crate::engine::CopyFrom::Backup,
+                );
+                report.rehearsal =
+                    Some(self.rehearse_on_copy(session.engine, &plan.pending, from)?);
             }
         }
         // A failure keeps what came before it (and its own failure record): the run commits either way.

@@ -143,6 +143,9 @@ fn config(ws: &Workspace) -> Config {
 fn base(ws: &Workspace, db: &Db, dialect: Dialect) -> (Schema, String) {
     for entry in std::fs::read_dir(base_migrations(dialect)).unwrap() {
         let p = entry.unwrap().path();
+        if p.is_dir() {
+            continue;
+        }
         std::fs::copy(&p, ws.migrations().join(p.file_name().unwrap())).unwrap();
     }
     // The example app itself needs no rehearsal here; the case's migrations get one.
@@ -272,8 +275,17 @@ fn one(
         return Err("the migration changed nothing".into());
     }
     let migrator = Migrator::new(&set).with_config(config(ws));
-    db.with_backend(|b| migrator.rollback_issue(b, issue.number, RollbackOptions::default()))
-        .map_err(|e| format!("rollback: {e}"))?;
+    db.with_backend(|b| {
+        migrator.rollback_issue(
+            b,
+            issue.number,
+            RollbackOptions {
+                yes: true,
+                ..Default::default()
+            },
+        )
+    })
+    .map_err(|e| format!("rollback: {e}"))?;
     let rolled_back = schema_of(db);
     if rolled_back != before {
         let count = |rows: &[String], r: &String| rows.iter().filter(|x| *x == r).count();

@@ -44,6 +44,10 @@ pub fn copy_example(dest: &std::path::Path, dialect: Dialect, except: Option<u32
     };
     for e in std::fs::read_dir(from).unwrap() {
         let p = e.unwrap().path();
+        if p.is_dir() {
+            // The engine variant sets (postgres/, mysql/): the dialect's own files are copied instead.
+            continue;
+        }
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
         if except.is_some_and(|n| name.contains(&format!("_issue_{n}_"))) {
             continue;
