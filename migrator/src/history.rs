@@ -109,6 +109,9 @@ pub(crate) struct History {
     table: String,
     log: String,
     read_wait: Duration,
+    /// The schema the tables live in, when the engine has schemas (PostgreSQL): every statement names it,
+    /// so a migration that changes `search_path` cannot send the history write elsewhere.
+    schema: Option<String>,
 }
 
 impl History {
@@ -119,6 +122,21 @@ impl History {
             table: table.to_string(),
             log: format!("{table}_log"),
             read_wait,
+            schema: None,
+        }
+    }
+
+    /// Names `schema` in every statement from now on.
+    pub fn in_schema(mut self, schema: Option<String>) -> Self {
+        self.schema = schema;
+        self
+    }
+
+    /// A table of ours, quoted and qualified by its schema when known.
+    fn name(&self, d: &Dialect, table: &str) -> String {
+        match &self.schema {
+            Some(schema) => format!("{}.{}", d.ident(schema), d.ident(table)),
+            None => d.ident(table),
         }
     }
 
@@ -176,7 +194,7 @@ impl History {
 
     /// `CREATE TABLE IF NOT EXISTS` of both tables in the engine's types.
     fn create_sql(&self, d: &Dialect) -> String {
-        let (t, l) = (d.ident(&self.table), d.ident(&self.log));
+        let (t, l) = (self.name(d, &self.table), self.name(d, &self.log));
         format!(
             "CREATE TABLE IF NOT EXISTS {t} (
     version        {big} PRIMARY KEY,
@@ -221,7 +239,7 @@ CREATE TABLE IF NOT EXISTS {l} (
             "SELECT version, name, issue_number, checksum, status, {}, execution_ms, {}, error FROM {} ORDER BY version",
             d.timestamp_text.replace("{}", "applied_at"),
             d.timestamp_text.replace("{}", "rolled_back_at"),
-            d.ident(&self.table)
+            self.name(d, &self.table)
         );
         let Some(rows) = self.bounded_query(engine, &sql, &self.table.clone())? else {
             return Ok(Vec::new());
@@ -238,7 +256,7 @@ CREATE TABLE IF NOT EXISTS {l} (
     ) -> Result<bool, Error> {
         let sql = format!(
             "SELECT version, checksum, status FROM {} ORDER BY version",
-            engine.dialect().ident(&self.table)
+            self.name(engine.dialect(), &self.table)
         );
         let Some(rows) = self.bounded_query(engine, &sql, &self.table.clone())? else {
             return Ok(false);
@@ -268,7 +286,7 @@ CREATE TABLE IF NOT EXISTS {l} (
         let sql = format!(
             "SELECT id, version, action, checksum, {}, duration_ms, detail FROM {} WHERE id > {} ORDER BY id",
             d.timestamp_text.replace("{}", "at"),
-            d.ident(&self.log),
+            self.name(d, &self.log),
             after.unwrap_or(-1)
         );
         let Some(rows) = self.bounded_query(engine, &sql, &self.log.clone())? else {
@@ -300,7 +318,7 @@ CREATE TABLE IF NOT EXISTS {l} (
         status: Status,
     ) -> Result<bool, Error> {
         let d = engine.dialect();
-        let t = d.ident(&self.table);
+        let t = self.name(d, &self.table);
         let context = format!("claiming migration {} in {}", m.version, self.table);
         if direction == Direction::Down {
             let rolled_back_at = if status == Status::RolledBack {
@@ -388,7 +406,7 @@ CREATE TABLE IF NOT EXISTS {l} (
         ms: &str,
         detail: Option<&str>,
     ) -> String {
-        let t = d.ident(&self.table);
+        let t = self.name(d, &self.table);
         let v = m.version;
         let mut sql = match (direction, in_transaction) {
             (Direction::Up, true) => {
@@ -422,7 +440,7 @@ CREATE TABLE IF NOT EXISTS {l} (
         message: &str,
     ) -> Result<(), Error> {
         let d = engine.dialect();
-        let t = d.ident(&self.table);
+        let t = self.name(d, &self.table);
         let context = format!("recording the failure of {} in {}", m.version, self.table);
         let error = d.literal(message);
         let update = format!(
@@ -479,7 +497,7 @@ CREATE TABLE IF NOT EXISTS {l} (
         reason: Option<&str>,
     ) -> Result<(), Error> {
         let d = engine.dialect();
-        let t = d.ident(&self.table);
+        let t = self.name(d, &self.table);
         let context = format!("updating {}", self.table);
         let sql = match checksum {
             Some(sum) => format!(
@@ -545,7 +563,7 @@ CREATE TABLE IF NOT EXISTS {l} (
     ) -> String {
         format!(
             "INSERT INTO {} (version, action, checksum, at, duration_ms, detail) VALUES ({version}, {}, {}, {}, {ms}, {})",
-            d.ident(&self.log),
+            self.name(d, &self.log),
             d.literal(action),
             d.literal_or_null(checksum),
             d.now,

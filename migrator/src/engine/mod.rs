@@ -291,6 +291,12 @@ pub trait Engine {
     /// Runs one query and returns its rows.
     fn query(&mut self, sql: &str) -> Result<Vec<Row>, DbError>;
 
+    /// The schema new tables go to now (PostgreSQL's `current_schema()`), when the engine has schemas: the
+    /// history store names it in every statement.
+    fn current_schema(&mut self) -> Option<String> {
+        None
+    }
+
     /// SQL to run before and after a read of the history outside a run, so that the read waits for a
     /// lock on the history table at most `wait` (PostgreSQL: a read-only transaction with a
     /// `lock_timeout`). `None`: reads cannot block for long on this engine.

@@ -82,9 +82,10 @@ impl<'e> Session<'e> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
             ^ (u64::from(std::process::id()) << 32);
+        let schema = engine.current_schema();
         let session = Session {
             engine,
-            history: History::new(&config.history_table, config.lock_wait),
+            history: History::new(&config.history_table, config.lock_wait).in_schema(schema),
             guard: Some(guard),
             lock_timeout: config.lock_timeout,
             statement_timeout: config.statement_timeout,
