@@ -47,6 +47,12 @@ pub struct Config {
     /// The history table (`schema_migrations` by default); its log is `<name>_log`. Change it when the
     /// application already has a table of that name (some frameworks' own history tables).
     pub history_table: String,
+    /// Where a boot runs the batches of a backfill migration: inline (the default), in the background,
+    /// or deferred to an operator. See [`crate::backfill`].
+    pub backfill: crate::backfill::BackfillMode,
+    /// A stop request shared with the caller: a boot or backfill holding a clone stops at its next safe
+    /// point (before a migration, between two batches). The async API sets it when its future is dropped.
+    pub stop: crate::backfill::Stop,
 }
 
 /// A user health check: a query whose first column of its first row must be true (or non-zero).
@@ -116,6 +122,8 @@ impl Default for Config {
             require_test_run: Policy::SPEC.require_test_run,
             max_rows_affected: Policy::SPEC.max_rows_affected,
             history_table: "schema_migrations".to_string(),
+            backfill: crate::backfill::BackfillMode::Inline,
+            stop: crate::backfill::Stop::new(),
         }
         .with_policy(&Policy::SPEC)
     }

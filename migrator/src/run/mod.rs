@@ -3,6 +3,7 @@
 //! [`Engine`]; history bookkeeping in [`crate::history`].
 
 mod adopt;
+mod backfill;
 mod health;
 pub(crate) mod rehearse;
 mod rollback;
@@ -128,6 +129,10 @@ impl<'s> Migrator<'s> {
             );
             return Ok(report);
         }
+        // A backfill already under way is first: nothing to apply before it, no lock to take.
+        if let Some(report) = self.backfill_under_way(engine, &first.pending, &rows)? {
+            return Ok(report);
+        }
         let lock_started = Instant::now();
         let mut session = Session::begin(engine, &self.config)?;
         let lock_wait = lock_started.elapsed();
@@ -159,6 +164,7 @@ impl<'s> Migrator<'s> {
         session.end(true)?;
         applied?;
         self.check_health(engine, &mut report)?;
+        let mut report = self.after_boot(engine, report)?;
         report.total = started.elapsed();
         Ok(report)
     }
@@ -273,7 +279,17 @@ impl<'s> Migrator<'s> {
         direction: Direction,
         report: &mut Report,
     ) -> Result<(), Error> {
-        for m in migrations {
+        for (i, m) in migrations.iter().enumerate() {
+            if self.config.stop.is_stopped() {
+                return Err(Error::Stopped(format!(
+                    "stopped on request before migration {} ({}); what this run completed stays, the rest is pending",
+                    m.version, m.file_name
+                )));
+            }
+            if direction == Direction::Up && m.backfill.is_some() {
+                // The batches run outside the migration lock; what follows waits for them.
+                return self.reach_backfill(session, m, &migrations[i + 1..], report);
+            }
             match session.apply(m, direction) {
                 Ok(took) => report.push(m, Some(direction), took),
                 // The lock was lost or bypassed and another process got here first: nothing ran twice;
