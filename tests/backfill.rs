@@ -11,45 +11,10 @@ use std::time::{Duration, Instant};
 use migrator::backfill::{BackfillMode, Phase};
 use migrator::render::thousands;
 use migrator::{Config, Error, Migrator, Outcome};
-use migrator_tests::items::{self, Probe, BACKFILL_UP};
+use migrator_tests::items::{self, config, Probe, BACKFILL_UP};
 use migrator_tests::{all_engines, Db, Workspace};
 
-const TABLE: u64 = 20250301000000;
-const BACKFILL: u64 = 20250302000000;
-const AFTER: u64 = 20250303000000;
-
-fn config(mode: BackfillMode) -> Config {
-    Config {
-        require_backup: false,
-        require_test_run: false,
-        backfill: mode,
-        ..Config::default()
-    }
-}
-
-/// The table migration (applied and seeded first), the backfill with `settings`, and a migration after it
-/// that needs the backfill done (an index on the column it fills).
-fn three_migrations(ws: &Workspace, db: &Db, up_to: u64, settings: &str) {
-    ws.add(
-        TABLE,
-        Some(17),
-        "items_table",
-        "CREATE TABLE marker (id INTEGER PRIMARY KEY);",
-        Some("DROP TABLE marker;"),
-    );
-    items::create(db);
-    db.boot_with(&ws.set(), config(BackfillMode::Inline))
-        .unwrap();
-    items::seed(db, up_to);
-    items::add_backfill(ws, BACKFILL, settings, BACKFILL_UP);
-    ws.add(
-        AFTER,
-        Some(17),
-        "items_label_index",
-        "CREATE INDEX items_label ON items (label);",
-        Some(&db.drop_index("items_label", "items")),
-    );
-}
+use items::{three_migrations, AFTER, BACKFILL, FIRST as TABLE};
 
 fn steps(report: &migrator::Report) -> Vec<(u64, Outcome)> {
     report
@@ -213,17 +178,7 @@ fn deferred_boot_leaves_it_to_the_operator(ws: &Workspace, db: &Db) {
 }
 
 fn a_failed_batch_keeps_the_earlier_ones_and_resumes_once_fixed(ws: &Workspace, db: &Db) {
-    ws.add(
-        TABLE,
-        Some(17),
-        "items_table",
-        "CREATE TABLE marker (id INTEGER PRIMARY KEY);",
-        None,
-    );
-    items::create(db);
-    db.boot_with(&ws.set(), config(BackfillMode::Inline))
-        .unwrap();
-    items::seed(db, 4000);
+    items::prepare(ws, db, 4000);
     // Rows 2500.. are in the batch that fails: their divisor is 0.
     db.exec("UPDATE items SET divisor = 0 WHERE id = 2502");
     db.exec("ALTER TABLE items ADD COLUMN share INTEGER");
@@ -353,16 +308,7 @@ fn two_runners_take_turns(ws: &Workspace, db: &Db) {
 }
 
 fn the_row_limit_points_to_the_backfill_form_and_lets_it_pass(ws: &Workspace, db: &Db) {
-    ws.add(
-        TABLE,
-        Some(17),
-        "items_table",
-        "CREATE TABLE marker (id INTEGER PRIMARY KEY);",
-        None,
-    );
-    items::create(db);
-    db.boot_with(&ws.set(), config_inline()).unwrap();
-    items::seed(db, 3000);
+    items::prepare(ws, db, 3000);
     let limited = Config {
         max_rows_affected: Some(1000),
         ..config_inline()
@@ -607,16 +553,7 @@ mod measure_killed_twenty_times {
 
 /// One measured way of updating every row: `(label, rows per second, the application's waits)`.
 fn measure_one(db: &Db, ws: &Workspace, up_to: u64, settings: Option<&str>) -> (f64, items::Waits) {
-    ws.add(
-        TABLE,
-        Some(17),
-        "items_table",
-        "CREATE TABLE marker (id INTEGER PRIMARY KEY);",
-        None,
-    );
-    items::create(db);
-    db.boot_with(&ws.set(), config_inline()).unwrap();
-    items::seed(db, up_to);
+    items::prepare(ws, db, up_to);
     match settings {
         Some(settings) => {
             items::add_backfill(ws, BACKFILL, settings, BACKFILL_UP);
@@ -688,4 +625,32 @@ mod measure_against_one_update {
     fn mysql() {
         measure_against_one_update(&|_| Db::mysql());
     }
+}
+
+/// The async example's migrations, embedded: the macro carries the backfill directive exactly as the
+/// run-time parser reads it.
+static ASYNC_EXAMPLE: migrator::MigrationSet =
+    migrator::embed_migrations!("../example-app/migrations-async");
+
+#[test]
+fn the_macro_embeds_the_backfill_directive_as_the_parser_reads_it() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../example-app/migrations-async");
+    let loaded = migrator::MigrationSet::from_dir(&dir).unwrap();
+    assert_eq!(ASYNC_EXAMPLE.migrations(), loaded.migrations());
+    let backfill = ASYNC_EXAMPLE
+        .migrations()
+        .iter()
+        .find_map(|m| m.backfill.as_ref())
+        .expect("the example has a backfill");
+    assert_eq!(
+        (
+            backfill.table.as_ref(),
+            backfill.key.as_ref(),
+            backfill.batch,
+            backfill.pause
+        ),
+        ("accounts", "id", 2000, None)
+    );
+    assert_eq!(backfill.target, Some(Duration::from_millis(100)));
 }

@@ -7,11 +7,68 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use migrator::backfill::BackfillMode;
+use migrator::Config;
+
 use crate::{Db, Workspace};
 
 /// The backfill's UPDATE.
 pub const BACKFILL_UP: &str =
     "UPDATE items SET n = n + 1, label = upper(label) WHERE kind <> 'skip'";
+
+/// The backfill tests' configuration: no backup, no rehearsal (the tests that need them say so), the boot
+/// setting `mode`.
+pub fn config(mode: BackfillMode) -> Config {
+    Config {
+        require_backup: false,
+        require_test_run: false,
+        backfill: mode,
+        ..Config::default()
+    }
+}
+
+/// The version of the first migration of the backfill tests: a marker table (`items` itself is made by
+/// [`create`] outside the migrations, the same on every engine).
+pub const FIRST: u64 = 20250301000000;
+
+/// The first migration applied (without backup or rehearsal) and `items` seeded up to `up_to`.
+pub fn prepare(ws: &Workspace, db: &Db, up_to: u64) {
+    ws.add(
+        FIRST,
+        Some(17),
+        "items_table",
+        "CREATE TABLE marker (id INTEGER PRIMARY KEY);",
+        None,
+    );
+    create(db);
+    let config = migrator::Config {
+        require_backup: false,
+        require_test_run: false,
+        ..migrator::Config::default()
+    };
+    db.boot_with(&ws.set(), config)
+        .expect("the first migration");
+    seed(db, up_to);
+}
+
+/// The version of the backfill migration [`three_migrations`] writes.
+pub const BACKFILL: u64 = 20250302000000;
+/// The version of the migration after it (an index on the column the backfill fills).
+pub const AFTER: u64 = 20250303000000;
+
+/// The first migration applied and `items` seeded ([`prepare`]), then pending: a backfill of `items`
+/// with the directive's `settings` and a migration after it that needs the backfill done.
+pub fn three_migrations(ws: &Workspace, db: &Db, up_to: u64, settings: &str) {
+    prepare(ws, db, up_to);
+    add_backfill(ws, BACKFILL, settings, BACKFILL_UP);
+    ws.add(
+        AFTER,
+        Some(17),
+        "items_label_index",
+        "CREATE INDEX items_label ON items (label);",
+        Some(&db.drop_index("items_label", "items")),
+    );
+}
 
 /// Creates `items` (empty).
 pub fn create(db: &Db) {

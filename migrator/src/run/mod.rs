@@ -139,6 +139,13 @@ impl<'s> Migrator<'s> {
         // Another process may have migrated while we waited: plan again under the lock.
         let rows = session.history.read(session.engine)?;
         let plan = plan(set, &rows, &self.config, atomic).map_err(Error::Validation)?;
+        if backfill::backfill_first(&plan.pending, &rows) {
+            // Another process started the backfill while this one waited for the lock.
+            session.end(true)?;
+            return Ok(self
+                .backfill_under_way(engine, &plan.pending, &rows)?
+                .unwrap_or_default());
+        }
         let mut report = Report {
             already_applied: plan.applied,
             lock_wait,

@@ -220,11 +220,7 @@ impl Migrator<'_> {
         let Some((first, after)) = pending.split_first() else {
             return Ok(None);
         };
-        let under_way = first.backfill.is_some()
-            && rows.iter().any(|r| {
-                r.version == first.version && matches!(r.status, Status::Running | Status::Failed)
-            });
-        if !under_way {
+        if !backfill_first(pending, rows) {
             return Ok(None);
         }
         let mut report = Report::default();
@@ -333,6 +329,17 @@ impl Migrator<'_> {
         }
         .run(on_progress)
     }
+}
+
+/// `true` when the first pending migration is a backfill already started (its row `running` or
+/// `failed`): a boot has nothing to apply before it, nor to back up or rehearse.
+pub(crate) fn backfill_first(pending: &[&Migration], rows: &[HistoryRow]) -> bool {
+    pending.first().is_some_and(|first| {
+        first.backfill.is_some()
+            && rows.iter().any(|r| {
+                r.version == first.version && matches!(r.status, Status::Running | Status::Failed)
+            })
+    })
 }
 
 fn db_error(m: &Migration, e: DbError) -> Error {
