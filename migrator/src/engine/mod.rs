@@ -16,6 +16,10 @@
 mod heartbeat;
 #[cfg(feature = "mysql")]
 pub mod mysql;
+#[cfg(feature = "mysql")]
+mod mysql_copy;
+#[cfg(feature = "mysql")]
+mod mysql_schema;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "postgres")]
