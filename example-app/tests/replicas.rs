@@ -1,5 +1,5 @@
 //! Many replicas of the example app booting at once, and a replica killed mid-migration: real processes
-//! against one PostgreSQL database (the throwaway test cluster) or one SQLite file.
+//! against one PostgreSQL database (the throwaway test cluster), one MariaDB database or one SQLite file.
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -112,6 +112,17 @@ fn sixteen_replicas_boot_one_postgres_database_and_apply_each_migration_once() {
         unreachable!()
     };
     let url = pg.url.clone();
+    sixteen_replicas(&ws, &db, &["--database-url", &url]);
+}
+
+/// The same on MariaDB: `GET_LOCK` coordinates the replicas, the history row's primary key keeps each
+/// migration to one application although DDL there commits as it goes.
+#[cfg(feature = "mysql")]
+#[test]
+fn sixteen_replicas_boot_one_mysql_database_and_apply_each_migration_once() {
+    let ws = Workspace::new();
+    let Some(db) = Db::mysql() else { return };
+    let url = db.url();
     sixteen_replicas(&ws, &db, &["--database-url", &url]);
 }
 
