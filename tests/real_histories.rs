@@ -156,8 +156,13 @@ fn import_apply_rehearse_roll_back(name: &str, db: &Db, ws: &Workspace, row: &mu
             }
             Ok(_) => break,
             Err(e) => {
-                row.rollback_stop =
-                    Some(e.to_string().lines().next().unwrap_or_default().to_string());
+                let text = e.to_string();
+                let lines: Vec<&str> = text
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .take(4)
+                    .collect();
+                row.rollback_stop = Some(lines.join(" / "));
                 break;
             }
         }

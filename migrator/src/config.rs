@@ -247,4 +247,43 @@ mod tests {
             Duration::from_secs(60)
         );
     }
+
+    /// Issue #11: a `max_lock_duration` PostgreSQL rejects was blamed on a migration file at line 0. It is
+    /// refused before anything runs, naming the setting; so are a statement timeout and a history table
+    /// name no engine accepts.
+    #[test]
+    fn settings_no_engine_accepts_are_refused_by_name() {
+        let policy = Policy::from_str(
+            "migration_safety:\n  max_lock_duration: 30d\n",
+            "migration_safety.yaml",
+        );
+        let config = match policy {
+            Ok(policy) => Config::from_policy(&policy),
+            // A policy parser that refuses 30d itself is as good; the runtime check is tested below.
+            Err(_) => Config {
+                lock_timeout: Duration::from_secs(30 * 86_400),
+                ..Config::default()
+            },
+        };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("max_lock_duration"), "{err}");
+        assert!(err.contains("2147483647 ms"), "{err}");
+
+        let statement = Config {
+            statement_timeout: Some(Duration::from_secs(40 * 86_400)),
+            ..Config::default()
+        };
+        let err = statement.validate().unwrap_err().to_string();
+        assert!(err.contains("statement_timeout"), "{err}");
+
+        for bad in ["", "schema_migrations; DROP TABLE x", &"h".repeat(59)] {
+            let named = Config {
+                history_table: bad.to_string(),
+                ..Config::default()
+            };
+            let err = named.validate().unwrap_err().to_string();
+            assert!(err.contains("history_table"), "{bad}: {err}");
+        }
+        assert!(Config::default().validate().is_ok());
+    }
 }

@@ -89,7 +89,7 @@ pub enum Error {
         reason: String,
     },
     /// Pending migrations hold statements the policy wants reviewed, and their files carry no review mark.
-    #[error("refusing to migrate: statements that need a review (require_review) in files without a review mark\n{}\nwhat to do: have someone review the migration and add a header line `-- Reviewed-by: <name>` to its file (the mark is part of the checksum, so the reviewed text is what runs)", unreviewed_list(.0))]
+    #[error("refusing to migrate: statements that need a review (require_review) in files without a review mark\n{}\nwhat to do: have someone review the migration, then add a header line `-- Reviewed-by: <name>` to its file (the mark is part of the checksum, so the reviewed text is what runs), or list it under `reviewed:` in migration_safety.yaml (`<version>: <name>`; for files in diesel, sqlx or refinery layouts, whose checksums must not change)", unreviewed_list(.0))]
     ReviewRequired(Vec<crate::review::Unreviewed>),
     /// Pending UPDATE/DELETE statements would touch more rows than `max_rows_affected`: refused before
     /// anything runs.

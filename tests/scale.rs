@@ -1,0 +1,104 @@
+//! Measurements, not tests (`#[ignore]`): the analyser and the rehearsal stay linear in their input.
+//! Issue #11 saw `lint` take 50 s on 20,000 UPDATEs in one file and the rehearsal 93 s on 10,000 pending
+//! migrations (both quadratic). Run them with
+//! `cargo test --release -p migrator-tests --test scale -- --ignored --nocapture --test-threads 1`;
+//! each prints its times at three sizes and the ratio of the largest to the smallest (linear: the size
+//! ratio). The README reports the figures.
+
+use std::time::{Duration, Instant};
+
+use migrator::{Config, Migrator};
+use migrator_analyse::{analyse_all, Dialect, Options};
+use migrator_format::parse_file;
+use migrator_tests::{Db, Workspace};
+
+/// One migration file of `n` UPDATEs (each with a WHERE, as a data fix-up written by hand would be).
+fn updates_file(n: usize) -> String {
+    let mut text = String::from(
+        "-- Issue: #1\n-- UP MIGRATION\nCREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT);\n",
+    );
+    for i in 0..n {
+        text.push_str(&format!("UPDATE t SET v = 'value {i}' WHERE id = {i};\n"));
+    }
+    text.push_str("-- DOWN MIGRATION\nDROP TABLE t;\n");
+    text
+}
+
+fn median(mut runs: Vec<Duration>) -> Duration {
+    runs.sort();
+    runs[runs.len() / 2]
+}
+
+#[test]
+#[ignore = "a measurement"]
+fn lint_is_linear_in_updates_per_file() {
+    let mut times = Vec::new();
+    for n in [5_000, 10_000, 20_000] {
+        let text = updates_file(n);
+        let runs = (0..3)
+            .map(|_| {
+                let started = Instant::now();
+                let m = parse_file("20240101000000_issue_1_fixups.sql", &text).expect("parses");
+                for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+                    let analyses = analyse_all(std::slice::from_ref(&m), Options::new(dialect));
+                    assert_eq!(analyses[0].statements.len(), n + 1);
+                }
+                started.elapsed()
+            })
+            .collect();
+        let t = median(runs);
+        println!("lint of {n} UPDATEs (parse + analyse, SQLite and PostgreSQL rules): {t:.2?}");
+        times.push(t);
+    }
+    println!(
+        "20,000 / 5,000: {:.2}x the time for 4x the input",
+        times[2].as_secs_f64() / times[0].as_secs_f64()
+    );
+}
+
+/// `n` pending migrations, each a table with an index and its exact DOWN.
+fn pending(ws: &Workspace, n: u64) {
+    for i in 0..n {
+        ws.add(
+            20240101000000 + i,
+            Some(1 + (i % 50) as u32),
+            &format!("t{i}"),
+            &format!("CREATE TABLE t{i} (id INTEGER PRIMARY KEY, x TEXT);\nCREATE INDEX t{i}_x ON t{i} (x);"),
+            Some(&format!("DROP INDEX t{i}_x;\nDROP TABLE t{i};")),
+        );
+    }
+}
+
+#[test]
+#[ignore = "a measurement"]
+fn rehearsal_is_linear_in_pending_migrations() {
+    let mut times = Vec::new();
+    for n in [1_000, 2_500, 10_000] {
+        let ws = Workspace::new();
+        pending(&ws, n);
+        let set = ws.set();
+        let db = Db::sqlite(&ws);
+        let config = Config {
+            require_backup: false,
+            ..Config::default()
+        };
+        let started = Instant::now();
+        let rehearsal = db
+            .with_backend(|e| Migrator::new(&set).with_config(config).rehearse(e))
+            .expect("the rehearsal passes");
+        let t = started.elapsed();
+        assert!(rehearsal.findings.is_empty(), "{:?}", rehearsal.findings);
+        let ups = rehearsal
+            .steps
+            .iter()
+            .filter(|s| s.phase == migrator::RehearsalPhase::Up)
+            .count();
+        assert!(ups as u64 >= n, "{ups} UPs rehearsed of {n}");
+        println!("rehearsal of {n} pending migrations on SQLite (UP, DOWN, UP each): {t:.2?}");
+        times.push(t);
+    }
+    println!(
+        "10,000 / 1,000: {:.2}x the time for 10x the migrations",
+        times[2].as_secs_f64() / times[0].as_secs_f64()
+    );
+}
