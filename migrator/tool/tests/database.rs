@@ -241,6 +241,19 @@ fn rehearse_runs_on_a_copy_and_leaves_the_database_alone(ws: &Workspace, db: &Db
     assert!(err.contains("DOWN"), "{err}");
     assert_eq!(db.fingerprint(), before, "the database is untouched");
     assert_eq!(db.history().len(), 3);
+
+    // Applied without a rehearsal, the broken DOWN is no longer pending: `rehearse --all` still finds it,
+    // from an empty scratch database.
+    let (code, _, err) = tool(ws, db, &["apply", "--policy", "no-rehearsal.yaml"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = tool(ws, db, &["rehearse"]);
+    assert_eq!(code, 0, "nothing pending: {out}");
+    let (code, out, err) = tool(ws, db, &["rehearse", "--all"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        err.contains("20240104000000") && err.contains("DOWN"),
+        "{err}"
+    );
 }
 
 both_engines!(

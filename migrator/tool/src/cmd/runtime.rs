@@ -13,6 +13,10 @@ use super::database::{self, Create, DbArgs};
 /// Arguments of `rehearse`.
 #[derive(clap::Args, Debug)]
 pub struct RehearseArgs {
+    /// Rehearse the whole history from an empty scratch database (every UP, its DOWN, and the UP again),
+    /// not only the pending migrations: every broken DOWN of a project in one run
+    #[arg(long)]
+    all: bool,
     #[command(flatten)]
     db: DbArgs,
 }
@@ -68,10 +72,15 @@ pub fn apply(args: ApplyArgs) -> ExitCode {
 }
 
 /// `rehearse`: the pending migrations on a scratch copy of the database (UP, health checks, each DOWN
-/// checked against the schema from before its UP, UP again); the database itself is only read.
+/// checked against the schema from before its UP, UP again); the database itself is only read. With
+/// `--all`, every migration of the directory on an empty scratch database.
 pub fn rehearse(args: RehearseArgs) -> ExitCode {
     database::run(&args.db, Create::No, |migrator, backend, out| {
-        let rehearsal = migrator.rehearse(backend)?;
+        let rehearsal = if args.all {
+            migrator.rehearse_all(backend)?
+        } else {
+            migrator.rehearse(backend)?
+        };
         out.write_all(render::rehearsal(&rehearsal, Style::from_env()).as_bytes())
             .map_err(|e| migrator::Error::Usage(format!("cannot write the output: {e}")))
     })
