@@ -584,7 +584,10 @@ pub fn run(
         } => preview(migrator, engine, *issue, (*json, *rehearse), style)?,
     };
     out.write_all(text.as_bytes())
-        .map_err(|e| Error::Usage(format!("cannot write the output: {e}")))
+        .map_err(|source| Error::Output {
+            what: "the output",
+            source,
+        })
 }
 
 /// `--migrate-preview`: builds the preview (reading only) and renders it.

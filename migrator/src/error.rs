@@ -137,6 +137,16 @@ pub enum Error {
     /// Wrong use of the API or the admin flags.
     #[error("{0}")]
     Usage(String),
+    /// The output (a report, a listing, a JSON document) could not be written: a closed pipe, a full disk.
+    /// What the action did to the database is done; only its printout is lost.
+    #[error("cannot write {what}: {source}")]
+    Output {
+        /// What was being written.
+        what: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// `--migrate-preview` named an issue this binary carries no migration for.
     #[error("issue #{issue} has no migration in this migration set{}\nwhat to do: check the number with --migrate-status", known_issues(.known))]
     NoSuchIssue {

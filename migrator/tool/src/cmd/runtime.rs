@@ -67,7 +67,10 @@ pub fn apply(args: ApplyArgs) -> ExitCode {
     database::run(&args.db, Create::Yes, |migrator, backend, out| {
         let report = migrator.boot(backend)?;
         out.write_all(render::report(&report, Style::from_env()).as_bytes())
-            .map_err(|e| migrator::Error::Usage(format!("cannot write the output: {e}")))
+            .map_err(|source| migrator::Error::Output {
+                what: "the output",
+                source,
+            })
     })
 }
 
@@ -82,6 +85,9 @@ pub fn rehearse(args: RehearseArgs) -> ExitCode {
             migrator.rehearse(backend)?
         };
         out.write_all(render::rehearsal(&rehearsal, Style::from_env()).as_bytes())
-            .map_err(|e| migrator::Error::Usage(format!("cannot write the output: {e}")))
+            .map_err(|source| migrator::Error::Output {
+                what: "the output",
+                source,
+            })
     })
 }
