@@ -224,6 +224,7 @@ fn one(case: &Case, dialect: Dialect) -> Result<(), String> {
         roles.push(role(&parsed));
         ws.write(&f.file_name, &reviewed(&f.text));
     }
+    lint_clean(&ws, dialect)?;
     if roles != case.files {
         let texts: Vec<&str> = g.files.iter().map(|f| f.text.as_str()).collect();
         return Err(format!(
@@ -316,6 +317,26 @@ fn one(case: &Case, dialect: Dialect) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// `migrator-tool lint --fail-on warning` over the directory (the base migration and the generated set).
+fn lint_clean(ws: &Workspace, dialect: Dialect) -> Result<(), String> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_migrator-tool"))
+        .arg("lint")
+        .arg(ws.migrations())
+        .args(["--dialect", dialect.name(), "--fail-on", "warning"])
+        .env_remove("DATABASE_URL")
+        .output()
+        .map_err(|e| format!("run migrator-tool lint: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "migrator-tool lint --fail-on warning: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout)
+        ))
+    }
 }
 
 fn run(dialect: Dialect) {
