@@ -276,6 +276,7 @@ impl<'s> Migrator<'s> {
         let result = self.apply_all(&mut session, &targets, Direction::Up, &mut report);
         session.end(true)?;
         result?;
+        self.after_reapply(engine, issue, &mut report)?;
         report.total = started.elapsed();
         Ok(report)
     }

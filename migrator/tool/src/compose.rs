@@ -52,6 +52,9 @@ fn role(phase: Phase) -> &'static str {
         Phase::Data => {
             "data steps on existing tables, in a transaction of their own, with no DDL lock held"
         }
+        Phase::Backfill => {
+            "a backfill: the runtime runs its UPDATE in batches of key ranges, each a transaction of its own"
+        }
         Phase::Online => "online steps outside a transaction: CONCURRENTLY builds and validations",
     }
 }
@@ -104,10 +107,21 @@ fn text(
     if no_tx {
         o.push_str("-- migrator:no-transaction\n");
     }
+    // A backfill's batches are its transactions: its UP has no BEGIN/COMMIT of its own.
+    let batched = p.steps.iter().find_map(|s| s.backfill.as_ref());
+    if let Some(b) = batched {
+        o.push_str(&format!(
+            "-- migrator:backfill table={} key={} batch={}\n",
+            b.table,
+            b.key,
+            migrator_format::backfill::DEFAULT_BATCH
+        ));
+    }
+    let up_tx = !no_tx && batched.is_none();
     o.push('\n');
     o.push_str(UP);
     o.push('\n');
-    if !no_tx {
+    if up_tx {
         o.push_str("BEGIN;\n");
     }
     for s in p.steps {
@@ -128,7 +142,7 @@ fn text(
             p.version, p.name, p.issue.number
         ),
     );
-    if !no_tx {
+    if up_tx {
         o.push_str("\nCOMMIT;\n");
     }
     o.push('\n');

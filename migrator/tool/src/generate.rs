@@ -175,8 +175,8 @@ pub fn now_version() -> u64 {
     migrator_format::version_now()
 }
 
-/// The migrations of a plan: runs of schema steps and of data steps in issue order, then PostgreSQL's
-/// online steps.
+/// The migrations of a plan: runs of schema steps and of data steps in issue order (each backfill a
+/// migration of its own), then PostgreSQL's online steps.
 fn partition(steps: Vec<Step>) -> Vec<(Phase, Vec<Step>)> {
     let mut parts: Vec<(Phase, Vec<Step>)> = Vec::new();
     let mut online = Vec::new();
@@ -186,7 +186,8 @@ fn partition(steps: Vec<Step>) -> Vec<(Phase, Vec<Step>)> {
             continue;
         }
         match parts.last_mut() {
-            Some((phase, list)) if *phase == s.phase => list.push(s),
+            // A backfill migration holds one UPDATE: each is a file of its own.
+            Some((phase, list)) if *phase == s.phase && s.phase != Phase::Backfill => list.push(s),
             _ => parts.push((s.phase, vec![s])),
         }
     }
@@ -236,6 +237,7 @@ pub fn generate_issue(issue: &Issue, opts: &RenderOptions) -> Result<Generated, 
         let suffix = match (k, phase) {
             (0, _) => String::new(),
             (_, Phase::Data) => "_data".to_string(),
+            (_, Phase::Backfill) => "_backfill".to_string(),
             (_, Phase::Online) => "_online".to_string(),
             (_, Phase::Ddl) => format!("_part{}", k + 1),
         };

@@ -16,6 +16,9 @@ use migrator::{Config, Migrator, RollbackOptions};
 use migrator_tests::{Db, Workspace};
 use migrator_tool::{generate_issue, Dialect, Generated, Issue, RenderOptions, Schema};
 
+mod common;
+use common::{reviewed, schema_of};
+
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus")
 }
@@ -66,66 +69,6 @@ fn cases() -> Vec<(String, Issue)> {
                 .remove(0);
             (name, issue)
         })
-        .collect()
-}
-
-/// The schema as compared: the runtime's fingerprint (what the rehearsal compares: columns with their
-/// full types, constraints, indexes, triggers, ...), plus on SQLite the text SQLite keeps of every object
-/// (without the double quotes its RENAME adds).
-/// PostgreSQL CHECK texts are read without their casts and parentheses: PostgreSQL re-reads a CHECK when
-/// its column's type changes, and a `pg_dump` + restore (the rehearsal's copy) does the same, so
-/// `x IN ('a')` on a varchar may print as `x::text = ANY (ARRAY[('a'::varchar)::text])` instead of
-/// `ANY ((ARRAY['a'::varchar])::text[])`: the same constraint.
-fn schema_of(db: &Db) -> Vec<String> {
-    let mut rows: Vec<String> = db
-        .with_backend(|b| {
-            b.fingerprint()
-                .expect("the engine reads fingerprints")
-                .schema_fingerprint(None, &["schema_migrations", "schema_migrations_log"])
-        })
-        .expect("fingerprint")
-        .into_iter()
-        .map(|o| {
-            if o.kind == "constraint" && o.definition.starts_with("CHECK") {
-                format!("{} {}: {}", o.kind, o.name, without_casts(&o.definition))
-            } else {
-                o.to_string()
-            }
-        })
-        .collect();
-    if !db.is_postgres() {
-        // SQLite's text of each object; its RENAME writes the names it rewrites in double quotes.
-        rows.extend(db.fingerprint().into_iter().map(|r| r.replace('"', "")));
-    }
-    // The order of `sqlite_schema` follows creation; a rebuilt table comes later, the same schema.
-    rows.sort();
-    rows
-}
-
-/// `text` without `::type` casts, parentheses and spaces.
-fn without_casts(text: &str) -> String {
-    const TYPE_WORDS: &[&str] = &["varying", "precision", "with", "without", "time", "zone"];
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(at) = rest.find("::") {
-        out.push_str(&rest[..at]);
-        let mut after = &rest[at + 2..];
-        loop {
-            let word_end = after
-                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '[' || c == ']'))
-                .unwrap_or(after.len());
-            after = &after[word_end..];
-            let next = after.trim_start();
-            match TYPE_WORDS.iter().find(|w| next.starts_with(*w)) {
-                Some(_) => after = next,
-                None => break,
-            }
-        }
-        rest = after;
-    }
-    out.push_str(rest);
-    out.chars()
-        .filter(|c| !matches!(c, '(' | ')' | ' '))
         .collect()
 }
 
@@ -214,19 +157,6 @@ fn expect(case: &str, engine: &str, g: &Generated) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// A reviewer's mark where the file asks for one (the default policy refuses the file without it).
-fn reviewed(text: &str) -> String {
-    if text.contains("-- Review required:") {
-        text.replacen(
-            "-- Author: migrator-tool\n",
-            "-- Author: migrator-tool\n-- Reviewed-by: corpus-test\n",
-            1,
-        )
-    } else {
-        text.to_string()
-    }
 }
 
 fn one(

@@ -264,19 +264,57 @@ impl Migrator<'_> {
             if started.is_empty() {
                 return self.settle(engine, report);
             }
-            for m in started {
-                let run = self.run_backfill(engine, m, on_progress)?;
-                let took = run.took;
-                report.backfills.push(run);
-                report.steps.retain(|s| s.version != m.version);
-                report.push(m, Some(Direction::Up), took);
-                if let Some(step) = report.steps.last_mut() {
-                    step.outcome = Outcome::Backfilled;
-                }
-            }
+            self.run_started(engine, &started, report, on_progress)?;
             let next = background.boot(engine)?;
             merge(report, next);
         }
+    }
+
+    /// Runs the batches of each of `started` to its end and reports it backfilled.
+    fn run_started(
+        &self,
+        engine: &mut dyn Engine,
+        started: &[&Migration],
+        report: &mut Report,
+        on_progress: &mut dyn FnMut(&Progress),
+    ) -> Result<(), Error> {
+        for m in started {
+            let run = self.run_backfill(engine, m, on_progress)?;
+            let took = run.took;
+            report.backfills.push(run);
+            report.steps.retain(|s| s.version != m.version);
+            report.push(m, Some(Direction::Up), took);
+            if let Some(step) = report.steps.last_mut() {
+                step.outcome = Outcome::Backfilled;
+            }
+        }
+        Ok(())
+    }
+
+    /// After a re-apply by issue stopped at a backfill it started: inline, its batches run now and the
+    /// issue's migrations that waited for it are re-applied (a boot does not: they were rolled back on
+    /// purpose). Otherwise they wait for `--migrate-backfill`, then another re-apply.
+    pub(crate) fn after_reapply(
+        &self,
+        engine: &mut dyn Engine,
+        issue: u32,
+        report: &mut Report,
+    ) -> Result<(), Error> {
+        let started: Vec<&Migration> = report
+            .steps
+            .iter()
+            .filter(|s| s.outcome == Outcome::BackfillRunning)
+            .filter_map(|s| self.set_for(engine.dialect().kind).get(s.version))
+            .collect();
+        if started.is_empty() || self.config.backfill != BackfillMode::Inline {
+            return Ok(());
+        }
+        self.run_started(engine, &started, report, &mut |_| {})?;
+        if report.steps.iter().any(|s| s.outcome == Outcome::HeldBack) {
+            let next = self.reapply_issue(engine, issue)?;
+            merge(report, next);
+        }
+        Ok(())
     }
 
     /// At the end: migrations the report still shows waiting that another process applied meanwhile.

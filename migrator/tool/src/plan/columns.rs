@@ -235,6 +235,7 @@ impl Planner {
                 column.name.sql(d),
                 column.name.sql(d)
             ));
+            self.as_backfill(&mut fill, table);
             self.push(fill)?;
             if column.not_null {
                 self.set_not_null_postgres(table, &column.name)?;
@@ -629,9 +630,12 @@ impl Planner {
         }
     }
 
-    /// NOT NULL on a populated column without a long exclusive lock: a CHECK (c IS NOT NULL) added NOT VALID
-    /// in the DDL, validated in the online migration, then SET NOT NULL (PostgreSQL 12+ skips its scan
-    /// thanks to the validated CHECK) and the CHECK dropped.
+    /// NOT NULL on a populated column without a long exclusive lock, the contract of an expand/contract:
+    /// one migration outside a transaction that adds a CHECK (c IS NOT NULL) `NOT VALID` (a brief lock;
+    /// rows written before it are not checked, so writers that still omit the column keep working until
+    /// then), validates it (a scan under a lock that lets reads and writes go on), then `SET NOT NULL`
+    /// (PostgreSQL 12+ skips its scan thanks to the validated CHECK) and drops the CHECK. Its DOWN makes the
+    /// column nullable again.
     pub(crate) fn set_not_null_postgres(
         &mut self,
         table: &Ident,
@@ -641,21 +645,13 @@ impl Planner {
         let (tq, cq) = (table.sql(d), column.sql(d));
         let check = self.fresh_name(&format!("{table}_{column}_not_null"));
         let cn = check.sql(d);
-        let mut add = self.step(
-            Phase::Ddl,
-            format!("Check {table}.{column} IS NOT NULL, not validated yet"),
-        );
-        add.up.push(format!(
-            "ALTER TABLE {tq} ADD CONSTRAINT {cn} CHECK ({cq} IS NOT NULL) NOT VALID"
-        ));
-        add.down
-            .push(format!("ALTER TABLE {tq} DROP CONSTRAINT {cn}"));
-        add.breaking.push(format!("{table}.{column} becomes NOT NULL: the migration fails while rows hold NULL there, and INSERTs that omit it fail"));
-        self.push(add)?;
         let mut online = self.step(
             Phase::Online,
-            format!("Make {table}.{column} NOT NULL behind the validated check"),
+            format!("Make {table}.{column} NOT NULL behind a validated check"),
         );
+        online.up.push(format!(
+            "ALTER TABLE {tq} ADD CONSTRAINT {cn} CHECK ({cq} IS NOT NULL) NOT VALID"
+        ));
         online
             .up
             .push(format!("ALTER TABLE {tq} VALIDATE CONSTRAINT {cn}"));
@@ -665,12 +661,10 @@ impl Planner {
         online
             .up
             .push(format!("ALTER TABLE {tq} DROP CONSTRAINT {cn}"));
-        online.down.push(format!(
-            "ALTER TABLE {tq} ADD CONSTRAINT {cn} CHECK ({cq} IS NOT NULL) NOT VALID"
-        ));
         online
             .down
             .push(format!("ALTER TABLE {tq} ALTER COLUMN {cq} DROP NOT NULL"));
+        online.breaking.push(format!("{table}.{column} becomes NOT NULL: the migration fails while rows hold NULL there, and INSERTs that omit it fail"));
         online.allows.push((
             "pg-set-not-null",
             format!("the validated CHECK {check} proves it, so PostgreSQL 12+ does not scan"),

@@ -2,10 +2,17 @@
 //! the issue creates they run with its DDL; on an existing table they get a migration of their own, so no
 //! DDL lock is held while they run. The DOWN resets columns the issue added to what they held before the
 //! step; what else a data step changed is flagged lossy (the pre-migration backup has it).
+//!
+//! An UPDATE with a WHERE of an existing table whose primary key is one integer column becomes a backfill
+//! migration instead ([`Phase::Backfill`]): the runtime runs it in batches of key ranges, each a short
+//! transaction that records its cursor, so a large table is never locked for the whole UPDATE.
 
-use super::{Phase, Planner};
+use migrator_format::{Backfill, BatchStatement};
+
+use super::{BackfillKey, Phase, Planner, Step};
 use crate::dialect::Dialect;
 use crate::error::GenError;
+use crate::ident::Ident;
 use crate::model::{Change, DataKind, DataStep, Located};
 use crate::render::q;
 use crate::schema::Schema;
@@ -68,6 +75,9 @@ impl Planner {
         if new {
             return self.push(s);
         }
+        if step.kind == DataKind::Update && step.filtered {
+            self.as_backfill(&mut s, &step.table);
+        }
         let reset: Option<Vec<(String, String)>> = (step.kind == DataKind::Update)
             .then(|| {
                 step.columns
@@ -113,5 +123,57 @@ impl Planner {
             )));
         }
         self.push(s)
+    }
+}
+
+impl Planner {
+    /// The integer key a backfill of the existing table `table` runs its batches on: its primary key when
+    /// that is one integer column that holds no NULL, with a name the directive can write.
+    pub(super) fn backfill_key(&self, table: &Ident) -> Option<BackfillKey> {
+        if self.is_new(table.as_str()) {
+            return None;
+        }
+        let t = self.schema.table(table.as_str())?;
+        let [key] = t.primary_key_columns() else {
+            return None;
+        };
+        let column = t.column(key)?;
+        let integer = crate::sqlexpr::type_family(&column.data_type, self.d) == Some("integer");
+        // SQLite's `INTEGER PRIMARY KEY` is the rowid: never NULL, whatever the column says.
+        let rowid = self.d == Dialect::Sqlite && column.data_type.eq_ignore_ascii_case("INTEGER");
+        let no_null = column.not_null || rowid || self.d == Dialect::Postgres;
+        (integer && no_null).then(|| BackfillKey {
+            table: table.as_str().to_string(),
+            key: key.clone(),
+        })
+    }
+
+    /// Makes `step`, one UPDATE of the existing table `table`, a backfill migration when the table has an
+    /// integer key and the runtime can bound the statement by it; otherwise leaves it a data step.
+    pub(super) fn as_backfill(&self, step: &mut Step, table: &Ident) {
+        let Some(key) = self.backfill_key(table) else {
+            step.notes.push(format!(
+                "{table} has no single integer primary key to run batches on: this UPDATE runs as one transaction"
+            ));
+            return;
+        };
+        let directive = format!("table={} key={}", key.table, key.key);
+        let batchable = Backfill::parse_directive(&directive, 1).and_then(|b| {
+            step.up
+                .iter()
+                .try_for_each(|sql| BatchStatement::new(sql, &b).map(|_| ()))
+        });
+        if let Err(why) = batchable {
+            step.notes.push(format!(
+                "this UPDATE of {table} cannot run in batches ({why}): it runs as one transaction"
+            ));
+            return;
+        }
+        step.phase = Phase::Backfill;
+        step.notes.push(format!(
+            "a backfill: the runtime runs this UPDATE in batches of {}.{} ranges, each a short transaction that records how far it got",
+            key.table, key.key
+        ));
+        step.backfill = Some(key);
     }
 }

@@ -10,7 +10,10 @@
 //! existing tables (in a migration of their own, so no DDL lock is held while they run);
 //! [`Phase::Online`] is PostgreSQL's no-transaction migration: `CREATE INDEX CONCURRENTLY` on existing
 //! tables, `VALIDATE CONSTRAINT` of what the DDL added `NOT VALID`, and `SET NOT NULL` behind a validated
-//! CHECK.
+//! CHECK. [`Phase::Backfill`] is a data step on an existing table with an integer key, written as a backfill
+//! migration of its own (`-- migrator:backfill`): the runtime runs its UPDATE in batches of key ranges. With
+//! it, a NOT NULL column added to a populated table becomes expand (the column added nullable), backfill,
+//! and contract (PostgreSQL: CHECK `NOT VALID`, `VALIDATE`, `SET NOT NULL`; SQLite: the table rebuild).
 
 mod columns;
 mod constraints;
@@ -35,6 +38,8 @@ pub enum Phase {
     Ddl,
     /// In a transaction of data steps on existing tables.
     Data,
+    /// A backfill migration of its own: one UPDATE the runtime runs in batches of key ranges.
+    Backfill,
     /// PostgreSQL, outside a transaction, after the others.
     Online,
 }
@@ -61,6 +66,17 @@ pub struct Step {
     pub allows: Vec<(&'static str, String)>,
     /// Work that scales with a table's rows the analyser does not see as such (an SQLite rebuild).
     pub heavy: Vec<String>,
+    /// [`Phase::Backfill`]: the table and the integer key column its batches are ranges of.
+    pub backfill: Option<BackfillKey>,
+}
+
+/// What a `-- migrator:backfill table=... key=...` directive names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackfillKey {
+    /// The table the UPDATE changes.
+    pub table: String,
+    /// Its integer key column.
+    pub key: String,
 }
 
 /// The steps for an issue.
@@ -198,6 +214,7 @@ impl Planner {
             breaking: Vec::new(),
             allows: Vec::new(),
             heavy: Vec::new(),
+            backfill: None,
         }
     }
 
