@@ -176,15 +176,54 @@ fn analyse_section(
     scope.finish();
 }
 
-/// Loads every migration of `dir` (with `migrator_format::load_dir`) and analyses each.
+/// The functions the column DEFAULTs of `migration`'s UP call (lower-case, without schema), in order of
+/// first appearance: what a live preview looks up in the server's catalog
+/// ([`Catalog::set_function_volatility`]) before [`analyse_in`], since a function is VOLATILE unless
+/// declared otherwise and a volatile default rewrites the table.
+pub fn default_functions(migration: &Migration, dialect: Dialect) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for stmt in migration.up.iter() {
+        let parsed = match ops::read(&stmt.sql, dialect) {
+            Reading::Analysed(p) | Reading::NotUnderstood { parsed: p, .. } => p,
+            Reading::NotAnalysed(_) => continue,
+        };
+        let columns = parsed.ops.iter().flat_map(|op| match op {
+            Op::AddColumn { column, .. } => std::slice::from_ref(column),
+            Op::CreateTable { columns, .. } => columns.as_slice(),
+            _ => &[],
+        });
+        for f in columns
+            .filter_map(|c| c.default.as_ref())
+            .flat_map(|d| &d.functions)
+        {
+            if !out.contains(f) {
+                out.push(f.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Loads every migration of `dir` (with `migrator_format::load_dir`) and analyses the set the dialect's
+/// engine runs: with per-engine sub-directories (`postgres/`, `sqlite/`), the shared migrations with that
+/// engine's variants in their place, as the runtime would apply them.
 pub fn lint_dir(dir: &Path, opts: Options) -> Result<Vec<Analysis>, AnalyseError> {
     tracing::info!(dir = %dir.display(), "loading migrations");
-    let migrations = migrator_format::load_dir(dir).map_err(|source| AnalyseError::Load {
+    let loaded = migrator_format::load_dir(dir).map_err(|source| AnalyseError::Load {
         dir: dir.to_path_buf(),
         source,
     })?;
-    tracing::info!(count = migrations.len(), "analysing migrations");
-    Ok(analyse_all(&migrations, opts))
+    let engine = match opts.dialect {
+        Dialect::Postgres => migrator_format::EngineKind::Postgres,
+        Dialect::Sqlite => migrator_format::EngineKind::Sqlite,
+    };
+    let migrations = loaded.for_engine(engine);
+    tracing::info!(
+        count = migrations.len(),
+        engine = engine.name(),
+        "analysing migrations"
+    );
+    Ok(analyse_all(migrations, opts))
 }
 
 /// Analyses migrations in version order, each against the schema its predecessors built (column types,

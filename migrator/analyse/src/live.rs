@@ -52,6 +52,7 @@ fn check(
         columns: columns.to_vec(),
         sql,
         show_sql: show,
+        parent: None,
     }
 }
 
@@ -169,13 +170,15 @@ pub(crate) fn orphans(
         quote_name(references),
         join.join(" AND ")
     );
-    Some(check(
+    let mut found = check(
         LiveCheckKind::Orphans,
         table,
         columns,
         format!("SELECT count(*) {from}"),
         Some(format!("SELECT child.* {from} LIMIT {SHOW_LIMIT}")),
-    ))
+    );
+    found.parent = Some(references.to_string());
+    Some(found)
 }
 
 /// Rows a CHECK (`expr`, as written) refuses: those where it is false (NULL passes a CHECK).

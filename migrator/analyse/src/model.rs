@@ -310,6 +310,9 @@ pub struct LiveCheck {
     /// For the checks that decide failure: the query that shows the offending rows or objects (at most 20),
     /// for the user to look at.
     pub show_sql: Option<String>,
+    /// For an `orphans` check: the referenced (parent) table, which the query reads too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 impl LiveCheck {

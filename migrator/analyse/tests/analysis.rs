@@ -190,3 +190,30 @@ fn new_table_columns_and_check_descriptions() {
         );
     }
 }
+
+#[test]
+fn default_functions_names_what_defaults_call_and_the_catalog_decides_their_volatility() {
+    let m = migration(
+        "",
+        "ALTER TABLE contacts ADD COLUMN team integer DEFAULT app.default_team();\n\
+         CREATE TABLE notes (id bigint PRIMARY KEY, body text DEFAULT lower('X'), at timestamptz DEFAULT now());\n\
+         ALTER TABLE contacts ADD COLUMN score integer DEFAULT 0;",
+        "ALTER TABLE contacts DROP COLUMN team;",
+    );
+    assert_eq!(
+        migrator_analyse::default_functions(&m, Dialect::Postgres),
+        ["default_team", "lower", "now"]
+    );
+    let rewrite = |catalog: &mut migrator_analyse::Catalog| {
+        migrator_analyse::analyse_in(&m, Options::new(Dialect::Postgres), catalog)
+            .findings
+            .iter()
+            .filter(|f| f.id == "pg-add-column-default-rewrite")
+            .count()
+    };
+    // Offline, an unknown function is volatile; the live catalog's STABLE decides otherwise.
+    assert_eq!(rewrite(&mut migrator_analyse::Catalog::new()), 1);
+    let mut live = migrator_analyse::Catalog::new();
+    live.set_function_volatility("default_team", migrator_analyse::Volatility::Stable);
+    assert_eq!(rewrite(&mut live), 0);
+}

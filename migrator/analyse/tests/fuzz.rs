@@ -343,8 +343,12 @@ fn random_and_mutated_sql_never_panics_overflows_or_blows_up() {
         slowest.2,
         slowest.0
     );
+    // The file parser refuses what no database would read (an unclosed parenthesis, an unterminated
+    // dollar quote or comment, transaction control in a section): about 55% of these mutations since it
+    // checks statements strictly (905 of 2,000 reached the analyser with this seed set). A third is the floor
+    // that still makes this a test of the analyser.
     assert!(
-        analysed > CASES / 2,
+        analysed > CASES / 3,
         "only {analysed} of {CASES} inputs reached the analyser"
     );
 }

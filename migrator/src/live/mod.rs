@@ -33,6 +33,8 @@
 //! benchmark `bench/estimates` checks the estimates against measured runs (README, "Estimate accuracy").
 
 mod calibrate;
+mod catalog;
+mod checks;
 mod estimate;
 
 use std::time::Duration;
@@ -41,6 +43,10 @@ use migrator_analyse::Section;
 
 pub use crate::engine::TableStats;
 pub use calibrate::calibrate;
+pub use catalog::server_facts;
+pub use checks::{
+    run_checks, CheckBounds, CheckOutcome, CheckResult, EarlierChanges, DEFAULT_CHECK_TIMEOUT,
+};
 
 pub use estimate::estimate;
 /// The offline analyser whose [`migrator_analyse::Analysis`] [`estimate`] reads.

@@ -4,14 +4,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use migrator_analyse::{
-    Action, Analysis, Dialect, ObjectKind, Section, Severity, StatementAnalysis, Status, Work,
+    Action, Analysis, Dialect, LiveCheckKind, ObjectKind, Section, Severity, StatementAnalysis,
+    Status, Work,
 };
 
 use super::model::{
     Complexity, ConstraintChange, DataLoss, Dropped, LockUse, ModifiedTable, NewTable, Performance,
     Rollback, SchemaChanges, Sections, Warning,
 };
-use crate::live::{MigrationEstimate, StatementEstimate};
+use crate::live::{CheckOutcome, CheckResult, MigrationEstimate, StatementEstimate};
 
 /// What one migration's sections are made from.
 pub(crate) struct Inputs<'a> {
@@ -25,6 +26,8 @@ pub(crate) struct Inputs<'a> {
     pub has_down: bool,
     /// The generated files that exist.
     pub files: Vec<String>,
+    /// The live failure checks run on the database (empty for a migration that is applied).
+    pub checks: &'a [CheckResult],
 }
 
 /// History statements the file carries for standalone runs: not part of the schema change.
@@ -51,9 +54,17 @@ fn created_tables(analysis: &Analysis) -> BTreeSet<&str> {
 /// The preview sections of one migration.
 pub(crate) fn sections(inputs: Inputs<'_>) -> Sections {
     let performance = performance(inputs.analysis, inputs.estimate);
-    let mut warnings = lock_notes(inputs.analysis, &performance);
+    // What will fail on this data first: it decides whether the migration can run at all.
+    let mut warnings = live_checks(inputs.analysis, inputs.checks);
+    warnings.extend(lock_notes(inputs.analysis, &performance));
     warnings.extend(findings(inputs.analysis));
     Sections {
+        not_understood: inputs
+            .analysis
+            .statements
+            .iter()
+            .filter(|s| !matches!(s.status, Status::Analysed))
+            .count(),
         schema_changes: schema_changes(inputs.analysis),
         performance,
         warnings,
@@ -298,6 +309,7 @@ fn lock_notes(analysis: &Analysis, performance: &Performance) -> Vec<Warning> {
         message,
         safe_alternative: None,
         suppressed: None,
+        query: None,
     };
     let mut out = Vec::new();
     if analysis.dialect == Dialect::Sqlite {
@@ -380,8 +392,71 @@ fn findings(analysis: &Analysis) -> Vec<Warning> {
             message: f.message.clone(),
             safe_alternative: Some(f.safe_alternative.clone()),
             suppressed: f.suppressed.clone(),
+            query: None,
         })
         .collect()
+}
+
+/// The live checks' outcomes: `will-fail` errors (with the query that shows why), then `not-checked`
+/// notes. A check that passed says nothing.
+fn live_checks(analysis: &Analysis, checks: &[CheckResult]) -> Vec<Warning> {
+    let mut out: Vec<Warning> = Vec::new();
+    for c in checks {
+        let (id, severity, message, alternative) = match &c.outcome {
+            CheckOutcome::Passed => continue,
+            CheckOutcome::Fails { message, .. } => (
+                "will-fail",
+                Severity::Error,
+                message.clone(),
+                Some(fix_for(c.check.kind).to_string()),
+            ),
+            CheckOutcome::Undecided(why) => (
+                "not-checked",
+                Severity::Info,
+                format!("{} ({}): {why}", check_name(c.check.kind), c.check.table),
+                None,
+            ),
+        };
+        out.push(Warning {
+            id: id.into(),
+            severity: severity.to_string(),
+            file: analysis.file.clone(),
+            section: "up".into(),
+            line: c.line,
+            message,
+            safe_alternative: alternative,
+            suppressed: None,
+            query: matches!(c.outcome, CheckOutcome::Fails { .. })
+                .then(|| c.check.show_sql.clone())
+                .flatten(),
+        });
+    }
+    out.sort_by_key(|w| (w.id != "will-fail", w.line));
+    out
+}
+
+/// What a failure check looks for, in a few words.
+fn check_name(kind: LiveCheckKind) -> &'static str {
+    match kind {
+        LiveCheckKind::Nulls => "NULLs under the new NOT NULL",
+        LiveCheckKind::Duplicates => "duplicates under the new unique key",
+        LiveCheckKind::Orphans => "orphans under the new foreign key",
+        LiveCheckKind::CheckViolations => "rows the new CHECK refuses",
+        LiveCheckKind::SqliteDropColumnBlocked => "what stops SQLite's DROP COLUMN",
+        LiveCheckKind::RowCount | LiveCheckKind::RowsAffected => "sizes",
+    }
+}
+
+/// What to do when a failure check found something.
+fn fix_for(kind: LiveCheckKind) -> &'static str {
+    match kind {
+        LiveCheckKind::Nulls => "fill the NULLs first (an UPDATE in batches, or a backfill migration), then SET NOT NULL",
+        LiveCheckKind::Duplicates => "remove or merge the duplicate rows first (the query shows them), then build the unique index",
+        LiveCheckKind::Orphans => "delete or repair the orphan rows (or insert their parents) first; or add the foreign key NOT VALID and VALIDATE it once they are clean",
+        LiveCheckKind::CheckViolations => "fix the rows the CHECK refuses first; or add it NOT VALID (new rows only) and VALIDATE it once they are clean",
+        LiveCheckKind::SqliteDropColumnBlocked => "drop the indexes, views and triggers that use the column earlier in the same migration, or rebuild the table without it (the 12-step rebuild)",
+        LiveCheckKind::RowCount | LiveCheckKind::RowsAffected => "",
+    }
 }
 
 fn rollback(
@@ -423,10 +498,7 @@ fn complexity(
             "no DOWN: cannot be rolled back (restore the backup instead)".into(),
         );
     }
-    if down
-        .iter()
-        .any(|s| matches!(s.status, Status::NotAnalysed { .. }))
-    {
+    if down.iter().any(|s| !matches!(s.status, Status::Analysed)) {
         return (
             Complexity::High,
             format!("{n} statements, some the analyser cannot read"),
@@ -505,6 +577,7 @@ pub(crate) fn combine<'a>(all: impl IntoIterator<Item = &'a Sections>) -> Sectio
         p.space_bytes += s.performance.space_bytes;
         p.downtime |= s.performance.downtime;
         out.warnings.extend(s.warnings.iter().cloned());
+        out.not_understood += s.not_understood;
         let r = &mut out.rollback;
         r.available &= s.rollback.available;
         r.duration_ms += s.rollback.duration_ms;

@@ -16,15 +16,19 @@ mod text;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use migrator_analyse::{Action, Analysis, Dialect, ObjectKind, Options, Section};
+use migrator_analyse::{Action, Analysis, Catalog, Dialect, ObjectKind, Options, Section};
 use tracing::{debug, info, info_span};
 
 pub use model::*;
 pub use text::render as render_text;
 pub use text::{bytes, duration, thousands};
 
+use crate::live::{CheckBounds, EarlierChanges};
 use crate::plan::status_entries;
-use crate::{Engine, EngineKind, Error, Migration, Migrator, RehearsalPhase, StatusKind};
+use crate::{
+    Engine, EngineKind, Error, Migration, MigrationSet, Migrator, Rehearsal, RehearsalPhase,
+    StatusKind,
+};
 
 /// Builds the preview of `target` against the database behind `backend`, with estimated times. Reads only.
 pub fn preview(
@@ -123,12 +127,30 @@ pub fn preview_with(
     } else {
         None
     };
+    let mut analyses = analyse_selected(backend, set, &selected, opts)?;
     let calibration = crate::live::calibrate(backend)?;
     debug!(took_ms = calibration.took.as_millis() as u64, "calibrated");
+    let bounds = CheckBounds {
+        lock_wait: migrator.config().lock_timeout,
+        statement: migrator
+            .config()
+            .statement_timeout
+            .unwrap_or(crate::live::DEFAULT_CHECK_TIMEOUT),
+    };
+    let mut earlier = EarlierChanges::default();
     let mut migrations = Vec::with_capacity(selected.len());
-    for (migration, state) in selected {
-        let analysis = migrator_analyse::analyse(migration, opts);
-        let mut estimate = crate::live::estimate(backend, migration, &analysis, &calibration)?;
+    for ((migration, state), analysis) in selected.into_iter().zip(analyses.iter_mut()) {
+        if let Some(r) = &rehearsal {
+            record_rehearsal(analysis, migration, r);
+        }
+        let analysis = &*analysis;
+        // An applied migration's UP has run: nothing of it can fail on this data any more.
+        let checks = if state == State::Applied {
+            Vec::new()
+        } else {
+            crate::live::run_checks(backend, analysis, &mut earlier, bounds)?
+        };
+        let mut estimate = crate::live::estimate(backend, migration, analysis, &calibration)?;
         if let Some(up) = rehearsal
             .as_ref()
             .and_then(|r| r.up_time(migration.version))
@@ -143,8 +165,8 @@ pub fn preview_with(
         }
         // The verdict against this host's policy (max_lock_duration is the configured lock timeout).
         estimate.downtime = estimate.downtime_over(migrator.config().lock_timeout);
-        let data_loss = data_loss(backend, &analysis, state)?;
-        let files = generated_files(set.source_dir(), migration, &analysis);
+        let data_loss = data_loss(backend, analysis, state)?;
+        let files = generated_files(set.source_dir(), migration, analysis);
         debug!(version = migration.version, ?state, "estimated");
         migrations.push(MigrationPreview {
             version: migration.version,
@@ -152,11 +174,12 @@ pub fn preview_with(
             issue: migration.issue,
             state,
             sections: build::sections(build::Inputs {
-                analysis: &analysis,
+                analysis,
                 estimate: &estimate,
                 data_loss,
                 has_down: migration.down.as_ref().is_some_and(|d| !d.is_empty()),
                 files,
+                checks: &checks,
             }),
         });
     }
@@ -169,6 +192,62 @@ pub fn preview_with(
         migrations,
         total,
     })
+}
+
+/// The analyses of the `selected` migrations, in their order: the server's facts first (the volatility of
+/// the functions their DEFAULTs call, the TimeZone), then every migration of the set folded in version
+/// order, so that each is analysed against the schema its predecessors built (column types, indexes,
+/// checks, functions), as `lint` does.
+fn analyse_selected(
+    backend: &mut dyn Engine,
+    set: &MigrationSet,
+    selected: &[(&Migration, State)],
+    opts: Options,
+) -> Result<Vec<Analysis>, Error> {
+    let mut catalog = Catalog::new();
+    let mut functions: Vec<String> = Vec::new();
+    for (m, _) in selected {
+        for f in migrator_analyse::default_functions(m, opts.dialect) {
+            if !functions.contains(&f) {
+                functions.push(f);
+            }
+        }
+    }
+    crate::live::server_facts(backend, &functions, &mut catalog)?;
+    let last = selected.iter().map(|(m, _)| m.version).max().unwrap_or(0);
+    let mut by_version = std::collections::BTreeMap::new();
+    for m in set.migrations().iter().filter(|m| m.version <= last) {
+        let analysis = migrator_analyse::analyse_in(m, opts, &mut catalog);
+        if selected.iter().any(|(s, _)| s.version == m.version) {
+            by_version.insert(m.version, analysis);
+        }
+    }
+    Ok(selected
+        .iter()
+        .filter_map(|(m, _)| by_version.remove(&m.version))
+        .collect())
+}
+
+/// The rehearsal ran the migration's UP (and DOWN) on a copy without error: every statement the analyser
+/// could not read was accepted by the database itself.
+fn record_rehearsal(analysis: &mut Analysis, migration: &Migration, rehearsal: &Rehearsal) {
+    let ran = |phase: RehearsalPhase| {
+        rehearsal
+            .steps
+            .iter()
+            .any(|s| s.version == migration.version && s.phase == phase)
+    };
+    let undecided: Vec<(Section, usize)> =
+        analysis.undecided().map(|s| (s.section, s.index)).collect();
+    for (section, index) in undecided {
+        let phase = match section {
+            Section::Up => RehearsalPhase::Up,
+            Section::Down => RehearsalPhase::Down,
+        };
+        if ran(phase) {
+            analysis.record_engine_verdict(section, index, Ok(()), &migration.allows);
+        }
+    }
 }
 
 /// The preview as the JSON document of `--format json` (`schema_version` [`PREVIEW_SCHEMA_VERSION`]).

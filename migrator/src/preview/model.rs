@@ -77,6 +77,10 @@ pub struct Sections {
     pub rollback: Rollback,
     /// 📁 Generated Files (paths that exist).
     pub generated_files: Vec<String>,
+    /// Statements (UP and DOWN) the analyser's parser cannot read: parser gaps read by their leading
+    /// keywords, and statements it takes for invalid. Their locks and work may be more than shown; a
+    /// rehearsal (`--rehearse`) has the database decide whether they are valid.
+    pub not_understood: usize,
 }
 
 /// What the UP does to the schema.
@@ -183,10 +187,13 @@ pub struct LockUse {
     pub duration_ms: f64,
 }
 
-/// A finding of the safety checks, or a note derived from the figures (`lock`, `downtime`).
+/// A finding of the safety checks, a note derived from the figures (`lock`, `downtime`), or the outcome of
+/// a live check on the data in hand: `will-fail` (an error: the statement fails on this database, with the
+/// query that shows why) or `not-checked` (info: the data it will meet is not today's).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Warning {
-    /// The check id (`backfill-in-ddl-transaction`), or `lock` / `downtime` for notes from the figures.
+    /// The check id (`backfill-in-ddl-transaction`), `lock` / `downtime` for notes from the figures,
+    /// `will-fail` / `not-checked` for the live checks.
     pub id: String,
     /// `error`, `warning` or `info`.
     pub severity: String,
@@ -202,6 +209,9 @@ pub struct Warning {
     pub safe_alternative: Option<String>,
     /// `Some(reason)` when the file allows it (`-- migrator:allow <id> <reason>`).
     pub suppressed: Option<String>,
+    /// For `will-fail` (a live check found what makes the statement fail): the query that shows the
+    /// offending rows or schema objects (at most 20). `None` otherwise.
+    pub query: Option<String>,
 }
 
 /// How hard a rollback is.

@@ -195,7 +195,14 @@ fn sections(out: &mut String, s: &Sections, style: Style, several: bool) {
     let _ = writeln!(out, "  - Space Required: ~{}", bytes(p.space_bytes));
 
     let _ = writeln!(out, "\n{}Warnings:", icon("⚠️ "));
-    if s.warnings.is_empty() {
+    if s.not_understood > 0 {
+        let _ = writeln!(
+            out,
+            "  - {} the analyser cannot read: their locks and work may be more than shown here (--rehearse has the database decide that they are valid)",
+            plural(s.not_understood, "statement", "statements")
+        );
+    }
+    if s.warnings.is_empty() && s.not_understood == 0 {
         let _ = writeln!(out, "  - None");
     }
     for w in &s.warnings {

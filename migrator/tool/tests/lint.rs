@@ -240,3 +240,58 @@ fn a_60_kb_expression_is_a_finding_not_a_crash() {
         "{out}"
     );
 }
+
+/// A directory with per-engine variant sets (shared files plus `postgres/`): the dialect picks the set that
+/// engine runs (the shared migrations with its variants in their place), not the shared files read in
+/// another engine's dialect; a dialect nothing tells is refused.
+#[test]
+fn the_dialect_lints_the_set_its_engine_runs() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("migrations");
+    std::fs::create_dir_all(dir.join("postgres")).unwrap();
+    write(
+        &dir,
+        "20240101000000_base.sql",
+        "",
+        "CREATE TABLE contacts (id INTEGER PRIMARY KEY, email TEXT);",
+    );
+    // SQLite (the shared file) drops the column; PostgreSQL's variant only indexes it.
+    write(
+        &dir,
+        "20240102000000_email.sql",
+        "",
+        "ALTER TABLE contacts DROP COLUMN email;",
+    );
+    write(
+        &dir.join("postgres"),
+        "20240102000000_email.sql",
+        "",
+        "CREATE INDEX contacts_email ON contacts (email);",
+    );
+    let d = dir.to_str().unwrap();
+
+    let (code, out, err) = lint(&[d, "--dialect", "postgres"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("pg-index-not-concurrent"),
+        "the variant: {out}"
+    );
+    assert!(
+        !out.contains("destructive-operation"),
+        "the shared DROP COLUMN is not what PostgreSQL runs: {out}"
+    );
+
+    let (code, out, err) = lint(&[d, "--dialect", "sqlite"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("destructive-operation"), "{out}");
+    assert!(!out.contains("pg-index-not-concurrent"), "{out}");
+
+    // The scheme of the database URL decides as --dialect does.
+    let (_, out, _) = lint(&[d, "--database-url", "postgres://u@localhost/app"]);
+    assert!(out.contains("pg-index-not-concurrent"), "{out}");
+
+    // Shared files and an engine directory: nothing says which engine the shared files are for.
+    let (code, _, err) = lint(&[d]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot tell the dialect"), "{err}");
+}

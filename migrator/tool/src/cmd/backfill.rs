@@ -31,6 +31,9 @@ pub fn run(args: Args) -> ExitCode {
         });
         bar.finish();
         out.write_all(render::report(&report?, Style::from_env()).as_bytes())
-            .map_err(|e| migrator::Error::Usage(format!("cannot write the output: {e}")))
+            .map_err(|source| migrator::Error::Output {
+                what: "the output",
+                source,
+            })
     })
 }
