@@ -25,6 +25,9 @@ pub(crate) struct Part<'a> {
     pub index: usize,
     pub count: usize,
     pub steps: &'a [Step],
+    /// What the analyser knows of the schema before this issue (column types, keys, indexes), so that the
+    /// header's estimates see what a change really does (`varchar(20)` to `varchar(40)` rewrites nothing).
+    pub catalog: &'a migrator_analyse::Catalog,
 }
 
 const UP: &str = "-- ============ UP MIGRATION ============";
@@ -259,9 +262,14 @@ fn analyse(
     file_name: &str,
     text: &str,
     d: Dialect,
+    catalog: &migrator_analyse::Catalog,
 ) -> Result<(migrator_format::Migration, Analysis), GenError> {
     let parsed = migrator_format::parse_file(file_name, text)?;
-    let analysis = migrator_analyse::analyse(&parsed, migrator_analyse::Options::new(d.analyse()));
+    let analysis = migrator_analyse::analyse_in(
+        &parsed,
+        migrator_analyse::Options::new(d.analyse()),
+        &mut catalog.clone(),
+    );
     Ok((parsed, analysis))
 }
 
@@ -279,7 +287,7 @@ pub(crate) fn file(p: &Part<'_>) -> Result<GeneratedFile, GenError> {
         }
     }
     let draft = text(p, &BTreeMap::new(), ("-", "-"));
-    let (_, first) = analyse(p.file_name, &draft, d)?;
+    let (_, first) = analyse(p.file_name, &draft, d, p.catalog)?;
     let est = estimates(&first, p.issue.number, no_tx, p.steps);
     let mut used: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
     let mut unexpected = Vec::new();
@@ -301,7 +309,7 @@ pub(crate) fn file(p: &Part<'_>) -> Result<GeneratedFile, GenError> {
         });
     }
     let body = text(p, &used, (&est.0, &est.1));
-    let (parsed, analysis) = analyse(p.file_name, &body, d)?;
+    let (parsed, analysis) = analyse(p.file_name, &body, d, p.catalog)?;
     let left: Vec<String> = analysis
         .failing(Severity::Warning)
         .map(|f| format!("  line {}: [{}]: {}", f.line, f.id, f.message))
@@ -331,7 +339,7 @@ pub(crate) fn file(p: &Part<'_>) -> Result<GeneratedFile, GenError> {
         let at = body.find("-- Breaking changes:").unwrap_or(0);
         format!("{}{line}{}", &body[..at], &body[at..])
     };
-    let (_, analysis) = analyse(p.file_name, &body, d)?;
+    let (_, analysis) = analyse(p.file_name, &body, d, p.catalog)?;
     let mut footer = crate::metrics::footer(&analysis, None);
     let lossy = p.steps.iter().any(|s| !s.lossy.is_empty());
     footer.push(format!(

@@ -232,6 +232,7 @@ pub fn generate_issue(issue: &Issue, opts: &RenderOptions) -> Result<Generated, 
     let parts = partition(planned.steps.clone());
     let mut files = Vec::new();
     let count = parts.len();
+    let catalog = catalog_of(&opts.schema);
     for (k, (phase, steps)) in parts.iter().enumerate() {
         let version = version_after(opts.version, k as u64);
         let suffix = match (k, phase) {
@@ -252,6 +253,7 @@ pub fn generate_issue(issue: &Issue, opts: &RenderOptions) -> Result<Generated, 
             index: k,
             count,
             steps,
+            catalog: &catalog,
         };
         files.push(crate::compose::file(&part)?);
     }
@@ -348,4 +350,24 @@ fn docs(
         }
     }
     by_table
+}
+
+/// The analyser's view of `schema`: tables, column types, primary keys and indexes.
+fn catalog_of(schema: &Schema) -> migrator_analyse::Catalog {
+    let mut catalog = migrator_analyse::Catalog::new();
+    for table in schema.tables.values() {
+        catalog.add_table(&table.name);
+        for c in &table.columns {
+            catalog.add_column(&table.name, &c.name, &c.data_type);
+        }
+        if let Some(pk) = &table.primary_key {
+            let columns: Vec<&str> = pk.columns.iter().map(String::as_str).collect();
+            catalog.set_primary_key(&table.name, &columns);
+        }
+        for index in &table.indexes {
+            let columns: Vec<&str> = index.columns.iter().map(String::as_str).collect();
+            catalog.add_index(&index.name, &table.name, &columns);
+        }
+    }
+    catalog
 }
