@@ -6,9 +6,9 @@
 //! PostgreSQL cluster of `tests/support`.
 
 use migrator_analyse::{analyse_all, Dialect, LiveCheck, LiveCheckKind, Options};
-use migrator_tests::{both_engines, Db, Workspace};
+use migrator_tests::{sqlite_and_postgres, Db, Workspace};
 
-both_engines!(
+sqlite_and_postgres!(
     unique_index_over_duplicates,
     partial_and_expression_unique_indexes,
 );

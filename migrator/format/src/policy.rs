@@ -652,7 +652,7 @@ migration_safety:
         );
         assert_eq!(
             error("migration_safety:\n  require_reveiw: []\n"),
-            "migration_safety.yaml:2: require_reveiw: unknown key; the known keys are require_review, require_backup, max_lock_duration, max_rows_affected, require_test_run"
+            "migration_safety.yaml:2: require_reveiw: unknown key; the known keys are require_review, require_backup, max_lock_duration, max_rows_affected, require_test_run, history_until, reviewed, history_table"
         );
         assert_eq!(
             error("migration_safety:\n  require_test_run: yes\n"),

@@ -103,6 +103,18 @@ fn migration_line(out: &mut String, m: &MigrationPreview) {
 
 /// The five sections; `several`: findings name their file, not only their line.
 fn sections(out: &mut String, s: &Sections, style: Style, several: bool) {
+    schema_changes(out, s, style);
+    performance(out, s, style);
+    warnings(out, s, style, several);
+    rollback_plan(out, s, style);
+    let _ = writeln!(out, "\n{}Generated Files:", style.icon("📁"));
+    for f in &s.generated_files {
+        let _ = writeln!(out, "  - {f}");
+    }
+}
+
+/// "Schema Changes": new, modified and dropped objects, constraints.
+fn schema_changes(out: &mut String, s: &Sections, style: Style) {
     let icon = |i: &str| style.icon(i);
     let c = &s.schema_changes;
     let _ = writeln!(out, "\n{}Schema Changes:", icon("📊"));
@@ -166,7 +178,11 @@ fn sections(out: &mut String, s: &Sections, style: Style, several: bool) {
     }
     // The spec's layout: blocks separated by a line of two spaces.
     out.push_str(&blocks.join("  \n"));
+}
 
+/// "Performance Impact": duration, locks, rows, space.
+fn performance(out: &mut String, s: &Sections, style: Style) {
+    let icon = |i: &str| style.icon(i);
     let p = &s.performance;
     let _ = writeln!(out, "\n{}Performance Impact:", icon("⏱️ "));
     let measured = if p.measured { " (measured)" } else { "" };
@@ -193,7 +209,11 @@ fn sections(out: &mut String, s: &Sections, style: Style, several: bool) {
         }
     );
     let _ = writeln!(out, "  - Space Required: ~{}", bytes(p.space_bytes));
+}
 
+/// "Warnings": the findings, allowed ones tagged, with their safe alternatives.
+fn warnings(out: &mut String, s: &Sections, style: Style, several: bool) {
+    let icon = |i: &str| style.icon(i);
     let _ = writeln!(out, "\n{}Warnings:", icon("⚠️ "));
     if s.not_understood > 0 {
         let _ = writeln!(
@@ -233,7 +253,11 @@ fn sections(out: &mut String, s: &Sections, style: Style, several: bool) {
             let _ = writeln!(out, "      safe alternative: {alt}");
         }
     }
+}
 
+/// "Rollback Plan": availability, duration, data loss, complexity.
+fn rollback_plan(out: &mut String, s: &Sections, style: Style) {
+    let icon = |i: &str| style.icon(i);
     let r = &s.rollback;
     let _ = writeln!(out, "\n{}Rollback Plan:", icon("✅"));
     if !r.available {
@@ -268,11 +292,6 @@ fn sections(out: &mut String, s: &Sections, style: Style, several: bool) {
         Complexity::High => "High",
     };
     let _ = writeln!(out, "  - Complexity: {level} ({})", r.complexity_reason);
-
-    let _ = writeln!(out, "\n{}Generated Files:", icon("📁"));
-    for f in &s.generated_files {
-        let _ = writeln!(out, "  - {f}");
-    }
 }
 
 /// `Yes (ALTER TABLE)`, with the lock and the tables; `No` when nothing waits.
