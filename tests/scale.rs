@@ -1,4 +1,4 @@
-//! Measurements, not tests (`#[ignore]`): the analyser and the rehearsal stay linear in their input.
+//! Measurements, not tests (each is ignored with its reason): the analyser and the rehearsal stay linear in their input.
 //! Issue #11 saw `lint` take 50 s on 20,000 UPDATEs in one file and the rehearsal 93 s on 10,000 pending
 //! migrations (both quadratic). Run them with
 //! `cargo test --release -p migrator-tests --test scale -- --ignored --nocapture --test-threads 1`;
