@@ -203,22 +203,7 @@ fn the_example_apps_shared_set_still_boots_sqlite() {
 /// The real histories of `scripts/corpora.tsv` (fetched by the script, as the format crate's corpus test
 /// does), loaded as they are.
 fn corpus(name: &str) -> MigrationSet {
-    static FETCHED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    let dir = FETCHED.get_or_init(|| {
-        let root = fixture("..");
-        let output = std::process::Command::new("bash")
-            .arg(root.join("scripts/fetch-corpora.sh"))
-            .output()
-            .expect("run scripts/fetch-corpora.sh");
-        assert!(
-            output.status.success(),
-            "scripts/fetch-corpora.sh: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        std::env::var_os("CORPORA_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target/corpora"))
-    });
+    let dir = migrator_tests::corpora();
     MigrationSet::from_dir(&dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 

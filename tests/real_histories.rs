@@ -16,32 +16,12 @@
 //! The figures are printed as a table row (`cargo test --test real_histories -- --nocapture`), the table the
 //! README shows.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use migrator::{Config, Error, MigrationSet, Migrator, RollbackOptions, RollbackTarget};
 use migrator_format::Original;
-use migrator_tests::{Db, Workspace};
-
-fn corpora() -> PathBuf {
-    static FETCHED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    FETCHED
-        .get_or_init(|| {
-            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-            let out = std::process::Command::new("bash")
-                .arg(root.join("scripts/fetch-corpora.sh"))
-                .output()
-                .expect("run scripts/fetch-corpora.sh");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            std::env::var_os("CORPORA_DIR")
-                .map_or_else(|| root.join("target/corpora"), PathBuf::from)
-        })
-        .clone()
-}
+use migrator_tests::{corpora, Db, Workspace};
 
 /// The corpus imported into migrator's format in `out`.
 fn imported(name: &str, out: &Path) -> MigrationSet {

@@ -186,6 +186,29 @@ pub fn history(conn: &Connection) -> Vec<(u64, String)> {
 }
 
 pub mod items;
+
+/// The directory of the real migration histories of `scripts/corpora.tsv` (`target/corpora`, or
+/// `CORPORA_DIR`), fetched once per test binary by `scripts/fetch-corpora.sh` (checksum-pinned, from the
+/// registry); a failed fetch fails the test with the script's message.
+pub fn corpora() -> PathBuf {
+    static FETCHED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    FETCHED
+        .get_or_init(|| {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let out = std::process::Command::new("bash")
+                .arg(root.join("scripts/fetch-corpora.sh"))
+                .output()
+                .expect("run scripts/fetch-corpora.sh");
+            assert!(
+                out.status.success(),
+                "scripts/fetch-corpora.sh: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::env::var_os("CORPORA_DIR")
+                .map_or_else(|| root.join("target/corpora"), PathBuf::from)
+        })
+        .clone()
+}
 pub mod mysql;
 pub mod pg;
 
