@@ -602,9 +602,11 @@ impl Builder<'_> {
         }
     }
 
-    fn other(&mut self, op: &Op) {
-        use Action::*;
-        use Lock::*;
+    /// A rename: the object renamed, and ACCESS EXCLUSIVE on the table it belongs to (an index rename
+    /// records no table lock).
+    fn rename(&mut self, op: &Op) {
+        use Action::Rename;
+        use Lock::AccessExclusive;
         match op {
             Op::RenameTable { from, to } => {
                 self.out.object(
@@ -650,6 +652,19 @@ impl Builder<'_> {
                     .object(Rename, ObjectKind::Other, what, Some(table), None);
                 self.lock(table, AccessExclusive, Work::None, true);
             }
+            _ => {}
+        }
+    }
+
+    fn other(&mut self, op: &Op) {
+        use Action::*;
+        use Lock::*;
+        match op {
+            Op::RenameTable { .. }
+            | Op::RenameColumn { .. }
+            | Op::RenameIndex { .. }
+            | Op::RenameConstraint { .. }
+            | Op::RenameOther { .. } => self.rename(op),
             Op::DetachPartition {
                 table,
                 concurrently,

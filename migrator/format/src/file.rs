@@ -133,32 +133,7 @@ pub(crate) fn parse_native(shown: &str, bare: &str, text: &str) -> Result<Migrat
         offset += raw_line.len();
         let line = raw_line.trim();
         if let Some(section) = section_marker(line) {
-            if let Some(&(_, first_line)) = seen.iter().find(|(s, _)| *s == section) {
-                return Err(error(
-                    line_no,
-                    FormatErrorKind::DuplicateSection {
-                        section: section.label(),
-                        first_line,
-                    },
-                ));
-            }
-            let in_order = match section {
-                Section::Up => current == Section::Header,
-                Section::Down => current == Section::Up,
-                Section::Metrics => matches!(current, Section::Up | Section::Down),
-                Section::Header => true,
-            };
-            if !in_order {
-                let (section, after) = match section {
-                    Section::Up => ("UP", "header, before DOWN and METRICS"),
-                    Section::Down => ("DOWN", "UP section and before METRICS"),
-                    _ => ("METRICS", "UP section"),
-                };
-                return Err(error(
-                    line_no,
-                    FormatErrorKind::SectionOrder { section, after },
-                ));
-            }
+            enter_section(section, current, &seen).map_err(|kind| error(line_no, kind))?;
             seen.push((section, line_no));
             current = section;
             if matches!(section, Section::Up | Section::Down) {
@@ -250,6 +225,35 @@ pub(crate) fn parse_native(shown: &str, bare: &str, text: &str) -> Result<Migrat
         layout: Layout::Native,
         original,
     })
+}
+
+/// Whether a `section` marker may come where it is: once only, and in the order header, UP, DOWN, METRICS.
+fn enter_section(
+    section: Section,
+    current: Section,
+    seen: &[(Section, u32)],
+) -> Result<(), FormatErrorKind> {
+    if let Some(&(_, first_line)) = seen.iter().find(|(s, _)| *s == section) {
+        return Err(FormatErrorKind::DuplicateSection {
+            section: section.label(),
+            first_line,
+        });
+    }
+    let in_order = match section {
+        Section::Up => current == Section::Header,
+        Section::Down => current == Section::Up,
+        Section::Metrics => matches!(current, Section::Up | Section::Down),
+        Section::Header => true,
+    };
+    if !in_order {
+        let (section, after) = match section {
+            Section::Up => ("UP", "header, before DOWN and METRICS"),
+            Section::Down => ("DOWN", "UP section and before METRICS"),
+            _ => ("METRICS", "UP section"),
+        };
+        return Err(FormatErrorKind::SectionOrder { section, after });
+    }
+    Ok(())
 }
 
 /// The `-- migrator:` directives of a file.

@@ -240,17 +240,20 @@ fn schema_fingerprint(
     cache: &mut std::collections::HashMap<(String, String, String), Vec<SchemaObject>>,
 ) -> rusqlite::Result<Vec<SchemaObject>> {
     // A scope is filtered by SQLite itself: the catalog has no index, and a rehearsal asks for the few
-    // tables of one migration thousands of times, so a scan in C instead of a row-by-row one in Rust.
+    // tables of one migration thousands of times, so a scan in C instead of a row-by-row one in Rust, with
+    // a collation rather than a function call per row (`lower()` made the scan three times slower; both
+    // fold ASCII only). The scan stays proportional to the schema, as SQLite's own DDL is: each CREATE
+    // re-reads the catalog the same way.
     let scope_sql = tables.map_or(String::new(), |scope| {
         let names: Vec<String> = scope
             .iter()
-            .map(|t| format!("'{}'", t.to_lowercase().replace('\'', "''")))
+            .map(|t| format!("'{}'", t.replace('\'', "''")))
             .collect();
-        format!(" AND lower(tbl_name) IN ({})", names.join(", "))
+        format!("tbl_name COLLATE NOCASE IN ({}) AND ", names.join(", "))
     });
     let mut query = conn.prepare_cached(&format!(
         "SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_schema
-         WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'{scope_sql}"
+         WHERE {scope_sql}name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
     ))?;
     let mut rows = query.query([])?;
     let mut objects = Vec::new();

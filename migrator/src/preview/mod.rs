@@ -25,6 +25,7 @@ pub use text::{bytes, duration, thousands};
 
 use crate::live::{CheckBounds, EarlierChanges};
 use crate::plan::status_entries;
+use crate::HistoryRow;
 use crate::{
     Engine, EngineKind, Error, Migration, MigrationSet, Migrator, Rehearsal, RehearsalPhase,
     StatusKind,
@@ -56,43 +57,8 @@ pub fn preview_with(
     let _enter = span.enter();
     let set = migrator.set_for(backend.dialect().kind);
     let rows = migrator.read_history(backend)?;
-    let entries = status_entries(
-        set,
-        &rows,
-        backend.dialect().atomicity != crate::engine::Atomicity::None,
-    );
-    let state_of = |version: u64| match entries.iter().find(|e| e.version == version) {
-        Some(e) => match e.kind {
-            StatusKind::Pending | StatusKind::RolledBackChanged => State::Pending,
-            StatusKind::Applied => State::Applied,
-            StatusKind::RolledBack => State::RolledBack,
-            _ => State::Other,
-        },
-        None => State::Other,
-    };
-    let selected: Vec<(&Migration, State)> = match target {
-        Target::Issue(issue) => {
-            let chosen: Vec<_> = set
-                .of_issue(issue)
-                .map(|m| (m, state_of(m.version)))
-                .collect();
-            if chosen.is_empty() {
-                let known: BTreeSet<u32> =
-                    set.migrations().iter().filter_map(|m| m.issue).collect();
-                return Err(Error::NoSuchIssue {
-                    issue,
-                    known: known.into_iter().collect(),
-                });
-            }
-            chosen
-        }
-        Target::Pending => set
-            .migrations()
-            .iter()
-            .map(|m| (m, state_of(m.version)))
-            .filter(|(_, s)| *s == State::Pending)
-            .collect(),
-    };
+    let atomic = backend.dialect().atomicity != crate::engine::Atomicity::None;
+    let selected = select(set, &rows, atomic, target)?;
     info!(migrations = selected.len(), "previewing");
     let database = backend.server_version()?;
     if selected.is_empty() {
@@ -105,18 +71,7 @@ pub fn preview_with(
             total: Sections::default(),
         });
     }
-    let opts = Options {
-        dialect: match backend.dialect().kind {
-            EngineKind::Sqlite => Dialect::Sqlite,
-            EngineKind::Postgres => Dialect::Postgres,
-            EngineKind::MySql => {
-                return Err(Error::Usage(
-                    "the preview's analysis does not read MySQL yet; preview the migrations on PostgreSQL or SQLite".to_string(),
-                ))
-            }
-        },
-        pg_version: pg_major(&database).unwrap_or(migrator_analyse::DEFAULT_PG_VERSION),
-    };
+    let opts = analysis_options(backend.dialect().kind, &database)?;
     let rehearsal = if rehearse {
         let r = migrator.rehearse(backend)?;
         info!(
@@ -191,6 +146,65 @@ pub fn preview_with(
         calibration_ms: calibration.took.as_secs_f64() * 1000.0,
         migrations,
         total,
+    })
+}
+
+/// The migrations `target` names, each with its state in `rows` (the history).
+fn select<'s>(
+    set: &'s MigrationSet,
+    rows: &[HistoryRow],
+    atomic: bool,
+    target: Target,
+) -> Result<Vec<(&'s Migration, State)>, Error> {
+    let entries = status_entries(set, rows, atomic);
+    let state_of = |version: u64| match entries.iter().find(|e| e.version == version) {
+        Some(e) => match e.kind {
+            StatusKind::Pending | StatusKind::RolledBackChanged => State::Pending,
+            StatusKind::Applied => State::Applied,
+            StatusKind::RolledBack => State::RolledBack,
+            _ => State::Other,
+        },
+        None => State::Other,
+    };
+    let selected = match target {
+        Target::Issue(issue) => {
+            let chosen: Vec<_> = set
+                .of_issue(issue)
+                .map(|m| (m, state_of(m.version)))
+                .collect();
+            if chosen.is_empty() {
+                let known: BTreeSet<u32> =
+                    set.migrations().iter().filter_map(|m| m.issue).collect();
+                return Err(Error::NoSuchIssue {
+                    issue,
+                    known: known.into_iter().collect(),
+                });
+            }
+            chosen
+        }
+        Target::Pending => set
+            .migrations()
+            .iter()
+            .map(|m| (m, state_of(m.version)))
+            .filter(|(_, s)| *s == State::Pending)
+            .collect(),
+    };
+    Ok(selected)
+}
+
+/// The analyser's options for the engine behind the preview and its server version.
+fn analysis_options(kind: EngineKind, database: &str) -> Result<Options, Error> {
+    Ok(Options {
+        dialect: match kind {
+            EngineKind::Sqlite => Dialect::Sqlite,
+            EngineKind::Postgres => Dialect::Postgres,
+            EngineKind::MySql => {
+                return Err(Error::Usage(
+                    "the preview's analysis does not read MySQL yet; preview the migrations on PostgreSQL or SQLite".to_string(),
+                ))
+            }
+        },
+        pg_version: pg_major(database).unwrap_or(migrator_analyse::DEFAULT_PG_VERSION),
     })
 }
 
