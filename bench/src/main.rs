@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use diesel::{Connection as _, PgConnection, RunQueryDsl as _, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
-use migrator::{embed_migrations, Config, MigrationSet, Migrator, Postgres, Sqlite};
+use migrator::{
+    embed_migrations, Config, MigrationSet, Migrator, Postgres, RollbackOptions, Sqlite,
+};
 
 static OURS_10: MigrationSet = embed_migrations!("sets/ours/10");
 static OURS_100: MigrationSet = embed_migrations!("sets/ours/100");
@@ -463,7 +465,7 @@ fn sqlite(size: &Size) {
         let t = Instant::now();
         let conn = rusqlite::Connection::open(&a).expect("open");
         let report = Migrator::new(size.ours)
-            .rollback_to(&mut Sqlite::new(&conn), 0)
+            .rollback_to(&mut Sqlite::new(&conn), 0, RollbackOptions::default())
             .expect("rollback");
         assert_eq!(report.steps.len(), n);
         drop(conn);
@@ -548,7 +550,11 @@ fn postgres(server: &mut pg::Server, size: &Size) {
         let t = Instant::now();
         let mut conn = PgConnection::establish(&a_url).expect("connect");
         let report = Migrator::new(size.ours)
-            .rollback_to(&mut Postgres::new(&mut conn, &a_url), 0)
+            .rollback_to(
+                &mut Postgres::new(&mut conn, &a_url),
+                0,
+                RollbackOptions::default(),
+            )
             .expect("rollback");
         assert_eq!(report.steps.len(), n);
         drop(conn);

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use migrator::{Backend, Config, MigrationSet, Migrator, Sqlite};
+use migrator::{Config, Engine, MigrationSet, Migrator, Sqlite};
 use rusqlite::{Connection, OpenFlags};
 
 /// The one small migration a boot applies.
@@ -114,12 +114,13 @@ fn cp(from: &Path, to: &Path) -> Result<(), String> {
 /// migrator's backup of the SQLite file at `db` into `target`.
 fn migrator_backup(db: &Path, target: &Path) -> Result<(), String> {
     let conn = Connection::open(db).map_err(|e| e.to_string())?;
-    let mut backend = Sqlite::new(&conn);
-    match backend.backup(target) {
-        Ok(true) => Ok(()),
-        Ok(false) => Err("the backend made no backup".to_string()),
-        Err(e) => Err(e.to_string()),
-    }
+    let mut engine = Sqlite::new(&conn);
+    let backup = engine
+        .backup()
+        .ok_or("the SQLite engine offers no backups")?;
+    backup
+        .write_backup(target, std::time::Duration::from_secs(5))
+        .map_err(|e| e.to_string())
 }
 
 /// The online backup API from a read-only connection to a new file, all pages in one step.
