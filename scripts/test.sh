@@ -24,4 +24,4 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # The features that link libmariadb: the MySQL engine in the tests, the example app and the tool.
-exec cargo test --workspace --features migrator-tests/mysql,example-app/mysql,migrator-tool/mysql "$@"
+exec cargo test --workspace --no-fail-fast --features migrator-tests/mysql,example-app/mysql,migrator-tool/mysql "$@"

@@ -3,27 +3,11 @@
 //! schema fingerprint equal to the one before it.
 
 use migrator::{Migrator, RollbackOptions};
-use migrator_tests::{Db, Workspace};
-use migrator_tool::schema::BaseSchema;
-use migrator_tool::{generate_issue, Dialect, RenderOptions};
+use migrator_tests::{sqlite_and_postgres, Db, Workspace};
+use migrator_tool::{generate_issue, Dialect, RenderOptions, Schema};
 
 // The generator writes SQLite and PostgreSQL (it has no MySQL dialect yet): the two engines it targets.
-mod every_fixture_export_applies_and_rolls_back_through_the_runtime {
-    #[test]
-    fn sqlite() {
-        let ws = migrator_tests::Workspace::new();
-        let db = migrator_tests::Db::sqlite(&ws);
-        super::every_fixture_export_applies_and_rolls_back_through_the_runtime(&ws, &db);
-    }
-    #[test]
-    fn postgres() {
-        let ws = migrator_tests::Workspace::new();
-        let Some(db) = migrator_tests::Db::postgres() else {
-            return;
-        };
-        super::every_fixture_export_applies_and_rolls_back_through_the_runtime(&ws, &db);
-    }
-}
+sqlite_and_postgres!(every_fixture_export_applies_and_rolls_back_through_the_runtime);
 
 const PG_BASE: &str = "CREATE TABLE users (id UUID PRIMARY KEY DEFAULT gen_random_uuid(), email TEXT NOT NULL UNIQUE, display_name TEXT NOT NULL, created_at TIMESTAMP NOT NULL DEFAULT NOW());
 CREATE TABLE contacts (id UUID PRIMARY KEY DEFAULT gen_random_uuid(), owner_id UUID REFERENCES users(id) ON DELETE SET NULL, name TEXT NOT NULL, email TEXT, created_at TIMESTAMP NOT NULL DEFAULT NOW(), updated_at TIMESTAMP NOT NULL DEFAULT NOW());
@@ -80,7 +64,8 @@ fn every_fixture_export_applies_and_rolls_back_through_the_runtime(ws: &Workspac
         Some("DROP TABLE activities;\nDROP TABLE contacts;\nDROP TABLE users;"),
     );
     db.boot(&ws.set()).unwrap();
-    let base = BaseSchema::parse(&base_sql).unwrap();
+    let mut base_sql = base_sql;
+    let (mut base, _) = Schema::from_dump(&base_sql, dialect, "base").unwrap();
 
     for (index, file) in ["198.json", "212.json", "234.json"].into_iter().enumerate() {
         let issue = fixture(file);
@@ -89,11 +74,14 @@ fn every_fixture_export_applies_and_rolls_back_through_the_runtime(ws: &Workspac
             version: 20240201000000 + index as u64 * 100,
             name: None,
             with_comments: false,
-            base: Some(base.clone()),
+            schema: base.clone(),
+            schema_source: "the base migration".into(),
         };
         let generated = generate_issue(&issue, &options).unwrap_or_else(|e| panic!("{file}: {e}"));
         let before = db.fingerprint();
-        ws.write(&generated.file_name, &generated.migration);
+        for f in &generated.files {
+            ws.write(&f.file_name, &f.text);
+        }
         let set = ws.set();
         let report = db.boot(&set).unwrap_or_else(|e| {
             panic!(
@@ -102,7 +90,8 @@ fn every_fixture_export_applies_and_rolls_back_through_the_runtime(ws: &Workspac
                 generated.migration
             )
         });
-        assert_eq!(report.applied_versions(), [generated.version], "{file}");
+        let versions: Vec<u64> = generated.files.iter().map(|f| f.version).collect();
+        assert_eq!(report.applied_versions(), versions, "{file}");
         assert_ne!(db.fingerprint(), before, "{file} changed nothing");
         let migrator = Migrator::new(&set);
         db.with_backend(|b| {
@@ -118,5 +107,21 @@ fn every_fixture_export_applies_and_rolls_back_through_the_runtime(ws: &Workspac
         // Apply it again (operator's reapply) so the next issue builds on it, as in production.
         db.with_backend(|b| migrator.reapply_issue(b, generated.issue))
             .unwrap();
+        base = {
+            let text = generated.files.iter().fold(base_sql.clone(), |acc, f| {
+                format!(
+                    "{acc}\n{}",
+                    f.text
+                        .split("-- ============ UP MIGRATION ============")
+                        .nth(1)
+                        .unwrap()
+                        .split("-- ============ DOWN MIGRATION")
+                        .next()
+                        .unwrap()
+                )
+            });
+            base_sql = text;
+            Schema::from_dump(&base_sql, dialect, "base").unwrap().0
+        };
     }
 }

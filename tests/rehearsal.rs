@@ -2,7 +2,7 @@
 //! touched, every pending UP, the health checks, every DOWN newest first (each must restore the schema from
 //! before its UP) and the UPs again run on a throwaway copy. Each body runs on SQLite and on PostgreSQL.
 
-use migrator::{Config, Error, HealthCheck, Migrator, RehearsalPhase};
+use migrator::{Config, Error, HealthCheck, Migrator, RehearsalFinding, RehearsalPhase};
 use migrator_tests::{both_engines, Db, Workspace};
 
 both_engines!(
@@ -12,7 +12,105 @@ both_engines!(
     an_up_that_cannot_run_again_after_its_down_is_reported,
     a_passing_rehearsal_is_reported_and_then_the_migrations_are_applied,
     rehearsing_alone_reads_the_database_and_changes_nothing,
+    one_rehearsal_reports_every_broken_down_in_order,
+    the_whole_history_rehearses_from_an_empty_database,
 );
+
+/// Three pending migrations, two of them with broken DOWNs (one fails, one leaves a column behind): one
+/// rehearsal lists both, in order, with a count. MySQL cannot undo DDL, so there the first one ends it.
+fn one_rehearsal_reports_every_broken_down_in_order(ws: &Workspace, db: &Db) {
+    base(ws, db);
+    let before = state(db);
+    ws.add(
+        20240102000000,
+        Some(2),
+        "fails",
+        "CREATE TABLE a (x INTEGER);",
+        Some("DROP TABLE a;\nDROP TABLE not_there;"),
+    );
+    ws.add(
+        20240103000000,
+        Some(3),
+        "fine",
+        "CREATE TABLE b (x INTEGER);",
+        Some("DROP TABLE b;"),
+    );
+    ws.add(
+        20240104000000,
+        Some(4),
+        "leaves",
+        "ALTER TABLE t ADD COLUMN note TEXT;",
+        Some("SELECT 1;"),
+    );
+    let err = db
+        .with_backend(|e| Migrator::new(&ws.set()).rehearse(e))
+        .unwrap_err();
+    let Error::Rehearsal {
+        findings,
+        rehearsed,
+    } = &err
+    else {
+        panic!("{err}")
+    };
+    assert_eq!(*rehearsed, 3);
+    let found: Vec<(u64, RehearsalPhase)> = findings.iter().map(|f| (f.version, f.phase)).collect();
+    if db.is_mysql() {
+        assert_eq!(found, [(20240102000000, RehearsalPhase::Down)], "{err}");
+    } else {
+        assert_eq!(
+            found,
+            [
+                (20240102000000, RehearsalPhase::Down),
+                (20240104000000, RehearsalPhase::Down)
+            ],
+            "{err}"
+        );
+        assert!(findings[0].detail.contains("not_there"), "{err}");
+        assert!(
+            findings[1]
+                .differences
+                .iter()
+                .any(|d| d.contains("note") && d.contains("left behind")),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("found 2 problem(s) in 3 migration(s)"),
+            "{err}"
+        );
+    }
+    assert_eq!(state(db), before, "the database itself is untouched");
+    assert_no_scratch_left(db);
+}
+
+/// `rehearse_all`: every migration of the set on an empty scratch database, whatever the database holds.
+fn the_whole_history_rehearses_from_an_empty_database(ws: &Workspace, db: &Db) {
+    base(ws, db);
+    ws.add(
+        20240102000000,
+        Some(2),
+        "b",
+        "CREATE TABLE b (x INTEGER);",
+        Some("DROP TABLE b;"),
+    );
+    let before = state(db);
+    let rehearsal = db
+        .with_backend(|e| Migrator::new(&ws.set()).rehearse_all(e))
+        .unwrap();
+    let ups: Vec<u64> = rehearsal
+        .steps
+        .iter()
+        .filter(|s| s.phase == RehearsalPhase::Up)
+        .map(|s| s.version)
+        .collect();
+    assert_eq!(
+        ups,
+        [20240101000000, 20240102000000],
+        "the applied one too, from nothing"
+    );
+    assert_eq!(state(db), before);
+    assert_no_scratch_left(db);
+}
 
 /// A table with rows, applied for real: the starting point of every body.
 fn base(ws: &Workspace, db: &Db) {
@@ -73,16 +171,17 @@ fn a_down_that_does_not_restore_the_schema_stops_the_boot_with_the_objects_that_
         Some(&format!("{};", db.drop_index("t_note", "t"))),
     );
     let err = db.boot(&ws.set()).unwrap_err();
-    let Error::Rehearsal {
+    let Error::Rehearsal { findings, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(findings.len(), 1, "{err}");
+    let RehearsalFinding {
         version,
         file: failed,
         phase,
         differences,
         ..
-    } = &err
-    else {
-        panic!("{err}")
-    };
+    } = &findings[0];
     assert_eq!(
         (*version, failed.as_str(), *phase),
         (20240102000000, file.as_str(), RehearsalPhase::Down)
@@ -125,15 +224,15 @@ fn an_up_that_fails_on_the_copys_data_stops_the_boot_before_production_is_touche
         Some(&format!("{};", db.drop_index("t_code", "t"))),
     );
     let err = db.boot(&ws.set()).unwrap_err();
-    let Error::Rehearsal {
+    let Error::Rehearsal { findings, .. } = &err else {
+        panic!("{err}")
+    };
+    let RehearsalFinding {
         version,
         phase,
         detail,
         ..
-    } = &err
-    else {
-        panic!("{err}")
-    };
+    } = &findings[0];
     assert_eq!((*version, *phase), (20240103000000, RehearsalPhase::Up));
     assert!(
         detail.contains("line 6") && detail.to_lowercase().contains("unique"),
@@ -162,9 +261,10 @@ fn a_health_check_that_fails_on_the_copy_stops_the_boot(ws: &Workspace, db: &Db)
         ..Config::default()
     };
     let err = db.boot_with(&ws.set(), config).unwrap_err();
-    let Error::Rehearsal { phase, detail, .. } = &err else {
+    let Error::Rehearsal { findings, .. } = &err else {
         panic!("{err}")
     };
+    let RehearsalFinding { phase, detail, .. } = &findings[0];
     assert_eq!(*phase, RehearsalPhase::HealthChecks);
     assert!(detail.contains("t_has_rows returned false"), "{detail}");
     assert_eq!(state(db), before, "the rows are all still there");
@@ -183,9 +283,10 @@ fn an_up_that_cannot_run_again_after_its_down_is_reported(ws: &Workspace, db: &D
         Some("SELECT 1;"),
     );
     let err = db.boot(&ws.set()).unwrap_err();
-    let Error::Rehearsal { phase, detail, .. } = &err else {
+    let Error::Rehearsal { findings, .. } = &err else {
         panic!("{err}")
     };
+    let RehearsalFinding { phase, detail, .. } = &findings[0];
     assert_eq!(*phase, RehearsalPhase::UpAgain, "{err}");
     assert!(detail.contains("20240102000000"), "{detail}");
     assert_eq!(state(db), before);
@@ -230,11 +331,15 @@ fn a_passing_rehearsal_is_reported_and_then_the_migrations_are_applied(ws: &Work
         phases,
         vec![
             (20240102000000, RehearsalPhase::Up),
+            (20240102000000, RehearsalPhase::Down),
+            (20240102000000, RehearsalPhase::UpAgain),
             (20240103000000, RehearsalPhase::Up),
+            (20240103000000, RehearsalPhase::Down),
+            (20240103000000, RehearsalPhase::UpAgain),
             (20240104000000, RehearsalPhase::Up),
             (20240104000000, RehearsalPhase::HealthChecks),
         ],
-        "the newest has no DOWN, so no rollback was rehearsed"
+        "each migration UP, DOWN, UP again in turn; the newest has no DOWN, so its rollback was not rehearsed"
     );
     assert_eq!(rehearsal.unverified.len(), 1);
     assert!(rehearsal.unverified[0].contains("forever"));
@@ -269,12 +374,12 @@ fn a_passing_rehearsal_is_reported_and_then_the_migrations_are_applied(ws: &Work
         phases,
         vec![
             (20240105000000, RehearsalPhase::Up),
-            (20240106000000, RehearsalPhase::Up),
-            (20240106000000, RehearsalPhase::HealthChecks),
-            (20240106000000, RehearsalPhase::Down),
             (20240105000000, RehearsalPhase::Down),
             (20240105000000, RehearsalPhase::UpAgain),
+            (20240106000000, RehearsalPhase::Up),
+            (20240106000000, RehearsalPhase::Down),
             (20240106000000, RehearsalPhase::UpAgain),
+            (20240106000000, RehearsalPhase::HealthChecks),
         ]
     );
     assert_eq!(db.history().len(), 6);
@@ -320,7 +425,7 @@ fn an_in_memory_sqlite_database_rehearses_in_memory() {
         .boot(&mut migrator::Sqlite::new(&conn))
         .unwrap_err();
     assert!(
-        matches!(&err, Error::Rehearsal { phase: RehearsalPhase::Down, differences, .. } if differences.iter().any(|d| d.contains("table t is left behind"))),
+        matches!(&err, Error::Rehearsal { findings, .. } if findings[0].phase == RehearsalPhase::Down && findings[0].differences.iter().any(|d| d.contains("table t is left behind"))),
         "{err}"
     );
     let tables: i64 = conn
@@ -372,12 +477,12 @@ fn a_down_that_leaves_an_object_outside_the_tables_it_names_is_caught_by_the_who
         Some("DROP TABLE a;"),
     );
     let err = db.boot(&ws.set()).unwrap_err();
-    let Error::Rehearsal {
-        phase, differences, ..
-    } = &err
-    else {
+    let Error::Rehearsal { findings, .. } = &err else {
         panic!("{err}")
     };
+    let RehearsalFinding {
+        phase, differences, ..
+    } = &findings[0];
     assert_eq!(*phase, RehearsalPhase::Down);
     assert!(
         differences

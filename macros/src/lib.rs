@@ -89,17 +89,33 @@ fn policy_tokens(path: &std::path::Path, shown: &str) -> Result<Tokens, String> 
         Some(n) => quote! { ::core::option::Option::Some(#n) },
         None => quote! { ::core::option::Option::None },
     };
+    let history_until = match policy.history_until {
+        Some(v) => quote! { ::core::option::Option::Some(#v) },
+        None => quote! { ::core::option::Option::None },
+    };
+    let (reviewed_versions, reviewers): (Vec<u64>, Vec<&str>) = policy
+        .reviewed
+        .iter()
+        .map(|(v, r)| (*v, r.as_ref()))
+        .unzip();
+    let reviewed_count = reviewed_versions.len();
+    let history_table = policy.history_table.as_ref();
     Ok(quote! {{
         // Makes rustc rebuild the host when the file is edited.
         const _: &str = include_str!(#path_text);
         static REQUIRE_REVIEW: [::std::borrow::Cow<'static, str>; #count] =
             [#(::std::borrow::Cow::Borrowed(#kinds)),*];
+        static REVIEWED: [(u64, ::std::borrow::Cow<'static, str>); #reviewed_count] =
+            [#((#reviewed_versions, ::std::borrow::Cow::Borrowed(#reviewers))),*];
         ::migrator::Policy {
             require_review: ::std::borrow::Cow::Borrowed(&REQUIRE_REVIEW),
             require_backup: #backup,
             max_lock_duration: ::std::time::Duration::new(#secs, #nanos),
             max_rows_affected: #rows,
             require_test_run: #test_run,
+            history_until: #history_until,
+            reviewed: ::std::borrow::Cow::Borrowed(&REVIEWED),
+            history_table: ::std::borrow::Cow::Borrowed(#history_table),
         }
     }})
 }

@@ -64,6 +64,7 @@ pub const ACTIONS: &[Action] = &[
     Action { name: "reapply", arg: Arg::One("ISSUE"), modifiers: &[], help: "apply the rolled-back migrations of an issue again" },
     Action { name: "repair", arg: Arg::One("VERSION"), modifiers: &["reason"], help: "record this binary's checksum for an applied migration whose file was edited on purpose" },
     Action { name: "mark", arg: Arg::Two("VERSION", "applied|rolled_back"), modifiers: &["reason"], help: "resolve a failed or interrupted migration (one that ran without a transaction) after checking the database by hand" },
+    Action { name: "adopt", arg: Arg::None, modifiers: &[], help: "record what diesel, sqlx or refinery applied (their history tables) as applied, running nothing; boots do it by themselves" },
     Action { name: "baseline", arg: Arg::One("VERSION"), modifiers: &["yes"], help: "record every migration up to VERSION as applied without running it (a database built by other means)" },
     Action { name: "backups", arg: Arg::None, modifiers: &[], help: "list this database's backups, newest first" },
     Action { name: "restore", arg: Arg::One("FILE"), modifiers: &["yes"], help: "replace the database with a backup (a backup of the current state is taken first)" },
@@ -144,6 +145,8 @@ pub enum AdminCommand {
         /// `--reason`.
         reason: Option<String>,
     },
+    /// `--migrate-adopt`
+    Adopt,
     /// `--migrate-baseline <VERSION> [--yes]`
     Baseline {
         /// Every migration up to this version.
@@ -377,6 +380,7 @@ fn build(
         "status" => AdminCommand::Status,
         "history" => AdminCommand::History,
         "log" => AdminCommand::Log,
+        "adopt" => AdminCommand::Adopt,
         "help" => AdminCommand::Help,
         "backups" => AdminCommand::Backups,
         "rollback" => rollback(RollbackTarget::Issue(number(
@@ -511,6 +515,24 @@ pub fn run(
         } => {
             migrator.mark(engine, *version, *status, false)?;
             format!("Marked migration {version} as {status}.\n")
+        }
+        AdminCommand::Adopt => {
+            let adoption = migrator.adopt(engine)?;
+            let found: Vec<String> = adoption
+                .found
+                .iter()
+                .map(|(tool, rows)| format!("{} ({rows} rows)", tool.table()))
+                .collect();
+            if found.is_empty() {
+                "No history table of diesel, sqlx or refinery in this database: nothing to adopt.\n"
+                    .to_string()
+            } else {
+                format!(
+                    "Found {}; adopted {} migration(s) (recorded as applied, nothing run).\n",
+                    found.join(", "),
+                    adoption.adopted.len()
+                )
+            }
         }
         AdminCommand::Baseline { version, yes } => {
             if !yes && !confirm(&format!("Record every migration up to {version} as applied without running it? Type yes to go on: ")) {

@@ -47,6 +47,16 @@ pub struct Config {
     /// The history table (`schema_migrations` by default); its log is `<name>_log`. Change it when the
     /// application already has a table of that name (some frameworks' own history tables).
     pub history_table: String,
+    /// Migrations up to this version are history: applied elsewhere for years and reviewed in their time.
+    /// The review gate, the row limit and the rehearsal of DOWNs leave them out (imported migrations are
+    /// history whatever this says). A fresh database still gets every one of them applied.
+    pub history_until: Option<u64>,
+    /// Review marks kept outside the migration files (version, reviewer): a migration listed here passes the
+    /// review gate as if its file carried `-- Reviewed-by:`, and its checksum does not change.
+    pub reviewed: Vec<(u64, String)>,
+    /// At a boot, adopt the history tables of diesel, sqlx and refinery found in the database (their
+    /// applied migrations are recorded as applied, not run). On by default.
+    pub adopt_peers: bool,
 }
 
 /// A user health check: a query whose first column of its first row must be true (or non-zero).
@@ -116,6 +126,9 @@ impl Default for Config {
             require_test_run: Policy::SPEC.require_test_run,
             max_rows_affected: Policy::SPEC.max_rows_affected,
             history_table: "schema_migrations".to_string(),
+            history_until: None,
+            reviewed: Vec::new(),
+            adopt_peers: true,
         }
         .with_policy(&Policy::SPEC)
     }
@@ -171,7 +184,19 @@ impl Config {
         self.lock_timeout = policy.max_lock_duration;
         self.max_rows_affected = policy.max_rows_affected;
         self.require_test_run = policy.require_test_run;
+        self.history_until = policy.history_until;
+        self.reviewed = policy
+            .reviewed
+            .iter()
+            .map(|(v, r)| (*v, r.to_string()))
+            .collect();
+        self.history_table = policy.history_table.to_string();
         self
+    }
+
+    /// `true` when `m` is history (imported, or up to `history_until`): the safety gates leave it out.
+    pub fn is_history(&self, m: &crate::Migration) -> bool {
+        m.header.imported_from.is_some() || self.history_until.is_some_and(|v| m.version <= v)
     }
 }
 

@@ -114,20 +114,14 @@ pub enum Error {
         /// What the runtime did (rolled back, restored, kept) and what to do next.
         outcome: String,
     },
-    /// The rehearsal on a scratch copy failed: the real database was not touched.
-    #[error("rehearsal on a scratch copy failed at the {phase} of {file} (version {version}); the real database was not touched\n{detail}{}\nwhat to do: {}", differences_list(.differences), phase.advice())]
+    /// The rehearsal on a scratch copy found problems (every one, in order): the real database was not
+    /// touched.
+    #[error("rehearsal on a scratch copy found {} problem(s) in {rehearsed} migration(s); the real database was not touched\n{}", .findings.len(), findings_list(.findings))]
     Rehearsal {
-        /// The migration.
-        version: u64,
-        /// Its file.
-        file: String,
-        /// Which step failed.
-        phase: crate::RehearsalPhase,
-        /// What went wrong.
-        detail: String,
-        /// For a DOWN that does not restore the schema (or an UP again that does not rebuild it): the
-        /// objects that differ.
-        differences: Vec<String>,
+        /// What was found.
+        findings: Vec<crate::RehearsalFinding>,
+        /// How many migrations the rehearsal covered.
+        rehearsed: usize,
     },
     /// The operator answered no to a confirmation.
     #[error("{0}")]
@@ -177,8 +171,13 @@ fn unreviewed_list(found: &[crate::review::Unreviewed]) -> String {
         .join("\n")
 }
 
-fn differences_list(differences: &[String]) -> String {
-    differences.iter().map(|d| format!("\n  - {d}")).collect()
+fn findings_list(findings: &[crate::RehearsalFinding]) -> String {
+    findings
+        .iter()
+        .enumerate()
+        .map(|(i, f)| format!("{}. {f}", i + 1))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn row_limit_list(over: &[RowLimitHit]) -> String {

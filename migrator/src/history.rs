@@ -112,6 +112,9 @@ pub(crate) struct History {
     table: String,
     log: String,
     read_wait: Duration,
+    /// The schema the tables live in, when the engine has schemas (PostgreSQL): every statement names it,
+    /// so a migration that changes `search_path` cannot send the history write elsewhere.
+    schema: Option<String>,
 }
 
 impl History {
@@ -122,6 +125,21 @@ impl History {
             table: table.to_string(),
             log: format!("{table}_log"),
             read_wait,
+            schema: None,
+        }
+    }
+
+    /// Names `schema` in every statement from now on.
+    pub fn in_schema(mut self, schema: Option<String>) -> Self {
+        self.schema = schema;
+        self
+    }
+
+    /// A table of ours, quoted and qualified by its schema when known.
+    fn name(&self, d: &Dialect, table: &str) -> String {
+        match &self.schema {
+            Some(schema) => format!("{}.{}", d.ident(schema), d.ident(table)),
+            None => d.ident(table),
         }
     }
 
@@ -179,7 +197,7 @@ impl History {
 
     /// `CREATE TABLE IF NOT EXISTS` of both tables in the engine's types.
     fn create_sql(&self, d: &Dialect) -> String {
-        let (t, l) = (d.ident(&self.table), d.ident(&self.log));
+        let (t, l) = (self.name(d, &self.table), self.name(d, &self.log));
         format!(
             "CREATE TABLE IF NOT EXISTS {t} (
     version        {big} PRIMARY KEY,
@@ -224,7 +242,7 @@ CREATE TABLE IF NOT EXISTS {l} (
             "SELECT version, name, issue_number, checksum, status, {}, execution_ms, {}, error FROM {} ORDER BY version",
             d.timestamp_text.replace("{}", "applied_at"),
             d.timestamp_text.replace("{}", "rolled_back_at"),
-            d.ident(&self.table)
+            self.name(d, &self.table)
         );
         let Some(rows) = self.bounded_query(engine, &sql, &self.table.clone())? else {
             return Ok(Vec::new());
@@ -241,7 +259,7 @@ CREATE TABLE IF NOT EXISTS {l} (
     ) -> Result<bool, Error> {
         let sql = format!(
             "SELECT version, checksum, status FROM {} ORDER BY version",
-            engine.dialect().ident(&self.table)
+            self.name(engine.dialect(), &self.table)
         );
         let Some(rows) = self.bounded_query(engine, &sql, &self.table.clone())? else {
             return Ok(false);
@@ -271,7 +289,7 @@ CREATE TABLE IF NOT EXISTS {l} (
         let sql = format!(
             "SELECT id, version, action, checksum, {}, duration_ms, detail FROM {} WHERE id > {} ORDER BY id",
             d.timestamp_text.replace("{}", "at"),
-            d.ident(&self.log),
+            self.name(d, &self.log),
             after.unwrap_or(-1)
         );
         let Some(rows) = self.bounded_query(engine, &sql, &self.log.clone())? else {
@@ -310,7 +328,7 @@ CREATE TABLE IF NOT EXISTS {l} (
                 .map_err(|e| Self::db(&context, e))?;
             return Ok(claimed == 1);
         }
-        let t = d.ident(&self.table);
+        let t = self.name(d, &self.table);
         let values = self.row_values(d, m, status);
         let update = format!(
             "UPDATE {t} SET name = {}, issue_number = {}, checksum = {}, status = '{status}', applied_at = CURRENT_TIMESTAMP,
@@ -350,7 +368,7 @@ CREATE TABLE IF NOT EXISTS {l} (
         direction: Direction,
         status: Status,
     ) -> Option<String> {
-        let t = d.ident(&self.table);
+        let t = self.name(d, &self.table);
         if direction == Direction::Down {
             let rolled_back_at = if status == Status::RolledBack {
                 "CURRENT_TIMESTAMP"
@@ -400,7 +418,7 @@ CREATE TABLE IF NOT EXISTS {l} (
         ms: &str,
         detail: Option<&str>,
     ) -> String {
-        let t = d.ident(&self.table);
+        let t = self.name(d, &self.table);
         let v = m.version;
         let mut sql = match (direction, in_transaction) {
             (Direction::Up, true) => {
@@ -434,7 +452,7 @@ CREATE TABLE IF NOT EXISTS {l} (
         message: &str,
     ) -> Result<(), Error> {
         let d = engine.dialect();
-        let t = d.ident(&self.table);
+        let t = self.name(d, &self.table);
         let context = format!("recording the failure of {} in {}", m.version, self.table);
         let error = d.literal(message);
         let update = format!(
@@ -491,7 +509,7 @@ CREATE TABLE IF NOT EXISTS {l} (
         reason: Option<&str>,
     ) -> Result<(), Error> {
         let d = engine.dialect();
-        let t = d.ident(&self.table);
+        let t = self.name(d, &self.table);
         let context = format!("updating {}", self.table);
         let sql = match checksum {
             Some(sum) => format!(
@@ -557,7 +575,7 @@ CREATE TABLE IF NOT EXISTS {l} (
     ) -> String {
         format!(
             "INSERT INTO {} (version, action, checksum, at, duration_ms, detail) VALUES ({version}, {}, {}, {}, {ms}, {})",
-            d.ident(&self.log),
+            self.name(d, &self.log),
             d.literal(action),
             d.literal_or_null(checksum),
             d.now,
@@ -621,5 +639,42 @@ fn history_row(row: &[Value]) -> HistoryRow {
         execution_ms: cell_i64(row, 6),
         rolled_back_at: cell_text(row, 7),
         error: cell_text(row, 8),
+    }
+}
+
+/// Reading and annotating a database's history without a migration set: what the companion tool's
+/// changelog and issue tracker need. `table` is the history table's name (`schema_migrations` unless
+/// [`crate::Config::history_table`] says otherwise).
+pub mod tables {
+    use std::time::Duration;
+
+    use super::{History, HistoryRow, LogEntry};
+    use crate::{Engine, Error};
+
+    const READ_WAIT: Duration = Duration::from_secs(60);
+
+    /// Every row of the history table, by version; empty when it does not exist.
+    pub fn rows(engine: &mut dyn Engine, table: &str) -> Result<Vec<HistoryRow>, Error> {
+        History::new(table, READ_WAIT).read(engine)
+    }
+
+    /// Every event of the log, by id (only those after `after` when given); empty when it does not exist.
+    pub fn log(
+        engine: &mut dyn Engine,
+        table: &str,
+        after: Option<i64>,
+    ) -> Result<Vec<LogEntry>, Error> {
+        History::new(table, READ_WAIT).read_log(engine, after)
+    }
+
+    /// Adds an event to the log (the history tables must exist).
+    pub fn record(
+        engine: &mut dyn Engine,
+        table: &str,
+        version: u64,
+        action: &str,
+        detail: Option<&str>,
+    ) -> Result<(), Error> {
+        History::new(table, READ_WAIT).log(engine, version, action, detail)
     }
 }

@@ -44,11 +44,11 @@ pub use engine::postgres::Postgres;
 #[cfg(feature = "sqlite")]
 pub use engine::sqlite::Sqlite;
 pub use engine::{
-    Backup, DbError, DbErrorKind, Direction, Engine, EngineKind, Fingerprint, SchemaObject,
-    ScratchCopy, Stats, TableStats,
+    Backup, CopyFrom, DbError, DbErrorKind, Direction, Engine, EngineKind, Fingerprint,
+    SchemaObject, ScratchCopy, Stats, TableStats,
 };
 pub use error::{Error, MigrationError, RowLimitHit, ValidationProblem};
-pub use history::{HistoryRow, LogEntry, Status};
+pub use history::{tables as history_tables, HistoryRow, LogEntry, Status};
 #[doc(hidden)]
 pub use migrator_format::embed as __embed;
 pub use migrator_format::{DownKind, EngineMigrations, Layout, Original};
@@ -56,6 +56,6 @@ pub use migrator_format::{Header, Migration, Policy, PolicyError, Statement};
 pub use migrator_macros::{embed_migrations, embed_policy};
 pub use plan::{Plan, StatusEntry, StatusKind};
 pub use report::{Outcome, Report, Step};
-pub use run::rehearse::{Rehearsal, RehearsalPhase, RehearsalStep};
-pub use run::{Migrator, RollbackOptions, RollbackTarget, ROW_LIMIT_ALLOW};
+pub use run::rehearse::{Rehearsal, RehearsalFinding, RehearsalPhase, RehearsalStep};
+pub use run::{Adoption, Migrator, PeerTool, RollbackOptions, RollbackTarget, ROW_LIMIT_ALLOW};
 pub use set::MigrationSet;

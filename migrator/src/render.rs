@@ -231,6 +231,14 @@ pub fn report(report: &Report, style: Style) -> String {
             backup.display()
         );
     }
+    if !report.adopted.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}Adopted {} migration(s) another tool had applied (recorded as applied, nothing re-run)",
+            style.icon("📥"),
+            report.adopted.len()
+        );
+    }
     if let Some(rehearsal) = &report.rehearsal {
         rehearsal_summary(&mut out, rehearsal, style);
     }

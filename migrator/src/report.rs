@@ -49,6 +49,8 @@ pub struct Report {
     pub health_checks: Vec<String>,
     /// The rehearsal on a scratch copy that ran before anything was applied (`require_test_run`).
     pub rehearsal: Option<crate::Rehearsal>,
+    /// Migrations another tool had applied (diesel, sqlx, refinery), recorded as applied now; not run.
+    pub adopted: Vec<u64>,
 }
 
 impl Report {

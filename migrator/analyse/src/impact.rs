@@ -1,13 +1,12 @@
 //! The impact model: for each [`Op`], the objects changed, the lock per table, the work, and the queries a
 //! live preview runs. PostgreSQL rows follow `postgres-locks.md`, keyed on the server major version.
 
-use std::collections::HashSet;
-
+use crate::live;
 use crate::model::{
-    Action, Dialect, LiveCheck, LiveCheckKind, Lock, ObjectChange, ObjectKind, Options,
-    TableImpact, Work,
+    Action, Dialect, LiveCheck, Lock, ObjectChange, ObjectKind, Options, TableImpact, Work,
 };
 use crate::ops::{Constraint, ObjectTypeName, Op};
+use crate::pgtype::{self, Change};
 
 /// What [`statement_impact`] computes for one statement.
 #[derive(Debug, Default)]
@@ -37,48 +36,67 @@ impl Impact {
         });
     }
 
-    fn live(&mut self, kind: LiveCheckKind, table: &str, sql: String) {
-        let check = LiveCheck {
-            kind,
-            table: table.to_string(),
-            sql,
-        };
+    fn live(&mut self, check: LiveCheck) {
         if !self.live_checks.contains(&check) {
             self.live_checks.push(check);
         }
     }
 }
 
-/// Whether a new column type may be binary-coercible from the old one (no rewrite): `text`, unbounded or
-/// widened `varchar`, `numeric` with raised precision. The old type is not known offline.
-pub(crate) fn maybe_coercible(data_type: &str) -> bool {
-    let t = data_type.trim();
-    t == "text"
-        || t.starts_with("varchar")
-        || t.starts_with("character varying")
-        || t.starts_with("numeric")
-        || t.starts_with("decimal")
-        || t == "citext"
+/// What `ALTER COLUMN ... TYPE` does to the table, from the resolved facts of the op.
+pub(crate) fn type_change(op: &Op, version: u32) -> Option<Change> {
+    let Op::AlterColumnType {
+        data_type,
+        using,
+        from_type,
+        utc,
+        ..
+    } = op
+    else {
+        return None;
+    };
+    if *using {
+        return Some(Change::Rewrite(
+            "a USING expression computes every value again".into(),
+        ));
+    }
+    Some(pgtype::change(
+        from_type.as_deref(),
+        data_type,
+        version,
+        *utc,
+    ))
 }
 
 /// Whether adding this column rewrites the table on PostgreSQL `version`.
 pub(crate) fn add_column_rewrites(column: &crate::ops::Column, version: u32) -> bool {
-    let default_rewrites = column
-        .default
-        .as_ref()
-        .is_some_and(|d| d.volatile || (version < 11 && !d.null));
+    let default_rewrites = column.default.as_ref().is_some_and(|d| {
+        d.volatility == crate::model::Volatility::Volatile || (version < 11 && !d.null)
+    });
     default_rewrites || column.serial() || column.identity || column.generated_stored
 }
 
 struct Builder<'a> {
     opts: Options,
-    new_tables: &'a HashSet<String>,
+    /// Whether a table was created earlier in the section.
+    is_new: &'a dyn Fn(&str) -> bool,
     out: Impact,
 }
 
 impl Builder<'_> {
     /// Records a lock and work on `table`, keeping the strongest of each.
     fn lock(&mut self, table: &str, pg_lock: Lock, work: Work, brief: bool) {
+        let new_table = (self.is_new)(table);
+        self.lock_as(table, pg_lock, work, brief, new_table);
+    }
+
+    fn is_new(&self, table: &str) -> bool {
+        (self.is_new)(table)
+    }
+
+    /// Records a lock and work on `table`; `new_table` when the table is new (created earlier in the
+    /// section, or by this very statement).
+    fn lock_as(&mut self, table: &str, pg_lock: Lock, work: Work, brief: bool, new_table: bool) {
         if table.is_empty() {
             return;
         }
@@ -86,7 +104,6 @@ impl Builder<'_> {
             Dialect::Postgres => pg_lock,
             Dialect::Sqlite => Lock::DatabaseWrite,
         };
-        let new_table = self.new_tables.contains(table);
         if let Some(t) = self.out.tables.iter_mut().find(|t| t.table == table) {
             t.lock = t.lock.max(lock);
             t.work = t.work.max(work);
@@ -108,11 +125,7 @@ impl Builder<'_> {
                 Work::Scan | Work::IndexBuild | Work::Rewrite | Work::Rebuild
             )
         {
-            self.out.live(
-                LiveCheckKind::RowCount,
-                table,
-                format!("SELECT count(*) FROM {table}"),
-            );
+            self.out.live(live::row_count(table));
         }
     }
 
@@ -170,55 +183,82 @@ impl Builder<'_> {
     }
 
     fn op(&mut self, op: &Op) {
-        use Action::*;
-        use Lock::*;
-        let v = self.opts.pg_version;
         match op {
-            Op::CreateTable {
-                table,
-                columns,
-                constraints,
-                ..
-            } => {
-                self.out
-                    .object(Create, ObjectKind::Table, table, None, None);
-                for c in columns {
-                    self.column_objects(table, c);
-                }
-                for (name, c) in constraints {
-                    let (kind, suffix, detail) = match c {
-                        Constraint::Check { summary, .. } => {
-                            (ObjectKind::Constraint, "check", format!("check {summary}"))
-                        }
-                        Constraint::ForeignKey {
-                            columns,
-                            references,
-                            referred,
-                        } => {
-                            self.lock(references, ShareRowExclusive, Work::None, true);
-                            (
-                                ObjectKind::ForeignKey,
-                                "fkey",
-                                fk_detail(Some(columns), references, referred),
-                            )
-                        }
-                        _ => continue,
-                    };
-                    let n = name.clone().unwrap_or_else(|| format!("{table}_{suffix}"));
-                    self.out.object(Create, kind, &n, Some(table), Some(detail));
-                }
-                self.lock(table, AccessExclusive, Work::None, true);
+            Op::CreateTable { .. } => self.create_table(op),
+            Op::CreateIndex { .. } | Op::DropIndex { .. } | Op::Reindex { .. } => self.index(op),
+            Op::AddColumn { .. }
+            | Op::DropColumn { .. }
+            | Op::AlterColumnType { .. }
+            | Op::SetNotNull { .. }
+            | Op::DropNotNull { .. }
+            | Op::SetDefault { .. }
+            | Op::DropDefault { .. }
+            | Op::AddIdentity { .. } => self.column(op),
+            Op::AddConstraint { .. }
+            | Op::DropConstraint { .. }
+            | Op::ValidateConstraint { .. } => self.constraint(op),
+            Op::Insert { .. } | Op::Update { .. } | Op::Delete { .. } | Op::Truncate { .. } => {
+                self.rows(op)
             }
+            _ => self.other(op),
+        }
+    }
+
+    fn create_table(&mut self, op: &Op) {
+        let Op::CreateTable {
+            table,
+            columns,
+            constraints,
+            ..
+        } = op
+        else {
+            return;
+        };
+        self.out
+            .object(Action::Create, ObjectKind::Table, table, None, None);
+        for c in columns {
+            self.column_objects(table, c);
+        }
+        for (name, c) in constraints {
+            let (kind, suffix, detail) = match c {
+                Constraint::Check { summary, .. } => {
+                    (ObjectKind::Constraint, "check", format!("check {summary}"))
+                }
+                Constraint::ForeignKey {
+                    columns,
+                    references,
+                    referred,
+                } => {
+                    self.lock(references, Lock::ShareRowExclusive, Work::None, true);
+                    (
+                        ObjectKind::ForeignKey,
+                        "fkey",
+                        fk_detail(Some(columns), references, referred),
+                    )
+                }
+                _ => continue,
+            };
+            let n = name.clone().unwrap_or_else(|| format!("{table}_{suffix}"));
+            self.out
+                .object(Action::Create, kind, &n, Some(table), Some(detail));
+        }
+        // The table is created by this very statement: new, empty.
+        self.lock_as(table, Lock::AccessExclusive, Work::None, true, true);
+    }
+
+    fn index(&mut self, op: &Op) {
+        match op {
             Op::CreateIndex {
                 name,
                 table,
                 columns,
                 unique,
                 concurrently,
+                predicate,
             } => {
                 let n = name.clone().unwrap_or_else(|| format!("{table}_idx"));
                 self.out.object(
-                    Create,
+                    Action::Create,
                     ObjectKind::Index,
                     &n,
                     Some(table),
@@ -229,100 +269,131 @@ impl Builder<'_> {
                     )),
                 );
                 let lock = if *concurrently {
-                    ShareUpdateExclusive
+                    Lock::ShareUpdateExclusive
                 } else {
-                    Share
+                    Lock::Share
                 };
                 self.lock(table, lock, Work::IndexBuild, false);
-                if *unique && !self.new_tables.contains(table) {
-                    self.out.live(
-                        LiveCheckKind::Duplicates,
-                        table,
-                        duplicates_sql(table, columns),
-                    );
+                if *unique && !self.is_new(table) {
+                    self.out
+                        .live(live::duplicates(table, columns, predicate.as_deref()));
                 }
             }
             Op::DropIndex {
                 names,
                 concurrently,
+                tables,
             } => {
-                for n in names {
-                    self.out.object(Drop, ObjectKind::Index, n, None, None);
-                    let lock = exclusive_unless_concurrent(*concurrently);
-                    self.lock(n, lock, Work::None, true);
+                for (n, table) in names.iter().zip(tables) {
+                    self.out
+                        .object(Action::Drop, ObjectKind::Index, n, table.as_deref(), None);
+                    if let Some(t) = table {
+                        let lock = exclusive_unless_concurrent(*concurrently);
+                        self.lock(t, lock, Work::None, true);
+                    }
                 }
             }
             Op::Reindex {
-                target,
+                what,
+                name,
                 concurrently,
+                table,
             } => {
                 self.out.object(
-                    Alter,
+                    Action::Alter,
                     ObjectKind::Index,
-                    target,
-                    None,
+                    &format!("{what} {name}"),
+                    table.as_deref(),
                     Some("reindex".into()),
                 );
-                let lock = exclusive_unless_concurrent(*concurrently);
-                self.lock(target, lock, Work::IndexBuild, false);
+                if let Some(t) = table {
+                    // REINDEX takes SHARE on the table (writes wait; reads through the index too).
+                    let lock = if *concurrently {
+                        Lock::ShareUpdateExclusive
+                    } else {
+                        Lock::Share
+                    };
+                    self.lock(t, lock, Work::IndexBuild, false);
+                }
             }
+            _ => {}
+        }
+    }
+
+    fn column(&mut self, op: &Op) {
+        let v = self.opts.pg_version;
+        match op {
             Op::AddColumn { table, column } => {
                 self.column_objects(table, column);
                 let rewrites = self.pg() && add_column_rewrites(column, v);
-                let work = if rewrites { Work::Rewrite } else { Work::None };
-                self.lock(table, AccessExclusive, work, !rewrites);
+                let builds_index = self.pg() && (column.unique || column.primary_key);
+                let work = if rewrites {
+                    Work::Rewrite
+                } else if builds_index {
+                    Work::IndexBuild
+                } else {
+                    Work::None
+                };
+                self.lock(table, Lock::AccessExclusive, work, work == Work::None);
             }
             Op::DropColumn { table, column } => {
                 self.out.destructive = true;
                 self.out.object(
-                    Drop,
+                    Action::Drop,
                     ObjectKind::Column,
                     &format!("{table}.{column}"),
                     Some(table),
                     None,
                 );
                 let work = if self.pg() { Work::None } else { Work::Rewrite };
-                self.lock(table, AccessExclusive, work, self.pg());
-                if !self.new_tables.contains(table) {
-                    self.out.live(
-                        LiveCheckKind::RowCount,
-                        table,
-                        format!("SELECT count(*) FROM {table} WHERE {column} IS NOT NULL"),
-                    );
+                self.lock(table, Lock::AccessExclusive, work, self.pg());
+                if !self.is_new(table) {
+                    self.out.live(live::values_lost(table, column));
+                    if !self.pg() {
+                        self.out.live(live::sqlite_drop_column(table, column));
+                    }
                 }
             }
             Op::AlterColumnType {
                 table,
                 column,
                 data_type,
-                using,
+                indexed,
+                ..
             } => {
                 self.out.object(
-                    Alter,
+                    Action::Alter,
                     ObjectKind::Column,
                     &format!("{table}.{column}"),
                     Some(table),
                     Some(format!("type {data_type}")),
                 );
-                let rewrites = *using || !maybe_coercible(data_type);
-                let work = if rewrites { Work::Rewrite } else { Work::None };
-                self.alter_or_rebuild(table, AccessExclusive, work, !rewrites);
+                let work = match type_change(op, v) {
+                    Some(Change::Same | Change::NoRewrite) => Work::None,
+                    Some(Change::IndexesRebuilt) if *indexed == Some(false) => Work::None,
+                    Some(Change::IndexesRebuilt) => Work::IndexBuild,
+                    _ => Work::Rewrite,
+                };
+                self.alter_or_rebuild(table, Lock::AccessExclusive, work, work == Work::None);
             }
-            Op::SetNotNull { table, column } => {
+            Op::SetNotNull {
+                table,
+                column,
+                proved,
+            } => {
                 self.out.object(
-                    Alter,
+                    Action::Alter,
                     ObjectKind::Column,
                     &format!("{table}.{column}"),
                     Some(table),
                     Some("set not null".into()),
                 );
-                self.alter_or_rebuild(table, AccessExclusive, Work::Scan, false);
-                if !self.new_tables.contains(table) {
-                    self.out.live(
-                        LiveCheckKind::Nulls,
-                        table,
-                        format!("SELECT count(*) FROM {table} WHERE {column} IS NULL"),
-                    );
+                let skips_scan = *proved && v >= 12;
+                let work = if skips_scan { Work::None } else { Work::Scan };
+                self.alter_or_rebuild(table, Lock::AccessExclusive, work, skips_scan);
+                if !self.is_new(table) && !*proved {
+                    self.out
+                        .live(live::nulls(table, std::slice::from_ref(column)));
                 }
             }
             Op::DropNotNull { table, column }
@@ -336,97 +407,205 @@ impl Builder<'_> {
                     _ => "add identity",
                 };
                 self.out.object(
-                    Alter,
+                    Action::Alter,
                     ObjectKind::Column,
                     &format!("{table}.{column}"),
                     Some(table),
                     Some(what.into()),
                 );
-                self.alter_or_rebuild(table, AccessExclusive, Work::None, true);
+                self.alter_or_rebuild(table, Lock::AccessExclusive, Work::None, true);
             }
+            _ => {}
+        }
+    }
+
+    fn constraint(&mut self, op: &Op) {
+        match op {
             Op::AddConstraint {
                 table,
                 name,
                 constraint,
                 not_valid,
-            } => {
-                let n = name
-                    .clone()
-                    .unwrap_or_else(|| format!("{table}_constraint"));
-                match constraint {
-                    Constraint::ForeignKey {
-                        columns,
-                        references,
-                        referred,
-                    } => {
-                        self.out.object(
-                            Create,
-                            ObjectKind::ForeignKey,
-                            &n,
-                            Some(table),
-                            Some(fk_detail(Some(columns), references, referred)),
-                        );
-                        let work = if *not_valid { Work::None } else { Work::Scan };
-                        self.alter_or_rebuild(table, ShareRowExclusive, work, *not_valid);
-                        if self.pg() {
-                            self.lock(references, ShareRowExclusive, Work::None, *not_valid);
-                        }
-                    }
-                    Constraint::Check { summary, .. } => {
-                        self.out.object(
-                            Create,
-                            ObjectKind::Constraint,
-                            &n,
-                            Some(table),
-                            Some(format!("check {summary}")),
-                        );
-                        let work = if *not_valid { Work::None } else { Work::Scan };
-                        self.alter_or_rebuild(table, AccessExclusive, work, *not_valid);
-                    }
-                    Constraint::Unique { columns } | Constraint::PrimaryKey { columns } => {
-                        self.out.object(
-                            Create,
-                            ObjectKind::Constraint,
-                            &n,
-                            Some(table),
-                            Some(format!("({})", columns.join(", "))),
-                        );
-                        self.alter_or_rebuild(table, AccessExclusive, Work::IndexBuild, false);
-                        if !self.new_tables.contains(table) {
-                            self.out.live(
-                                LiveCheckKind::Duplicates,
-                                table,
-                                duplicates_sql(table, columns),
-                            );
-                        }
-                    }
-                    Constraint::Exclude => {
-                        self.out
-                            .object(Create, ObjectKind::Constraint, &n, Some(table), None);
-                        self.alter_or_rebuild(table, AccessExclusive, Work::IndexBuild, false);
-                    }
-                    Constraint::UsingIndex | Constraint::Other => {
-                        self.out
-                            .object(Create, ObjectKind::Constraint, &n, Some(table), None);
-                        self.alter_or_rebuild(table, AccessExclusive, Work::None, true);
-                    }
-                }
-            }
-            Op::DropConstraint { table, name } => {
-                self.out
-                    .object(Drop, ObjectKind::Constraint, name, Some(table), None);
-                self.alter_or_rebuild(table, AccessExclusive, Work::None, true);
-            }
-            Op::ValidateConstraint { table, name } => {
+            } => self.add_constraint(table, name.as_deref(), constraint, *not_valid),
+            Op::DropConstraint { table, name, .. } => {
                 self.out.object(
-                    Alter,
+                    Action::Drop,
+                    ObjectKind::Constraint,
+                    name,
+                    Some(table),
+                    None,
+                );
+                self.alter_or_rebuild(table, Lock::AccessExclusive, Work::None, true);
+            }
+            Op::ValidateConstraint { table, name, known } => {
+                self.out.object(
+                    Action::Alter,
                     ObjectKind::Constraint,
                     name,
                     Some(table),
                     Some("validate".into()),
                 );
-                self.alter_or_rebuild(table, ShareUpdateExclusive, Work::Scan, false);
+                self.alter_or_rebuild(table, Lock::ShareUpdateExclusive, Work::Scan, false);
+                if let Some(c) = known {
+                    self.validation_checks(table, c);
+                }
             }
+            _ => {}
+        }
+    }
+
+    fn add_constraint(
+        &mut self,
+        table: &str,
+        name: Option<&str>,
+        constraint: &Constraint,
+        not_valid: bool,
+    ) {
+        let n = name.map_or_else(|| format!("{table}_constraint"), str::to_string);
+        let existing = !self.is_new(table);
+        match constraint {
+            Constraint::ForeignKey {
+                columns,
+                references,
+                referred,
+            } => {
+                self.out.object(
+                    Action::Create,
+                    ObjectKind::ForeignKey,
+                    &n,
+                    Some(table),
+                    Some(fk_detail(Some(columns), references, referred)),
+                );
+                let work = if not_valid { Work::None } else { Work::Scan };
+                self.alter_or_rebuild(table, Lock::ShareRowExclusive, work, not_valid);
+                if self.pg() {
+                    self.lock(references, Lock::ShareRowExclusive, Work::None, not_valid);
+                }
+            }
+            Constraint::Check { summary, .. } => {
+                self.out.object(
+                    Action::Create,
+                    ObjectKind::Constraint,
+                    &n,
+                    Some(table),
+                    Some(format!("check {summary}")),
+                );
+                let work = if not_valid { Work::None } else { Work::Scan };
+                self.alter_or_rebuild(table, Lock::AccessExclusive, work, not_valid);
+            }
+            Constraint::Unique { columns } | Constraint::PrimaryKey { columns } => {
+                self.out.object(
+                    Action::Create,
+                    ObjectKind::Constraint,
+                    &n,
+                    Some(table),
+                    Some(format!("({})", columns.join(", "))),
+                );
+                self.alter_or_rebuild(table, Lock::AccessExclusive, Work::IndexBuild, false);
+                if existing {
+                    self.out.live(live::duplicates(table, columns, None));
+                    if matches!(constraint, Constraint::PrimaryKey { .. }) {
+                        self.out.live(live::nulls(table, columns));
+                    }
+                }
+            }
+            Constraint::Exclude => {
+                self.out.object(
+                    Action::Create,
+                    ObjectKind::Constraint,
+                    &n,
+                    Some(table),
+                    None,
+                );
+                self.alter_or_rebuild(table, Lock::AccessExclusive, Work::IndexBuild, false);
+            }
+            Constraint::UsingIndex | Constraint::Other => {
+                self.out.object(
+                    Action::Create,
+                    ObjectKind::Constraint,
+                    &n,
+                    Some(table),
+                    None,
+                );
+                self.alter_or_rebuild(table, Lock::AccessExclusive, Work::None, true);
+            }
+        }
+        if existing && !not_valid {
+            self.validation_checks(table, constraint);
+        }
+    }
+
+    /// The failure checks of validating `constraint` over the rows of `table`.
+    fn validation_checks(&mut self, table: &str, constraint: &Constraint) {
+        if self.is_new(table) {
+            return;
+        }
+        match constraint {
+            Constraint::ForeignKey {
+                columns,
+                references,
+                referred,
+            } => {
+                if let Some(c) = live::orphans(table, columns, references, referred) {
+                    self.out.live(c);
+                }
+            }
+            Constraint::Check { expr, .. } => self.out.live(live::check_violations(table, expr)),
+            _ => {}
+        }
+    }
+
+    fn rows(&mut self, op: &Op) {
+        match op {
+            Op::Truncate { tables } => {
+                self.out.destructive = true;
+                for t in tables {
+                    self.out.object(
+                        Action::Drop,
+                        ObjectKind::Rows,
+                        t,
+                        Some(t),
+                        Some("truncate".into()),
+                    );
+                    self.lock(t, Lock::AccessExclusive, Work::Rewrite, false);
+                }
+            }
+            Op::Insert { table, .. } => {
+                self.out.object(
+                    Action::Alter,
+                    ObjectKind::Rows,
+                    table,
+                    Some(table),
+                    Some("insert".into()),
+                );
+                self.lock(table, Lock::RowExclusive, Work::Rows, false);
+            }
+            Op::Update { table, selection } | Op::Delete { table, selection } => {
+                let delete = matches!(op, Op::Delete { .. });
+                self.out.object(
+                    if delete { Action::Drop } else { Action::Alter },
+                    ObjectKind::Rows,
+                    table,
+                    Some(table),
+                    Some(if delete { "delete" } else { "update" }.into()),
+                );
+                if delete && selection.is_none() {
+                    self.out.destructive = true;
+                }
+                self.lock(table, Lock::RowExclusive, Work::Rows, false);
+                if !self.is_new(table) {
+                    self.out
+                        .live(live::rows_affected(table, selection.as_deref()));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn other(&mut self, op: &Op) {
+        use Action::*;
+        use Lock::*;
+        match op {
             Op::RenameTable { from, to } => {
                 self.out.object(
                     Rename,
@@ -442,6 +621,25 @@ impl Builder<'_> {
                     Rename,
                     ObjectKind::Column,
                     &format!("{table}.{from}"),
+                    Some(table),
+                    Some(format!("to {to}")),
+                );
+                self.lock(table, AccessExclusive, Work::None, true);
+            }
+            Op::RenameIndex { from, to } => {
+                self.out.object(
+                    Rename,
+                    ObjectKind::Index,
+                    from,
+                    None,
+                    Some(format!("to {to}")),
+                );
+            }
+            Op::RenameConstraint { table, from, to } => {
+                self.out.object(
+                    Rename,
+                    ObjectKind::Constraint,
+                    from,
                     Some(table),
                     Some(format!("to {to}")),
                 );
@@ -476,40 +674,7 @@ impl Builder<'_> {
                 );
                 self.lock(table, AccessExclusive, Work::None, true);
             }
-            Op::Drop { kind, names, .. } => {
-                let object = match kind {
-                    ObjectTypeName::Table => ObjectKind::Table,
-                    ObjectTypeName::View | ObjectTypeName::MaterializedView => ObjectKind::View,
-                    ObjectTypeName::Index => ObjectKind::Index,
-                    ObjectTypeName::Schema | ObjectTypeName::Database => ObjectKind::Schema,
-                    ObjectTypeName::Sequence => ObjectKind::Sequence,
-                    ObjectTypeName::Type => ObjectKind::Type,
-                    ObjectTypeName::Other => ObjectKind::Other,
-                };
-                for n in names {
-                    self.out.object(Drop, object, n, None, None);
-                    match kind {
-                        ObjectTypeName::Table => {
-                            self.out.destructive = true;
-                            self.lock(n, AccessExclusive, Work::None, true);
-                            if !self.new_tables.contains(n) {
-                                self.out.live(
-                                    LiveCheckKind::RowCount,
-                                    n,
-                                    format!("SELECT count(*) FROM {n}"),
-                                );
-                            }
-                        }
-                        ObjectTypeName::Schema | ObjectTypeName::Database => {
-                            self.out.destructive = true;
-                        }
-                        ObjectTypeName::MaterializedView => {
-                            self.lock(n, AccessExclusive, Work::None, true)
-                        }
-                        _ => {}
-                    }
-                }
-            }
+            Op::Drop { kind, names, .. } => self.drop(*kind, names),
             Op::DropTrigger { name, table } => {
                 self.out
                     .object(Drop, ObjectKind::Trigger, name, table.as_deref(), None);
@@ -520,14 +685,6 @@ impl Builder<'_> {
             Op::DropFunction { names } => {
                 for n in names {
                     self.out.object(Drop, ObjectKind::Function, n, None, None);
-                }
-            }
-            Op::Truncate { tables } => {
-                self.out.destructive = true;
-                for t in tables {
-                    self.out
-                        .object(Drop, ObjectKind::Rows, t, Some(t), Some("truncate".into()));
-                    self.lock(t, AccessExclusive, Work::Rewrite, false);
                 }
             }
             Op::CreateView { name, materialized } => {
@@ -544,7 +701,7 @@ impl Builder<'_> {
                     .object(Create, ObjectKind::Trigger, name, Some(table), None);
                 self.lock(table, ShareRowExclusive, Work::None, true);
             }
-            Op::CreateFunction { name } => {
+            Op::CreateFunction { name, .. } => {
                 self.out
                     .object(Create, ObjectKind::Function, name, None, None)
             }
@@ -561,65 +718,79 @@ impl Builder<'_> {
                 self.out
                     .object(Create, ObjectKind::Extension, name, None, None)
             }
-            Op::Insert { table, .. } => {
-                self.out.object(
-                    Alter,
-                    ObjectKind::Rows,
-                    table,
-                    Some(table),
-                    Some("insert".into()),
-                );
-                self.lock(table, RowExclusive, Work::Rows, false);
+            Op::CreateStatistics { table: Some(t) } => {
+                self.lock(t, ShareUpdateExclusive, Work::None, true);
             }
-            Op::Update { table, selection } | Op::Delete { table, selection } => {
-                let delete = matches!(op, Op::Delete { .. });
-                self.out.object(
-                    if delete { Drop } else { Alter },
-                    ObjectKind::Rows,
-                    table,
-                    Some(table),
-                    Some(if delete { "delete" } else { "update" }.into()),
-                );
-                if delete && selection.is_none() {
+            Op::Vacuum {
+                full,
+                table: Some(t),
+            } => {
+                if *full || !self.pg() {
+                    self.lock(t, AccessExclusive, Work::Rewrite, false);
+                } else {
+                    self.lock(t, ShareUpdateExclusive, Work::Scan, false);
+                }
+            }
+            Op::Cluster { table: Some(t) } => {
+                self.lock(t, AccessExclusive, Work::Rewrite, false);
+            }
+            Op::LockTable { tables, mode } => {
+                for t in tables {
+                    // Held until the transaction ends: not brief, whatever follows.
+                    self.lock(t, *mode, Work::None, false);
+                }
+            }
+            Op::RefreshMaterializedView { name, concurrently } => {
+                self.out
+                    .object(Alter, ObjectKind::View, name, None, Some("refresh".into()));
+                let lock = if *concurrently {
+                    Exclusive
+                } else {
+                    AccessExclusive
+                };
+                self.lock(name, lock, Work::Rewrite, false);
+            }
+            _ => {}
+        }
+    }
+
+    fn drop(&mut self, kind: ObjectTypeName, names: &[String]) {
+        let object = match kind {
+            ObjectTypeName::Table => ObjectKind::Table,
+            ObjectTypeName::View | ObjectTypeName::MaterializedView => ObjectKind::View,
+            ObjectTypeName::Index => ObjectKind::Index,
+            ObjectTypeName::Schema | ObjectTypeName::Database => ObjectKind::Schema,
+            ObjectTypeName::Sequence => ObjectKind::Sequence,
+            ObjectTypeName::Type => ObjectKind::Type,
+            ObjectTypeName::Other => ObjectKind::Other,
+        };
+        for n in names {
+            self.out.object(Action::Drop, object, n, None, None);
+            match kind {
+                ObjectTypeName::Table => {
                     self.out.destructive = true;
-                }
-                self.lock(table, RowExclusive, Work::Rows, false);
-                if !self.new_tables.contains(table) {
-                    let filter = selection
-                        .as_ref()
-                        .map(|s| format!(" WHERE {s}"))
-                        .unwrap_or_default();
-                    self.out.live(
-                        LiveCheckKind::RowsAffected,
-                        table,
-                        format!("SELECT count(*) FROM {table}{filter}"),
-                    );
-                }
-            }
-            Op::Vacuum { full, table } => {
-                if let Some(t) = table {
-                    if *full || !self.pg() {
-                        self.lock(t, AccessExclusive, Work::Rewrite, false);
-                    } else {
-                        self.lock(t, ShareUpdateExclusive, Work::Scan, false);
+                    self.lock(n, Lock::AccessExclusive, Work::None, true);
+                    if !self.is_new(n) {
+                        self.out.live(live::row_count(n));
                     }
                 }
+                ObjectTypeName::Schema | ObjectTypeName::Database => {
+                    self.out.destructive = true;
+                }
+                ObjectTypeName::MaterializedView => {
+                    self.lock(n, Lock::AccessExclusive, Work::None, true)
+                }
+                _ => {}
             }
-            Op::Pragma { .. } | Op::Other { .. } => {}
         }
     }
 }
 
-fn duplicates_sql(table: &str, columns: &[String]) -> String {
-    let cols = columns.join(", ");
-    format!("SELECT count(*) FROM (SELECT 1 FROM {table} GROUP BY {cols} HAVING count(*) > 1) AS d")
-}
-
-/// The impact of one statement's ops. `new_tables` are the tables created earlier in the same section.
-pub(crate) fn statement_impact(ops: &[Op], opts: Options, new_tables: &HashSet<String>) -> Impact {
+/// The impact of one statement's ops. `is_new` tells whether a table was created earlier in the section.
+pub(crate) fn statement_impact(ops: &[Op], opts: Options, is_new: &dyn Fn(&str) -> bool) -> Impact {
     let mut b = Builder {
         opts,
-        new_tables,
+        is_new,
         out: Impact::default(),
     };
     for op in ops {

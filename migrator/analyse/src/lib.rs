@@ -11,20 +11,30 @@
 //! Nothing here touches a database: figures that need live data (row counts, duplicates, NULLs) are left as
 //! [`LiveCheck`] queries on each statement for the live preview to run.
 
+mod depth;
+mod functions;
+mod gaps;
 mod impact;
+mod live;
 mod model;
 mod ops;
+mod pgtype;
 pub mod report;
 mod rules;
+mod scope;
+pub mod sql;
+mod state;
+mod verdict;
 
-use std::collections::HashSet;
 use std::path::Path;
 
 pub use migrator_format::Migration;
 pub use model::*;
 pub use rules::{rule_catalog, RuleInfo};
+pub use state::Catalog;
 
-use ops::Op;
+use ops::{Op, Reading};
+use scope::Scope;
 
 /// Errors of [`lint_dir`].
 #[derive(Debug, thiserror::Error)]
@@ -41,81 +51,40 @@ pub enum AnalyseError {
     },
 }
 
-/// Analyses one migration: every statement of UP then DOWN, then the safety rules.
+/// Analyses one migration on its own: every statement of UP then DOWN, then the safety rules. Nothing is
+/// known about the schema before it (see [`analyse_in`]).
 pub fn analyse(migration: &Migration, opts: Options) -> Analysis {
+    analyse_in(migration, opts, &mut Catalog::new())
+}
+
+/// Analyses one migration against what `catalog` knows of the schema before it (column types, indexes,
+/// validated checks, function volatility, the session TimeZone), then advances `catalog` by its UP, so
+/// that folding a directory in version order gives each migration the schema its predecessors built.
+pub fn analyse_in(migration: &Migration, opts: Options, catalog: &mut Catalog) -> Analysis {
     let _span = tracing::debug_span!("analyse", file = %migration.file_name).entered();
     let mut statements = Vec::new();
     let mut findings = Vec::new();
-    let mut sections: Vec<(Section, &[migrator_format::Statement])> =
-        vec![(Section::Up, &migration.up)];
+    analyse_section(
+        migration,
+        Section::Up,
+        &migration.up,
+        opts,
+        Scope::new(catalog, false),
+        (&mut statements, &mut findings),
+    );
     if let Some(down) = &migration.down {
-        sections.push((Section::Down, down));
+        // The DOWN runs against the schema the UP left; what it changes is undone after (the next
+        // migration runs after the UP, not after the DOWN).
+        analyse_section(
+            migration,
+            Section::Down,
+            down,
+            opts,
+            Scope::new(catalog, true),
+            (&mut statements, &mut findings),
+        );
     }
-    for (section, stmts) in sections {
-        let first = statements.len();
-        let mut parsed: Vec<Option<Vec<Op>>> = Vec::with_capacity(stmts.len());
-        let mut new_before: Vec<HashSet<String>> = Vec::with_capacity(stmts.len());
-        let mut new_tables = HashSet::new();
-        for (index, stmt) in stmts.iter().enumerate() {
-            new_before.push(new_tables.clone());
-            let (status, kind, ops) = match ops::parse(&stmt.sql, opts.dialect) {
-                Ok(p) => (Status::Analysed, p.kind, Some(p.ops)),
-                Err(reason) => {
-                    tracing::debug!(line = stmt.line, %reason, "statement not analysed");
-                    (Status::NotAnalysed { reason }, String::new(), None)
-                }
-            };
-            let imp = ops
-                .as_deref()
-                .map(|o| impact::statement_impact(o, opts, &new_tables))
-                .unwrap_or_default();
-            for op in ops.iter().flatten() {
-                match op {
-                    Op::CreateTable { table, .. } => {
-                        new_tables.insert(table.clone());
-                    }
-                    Op::RenameTable { from, to } if new_tables.contains(from) => {
-                        new_tables.insert(to.clone());
-                    }
-                    _ => {}
-                }
-            }
-            statements.push(StatementAnalysis {
-                section,
-                index,
-                line: stmt.line,
-                sql: stmt.sql.to_string(),
-                status,
-                kind,
-                objects: imp.objects,
-                tables: imp.tables,
-                needs_rebuild: imp.needs_rebuild,
-                destructive: imp.destructive,
-                live_checks: imp.live_checks,
-            });
-            parsed.push(ops);
-        }
-        let analysed = &statements[first..];
-        for (index, stmt) in analysed.iter().enumerate() {
-            let ctx = rules::Ctx {
-                opts,
-                migration,
-                section,
-                index,
-                statement: stmt,
-                statements: analysed,
-                ops: parsed[index].as_deref().unwrap_or_default(),
-                section_ops: &parsed,
-                new_tables: &new_before[index],
-            };
-            rules::run(&ctx, &mut findings);
-        }
-    }
-    for f in &mut findings {
-        if let Some((_, reason)) = migration.allows.iter().find(|(id, _)| id == f.id) {
-            f.suppressed = Some(reason.to_string());
-        }
-    }
+    verdict::apply_allows(migration, &mut findings);
     tracing::debug!(
         statements = statements.len(),
         findings = findings.len(),
@@ -133,6 +102,80 @@ pub fn analyse(migration: &Migration, opts: Options) -> Analysis {
     }
 }
 
+/// Reads, resolves and measures every statement of one section in order, then runs the rules over it.
+fn analyse_section(
+    migration: &Migration,
+    section: Section,
+    stmts: &[migrator_format::Statement],
+    opts: Options,
+    mut scope: Scope,
+    (statements, findings): (&mut Vec<StatementAnalysis>, &mut Vec<Finding>),
+) {
+    let first = statements.len();
+    let mut parsed: Vec<Option<Vec<Op>>> = Vec::with_capacity(stmts.len());
+    for (index, stmt) in stmts.iter().enumerate() {
+        let (status, kind, mut ops) = match ops::read(&stmt.sql, opts.dialect) {
+            Reading::Analysed(p) => (Status::Analysed, p.kind, Some(p.ops)),
+            Reading::NotUnderstood {
+                form,
+                reason,
+                parsed,
+            } => {
+                tracing::debug!(line = stmt.line, %form, "statement read by its keywords");
+                (
+                    Status::NotUnderstood { form, reason },
+                    parsed.kind,
+                    Some(parsed.ops),
+                )
+            }
+            Reading::NotAnalysed(reason) => {
+                tracing::debug!(line = stmt.line, %reason, "statement not analysed");
+                (Status::NotAnalysed { reason }, String::new(), None)
+            }
+        };
+        for op in ops.iter_mut().flatten() {
+            scope.resolve(op);
+        }
+        let imp = ops
+            .as_deref()
+            .map(|o| impact::statement_impact(o, opts, &|t| scope.is_new(t)))
+            .unwrap_or_default();
+        for op in ops.iter().flatten() {
+            scope.apply(op, index);
+        }
+        statements.push(StatementAnalysis {
+            section,
+            index,
+            line: stmt.line,
+            sql: stmt.sql.to_string(),
+            status,
+            kind,
+            objects: imp.objects,
+            tables: imp.tables,
+            needs_rebuild: imp.needs_rebuild,
+            destructive: imp.destructive,
+            live_checks: imp.live_checks,
+        });
+        parsed.push(ops);
+    }
+    let analysed = &statements[first..];
+    let facts = rules::SectionFacts::new(analysed, &parsed, scope.created());
+    for (index, stmt) in analysed.iter().enumerate() {
+        let ctx = rules::Ctx {
+            opts,
+            migration,
+            section,
+            index,
+            statement: stmt,
+            ops: parsed[index].as_deref().unwrap_or_default(),
+            facts: &facts,
+            scope: &scope,
+        };
+        rules::run(&ctx, findings);
+    }
+    scope.finish();
+}
+
 /// Loads every migration of `dir` (with `migrator_format::load_dir`) and analyses each.
 pub fn lint_dir(dir: &Path, opts: Options) -> Result<Vec<Analysis>, AnalyseError> {
     tracing::info!(dir = %dir.display(), "loading migrations");
@@ -141,5 +184,15 @@ pub fn lint_dir(dir: &Path, opts: Options) -> Result<Vec<Analysis>, AnalyseError
         source,
     })?;
     tracing::info!(count = migrations.len(), "analysing migrations");
-    Ok(migrations.iter().map(|m| analyse(m, opts)).collect())
+    Ok(analyse_all(&migrations, opts))
+}
+
+/// Analyses migrations in version order, each against the schema its predecessors built (column types,
+/// indexes, checks, functions): what decides a type change or a SET NOT NULL often lies in an earlier file.
+pub fn analyse_all(migrations: &[Migration], opts: Options) -> Vec<Analysis> {
+    let mut catalog = Catalog::new();
+    migrations
+        .iter()
+        .map(|m| analyse_in(m, opts, &mut catalog))
+        .collect()
 }

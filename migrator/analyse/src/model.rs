@@ -84,11 +84,35 @@ impl Analysis {
 pub enum Status {
     /// Read and analysed.
     Analysed,
-    /// The parser could not read it; nothing below is known. Always comes with a `not-analysed` finding.
-    NotAnalysed {
+    /// A parser gap: the SQL parser cannot read this form, but its leading keywords name a statement the
+    /// dialect has, and it was analysed by them (coarsely: the objects, tables and locks the keywords show).
+    /// Always comes with a `not-understood` finding. Whether it is valid is for the database to say (the
+    /// rehearsal runs it; see [`Analysis::record_engine_verdict`]).
+    NotUnderstood {
+        /// The statement form, e.g. `ALTER SEQUENCE ... RENAME`, `DO block`.
+        form: String,
         /// The parser's message.
         reason: String,
     },
+    /// The parser refuses it and nothing marks it as a form the parser does not know: likely invalid SQL, or
+    /// too deeply nested to analyse. Nothing below is known. Always comes with a `not-analysed` finding.
+    NotAnalysed {
+        /// The parser's message, or why the statement was not given to the parser.
+        reason: String,
+    },
+}
+
+/// How a function's result varies, as PostgreSQL's `pg_proc.provolatile` says: a column default calling a
+/// volatile function is evaluated once per row (a table rewrite when the column is added).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Volatility {
+    /// Same arguments, same result, forever (`lower`, `abs`, casts).
+    Immutable,
+    /// Same result within one statement (`now()`, `current_setting`).
+    Stable,
+    /// Anything else; what PostgreSQL assumes for a function not declared otherwise.
+    Volatile,
 }
 
 /// What one statement does.
@@ -270,15 +294,56 @@ pub struct TableImpact {
     pub new_table: bool,
 }
 
-/// A query a live preview runs for this statement.
+/// A query a live preview runs for this statement: to size it, or to find the rows (or, for SQLite, the schema
+/// objects) that will make it fail on the database in hand. The queries are in the analysis's dialect and
+/// read only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LiveCheck {
     /// What it measures.
     pub kind: LiveCheckKind,
     /// The table it reads.
     pub table: String,
-    /// The query (returns one count).
+    /// The columns the check is about (the new key, the column set NOT NULL, the foreign key's columns).
+    pub columns: Vec<String>,
+    /// The query; it returns one row with one count.
     pub sql: String,
+    /// For the checks that decide failure: the query that shows the offending rows or objects (at most 20),
+    /// for the user to look at.
+    pub show_sql: Option<String>,
+}
+
+impl LiveCheck {
+    /// What the preview says when the count query answered `count` and the check decides failure
+    /// ([`LiveCheckKind::fails_when_found`]); `None` when `count` is 0 or the check only sizes.
+    pub fn failure_message(&self, count: u64) -> Option<String> {
+        if count == 0 || !self.kind.fails_when_found() {
+            return None;
+        }
+        let cols = self.columns.join(", ");
+        let t = &self.table;
+        let what = match self.kind {
+            LiveCheckKind::Nulls => {
+                format!("SET NOT NULL on {t}.{cols} will fail: {count} rows hold NULL")
+            }
+            LiveCheckKind::Duplicates => format!(
+                "the unique key {t}({cols}) will fail: {count} rows share a value with another row"
+            ),
+            LiveCheckKind::Orphans => format!(
+                "the foreign key {t}({cols}) will fail: {count} rows reference no existing row"
+            ),
+            LiveCheckKind::CheckViolations => {
+                format!("the CHECK on {t} will fail: {count} rows violate it")
+            }
+            LiveCheckKind::SqliteDropColumnBlocked => format!(
+                "SQLite refuses DROP COLUMN {t}.{cols}: {count} schema objects use the column"
+            ),
+            LiveCheckKind::RowCount | LiveCheckKind::RowsAffected => return None,
+        };
+        Some(match &self.show_sql {
+            Some(show) => format!("{what}; see them with: {show}"),
+            None => what,
+        })
+    }
 }
 
 /// What a [`LiveCheck`] measures.
@@ -289,10 +354,24 @@ pub enum LiveCheckKind {
     RowCount,
     /// Rows the UPDATE/DELETE touches (max_rows_affected, check 22).
     RowsAffected,
-    /// Duplicate key groups a UNIQUE would refuse (check 16).
+    /// Rows whose key another row shares: a UNIQUE / PRIMARY KEY / unique index fails over them (check 16).
     Duplicates,
-    /// NULLs a NOT NULL would refuse (check 16).
+    /// Rows with NULL where NOT NULL (or a PRIMARY KEY) is being asked for (check 16).
     Nulls,
+    /// Rows whose foreign key columns match no row of the referenced table: the validation fails.
+    Orphans,
+    /// Rows a CHECK being validated refuses.
+    CheckViolations,
+    /// SQLite: indexes, keys, foreign keys, generated columns, views and triggers that use a column, which
+    /// make `DROP COLUMN` fail.
+    SqliteDropColumnBlocked,
+}
+
+impl LiveCheckKind {
+    /// `true` when any row (or object) found means the statement fails; `false` for the sizing queries.
+    pub fn fails_when_found(self) -> bool {
+        !matches!(self, LiveCheckKind::RowCount | LiveCheckKind::RowsAffected)
+    }
 }
 
 /// How bad a finding is, least first.

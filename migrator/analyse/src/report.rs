@@ -11,8 +11,10 @@ pub struct Summary {
     pub migrations: usize,
     /// Statements seen (UP and DOWN).
     pub statements: usize,
-    /// Statements the parser could not read.
+    /// Statements the parser refused (likely invalid, or too deeply nested).
     pub not_analysed: usize,
+    /// Statements of forms the parser does not know, analysed by their keywords (parser gaps).
+    pub not_understood: usize,
     /// Unsuppressed error findings.
     pub errors: usize,
     /// Unsuppressed warning findings.
@@ -54,6 +56,11 @@ pub fn summarise(analyses: &[Analysis], threshold: Severity) -> Summary {
             .statements
             .iter()
             .filter(|st| matches!(st.status, Status::NotAnalysed { .. }))
+            .count();
+        s.not_understood += a
+            .statements
+            .iter()
+            .filter(|st| matches!(st.status, Status::NotUnderstood { .. }))
             .count();
         for f in &a.findings {
             if f.suppressed.is_some() {
@@ -115,10 +122,11 @@ pub fn render_text(analyses: &[Analysis], dir: &str, threshold: Severity) -> Str
     let s = summarise(analyses, threshold);
     let _ = writeln!(
         out,
-        "{} migrations, {} statements ({} not analysed): {} errors, {} warnings, {} info, {} allowed; {} at or over {}",
+        "{} migrations, {} statements ({} not analysed, {} not understood): {} errors, {} warnings, {} info, {} allowed; {} at or over {}",
         s.migrations,
         s.statements,
         s.not_analysed,
+        s.not_understood,
         s.errors,
         s.warnings,
         s.infos,

@@ -60,6 +60,14 @@ pub enum FormatErrorKind {
     /// An unknown `-- migrator:` directive.
     #[error("unknown directive {0:?}; known: `-- migrator:no-transaction`, `-- migrator:allow <check-id> <reason>`")]
     UnknownDirective(String),
+    /// A `-- migrator:allow <check-id> <reason>` naming no known check (see [`crate::CHECK_IDS`]).
+    #[error("`-- migrator:allow {id}`: unknown check id {id:?}{}; the known ids are listed by `migrator-tool lint --help` and in migrator/analyse/README.md", .suggestion.map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default())]
+    UnknownCheck {
+        /// The id as written.
+        id: String,
+        /// The closest known id, if one is close.
+        suggestion: Option<&'static str>,
+    },
     /// A statement the splitter could not close.
     #[error("{0}")]
     Split(String),

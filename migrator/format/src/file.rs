@@ -188,6 +188,15 @@ pub(crate) fn parse_native(shown: &str, bare: &str, text: &str) -> Result<Migrat
                             )),
                         ));
                     }
+                    if !crate::checks::is_known_check(id) {
+                        return Err(error(
+                            line_no,
+                            FormatErrorKind::UnknownCheck {
+                                id: id.to_string(),
+                                suggestion: crate::checks::closest_check(id),
+                            },
+                        ));
+                    }
                     allows.push((Cow::Owned(id.to_string()), Cow::Owned(reason.to_string())));
                 }
                 _ => {
@@ -725,13 +734,23 @@ mod tests {
     fn directives_and_review_mark() {
         let m = parse_file(
             "20240101000000_concurrent.sql",
-            "-- Reviewed-by: Ada\n-- migrator:no-transaction\n-- == UP MIGRATION ==\n-- migrator:allow pg-index-concurrently table is tiny\nCREATE INDEX CONCURRENTLY i ON t(x);\n-- == DOWN MIGRATION ==\n",
+            "-- Reviewed-by: Ada\n-- migrator:no-transaction\n-- == UP MIGRATION ==\n-- migrator:allow pg-index-not-concurrent table is tiny\nCREATE INDEX CONCURRENTLY i ON t(x);\n-- == DOWN MIGRATION ==\n",
         )
         .unwrap();
         assert!(m.no_transaction);
         assert_eq!(m.issue, None);
         assert_eq!(m.header.reviewed_by.as_deref(), Some("Ada"));
-        assert_eq!(m.allows[0].0, "pg-index-concurrently");
+        assert_eq!(m.allows[0].0, "pg-index-not-concurrent");
+        let e = parse_file(
+            "20240101000000_typo.sql",
+            "-- == UP MIGRATION ==\n-- migrator:allow pg-index-not-concurent tiny\nCREATE INDEX i ON t(x);\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, 2);
+        assert_eq!(
+            e.to_string(),
+            "20240101000000_typo.sql:2: `-- migrator:allow pg-index-not-concurent`: unknown check id \"pg-index-not-concurent\" (did you mean \"pg-index-not-concurrent\"?); the known ids are listed by `migrator-tool lint --help` and in migrator/analyse/README.md"
+        );
         assert!(!m.has_down());
     }
 

@@ -11,6 +11,11 @@
 //!   max_lock_duration: "5s"    # 500ms, 5s, 2m, 1h
 //!   max_rows_affected: 1000000 # an integer, or null / none for no limit
 //!   require_test_run: true     # rehearse the pending migrations on a scratch copy first
+//!   # not in the spec, all optional:
+//!   history_until: 20240527120000   # migrations up to this version are history, reviewed in their time
+//!   reviewed:                       # review marks kept out of the files (so no checksum changes)
+//!     20240601000000: alice
+//!   history_table: schema_migrations  # migrator's history table (when the app has one of that name)
 //! ```
 //!
 //! An absent or empty file, a missing key, or `migration_safety:` without a value mean the spec's values
@@ -30,13 +35,16 @@ use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
 /// The policy file's conventional name.
 pub const POLICY_FILE: &str = "migration_safety.yaml";
 
-/// The keys under `migration_safety:`, in the spec's order.
-pub const KNOWN_KEYS: [&str; 5] = [
+/// The keys under `migration_safety:`: the spec's five, then migrator's own.
+pub const KNOWN_KEYS: [&str; 8] = [
     "require_review",
     "require_backup",
     "max_lock_duration",
     "max_rows_affected",
     "require_test_run",
+    "history_until",
+    "reviewed",
+    "history_table",
 ];
 
 /// The spec's `require_review` kinds.
@@ -64,6 +72,15 @@ pub struct Policy {
     pub max_rows_affected: Option<u64>,
     /// Rehearse the pending migrations on a scratch copy before touching the real database.
     pub require_test_run: bool,
+    /// Migrations up to this version are history (reviewed in their time, applied elsewhere for years): the
+    /// review gate, the row limit and the rehearsal of DOWNs leave them out. Imported migrations are history
+    /// whatever this says.
+    pub history_until: Option<u64>,
+    /// Review marks kept out of the migration files, so that adding one changes no checksum: `(version,
+    /// reviewer)`.
+    pub reviewed: Cow<'static, [(u64, Cow<'static, str>)]>,
+    /// The name of migrator's history table (`schema_migrations`); its log is `<name>_log`.
+    pub history_table: Cow<'static, str>,
 }
 
 const SPEC_REVIEW_KINDS: [Cow<'static, str>; 3] = [
@@ -80,6 +97,9 @@ impl Policy {
         max_lock_duration: SPEC_MAX_LOCK_DURATION,
         max_rows_affected: Some(SPEC_MAX_ROWS_AFFECTED),
         require_test_run: true,
+        history_until: None,
+        reviewed: Cow::Borrowed(&[]),
+        history_table: Cow::Borrowed("schema_migrations"),
     };
 
     /// Parses the text of a policy file; `origin` names it in errors (`migration_safety.yaml:4: ...`).
@@ -109,6 +129,14 @@ impl Policy {
     /// The review kinds as plain strings.
     pub fn review_kinds(&self) -> impl Iterator<Item = &str> {
         self.require_review.iter().map(|k| k.as_ref())
+    }
+
+    /// The reviewer the policy file names for `version`, when it does.
+    pub fn reviewer_of(&self, version: u64) -> Option<&str> {
+        self.reviewed
+            .iter()
+            .find(|(v, _)| *v == version)
+            .map(|(_, r)| r.as_ref())
     }
 }
 
@@ -252,6 +280,9 @@ impl Reader<'_> {
                 "max_lock_duration" => policy.max_lock_duration = self.duration(name, value)?,
                 "max_rows_affected" => policy.max_rows_affected = self.row_limit(value)?,
                 "require_test_run" => policy.require_test_run = self.boolean(name, value)?,
+                "history_until" => policy.history_until = Some(self.version(name, value)?),
+                "reviewed" => policy.reviewed = self.reviewed(value)?.into(),
+                "history_table" => policy.history_table = self.table_name(value)?.into(),
                 _ => {
                     return Err(self.error(
                         key,
@@ -262,6 +293,81 @@ impl Reader<'_> {
             }
         }
         Ok(policy)
+    }
+
+    fn version(&self, key: &str, node: &MarkedYaml<'_>) -> Result<u64, PolicyError> {
+        match &node.data {
+            YamlData::Value(Scalar::Integer(n)) if *n >= 0 => Ok(*n as u64),
+            YamlData::Value(Scalar::String(s))
+                if s.chars().all(|c| c.is_ascii_digit() || c == '-') && !s.is_empty() =>
+            {
+                s.replace('-', "")
+                    .parse()
+                    .map_err(|_| self.error(node, key, format!("{s} is not a version")))
+            }
+            _ => Err(self.error(
+                node,
+                key,
+                format!(
+                    "expected a migration version such as 20240527120000, found {}",
+                    describe(node)
+                ),
+            )),
+        }
+    }
+
+    fn reviewed(
+        &self,
+        node: &MarkedYaml<'_>,
+    ) -> Result<Vec<(u64, Cow<'static, str>)>, PolicyError> {
+        const KEY: &str = "reviewed";
+        let YamlData::Mapping(map) = &node.data else {
+            return Err(self.error(
+                node,
+                KEY,
+                format!(
+                    "expected a mapping of versions to reviewers (20240601000000: alice), found {}",
+                    describe(node)
+                ),
+            ));
+        };
+        let mut marks = Vec::new();
+        for (version, reviewer) in map {
+            let version = self.version(KEY, version)?;
+            let name = match &reviewer.data {
+                YamlData::Value(Scalar::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
+                _ => {
+                    return Err(self.error(
+                        reviewer,
+                        KEY,
+                        format!("expected the reviewer's name, found {}", describe(reviewer)),
+                    ))
+                }
+            };
+            marks.push((version, Cow::Owned(name)));
+        }
+        Ok(marks)
+    }
+
+    fn table_name(&self, node: &MarkedYaml<'_>) -> Result<String, PolicyError> {
+        const KEY: &str = "history_table";
+        match &node.data {
+            YamlData::Value(Scalar::String(s))
+                if !s.is_empty()
+                    && s.len() <= 58
+                    && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+            {
+                Ok(s.to_string())
+            }
+            _ => Err(self.error(
+                node,
+                KEY,
+                format!(
+                    "expected a table name of letters, digits and underscores, found {}",
+                    describe(node)
+                ),
+            )),
+        }
     }
 
     fn review(&self, node: &MarkedYaml<'_>) -> Result<Vec<Cow<'static, str>>, PolicyError> {

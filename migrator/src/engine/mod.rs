@@ -291,6 +291,12 @@ pub trait Engine {
     /// Runs one query and returns its rows.
     fn query(&mut self, sql: &str) -> Result<Vec<Row>, DbError>;
 
+    /// The schema new tables go to now (PostgreSQL's `current_schema()`), when the engine has schemas: the
+    /// history store names it in every statement.
+    fn current_schema(&mut self) -> Option<String> {
+        None
+    }
+
     /// SQL to run before and after a read of the history outside a run, so that the read waits for a
     /// lock on the history table at most `wait` (PostgreSQL: a read-only transaction with a
     /// `lock_timeout`). `None`: reads cannot block for long on this engine.
@@ -422,13 +428,24 @@ pub trait Backup {
     fn restore(&mut self, backup: &Path) -> Result<(), Error>;
 }
 
+/// What a scratch copy starts from.
+#[derive(Debug, Clone, Copy)]
+pub enum CopyFrom<'a> {
+    /// A backup this engine has just made (no second read of the database).
+    Backup(&'a Path),
+    /// The database as it is now.
+    Current,
+    /// Nothing: an empty database of the same engine (rehearsing a whole history).
+    Empty,
+}
+
 /// Capability: a throwaway copy of the database to rehearse on.
 pub trait ScratchCopy {
-    /// Makes a scratch copy (from `from_backup`, a backup this engine just made, when given), runs `run`
-    /// against an engine over it, and throws the copy away on every path.
+    /// Makes a scratch copy `from` a backup, the current state or nothing, runs `run` against an engine
+    /// over it, and throws the copy away on every path.
     fn with_scratch_copy(
         &mut self,
-        from_backup: Option<&Path>,
+        from: CopyFrom<'_>,
         run: &mut dyn FnMut(&mut dyn Engine) -> Result<(), Error>,
     ) -> Result<(), Error>;
 }

@@ -22,8 +22,8 @@ use tracing::{info, warn};
 
 use super::heartbeat::HeartbeatLock;
 use super::{
-    run_client, Atomicity, Backup, DbError, DbErrorKind, Dialect, Engine, EngineKind, Fingerprint,
-    LockGuard, Row, SchemaObject, ScratchCopy, Stats, TableStats, Upsert, Value,
+    run_client, Atomicity, Backup, CopyFrom, DbError, DbErrorKind, Dialect, Engine, EngineKind,
+    Fingerprint, LockGuard, Row, SchemaObject, ScratchCopy, Stats, TableStats, Upsert, Value,
 };
 use crate::Error;
 
@@ -453,7 +453,7 @@ impl Backup for MySql<'_> {
 impl ScratchCopy for MySql<'_> {
     fn with_scratch_copy(
         &mut self,
-        from_backup: Option<&Path>,
+        from: CopyFrom<'_>,
         run: &mut dyn FnMut(&mut dyn Engine) -> Result<(), Error>,
     ) -> Result<(), Error> {
         let (_, database, _) = self.client_args();
@@ -464,18 +464,21 @@ impl ScratchCopy for MySql<'_> {
         let result = (|| {
             let made_now =
                 std::env::temp_dir().join(format!("migrator-scratch-{}.sql", std::process::id()));
-            let dump = match from_backup {
-                Some(path) => path.to_path_buf(),
-                None => {
+            let dump = match from {
+                CopyFrom::Backup(path) => Some(path.to_path_buf()),
+                CopyFrom::Empty => None,
+                CopyFrom::Current => {
                     let _ = std::fs::remove_file(&made_now);
                     drop(crate::backup::create_private_file(&made_now)?);
                     self.dump(&made_now)?;
-                    made_now.clone()
+                    Some(made_now.clone())
                 }
             };
-            let loaded = self.load(&dump, &scratch);
-            let _ = std::fs::remove_file(&made_now);
-            loaded?;
+            if let Some(dump) = dump {
+                let loaded = self.load(&dump, &scratch);
+                let _ = std::fs::remove_file(&made_now);
+                loaded?;
+            }
             let url = self.url_for(&scratch);
             let mut conn = connect(&url).map_err(|e| {
                 Error::Backup(format!(

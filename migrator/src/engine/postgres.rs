@@ -387,6 +387,14 @@ impl Engine for Postgres<'_> {
         query_rows(self.conn, sql)
     }
 
+    fn current_schema(&mut self) -> Option<String> {
+        query_rows(self.conn, "SELECT current_schema()::text")
+            .ok()?
+            .first()?
+            .first()?
+            .as_text()
+    }
+
     fn read_guard(&self, wait: Duration) -> Option<(String, String)> {
         Some((
             format!(

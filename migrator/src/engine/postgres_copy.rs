@@ -16,7 +16,7 @@ use diesel::{Connection, PgConnection};
 use tracing::{info, warn};
 
 use super::postgres::{db_error, query_rows, Postgres};
-use super::{run_client, Backup, Engine, ScratchCopy};
+use super::{run_client, Backup, CopyFrom, Engine, ScratchCopy};
 use crate::Error;
 
 /// The line pg_dump puts first in every script; replaced by the source's search_path when replayed.
@@ -130,7 +130,7 @@ impl Postgres<'_> {
     /// when `None`), runs `run` on it, and drops it on every path.
     fn on_scratch_database(
         &mut self,
-        archive: Option<&Path>,
+        from: CopyFrom<'_>,
         run: &mut dyn FnMut(&mut dyn Engine) -> Result<(), Error>,
     ) -> Result<(), Error> {
         let url = self.url().map(str::to_string).unwrap_or_default();
@@ -152,9 +152,10 @@ impl Postgres<'_> {
         info!(database = %name, "scratch database created");
         let result = (|| {
             let made_now;
-            let source = match archive {
-                Some(path) => path,
-                None => {
+            let source = match from {
+                CopyFrom::Empty => return self.run_on(&scratch_url, run),
+                CopyFrom::Backup(path) => path,
+                CopyFrom::Current => {
                     let dir = private_temp_dir()?;
                     made_now = dir.join("scratch.pgdump");
                     let written = self.write_backup(&made_now, Duration::from_secs(5));
@@ -171,7 +172,7 @@ impl Postgres<'_> {
                 "SET client_min_messages = warning",
                 &["--no-acl"],
             );
-            if archive.is_none() {
+            if matches!(from, CopyFrom::Current) {
                 let _ = source.parent().map(std::fs::remove_dir_all);
             }
             restored.map_err(|e| {
@@ -192,6 +193,24 @@ impl Postgres<'_> {
             warn!(database = %name, error = %e, "the scratch database could not be dropped");
         }
         result
+    }
+}
+
+impl Postgres<'_> {
+    /// Runs `run` on an engine over the database of `url`.
+    fn run_on(
+        &self,
+        url: &str,
+        run: &mut dyn FnMut(&mut dyn Engine) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut conn = PgConnection::establish(url).map_err(|e| {
+            Error::Backup(format!(
+                "connecting to the scratch database: {}",
+                crate::redact::url_in(&e.to_string(), url)
+            ))
+        })?;
+        let mut scratch = Postgres::new(&mut conn, url.to_string());
+        run(&mut scratch)
     }
 }
 
@@ -293,10 +312,10 @@ impl Backup for Postgres<'_> {
 impl ScratchCopy for Postgres<'_> {
     fn with_scratch_copy(
         &mut self,
-        from_backup: Option<&Path>,
+        from: CopyFrom<'_>,
         run: &mut dyn FnMut(&mut dyn Engine) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        self.on_scratch_database(from_backup, run)
+        self.on_scratch_database(from, run)
     }
 }
 

@@ -42,6 +42,7 @@ SELECT 'column', format('%I.%I.%I', r.nspname, r.relname, a.attname),
        || coalesce(' DEFAULT ' || pg_get_expr(ad.adbin, ad.adrelid), '')
        || CASE WHEN a.attidentity <> '' THEN ' IDENTITY ' || a.attidentity::text ELSE '' END
        || CASE WHEN a.attgenerated <> '' THEN ' GENERATED' ELSE '' END
+       || ' #' || row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum)
   FROM rel r JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
   LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
   WHERE r.relkind IN ('r', 'p', 'v', 'm', 'f', 'c')
@@ -65,7 +66,8 @@ SELECT 'trigger', format('%I.%I.%I', r.nspname, r.relname, t.tgname), pg_get_tri
   FROM pg_trigger t JOIN rel r ON r.oid = t.tgrelid WHERE NOT t.tgisinternal
 UNION ALL
 SELECT 'function', format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)),
-       p.prokind::text || ' ' || coalesce(pg_get_function_result(p.oid), '') || ' ' || md5(coalesce(p.prosrc, ''))
+       CASE WHEN p.prokind IN ('f', 'p') THEN pg_get_functiondef(p.oid)
+            ELSE p.prokind::text || ' ' || coalesce(pg_get_function_result(p.oid), '') || ' ' || md5(coalesce(p.prosrc, '')) END
   FROM pg_proc p JOIN ns n ON n.oid = p.pronamespace
   WHERE NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
 UNION ALL

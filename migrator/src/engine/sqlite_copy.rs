@@ -10,7 +10,7 @@ use rusqlite::{Connection, OpenFlags, MAIN_DB};
 use tracing::{debug, warn};
 
 use super::sqlite::{context, Sqlite};
-use super::{Backup, Engine, ScratchCopy};
+use super::{Backup, CopyFrom, Engine, ScratchCopy};
 use crate::Error;
 
 impl Backup for Sqlite<'_> {
@@ -174,7 +174,7 @@ fn shape(conn: &Connection, what: &str) -> Result<(i64, i64), Error> {
 impl ScratchCopy for Sqlite<'_> {
     fn with_scratch_copy(
         &mut self,
-        from_backup: Option<&Path>,
+        from: CopyFrom<'_>,
         run: &mut dyn FnMut(&mut dyn Engine) -> Result<(), Error>,
     ) -> Result<(), Error> {
         // A file database gets its scratch copy beside it (same file system, so space and speed are the
@@ -184,7 +184,13 @@ impl ScratchCopy for Sqlite<'_> {
             name.push(".rehearsal");
             path.with_file_name(name)
         });
-        let scratch = self.open_scratch(scratch_path.as_deref(), from_backup)?;
+        let scratch = match from {
+            CopyFrom::Empty => Connection::open_in_memory()
+                .map_err(|e| context("creating the empty scratch database", e))?,
+            CopyFrom::Backup(backup) => self.open_scratch(scratch_path.as_deref(), Some(backup))?,
+            CopyFrom::Current => self.open_scratch(scratch_path.as_deref(), None)?,
+        };
+        let scratch_path = scratch_path.filter(|_| !matches!(from, CopyFrom::Empty));
         // The copy behaves as the host's connection does (foreign keys are enforced at the end of each
         // migration when the host turned them on).
         if self.foreign_keys_were_on {

@@ -286,18 +286,19 @@ fn describe_entry(
     }
     let mut objects = Vec::new();
     let mut columns = conn.prepare_cached(
-        "SELECT name, type, \"notnull\", coalesce(dflt_value, ''), pk, hidden FROM pragma_table_xinfo(?1)",
+        "SELECT name, type, \"notnull\", coalesce(dflt_value, ''), pk, hidden, cid FROM pragma_table_xinfo(?1)",
     )?;
     let rows = columns.query_map([name], |r| {
         Ok((
             r.get::<_, String>(0)?,
             format!(
-                "{} notnull={} default={} pk={} hidden={}",
+                "{} notnull={} default={} pk={} hidden={} #{}",
                 r.get::<_, String>(1)?.to_uppercase(),
                 r.get::<_, i64>(2)?,
                 r.get::<_, String>(3)?,
                 r.get::<_, i64>(4)?,
-                r.get::<_, i64>(5)?
+                r.get::<_, i64>(5)?,
+                r.get::<_, i64>(6)? + 1
             ),
         ))
     })?;

@@ -2,7 +2,7 @@
 //! rehearse, apply in order (each migration exactly once), check health, report. Engine details live behind
 //! [`Engine`]; history bookkeeping in [`crate::history`].
 
-mod adopt;
+pub(crate) mod adopt;
 mod health;
 pub(crate) mod rehearse;
 mod rollback;
@@ -18,6 +18,7 @@ use crate::history::History;
 use crate::plan::{plan, status_entries, StatusEntry};
 use crate::{Config, Error, HistoryRow, LogEntry, Migration, MigrationSet, Report};
 
+pub use adopt::{Adoption, PeerTool};
 pub use health::ROW_LIMIT_ALLOW;
 pub use rollback::{RollbackOptions, RollbackTarget};
 use session::{migration_error, Session, StepError};
@@ -100,13 +101,25 @@ impl<'s> Migrator<'s> {
             );
             return Ok(report);
         }
+        // A database another tool migrated: its history is adopted first, so nothing is run again.
+        let adoption = if self.config.adopt_peers {
+            self.adopt(engine)?
+        } else {
+            adopt::Adoption::default()
+        };
         let rows = self.read_history(engine)?;
         let atomic = engine.dialect().atomicity != crate::engine::Atomicity::None;
         let first = plan(set, &rows, &self.config, atomic).map_err(Error::Validation)?;
         self.check_review(&first.pending)?;
         self.check_history_untouched(&first.pending)?;
         self.check_capabilities(engine, !first.pending.is_empty())?;
-        crate::run::health::check_row_limit(engine, &first.pending, self.config.max_rows_affected)?;
+        let gated: Vec<&Migration> = first
+            .pending
+            .iter()
+            .copied()
+            .filter(|m| !self.config.is_history(m))
+            .collect();
+        crate::run::health::check_row_limit(engine, &gated, self.config.max_rows_affected)?;
         debug!(
             applied = first.applied,
             pending = first.pending.len(),
@@ -115,6 +128,7 @@ impl<'s> Migrator<'s> {
         if first.pending.is_empty() {
             let mut report = Report {
                 already_applied: first.applied,
+                adopted: adoption.adopted,
                 ..Report::default()
             };
             for m in &first.skipped {
@@ -137,6 +151,7 @@ impl<'s> Migrator<'s> {
         let mut report = Report {
             already_applied: plan.applied,
             lock_wait,
+            adopted: adoption.adopted,
             ..Report::default()
         };
         for m in &plan.skipped {
@@ -147,11 +162,12 @@ impl<'s> Migrator<'s> {
                 report.backup = Some(self.take_backup(session.engine, &first.version.to_string())?);
             }
             if self.config.require_test_run {
-                report.rehearsal = Some(self.rehearse_on_copy(
-                    session.engine,
-                    &plan.pending,
-                    report.backup.as_deref(),
-                )?);
+                let from = report.backup.as_deref().map_or(
+                    crate::engine::CopyFrom::Current,
+                    crate::engine::CopyFrom::Backup,
+                );
+                report.rehearsal =
+                    Some(self.rehearse_on_copy(session.engine, &plan.pending, from)?);
             }
         }
         // A failure keeps what came before it (and its own failure record): the run commits either way.
@@ -226,6 +242,8 @@ impl<'s> Migrator<'s> {
     pub(crate) fn check_review(&self, pending: &[&Migration]) -> Result<(), Error> {
         let unreviewed: Vec<_> = pending
             .iter()
+            .filter(|m| !self.config.is_history(m))
+            .filter(|m| !self.config.reviewed.iter().any(|(v, _)| *v == m.version))
             .flat_map(|m| crate::review::unreviewed(m, &self.config.require_review))
             .collect();
         if unreviewed.is_empty() {

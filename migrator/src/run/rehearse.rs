@@ -1,17 +1,25 @@
 //! Rehearsal on a scratch copy (the spec's "test migration on copy of production schema", policy
-//! `require_test_run`): before the real database is touched, the pending migrations run on a throwaway copy
-//! of it: every UP, the health checks, every DOWN newest first (each must bring the schema back to what it
-//! was before its UP), then the UPs again (each must apply cleanly after its DOWN and rebuild the same
-//! schema). The first failure stops the boot with the migration, the step, and the objects that differ.
+//! `require_test_run`): before the real database is touched, the migrations run on a throwaway copy of it.
+//! Each one, in order: its UP; then its DOWN, which must bring the schema back to what it was before the
+//! UP; then its UP again, which must apply cleanly after the DOWN and build the same schema. The health
+//! checks run after the last one.
+//!
+//! A rehearsal reports **everything** it finds, not the first problem: where the engine can undo DDL
+//! (SQLite, PostgreSQL), the DOWN and the UP again of each migration run under a savepoint, and a DOWN that
+//! fails or does not restore the schema is recorded and undone, so the next migration is rehearsed on the
+//! state it expects. (MySQL cannot undo DDL: there the first problem ends the rehearsal.) Migrations that are
+//! history ([`crate::Config::is_history`]) only have their UP run on the copy.
+//!
+//! `Migrator::rehearse` covers what is pending; `Migrator::rehearse_all` every migration of the set, on an
+//! empty scratch database.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tracing::{debug, info, info_span, warn};
 
 use super::session::{Session, StepError};
-use crate::engine::{Direction, Engine, SchemaObject};
+use crate::engine::{Atomicity, CopyFrom, Direction, Engine, SchemaObject};
 use crate::{Error, Migration, Migrator};
 
 /// A step of a rehearsal.
@@ -33,7 +41,7 @@ impl RehearsalPhase {
         match self {
             RehearsalPhase::Up => "fix the UP (it fails on a copy of this database's schema and data) and build again",
             RehearsalPhase::HealthChecks => "the migrations leave the database unhealthy (see the problems above): fix them, or the health check",
-            RehearsalPhase::Down => "make the DOWN undo exactly what the UP did (the objects above differ from before the UP), or mark the migration irreversible by removing its DOWN section",
+            RehearsalPhase::Down => "make the DOWN undo exactly what the UP did (the objects above differ from before the UP), or mark the migration irreversible with an empty DOWN section",
             RehearsalPhase::UpAgain => "the UP does not apply again after its DOWN: the DOWN leaves something behind (data or objects) that the UP trips over; make the DOWN complete",
         }
     }
@@ -63,13 +71,45 @@ pub struct RehearsalStep {
     pub duration: Duration,
 }
 
-/// What a successful rehearsal did.
+/// A problem the rehearsal found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RehearsalFinding {
+    /// The migration.
+    pub version: u64,
+    /// Its file.
+    pub file: String,
+    /// Which step.
+    pub phase: RehearsalPhase,
+    /// What went wrong (the statement and the database's message for a failing one).
+    pub detail: String,
+    /// For a DOWN that does not restore the schema (or an UP again that does not rebuild it): the objects
+    /// that differ, each with its diff.
+    pub differences: Vec<String>,
+}
+
+impl std::fmt::Display for RehearsalFinding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} of {} (version {}): {}",
+            self.phase, self.file, self.version, self.detail
+        )?;
+        for d in &self.differences {
+            write!(f, "\n  - {}", d.replace('\n', "\n    "))?;
+        }
+        write!(f, "\n  what to do: {}", self.phase.advice())
+    }
+}
+
+/// What a rehearsal did and found.
 #[derive(Debug, Clone, Default)]
 pub struct Rehearsal {
     /// Every step, in the order it ran.
     pub steps: Vec<RehearsalStep>,
-    /// Migrations whose rollback could not be rehearsed, and why (no DOWN section).
+    /// Migrations whose rollback could not be rehearsed, and why (no DOWN, an irreversible one, history).
     pub unverified: Vec<String>,
+    /// Every problem found, in order; empty when the rehearsal passed.
+    pub findings: Vec<RehearsalFinding>,
     /// Wall time, copy included.
     pub took: Duration,
 }
@@ -82,37 +122,83 @@ impl Rehearsal {
             .find(|s| s.version == version && s.phase == RehearsalPhase::Up)
             .map(|s| s.duration)
     }
+
+    fn push(&mut self, m: &Migration, phase: RehearsalPhase, duration: Duration) {
+        self.steps.push(RehearsalStep {
+            version: m.version,
+            file: m.file_name.to_string(),
+            phase,
+            duration,
+        });
+    }
+
+    fn found(
+        &mut self,
+        m: &Migration,
+        phase: RehearsalPhase,
+        detail: String,
+        differences: Vec<String>,
+    ) {
+        warn!(version = m.version, %phase, differences = differences.len(), "rehearsal found a problem");
+        self.findings.push(RehearsalFinding {
+            version: m.version,
+            file: m.file_name.to_string(),
+            phase,
+            detail,
+            differences,
+        });
+    }
+}
+
+/// How a migration's rehearsal ended.
+enum Outcome {
+    /// Rehearsed (or found problems that were undone): the next migration can go on.
+    Continue,
+    /// The copy is not in the state the next migration expects: the rehearsal stops.
+    Stop,
 }
 
 impl<'s> Migrator<'s> {
-    /// Rehearses what is pending on a scratch copy of the database behind `backend` and throws the copy
+    /// Rehearses what is pending on a scratch copy of the database behind `engine` and throws the copy
     /// away; the database itself is only read. Refuses as the boot would (validation, review) before
-    /// copying anything. With nothing pending it returns an empty rehearsal.
+    /// copying anything. With nothing pending it returns an empty rehearsal; with findings it returns
+    /// [`Error::Rehearsal`] listing every one.
     pub fn rehearse(&self, engine: &mut dyn Engine) -> Result<Rehearsal, Error> {
         let rows = self.read_history(engine)?;
         let plan = crate::plan::plan(
             self.set_for(engine.dialect().kind),
             &rows,
             self.config(),
-            engine.dialect().atomicity != crate::engine::Atomicity::None,
+            engine.dialect().atomicity != Atomicity::None,
         )
         .map_err(Error::Validation)?;
         self.check_review(&plan.pending)?;
         if plan.pending.is_empty() {
             return Ok(Rehearsal::default());
         }
-        self.rehearse_on_copy(engine, &plan.pending, None)
+        self.rehearse_on_copy(engine, &plan.pending, CopyFrom::Current)
     }
 
-    /// Runs the rehearsal of `pending` on a scratch copy made from `from_backup` (a backup this backend
-    /// just took) or fresh.
+    /// Rehearses every migration of the set, from an empty scratch database of the engine in hand: the
+    /// whole history's DOWNs checked in one run. The database itself is not read beyond its engine.
+    pub fn rehearse_all(&self, engine: &mut dyn Engine) -> Result<Rehearsal, Error> {
+        let set = self.set_for(engine.dialect().kind);
+        let all: Vec<&Migration> = set.migrations().iter().collect();
+        if all.is_empty() {
+            return Ok(Rehearsal::default());
+        }
+        self.rehearse_on_copy(engine, &all, CopyFrom::Empty)
+    }
+
+    /// Runs the rehearsal of `migrations` on a scratch copy made `from` a backup, the current state or
+    /// nothing; `Err(Error::Rehearsal)` when it found anything.
     pub(crate) fn rehearse_on_copy(
         &self,
         engine: &mut dyn Engine,
-        pending: &[&Migration],
-        from_backup: Option<&Path>,
+        migrations: &[&Migration],
+        from: CopyFrom<'_>,
     ) -> Result<Rehearsal, Error> {
-        let _span = info_span!("migrator.rehearse", pending = pending.len()).entered();
+        let _span = info_span!("migrator.rehearse", migrations = migrations.len()).entered();
         let started = Instant::now();
         let mut rehearsal = Rehearsal::default();
         let kind = engine.dialect().kind;
@@ -121,14 +207,20 @@ impl<'s> Migrator<'s> {
             capability: "scratch copies",
             setting: "require_test_run",
         })?;
-        scratch.with_scratch_copy(from_backup, &mut |copy| {
-            let mut session = Session::begin(copy, self.config())?;
+        scratch.with_scratch_copy(from, &mut |copy| {
+            let mut session = Session::begin_nested(copy, self.config())?;
             // The copy is thrown away: nothing of it needs keeping.
-            let outcome = self.rehearse_steps(&mut session, pending, &mut rehearsal);
+            let outcome = self.rehearse_steps(&mut session, migrations, &mut rehearsal);
             let _ = session.end(false);
             outcome
         })?;
         rehearsal.took = started.elapsed();
+        if !rehearsal.findings.is_empty() {
+            return Err(Error::Rehearsal {
+                findings: rehearsal.findings,
+                rehearsed: migrations.len(),
+            });
+        }
         info!(
             took_ms = rehearsal.took.as_millis() as u64,
             steps = rehearsal.steps.len(),
@@ -141,138 +233,180 @@ impl<'s> Migrator<'s> {
     fn rehearse_steps(
         &self,
         scratch: &mut Session<'_>,
-        pending: &[&Migration],
+        migrations: &[&Migration],
         rehearsal: &mut Rehearsal,
     ) -> Result<(), Error> {
-        // Each step compares the objects of the tables its migration names (cheap, and it says which
-        // migration is at fault); the whole schema is compared at the phase boundaries (which catches
-        // what a migration does beyond the tables it names). Only what each UP changed is kept.
-        let whole_before = schema_of(self.fingerprint(scratch, None)?);
-        let mut up_changes: Vec<Vec<Change>> = Vec::with_capacity(pending.len());
-        for m in pending {
-            let (changed, took) =
-                self.scoped_step(scratch, m, Direction::Up, RehearsalPhase::Up)?;
-            rehearsal.push(m, RehearsalPhase::Up, took);
-            up_changes.push(changed);
+        for m in migrations {
+            let outcome = if self.config().is_history(m) {
+                self.history_step(scratch, m, rehearsal)?
+            } else {
+                self.full_step(scratch, m, rehearsal)?
+            };
+            if let Outcome::Stop = outcome {
+                let rest = migrations.len()
+                    - rehearsal
+                        .steps
+                        .iter()
+                        .filter(|s| s.phase == RehearsalPhase::Up)
+                        .count();
+                if rest > 0 {
+                    rehearsal.unverified.push(format!("{rest} later migration(s) not rehearsed: the copy could not be brought back after the problem above"));
+                }
+                return Ok(());
+            }
         }
-        let whole_after = schema_of(self.fingerprint(scratch, None)?);
         let started = Instant::now();
         let problems = self.health_problems(scratch.engine)?;
-        if let (false, Some(last)) = (problems.is_empty(), pending.last()) {
-            return Err(rehearsal_error(
-                last,
-                RehearsalPhase::HealthChecks,
-                problems.join("; "),
-                Vec::new(),
-            ));
-        }
-        if let Some(last) = pending.last() {
-            rehearsal.push(last, RehearsalPhase::HealthChecks, started.elapsed());
-        }
-        let mut undone = Vec::new();
-        for (k, m) in pending.iter().enumerate().rev() {
-            if !m.has_down() {
-                let note = format!(
-                    "{} has no DOWN section: its rollback{} was not rehearsed",
-                    m.file_name,
-                    if k > 0 {
-                        " and that of the migrations before it in this boot"
-                    } else {
-                        ""
-                    }
-                );
-                warn!(version = m.version, "{note}");
-                rehearsal.unverified.push(note);
-                break;
-            }
-            let (changed, took) =
-                self.scoped_step(scratch, m, Direction::Down, RehearsalPhase::Down)?;
-            rehearsal.push(m, RehearsalPhase::Down, took);
-            let wrong = unexpected(&changed, &up_changes[k], |c| &c.before);
-            if !wrong.is_empty() {
-                return Err(rehearsal_error(
-                    m,
-                    RehearsalPhase::Down,
-                    "the DOWN does not restore the schema from before the UP".to_string(),
-                    wrong,
-                ));
-            }
-            undone.push((k, *m));
-        }
-        if let (true, Some(first)) = (undone.len() == pending.len(), pending.first()) {
-            let wrong = unexpected(
-                &changes(&whole_before, &schema_of(self.fingerprint(scratch, None)?)),
-                &[],
-                |c| &c.before,
-            );
-            if !wrong.is_empty() {
-                return Err(rehearsal_error(
-                    first,
-                    RehearsalPhase::Down,
-                    "after every DOWN of this boot the schema differs from before the first UP, outside the tables the migrations name".to_string(),
-                    wrong,
-                ));
-            }
-        }
-        for (k, m) in undone.into_iter().rev() {
-            let (changed, took) =
-                self.scoped_step(scratch, m, Direction::Up, RehearsalPhase::UpAgain)?;
-            rehearsal.push(m, RehearsalPhase::UpAgain, took);
-            let wrong = unexpected(&changed, &up_changes[k], |c| &c.after);
-            if !wrong.is_empty() {
-                return Err(rehearsal_error(
-                    m,
-                    RehearsalPhase::UpAgain,
-                    "the UP applied after its DOWN builds a different schema than the first time"
-                        .to_string(),
-                    wrong,
-                ));
-            }
-        }
-        if let (true, Some(last)) = (rehearsal.unverified.is_empty(), pending.last()) {
-            let wrong = unexpected(
-                &changes(&whole_after, &schema_of(self.fingerprint(scratch, None)?)),
-                &[],
-                |c| &c.after,
-            );
-            if !wrong.is_empty() {
-                return Err(rehearsal_error(
+        if let Some(last) = migrations.last() {
+            if problems.is_empty() {
+                rehearsal.push(last, RehearsalPhase::HealthChecks, started.elapsed());
+            } else {
+                rehearsal.found(
                     last,
-                    RehearsalPhase::UpAgain,
-                    "after the UPs again the schema differs from after the first UPs, outside the tables the migrations name".to_string(),
-                    wrong,
-                ));
+                    RehearsalPhase::HealthChecks,
+                    problems.join("; "),
+                    Vec::new(),
+                );
             }
         }
         Ok(())
     }
 
-    /// Runs one migration in one direction on the copy and returns what it changed among the objects of
-    /// the tables it names.
-    fn scoped_step(
+    /// A migration that is history: its UP on the copy, nothing else.
+    fn history_step(
         &self,
         scratch: &mut Session<'_>,
         m: &Migration,
-        direction: Direction,
-        phase: RehearsalPhase,
-    ) -> Result<(Vec<Change>, Duration), Error> {
-        let scope: Vec<&str> = m.tables.iter().map(|t| t.as_ref()).collect();
-        let before = schema_of(self.fingerprint(scratch, Some(&scope))?);
-        let took = self.rehearse_one(scratch, m, direction, phase)?;
-        let after = schema_of(self.fingerprint(scratch, Some(&scope))?);
-        Ok((changes(&before, &after), took))
+        rehearsal: &mut Rehearsal,
+    ) -> Result<Outcome, Error> {
+        match self.rehearse_one(scratch, m, Direction::Up)? {
+            Ok(took) => {
+                rehearsal.push(m, RehearsalPhase::Up, took);
+                Ok(Outcome::Continue)
+            }
+            Err(detail) => {
+                rehearsal.found(m, RehearsalPhase::Up, detail, Vec::new());
+                Ok(Outcome::Stop)
+            }
+        }
     }
 
+    /// A migration's UP, DOWN and UP again, each compared with the schema it must leave; the DOWN and
+    /// the UP again under a savepoint where the engine can undo them.
+    fn full_step(
+        &self,
+        scratch: &mut Session<'_>,
+        m: &Migration,
+        rehearsal: &mut Rehearsal,
+    ) -> Result<Outcome, Error> {
+        let named = objects_named(m);
+        let scope: Vec<&str> = named.iter().map(String::as_str).collect();
+        let before = schema_of(self.fingerprint(scratch, Some(&scope))?);
+        let took = match self.rehearse_one(scratch, m, Direction::Up)? {
+            Ok(took) => took,
+            Err(detail) => {
+                rehearsal.found(m, RehearsalPhase::Up, detail, Vec::new());
+                return Ok(Outcome::Stop);
+            }
+        };
+        rehearsal.push(m, RehearsalPhase::Up, took);
+        match m.down_kind() {
+            migrator_format::DownKind::Missing => {
+                rehearsal.unverified.push(format!(
+                    "{} has no DOWN: its rollback was not rehearsed",
+                    m.file_name
+                ));
+                return Ok(Outcome::Continue);
+            }
+            migrator_format::DownKind::Irreversible => {
+                rehearsal.unverified.push(format!(
+                    "{} is irreversible (its DOWN is empty): nothing to rehearse",
+                    m.file_name
+                ));
+                return Ok(Outcome::Continue);
+            }
+            migrator_format::DownKind::Statements => {}
+        }
+        let after_up = schema_of(self.fingerprint(scratch, Some(&scope))?);
+        let up_change = changes(&before, &after_up);
+        let undoable = scratch.can_undo() && !m.no_transaction;
+        if undoable {
+            scratch
+                .engine
+                .execute("SAVEPOINT migrator_rehearse")
+                .map_err(|e| Error::Database {
+                    context: "opening the rehearsal's savepoint".into(),
+                    source: e,
+                })?;
+        }
+        let problem =
+            self.down_and_up_again(scratch, m, &scope, (&after_up, &up_change), rehearsal)?;
+        let Some((phase, detail, differences)) = problem else {
+            if undoable {
+                let _ = scratch.engine.execute("RELEASE migrator_rehearse");
+            }
+            return Ok(Outcome::Continue);
+        };
+        rehearsal.found(m, phase, detail, differences);
+        if !undoable {
+            return Ok(Outcome::Stop);
+        }
+        // Back to the state after the UP, for the migrations that follow.
+        scratch
+            .engine
+            .execute("ROLLBACK TO migrator_rehearse; RELEASE migrator_rehearse")
+            .map_err(|e| Error::Database {
+                context: "undoing a DOWN on the rehearsal copy".into(),
+                source: e,
+            })?;
+        Ok(Outcome::Continue)
+    }
+
+    /// The DOWN and the UP again; `Some` with the first problem.
+    #[allow(clippy::type_complexity)]
+    fn down_and_up_again(
+        &self,
+        scratch: &mut Session<'_>,
+        m: &Migration,
+        scope: &[&str],
+        (before_down, up_change): (&Schema, &[Change]),
+        rehearsal: &mut Rehearsal,
+    ) -> Result<Option<(RehearsalPhase, String, Vec<String>)>, Error> {
+        match self.rehearse_one(scratch, m, Direction::Down)? {
+            Ok(took) => rehearsal.push(m, RehearsalPhase::Down, took),
+            Err(detail) => return Ok(Some((RehearsalPhase::Down, detail, Vec::new()))),
+        }
+        let after_down = schema_of(self.fingerprint(scratch, Some(scope))?);
+        let wrong = unexpected(&changes(before_down, &after_down), up_change, |c| &c.before);
+        if !wrong.is_empty() {
+            let detail = "the DOWN does not restore the schema from before the UP".to_string();
+            return Ok(Some((RehearsalPhase::Down, detail, wrong)));
+        }
+        match self.rehearse_one(scratch, m, Direction::Up)? {
+            Ok(took) => rehearsal.push(m, RehearsalPhase::UpAgain, took),
+            Err(detail) => return Ok(Some((RehearsalPhase::UpAgain, detail, Vec::new()))),
+        }
+        let again = schema_of(self.fingerprint(scratch, Some(scope))?);
+        let wrong = unexpected(&changes(&after_down, &again), up_change, |c| &c.after);
+        if !wrong.is_empty() {
+            let detail =
+                "the UP applied after its DOWN builds a different schema than the first time"
+                    .to_string();
+            return Ok(Some((RehearsalPhase::UpAgain, detail, wrong)));
+        }
+        Ok(None)
+    }
+
+    /// One migration in one direction on the copy: `Ok(Err(detail))` when the migration failed there.
     fn rehearse_one(
         &self,
         scratch: &mut Session<'_>,
         m: &Migration,
         direction: Direction,
-        phase: RehearsalPhase,
-    ) -> Result<Duration, Error> {
-        debug!(version = m.version, %phase, "rehearsing");
+    ) -> Result<Result<Duration, String>, Error> {
+        debug!(version = m.version, %direction, "rehearsing");
         match scratch.apply(m, direction) {
-            Ok(took) => Ok(took),
+            Ok(took) => Ok(Ok(took)),
             Err(StepError::Failed(failed)) => {
                 let kind = scratch.engine.dialect().kind;
                 let error = super::session::migration_error(
@@ -283,11 +417,10 @@ impl<'s> Migrator<'s> {
                     kind.name(),
                     false,
                 );
-                let detail = match &error {
+                Ok(Err(match &error {
                     Error::Migration(e) => e.statement_report(),
                     other => other.to_string(),
-                };
-                Err(rehearsal_error(m, phase, detail, Vec::new()))
+                }))
             }
             Err(StepError::Other(e)) => Err(e),
         }
@@ -314,31 +447,52 @@ impl<'s> Migrator<'s> {
     }
 }
 
-impl Rehearsal {
-    fn push(&mut self, m: &Migration, phase: RehearsalPhase, duration: Duration) {
-        self.steps.push(RehearsalStep {
-            version: m.version,
-            file: m.file_name.to_string(),
-            phase,
-            duration,
-        });
+/// The tables a migration names, and the views, triggers and indexes its sections create or drop (SQLite
+/// files a view or a trigger under its own name): the scope of its checks.
+fn objects_named(m: &Migration) -> Vec<String> {
+    let mut names: BTreeSet<String> = m.tables.iter().map(|t| t.to_lowercase()).collect();
+    let sections = m.up.iter().chain(m.down.as_deref().unwrap_or(&[]));
+    for statement in sections {
+        let Ok(words) = migrator_format::statement_words(&statement.sql) else {
+            continue;
+        };
+        let mut rest: &[String] = &words;
+        let Some(verb) = rest
+            .first()
+            .filter(|w| matches!(w.as_str(), "CREATE" | "DROP"))
+        else {
+            continue;
+        };
+        rest = &rest[1..];
+        if verb == "CREATE" && rest.len() > 1 && rest[0] == "OR" && rest[1] == "REPLACE" {
+            rest = &rest[2..];
+        }
+        while rest
+            .first()
+            .is_some_and(|w| matches!(w.as_str(), "TEMP" | "TEMPORARY" | "MATERIALIZED" | "UNIQUE"))
+        {
+            rest = &rest[1..];
+        }
+        if !rest
+            .first()
+            .is_some_and(|w| matches!(w.as_str(), "VIEW" | "TRIGGER" | "INDEX"))
+        {
+            continue;
+        }
+        rest = &rest[1..];
+        let skip = ["IF", "NOT", "EXISTS", "CONCURRENTLY"];
+        while rest.first().is_some_and(|w| skip.contains(&w.as_str())) {
+            rest = &rest[1..];
+        }
+        // `schema.name`: the name.
+        let name = match rest {
+            [_, dot, name, ..] if dot == "." => name,
+            [name, ..] => name,
+            [] => continue,
+        };
+        names.insert(name.to_lowercase());
     }
-}
-
-fn rehearsal_error(
-    m: &Migration,
-    phase: RehearsalPhase,
-    detail: String,
-    differences: Vec<String>,
-) -> Error {
-    warn!(version = m.version, %phase, differences = differences.len(), "rehearsal failed");
-    Error::Rehearsal {
-        version: m.version,
-        file: m.file_name.to_string(),
-        phase,
-        detail,
-        differences,
-    }
+    names.into_iter().collect()
 }
 
 /// An object's kind and name.
@@ -432,13 +586,110 @@ fn unexpected(
         out.push(match (want, have) {
             (None, Some(have)) => format!("{kind} {name} is left behind ({})", have.join("; ")),
             (Some(want), None) => format!("{kind} {name} is missing ({})", want.join("; ")),
-            (Some(want), Some(have)) => format!(
-                "{kind} {name} changed: should be {}, is {}",
-                want.join("; "),
-                have.join("; ")
-            ),
+            (Some(want), Some(have)) => changed(kind, name, want, have),
             (None, None) => continue,
         });
     }
     out
+}
+
+/// A changed object, said as briefly as its definitions allow: a column that only moved is "order
+/// only"; short definitions side by side; long ones (a function's body, a view) as a line diff.
+fn changed(kind: &str, name: &str, want: &[String], have: &[String]) -> String {
+    let (want, have) = (want.join("\n"), have.join("\n"));
+    let without_position = |d: &str| {
+        d.rsplit_once(" #")
+            .map_or(d.to_string(), |(def, _)| def.to_string())
+    };
+    if kind == "column" && without_position(&want) == without_position(&have) {
+        let pos = |d: &str| {
+            d.rsplit_once(" #")
+                .map_or(String::new(), |(_, p)| p.to_string())
+        };
+        return format!(
+            "{kind} {name} moved from position {} to {} (order only)",
+            pos(&want),
+            pos(&have)
+        );
+    }
+    if want.len() + have.len() < 160 && !want.contains('\n') && !have.contains('\n') {
+        return format!("{kind} {name} changed: should be {want}, is {have}");
+    }
+    format!(
+        "{kind} {name} changed (- should be, + is):\n{}",
+        line_diff(&want, &have)
+    )
+}
+
+/// The lines of `a` and `b` that differ, `-` for `a`'s, `+` for `b`'s, by longest common subsequence.
+fn line_diff(a: &str, b: &str) -> String {
+    let (a, b): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+    // Long texts: the common head and tail are skipped first, so the table stays small.
+    let head = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let tail = a[head..]
+        .iter()
+        .rev()
+        .zip(b[head..].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let (a, b) = (&a[head..a.len() - tail], &b[head..b.len() - tail]);
+    if a.len() * b.len() > 250_000 {
+        let mut out: Vec<String> = a.iter().map(|l| format!("- {l}")).collect();
+        out.extend(b.iter().map(|l| format!("+ {l}")));
+        return out.join("\n");
+    }
+    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            i += 1;
+            j += 1;
+        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            out.push(format!("+ {}", b[j]));
+            j += 1;
+        } else {
+            out.push(format!("- {}", a[i]));
+            i += 1;
+        }
+    }
+    out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_are_said_briefly_or_as_diffs() {
+        let col = changed(
+            "column",
+            "t.a",
+            &["INTEGER notnull=0 #1".into()],
+            &["INTEGER notnull=0 #2".into()],
+        );
+        assert_eq!(col, "column t.a moved from position 1 to 2 (order only)");
+        let body = changed(
+            "function",
+            "public.f()",
+            &["BEGIN\n  x := 1;\n  RETURN x;\nEND".into()],
+            &["BEGIN\n  x := 2;\n  RETURN x;\nEND".into()],
+        );
+        assert!(
+            body.contains("- ") && body.contains("-   x := 1;") && body.contains("+   x := 2;"),
+            "{body}"
+        );
+        assert!(
+            !body.contains("RETURN"),
+            "common lines are not shown: {body}"
+        );
+    }
 }

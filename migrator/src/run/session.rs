@@ -81,6 +81,9 @@ pub(crate) struct Session<'e> {
     pub completed: Vec<u64>,
     /// The operator's reason, recorded with every migration this run completes (a rollback's why).
     pub note: Option<String>,
+    /// The whole run is one transaction of ours with a savepoint per migration, whatever the engine's
+    /// own style (a rehearsal on a scratch copy, where a DOWN must be undoable).
+    nested: bool,
 }
 
 impl<'e> Session<'e> {
@@ -97,9 +100,10 @@ impl<'e> Session<'e> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
             ^ (u64::from(std::process::id()) << 32);
+        let schema = engine.current_schema();
         let session = Session {
             engine,
-            history: History::new(&config.history_table, config.lock_wait),
+            history: History::new(&config.history_table, config.lock_wait).in_schema(schema),
             guard: Some(guard),
             lock_timeout: config.lock_timeout,
             statement_timeout: config.statement_timeout,
@@ -109,9 +113,31 @@ impl<'e> Session<'e> {
             run: RunTransaction::Undecided,
             completed: Vec::new(),
             note: None,
+            nested: false,
         };
         session.history.ensure(session.engine)?;
         Ok(session)
+    }
+
+    /// Like [`Session::begin`], for a scratch copy: on an engine with a transaction per migration the
+    /// whole run becomes one transaction with a savepoint per migration, so that a rehearsal can undo a
+    /// DOWN it found wrong and go on.
+    pub fn begin_nested(engine: &'e mut dyn Engine, config: &Config) -> Result<Self, Error> {
+        let mut session = Session::begin(engine, config)?;
+        if session.engine.dialect().atomicity == Atomicity::MigrationTransaction {
+            let begin = session.engine.dialect().begin;
+            session.engine.execute(begin).map_err(|e| Error::Database {
+                context: "opening the rehearsal's transaction".into(),
+                source: e,
+            })?;
+            session.nested = true;
+        }
+        Ok(session)
+    }
+
+    /// `true` when a step can be undone with a savepoint (one transaction around the run).
+    pub fn can_undo(&self) -> bool {
+        self.nested || self.engine.dialect().atomicity == Atomicity::RunTransaction
     }
 
     /// Ends the run: commits what a run transaction holds (or rolls it back) and releases the lock.
@@ -124,6 +150,11 @@ impl<'e> Session<'e> {
             return Ok(());
         };
         let run = self.leave_run_transaction(commit);
+        if self.nested {
+            let _ = self
+                .engine
+                .execute(if commit { "COMMIT" } else { "ROLLBACK" });
+        }
         let ended = self.engine.end_run(commit);
         drop(guard);
         run?;
@@ -152,7 +183,10 @@ impl<'e> Session<'e> {
     pub fn apply(&mut self, m: &Migration, direction: Direction) -> Result<Duration, StepError> {
         self.check_lock()?;
         info!(version = m.version, file = %m.file_name, issue = ?m.issue, %direction, "migrating");
-        let atomicity = self.engine.dialect().atomicity;
+        let atomicity = match self.engine.dialect().atomicity {
+            Atomicity::MigrationTransaction if self.nested => Atomicity::RunTransaction,
+            other => other,
+        };
         let outcome = match atomicity {
             _ if m.no_transaction => {
                 // It commits as it goes: what the run transaction holds is committed first.
@@ -551,7 +585,7 @@ impl<'e> Session<'e> {
             source: e,
         };
         let dialect = self.engine.dialect();
-        let run_transaction = dialect.atomicity == Atomicity::RunTransaction;
+        let run_transaction = dialect.atomicity == Atomicity::RunTransaction || self.nested;
         if run_transaction {
             self.engine
                 .execute("COMMIT")

@@ -176,6 +176,17 @@ pub enum GenError {
         /// Message.
         message: String,
     },
+    /// The schema the migration applies to could not be loaded (replay, dump or database).
+    #[error("{0}")]
+    Schema(#[from] crate::schema::SchemaError),
+    /// A generated file does not pass its own lint at warning level (a bug of the tool); nothing is written.
+    #[error("the generated {file} does not pass the lint at warning level (a bug in migrator-tool; nothing was written):\n{findings}")]
+    Lint {
+        /// The file.
+        file: String,
+        /// The findings, one per line.
+        findings: String,
+    },
     /// The issue changed since its migration was generated.
     #[error("issue #{issue} changed since {file} was generated; nothing was written. Differences (- file, + now):\n{diff}")]
     Changed {

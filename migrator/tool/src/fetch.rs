@@ -1,12 +1,16 @@
 //! Fetching one issue from the GitHub REST API (`GET {api}/repos/{owner}/{repo}/issues/{n}`).
 //!
-//! The token is sent as `Authorization: Bearer ...` and is never written to logs or errors: every message
-//! built here is scrubbed of it.
+//! The token is sent as `Authorization: Bearer ...` and is never written to logs, errors or output: every
+//! message built here, and the issue text itself, goes through [`Scrubber`], which knows the token in every
+//! form a server could echo it (URL-encoded in a redirect's `Location`, base64 in a header echo, another
+//! letter case). Redirects are not followed: the API does not redirect an issue request, and a redirect
+//! is how a hostile or misconfigured server would send the request (and its header) elsewhere.
 
 use std::time::Duration;
 
 use crate::error::ExportError;
 use crate::export::{issue_from_value, Issue, MAX_FILE_BYTES};
+use crate::secret::Scrubber;
 
 /// Where and how to fetch.
 #[derive(Clone)]
@@ -32,7 +36,7 @@ impl std::fmt::Debug for Online {
 /// The default API base URL.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
 
-fn valid_repo(repo: &str) -> bool {
+pub(crate) fn valid_repo(repo: &str) -> bool {
     let mut parts = repo.split('/');
     let ok = |p: Option<&str>| {
         p.is_some_and(|p| {
@@ -53,10 +57,8 @@ pub fn fetch_issue(online: &Online, number: u32) -> Result<Issue, ExportError> {
     }
     let base = online.api_url.trim_end_matches('/');
     let url = format!("{base}/repos/{}/issues/{number}", online.repo);
-    let scrub = |text: String| match &online.token {
-        Some(t) if !t.is_empty() => text.replace(t.as_str(), "***"),
-        _ => text,
-    };
+    let scrubber = Scrubber::new(online.token.as_deref().unwrap_or(""));
+    let scrub = |text: String| scrubber.scrub(&text);
     let fail = |message: String| ExportError::Fetch {
         repo: online.repo.clone(),
         issue: number,
@@ -72,6 +74,8 @@ pub fn fetch_issue(online: &Online, number: u32) -> Result<Issue, ExportError> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(30)))
         .http_status_as_error(false)
+        .max_redirects(0)
+        .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
         .build()
         .into();
     let mut request = agent
@@ -84,12 +88,25 @@ pub fn fetch_issue(online: &Online, number: u32) -> Result<Issue, ExportError> {
     }
     let mut response = request.call().map_err(|e| fail(e.to_string()))?;
     let status = response.status().as_u16();
+    if (300..400).contains(&status) {
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .unwrap_or("(none)")
+            .to_string();
+        return Err(fail(format!(
+            "HTTP {status}: the server redirects to {location}; not followed (give the final address with --api-url)"
+        )));
+    }
     let text = response
         .body_mut()
         .with_config()
         .limit(MAX_FILE_BYTES)
         .read_to_string()
         .map_err(|e| fail(e.to_string()))?;
+    // The issue's own text is scrubbed too: it ends up in file headers and output.
+    let text = scrub(text);
     if status != 200 {
         let message = serde_json::from_str::<serde_json::Value>(&text)
             .ok()

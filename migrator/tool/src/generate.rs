@@ -1,27 +1,46 @@
-//! Composing the migration file, its rollback script and the schema docs for one issue, without I/O.
+//! Composing the migration files, their rollback script and the schema docs for one issue, without I/O:
+//! extract the changes, check the issue's prose against the schema, plan the steps, split them into
+//! migrations (the schema changes; data steps on existing tables; PostgreSQL's online part), write each
+//! file with the analyser's estimates in its header, and lint it at warning level before anyone sees it.
 
 use std::collections::BTreeMap;
 
+use crate::dialect::Dialect;
 use crate::error::{GenError, Unreadable};
 use crate::export::Issue;
 use crate::extract::extract;
 use crate::model::{Change, Located};
-use crate::render::{render, type_sql, Rendered};
-use crate::sql::Dialect;
+use crate::plan::{plan, Phase, Step};
+use crate::schema::Schema;
 
 /// What to generate for one issue (no I/O).
 #[derive(Clone, Debug)]
 pub struct RenderOptions {
     /// Target dialect.
     pub dialect: Dialect,
-    /// The 14-digit version `YYYYMMDDHHMMSS`.
+    /// The 14-digit version `YYYYMMDDHHMMSS` of the first file (later parts take the next seconds).
     pub version: u64,
     /// The name part of the file name; `None`: a slug of the issue title.
     pub name: Option<String>,
     /// Read comments too.
     pub with_comments: bool,
-    /// The database's current schema, to make the DOWN recreate what the UP drops.
-    pub base: Option<crate::schema::BaseSchema>,
+    /// The schema the migration applies to.
+    pub schema: Schema,
+    /// Where the schema came from, for messages (`replayed migrations/ (4 migrations) on SQLite`).
+    pub schema_source: String,
+}
+
+/// One generated migration file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GeneratedFile {
+    /// `<version>_issue_<N>_<name>[_part].sql`.
+    pub file_name: String,
+    /// Its version.
+    pub version: u64,
+    /// The text.
+    pub text: String,
+    /// `-- migrator:no-transaction`.
+    pub no_transaction: bool,
 }
 
 /// The generated texts for one issue.
@@ -29,15 +48,17 @@ pub struct RenderOptions {
 pub struct Generated {
     /// Issue number.
     pub issue: u32,
-    /// Version.
+    /// Version of the first file.
     pub version: u64,
     /// Name part (slug).
     pub name: String,
-    /// `<version>_issue_<N>_<name>.sql`.
+    /// The first file's name.
     pub file_name: String,
-    /// The migration file.
+    /// The first file's text.
     pub migration: String,
-    /// `rollback/<version>_rollback.sql`: the DOWN as a standalone script.
+    /// Every file, in version order (the first is `file_name`).
+    pub files: Vec<GeneratedFile>,
+    /// `rollback/<version>_rollback.sql`: every DOWN as a standalone script, newest first.
     pub rollback: String,
     /// `docs/schema/<table>.md` sections, by table.
     pub docs: BTreeMap<String, String>,
@@ -45,13 +66,13 @@ pub struct Generated {
     pub changes: Vec<Located>,
     /// Breaking changes.
     pub breaking: Vec<String>,
-    /// What the DOWN cannot restore (the migration is flagged lossy when not empty).
+    /// Data the DOWNs cannot bring back (they restore the schema).
     pub lossy: Vec<String>,
-    /// Notes on dialect limits.
+    /// Notes (dialect limits, added indexes, reserved words, revisions).
     pub notes: Vec<String>,
     /// Prose and query blocks that were not read as changes.
     pub ignored: Vec<Unreadable>,
-    /// The migration runs without a transaction (PostgreSQL `CONCURRENTLY`).
+    /// The first file runs without a transaction.
     pub no_transaction: bool,
 }
 
@@ -104,6 +125,39 @@ pub fn version_time(version: u64) -> String {
     )
 }
 
+/// The version `seconds` after `version` (calendar arithmetic: a version is a date and time).
+pub fn version_after(version: u64, seconds: u64) -> u64 {
+    let f = |div: u64, m: u64| (version / div) % m;
+    let (mut y, mut mo, mut d) = (
+        version / 10_000_000_000,
+        f(100_000_000, 100),
+        f(1_000_000, 100),
+    );
+    let mut secs = f(10_000, 100) * 3600 + f(100, 100) * 60 + f(1, 100) + seconds;
+    let days_in = |y: u64, m: u64| match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    while secs >= 86_400 {
+        secs -= 86_400;
+        d += 1;
+        if d > days_in(y, mo) {
+            d = 1;
+            mo += 1;
+            if mo > 12 {
+                mo = 1;
+                y += 1;
+            }
+        }
+    }
+    ((y * 100 + mo) * 100 + d) * 1_000_000
+        + (secs / 3600) * 10_000
+        + (secs / 60 % 60) * 100
+        + secs % 60
+}
+
 /// Validates a `--timestamp` (14 digits forming a valid date and time).
 pub fn parse_version(text: &str) -> Result<u64, GenError> {
     let probe = format!("{text}_x.sql");
@@ -121,6 +175,27 @@ pub fn now_version() -> u64 {
     migrator_format::version_now()
 }
 
+/// The migrations of a plan: runs of schema steps and of data steps in issue order, then PostgreSQL's
+/// online steps.
+fn partition(steps: Vec<Step>) -> Vec<(Phase, Vec<Step>)> {
+    let mut parts: Vec<(Phase, Vec<Step>)> = Vec::new();
+    let mut online = Vec::new();
+    for s in steps {
+        if s.phase == Phase::Online {
+            online.push(s);
+            continue;
+        }
+        match parts.last_mut() {
+            Some((phase, list)) if *phase == s.phase => list.push(s),
+            _ => parts.push((s.phase, vec![s])),
+        }
+    }
+    if !online.is_empty() {
+        parts.push((Phase::Online, online));
+    }
+    parts
+}
+
 /// Reads the issue and renders every file for it.
 pub fn generate_issue(issue: &Issue, opts: &RenderOptions) -> Result<Generated, GenError> {
     let name = match &opts.name {
@@ -134,222 +209,93 @@ pub fn generate_issue(issue: &Issue, opts: &RenderOptions) -> Result<Generated, 
         None => slug(&issue.title),
     };
     let extraction = extract(issue, opts.with_comments);
-    if !extraction.problems.is_empty() {
+    let mut problems = extraction.problems.clone();
+    problems.extend(crate::extract::unread_names(&extraction, &opts.schema));
+    if !problems.is_empty() {
+        problems.sort_by(|a, b| (&a.part, a.line).cmp(&(&b.part, b.line)));
         return Err(GenError::Unreadable {
             issue: issue.number,
-            problems: extraction.problems,
+            problems,
         });
     }
     if extraction.changes.is_empty() {
         return Err(GenError::NoDataModel(issue.number));
     }
-    let rendered = render(
+    let planned = plan(
         &extraction.changes,
+        &opts.schema,
+        &opts.schema_source,
         opts.dialect,
         issue.number,
-        opts.base.as_ref(),
     )?;
-    let file_name = format!("{:014}_issue_{}_{name}.sql", opts.version, issue.number);
-    let text = migration_text(issue, opts, &name, &file_name, &rendered);
-    // The file must parse with the shared format crate, or it is a bug here.
-    let parsed = migrator_format::parse_file(&file_name, &text)?;
-    let migration = metrics_footer(&text, &parsed, opts.dialect, &rendered);
-    let rollback = rollback_text(issue, opts, &file_name, &rendered);
-    let docs = docs(issue, opts, &file_name, &extraction.changes);
-    tracing::info!(issue = issue.number, file = %file_name, dialect = opts.dialect.name(), steps = rendered.steps.len(), "generated migration");
+    let parts = partition(planned.steps.clone());
+    let mut files = Vec::new();
+    let count = parts.len();
+    for (k, (phase, steps)) in parts.iter().enumerate() {
+        let version = version_after(opts.version, k as u64);
+        let suffix = match (k, phase) {
+            (0, _) => String::new(),
+            (_, Phase::Data) => "_data".to_string(),
+            (_, Phase::Online) => "_online".to_string(),
+            (_, Phase::Ddl) => format!("_part{}", k + 1),
+        };
+        let file_name = format!("{version:014}_issue_{}_{name}{suffix}.sql", issue.number);
+        let part = crate::compose::Part {
+            issue,
+            dialect: opts.dialect,
+            version,
+            name: &name,
+            file_name: &file_name,
+            phase: *phase,
+            index: k,
+            count,
+            steps,
+        };
+        files.push(crate::compose::file(&part)?);
+    }
+    let breaking: Vec<String> = planned
+        .steps
+        .iter()
+        .flat_map(|s| s.breaking.clone())
+        .collect();
+    let lossy: Vec<String> = planned.steps.iter().flat_map(|s| s.lossy.clone()).collect();
+    let mut notes = extraction.revisions.clone();
+    notes.extend(planned.notes.iter().cloned());
+    notes.extend(
+        planned
+            .steps
+            .iter()
+            .flat_map(|s| s.notes.iter().map(|n| format!("{}: {n}", s.comment))),
+    );
+    let rollback = crate::compose::rollback_script(issue, opts.dialect, &files, &lossy);
+    let first = files
+        .first()
+        .cloned()
+        .ok_or(GenError::NoDataModel(issue.number))?;
+    let docs = docs(issue, opts, &first.file_name, &extraction.changes);
+    tracing::info!(
+        issue = issue.number,
+        files = files.len(),
+        dialect = opts.dialect.name(),
+        steps = planned.steps.len(),
+        "generated migration"
+    );
     Ok(Generated {
         issue: issue.number,
         version: opts.version,
         name,
-        file_name,
-        migration,
+        file_name: first.file_name.clone(),
+        migration: first.text.clone(),
+        no_transaction: first.no_transaction,
+        files,
         rollback,
         docs,
         changes: extraction.changes,
-        breaking: rendered.breaking,
-        lossy: rendered.lossy,
-        notes: rendered.notes,
+        breaking,
+        lossy,
+        notes,
         ignored: extraction.ignored,
-        no_transaction: rendered.no_transaction,
     })
-}
-
-fn statement(out: &mut String, sql: &str) {
-    out.push_str(sql);
-    out.push_str(";\n");
-}
-
-fn migration_text(
-    issue: &Issue,
-    opts: &RenderOptions,
-    name: &str,
-    file_name: &str,
-    r: &Rendered,
-) -> String {
-    let d = opts.dialect;
-    let now = match d {
-        Dialect::Sqlite => "CURRENT_TIMESTAMP",
-        Dialect::Postgres => "NOW()",
-    };
-    let mut o = String::new();
-    o.push_str(&format!("-- migrations/{file_name}\n"));
-    o.push_str(&format!(
-        "-- Issue #{}: {}\n",
-        issue.number,
-        one_line(&issue.title)
-    ));
-    o.push_str(&format!("-- Generated: {}\n", version_time(opts.version)));
-    o.push_str("-- Author: migrator-tool\n");
-    o.push_str(&format!("-- Estimated Duration: {}\n", estimate(r)));
-    o.push_str(&format!("-- Downtime Required: {}\n", downtime(r)));
-    o.push_str(&format!("-- Dialect: {}\n", d.name()));
-    if let Some(url) = &issue.url {
-        o.push_str(&format!("-- Source: {}\n", one_line(url)));
-    }
-    list(&mut o, "Breaking changes", &r.breaking);
-    list(&mut o, "Lossy rollback", &r.lossy);
-    if r.no_transaction {
-        o.push_str("-- migrator:no-transaction\n");
-    }
-    o.push('\n');
-    o.push_str("-- ============ UP MIGRATION ============\n");
-    if !r.no_transaction {
-        o.push_str("BEGIN;\n");
-    }
-    for s in r.steps.iter().chain(r.data.iter()) {
-        o.push_str(&format!("\n-- {}\n", one_line(&s.comment)));
-        for n in &s.notes {
-            o.push_str(&format!("-- NOTE: {}\n", one_line(n)));
-        }
-        for sql in &s.up {
-            statement(&mut o, sql);
-        }
-    }
-    o.push_str("\n-- Add migration metadata\n");
-    o.push_str("INSERT INTO schema_migrations (version, name, issue_number, applied_at)\n");
-    statement(
-        &mut o,
-        &format!(
-            "VALUES ('{:014}', '{name}', {}, {now})",
-            opts.version, issue.number
-        ),
-    );
-    if !r.no_transaction {
-        o.push_str("\nCOMMIT;\n");
-    }
-    o.push_str("\n-- ============ DOWN MIGRATION ============\n");
-    down_body(&mut o, opts, r);
-    o
-}
-
-/// The MIGRATION METRICS footer, filled from the offline analysis of the generated file (what
-/// `migrator-tool metrics` writes, so a fresh file passes `metrics --check`), and whether the rollback is
-/// lossy, which only the generator knows.
-fn metrics_footer(
-    text: &str,
-    parsed: &migrator_format::Migration,
-    dialect: Dialect,
-    r: &Rendered,
-) -> String {
-    let options = migrator_analyse::Options::new(match dialect {
-        Dialect::Sqlite => migrator_analyse::Dialect::Sqlite,
-        Dialect::Postgres => migrator_analyse::Dialect::Postgres,
-    });
-    let mut footer = crate::metrics::footer(&migrator_analyse::analyse(parsed, options), None);
-    footer.push(format!(
-        "-- Rollback lossy: {}",
-        if r.lossy.is_empty() {
-            "no"
-        } else {
-            "YES (see the warnings in the DOWN)"
-        }
-    ));
-    crate::metrics::fill(text, &footer)
-}
-
-fn down_body(o: &mut String, opts: &RenderOptions, r: &Rendered) {
-    if !r.no_transaction {
-        o.push_str("BEGIN;\n");
-    }
-    o.push_str("\n-- Remove migration metadata\n");
-    statement(
-        o,
-        &format!(
-            "DELETE FROM schema_migrations WHERE version = '{:014}'",
-            opts.version
-        ),
-    );
-    for s in r.steps.iter().rev() {
-        o.push_str(&format!("\n-- Undo: {}\n", one_line(&s.comment)));
-        for w in &s.down_warnings {
-            o.push_str(&format!("-- {}\n", one_line(w)));
-        }
-        for sql in &s.down {
-            statement(o, sql);
-        }
-    }
-    if !r.no_transaction {
-        o.push_str("\nCOMMIT;\n");
-    }
-}
-
-fn list(o: &mut String, label: &str, items: &[String]) {
-    if items.is_empty() {
-        o.push_str(&format!("-- {label}: none\n"));
-    } else {
-        o.push_str(&format!("-- {label}: {}\n", items.len()));
-        for i in items {
-            o.push_str(&format!("--   - {}\n", one_line(i)));
-        }
-    }
-}
-
-fn estimate(r: &Rendered) -> String {
-    let statements: usize = r
-        .steps
-        .iter()
-        .chain(r.data.iter())
-        .map(|s| s.up.len())
-        .sum();
-    if r.altered.is_empty() {
-        format!("under 1 second ({statements} statements on new tables only)")
-    } else {
-        format!("under 1 second per statement on small tables; scales with the rows of {} (row counts are not known offline)", r.altered.iter().cloned().collect::<Vec<_>>().join(", "))
-    }
-}
-
-fn downtime(r: &Rendered) -> String {
-    if r.blocking.is_empty() {
-        "No (online migration)".into()
-    } else {
-        format!(
-            "No, brief locks ({} blocking statements, see the metrics)",
-            r.blocking.len()
-        )
-    }
-}
-
-fn rollback_text(issue: &Issue, opts: &RenderOptions, file_name: &str, r: &Rendered) -> String {
-    let mut o = String::new();
-    o.push_str(&format!("-- rollback/{:014}_rollback.sql\n", opts.version));
-    o.push_str(&format!("-- Rolls back migrations/{file_name}\n"));
-    o.push_str(&format!(
-        "-- Issue #{}: {}\n",
-        issue.number,
-        one_line(&issue.title)
-    ));
-    o.push_str(&format!("-- Dialect: {}\n", opts.dialect.name()));
-    if !r.lossy.is_empty() {
-        o.push_str("-- WARNING: lossy rollback: restore from the pre-migration backup what is listed below\n");
-        for l in &r.lossy {
-            o.push_str(&format!("--   - {}\n", one_line(l)));
-        }
-    }
-    if r.no_transaction {
-        o.push_str("-- migrator:no-transaction\n");
-    }
-    down_body(&mut o, opts, r);
-    o
 }
 
 fn docs(
@@ -376,52 +322,28 @@ fn docs(
             });
         match &l.change {
             Change::CreateTable { columns, .. } => {
-                section.push_str("New table.\n\n| Column | Type | Constraints |\n|---|---|---|\n");
+                section.push_str("New table.\n\n| Column | Definition |\n|---|---|\n");
                 for c in columns {
                     section.push_str(&format!(
-                        "| {} | {} | {} |\n",
+                        "| {} | {} |\n",
                         c.name,
-                        type_sql(&c.ty, opts.dialect),
-                        constraints_text(c, opts.dialect)
+                        crate::render::spec_column(c, opts.dialect, true)
+                            .trim_start_matches(&c.name.sql(opts.dialect))
+                            .trim()
+                            .replace('|', "\\|")
                     ));
                 }
                 section.push('\n');
             }
             Change::AddColumn { column: c, .. } => section.push_str(&format!(
-                "- Added column `{}` {}{}\n",
+                "- Added column `{}`: {}\n",
                 c.name,
-                type_sql(&c.ty, opts.dialect),
-                match constraints_text(c, opts.dialect) {
-                    t if t.is_empty() => String::new(),
-                    t => format!(" ({t})"),
-                }
+                crate::render::spec_column(c, opts.dialect, true)
+                    .trim_start_matches(&c.name.sql(opts.dialect))
+                    .trim()
             )),
             other => section.push_str(&format!("- {}\n", other.describe())),
         }
     }
     by_table
-}
-
-fn constraints_text(c: &crate::model::Column, d: Dialect) -> String {
-    let mut parts = Vec::new();
-    if c.primary_key {
-        parts.push("primary key".to_string());
-    }
-    if c.not_null {
-        parts.push("not null".into());
-    }
-    if c.unique {
-        parts.push("unique".into());
-    }
-    if let Some(e) = &c.default {
-        parts.push(format!("default {}", e.render(d)));
-    }
-    if let Some(fk) = &c.references {
-        let cols: Vec<String> = fk.columns.iter().map(ToString::to_string).collect();
-        parts.push(format!("references {}({})", fk.table, cols.join(", ")));
-    }
-    for (_, e) in &c.checks {
-        parts.push(format!("check ({})", e.render(d)));
-    }
-    parts.join(", ").replace('|', "\\|")
 }

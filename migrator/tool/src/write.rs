@@ -25,24 +25,37 @@ pub fn safe_file_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
 }
 
-/// Finds `<version>_issue_<issue>_<name>.sql` in `dir` (any version). Returns the first by name.
-pub fn find_existing(dir: &Path, issue: u32, name: &str) -> Option<(PathBuf, u64)> {
-    let suffix = format!("_issue_{issue}_{name}.sql");
-    let mut found: Vec<(PathBuf, u64)> = std::fs::read_dir(dir)
-        .ok()?
+/// The files of an earlier generation of this issue and name in `dir` (any version):
+/// `<version>_issue_<issue>_<name>.sql` and its parts (`_data`, `_online`, `_partN`), sorted by name.
+pub fn find_existing(dir: &Path, issue: u32, name: &str) -> Vec<(PathBuf, u64)> {
+    let stem = format!("issue_{issue}_{name}");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(PathBuf, u64)> = entries
         .filter_map(Result::ok)
         .filter_map(|e| {
             let file = e.file_name().to_string_lossy().into_owned();
-            let stamp = file.strip_suffix(&suffix)?;
-            if stamp.len() == 14 && stamp.bytes().all(|b| b.is_ascii_digit()) {
-                Some((e.path(), stamp.parse().ok()?))
-            } else {
-                None
-            }
+            let base = file.strip_suffix(".sql")?;
+            let (stamp, rest) = base.split_at_checked(14)?;
+            let rest = rest.strip_prefix('_')?;
+            let ours = rest == stem
+                || rest
+                    .strip_prefix(&stem)
+                    .and_then(|r| r.strip_prefix('_'))
+                    .is_some_and(|part| {
+                        part == "data"
+                            || part == "online"
+                            || part.strip_prefix("part").is_some_and(|n| {
+                                !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+                            })
+                    });
+            (ours && stamp.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| Some((e.path(), stamp.parse().ok()?)))?
         })
         .collect();
     found.sort();
-    found.into_iter().next()
+    found
 }
 
 /// Writes every file or none: each goes to a temporary file in its target directory first, and only when

@@ -22,6 +22,24 @@ fn tool(dir: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// The example app's migrations (without issue `except`'s) in `dir/migrations`: the schema a generation
+/// replays. Returns what `written` lists then, to subtract.
+fn base(dir: &Path, except: u32) -> Vec<String> {
+    common::copy_example(
+        &dir.join("migrations"),
+        migrator_tool::Dialect::Sqlite,
+        Some(except),
+    );
+    written(dir)
+}
+
+/// `written(dir)` without the files `before` lists.
+fn new_files(dir: &Path, before: &[String]) -> Vec<String> {
+    let mut now = written(dir);
+    now.retain(|f| !before.contains(f) || f == "migrations/");
+    now
+}
+
 /// Every file under `dir` except the inputs (`*.json`).
 fn written(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
@@ -50,6 +68,7 @@ fn export(dir: &Path, name: &str, value: serde_json::Value) -> String {
 #[test]
 fn writes_the_migration_rollback_and_docs_then_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
+    let start = base(dir.path(), 234);
     let f = fixtures().join("234.json");
     let args = [
         "generate",
@@ -64,7 +83,7 @@ fn writes_the_migration_rollback_and_docs_then_is_idempotent() {
         "created: issue #234 -> 20240115143022_issue_234_advanced_contact_enrichment.sql"
     ));
     assert_eq!(
-        written(dir.path()),
+        new_files(dir.path(), &start),
         [
             "docs/",
             "docs/schema/",
@@ -87,7 +106,10 @@ fn writes_the_migration_rollback_and_docs_then_is_idempotent() {
     )
     .unwrap();
     let docs = std::fs::read_to_string(dir.path().join("docs/schema/contacts.md")).unwrap();
-    assert!(docs.contains("Added column `enrichment_status` VARCHAR(20)"));
+    assert!(
+        docs.contains("Added column `enrichment_status`: VARCHAR(20)"),
+        "{docs}"
+    );
 
     // Again, with another timestamp: the existing file is found, nothing new is written.
     let before = written(dir.path());
@@ -128,6 +150,11 @@ fn writes_the_migration_rollback_and_docs_then_is_idempotent() {
 #[test]
 fn dry_run_prints_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("schema.sql"),
+        common::pg_schema_script(Some(198)),
+    )
+    .unwrap();
     let f = fixtures();
     let (code, out, err) = tool(
         dir.path(),
@@ -139,14 +166,21 @@ fn dry_run_prints_and_writes_nothing() {
             "198",
             "--dialect",
             "postgres",
+            "--schema-dump",
+            "schema.sql",
             "--dry-run",
         ],
     );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("-- migrator:no-transaction"));
     assert!(out.contains("CREATE INDEX CONCURRENTLY idx_activities_contact_created ON activities (contact_id, created_at DESC);"));
-    assert!(out.contains("LOSSY rollback: 1"));
-    assert!(written(dir.path()).is_empty());
+    // The DOWN re-creates the dropped index exactly, from the schema.
+    assert!(
+        out.contains("CREATE INDEX CONCURRENTLY idx_activities_legacy_type ON activities(type);"),
+        "{out}"
+    );
+    assert!(out.contains("rollback: exact"), "{out}");
+    assert_eq!(written(dir.path()), ["schema.sql"]);
 }
 
 #[test]
@@ -181,6 +215,7 @@ fn usage_errors_exit_2() {
 }
 
 fn fails(dir: &Path, file: &str, expect: &[&str]) {
+    let before = written(dir);
     let (code, out, err) = tool(
         dir,
         &[
@@ -195,13 +230,14 @@ fn fails(dir: &Path, file: &str, expect: &[&str]) {
     for e in expect {
         assert!(err.contains(e), "{e:?} not in {err}");
     }
-    assert!(written(dir).is_empty(), "{:?}", written(dir));
+    assert_eq!(written(dir), before, "nothing is written");
 }
 
 #[test]
 fn bad_inputs_fail_clearly_and_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    base(d, 0);
     let p = d.join("broken.json");
     std::fs::write(
         &p,
@@ -311,7 +347,7 @@ fn bad_inputs_fail_clearly_and_write_nothing() {
         &f,
         &[
             "body line 2",
-            "SQLite cannot add the NOT NULL column users.verified without a default",
+            "users.verified is NOT NULL without a default",
         ],
     );
 
@@ -341,24 +377,31 @@ fn every_input_shape_is_read() {
         "{err}"
     );
     for (input, issue) in [
-        (array.as_str(), "212"),
-        (fixtures().to_str().unwrap(), "212"),
-        (fixtures().to_str().unwrap(), "234"),
+        (array.as_str(), 212),
+        (fixtures().to_str().unwrap(), 212),
+        (fixtures().to_str().unwrap(), 234),
     ] {
-        for dialect in ["sqlite", "postgres"] {
-            let (code, out, err) = tool(
-                d,
-                &[
-                    "generate",
-                    "--export",
-                    input,
-                    "--issue",
-                    issue,
-                    "--dialect",
-                    dialect,
-                    "--dry-run",
-                ],
-            );
+        let sqlite = d.join(format!("base-{issue}"));
+        common::copy_example(&sqlite, migrator_tool::Dialect::Sqlite, Some(issue));
+        let pg = d.join(format!("schema-{issue}.sql"));
+        std::fs::write(&pg, common::pg_schema_script(Some(issue))).unwrap();
+        for (dialect, schema) in [
+            ("sqlite", ["--dir", sqlite.to_str().unwrap()]),
+            ("postgres", ["--schema-dump", pg.to_str().unwrap()]),
+        ] {
+            let n = issue.to_string();
+            let mut args = vec![
+                "generate",
+                "--export",
+                input,
+                "--issue",
+                &n,
+                "--dialect",
+                dialect,
+                "--dry-run",
+            ];
+            args.extend(schema);
+            let (code, out, err) = tool(d, &args);
             assert_eq!(code, 0, "{input} {issue} {dialect}: {err}");
             assert!(out.contains(&format!("dry-run: issue #{issue}")));
         }
@@ -379,9 +422,10 @@ fn every_input_shape_is_read() {
 }
 
 #[test]
-fn comments_are_read_only_when_asked() {
+fn comments_are_read_after_the_body_unless_body_only() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    base(d, 0);
     let f = export(
         d,
         "c.json",
@@ -390,22 +434,23 @@ fn comments_are_read_only_when_asked() {
             "comments": [{"author": {"login": "dba"}, "body": "Also:\n\n## Schema\n- Add index on `contacts` (`tags`)\n"}]
         }),
     );
-    let (code, out, _) = tool(d, &["generate", "--export", &f, "--dry-run"]);
+    let (code, out, err) = tool(d, &["generate", "--export", &f, "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("CREATE INDEX idx_contacts_tags ON contacts (tags);"),
+        "{out}"
+    );
+    assert!(out.contains("(from comment 1 line 4)"));
+    let (code, out, _) = tool(d, &["generate", "--export", &f, "--dry-run", "--body-only"]);
     assert_eq!(code, 0);
     assert!(!out.contains("CREATE INDEX"));
-    let (code, out, _) = tool(
-        d,
-        &["generate", "--export", &f, "--dry-run", "--with-comments"],
-    );
-    assert_eq!(code, 0);
-    assert!(out.contains("CREATE INDEX idx_contacts_tags ON contacts (tags);"));
-    assert!(out.contains("(comment 1 line 4)"));
 }
 
 #[test]
 fn a_failed_write_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    let start = base(d, 212);
     // `rollback` is a file, so the rollback script cannot be written: the migration must not appear either.
     std::fs::write(d.join("rollback"), "not a directory").unwrap();
     let f = fixtures().join("212.json");
@@ -421,8 +466,8 @@ fn a_failed_write_leaves_nothing_behind() {
     );
     assert_eq!(code, 1);
     assert!(err.contains("nothing was written"), "{err}");
-    let mut left = written(d);
-    left.retain(|p| p != "rollback");
+    let mut left = new_files(d, &start);
+    left.retain(|p| p != "rollback" && p != "migrations/");
     assert!(left.is_empty(), "{left:?}");
 }
 
@@ -430,12 +475,13 @@ fn a_failed_write_leaves_nothing_behind() {
 fn the_title_cannot_break_out_of_its_comment() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    base(d, 0);
     let f = export(
         d,
         "t.json",
         serde_json::json!({"number": 41, "title": "Evil\nDROP TABLE users;\n-- x", "body": "## Schema\n- Add column `x` (TEXT) to `users`\n"}),
     );
-    let (code, out, _) = tool(
+    let (code, out, err) = tool(
         d,
         &[
             "generate",
@@ -446,44 +492,75 @@ fn the_title_cannot_break_out_of_its_comment() {
             "20240115143022",
         ],
     );
-    assert_eq!(code, 0);
+    assert_eq!(code, 0, "{err}");
     assert!(out.contains("-- Issue #41: Evil DROP TABLE users; -- x\n"));
     assert!(!out.lines().any(|l| l.starts_with("DROP TABLE users")));
     assert!(out.contains("20240115143022_issue_41_evil_drop_table_users_x.sql"));
 }
 
 #[test]
-fn base_schema_makes_the_index_drop_invertible() {
+fn the_schema_comes_from_a_replay_a_dump_or_a_database() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::write(d.join("schema.sql"), common::BASE_SCHEMA).unwrap();
     let f = fixtures();
-    let args = [
-        "generate",
-        "--export",
-        f.to_str().unwrap(),
-        "--issue",
-        "198",
-        "--dry-run",
-        "--base-schema",
-        "schema.sql",
-    ];
-    let (code, out, err) = tool(d, &args);
-    assert_eq!(code, 0, "{err}");
-    assert!(out.contains("rollback: exact"), "{out}");
-    assert!(out.contains("CREATE INDEX idx_activities_legacy_type ON activities (type);"));
-    let (code, _, err) = tool(
-        d,
-        &[
+    let issue198 = |extra: &[&str]| {
+        let mut args = vec![
             "generate",
             "--export",
             f.to_str().unwrap(),
             "--issue",
             "198",
-            "--base-schema",
-            "nope.sql",
-        ],
+            "--dry-run",
+        ];
+        args.extend_from_slice(extra);
+        tool(d, &args)
+    };
+    // Nothing to replay: the index the issue drops is not known, and the run says so.
+    let (code, _, err) = issue198(&[]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("does not exist in the schema (migrations holds no migration yet"),
+        "{err}"
     );
+    // A `.schema` dump of the example app before #198.
+    let db = d.join("app.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let ws = d.join("before-198");
+    common::copy_example(&ws, migrator_tool::Dialect::Sqlite, Some(198));
+    let set = migrator::MigrationSet::from_dir(&ws).unwrap();
+    migrator::Migrator::new(&set)
+        .with_config(migrator::Config {
+            require_backup: false,
+            ..migrator::Config::default()
+        })
+        .boot(&mut migrator::Sqlite::new(&conn))
+        .unwrap();
+    let dump: Vec<String> = conn
+        .prepare("SELECT sql || ';' FROM sqlite_schema WHERE sql IS NOT NULL")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    std::fs::write(d.join("app.schema"), dump.join("\n")).unwrap();
+    for extra in [
+        &["--schema-dump", "app.schema"][..],
+        &["--database-url", db.to_str().unwrap()][..],
+        &["--dir", ws.to_str().unwrap()][..],
+    ] {
+        let (code, out, err) = issue198(extra);
+        assert_eq!(code, 0, "{extra:?}: {err}");
+        assert!(
+            out.contains("CREATE INDEX idx_activities_legacy_type ON activities(type);"),
+            "{extra:?}: {out}"
+        );
+        assert!(out.contains("rollback: exact"), "{out}");
+    }
+    let (code, _, err) = issue198(&["--schema-dump", "nope.sql"]);
     assert_eq!(code, 2);
-    assert!(err.contains("--base-schema nope.sql"));
+    assert!(err.contains("--schema-dump nope.sql"), "{err}");
+    // PostgreSQL migrations are replayed on a server, or read from a dump.
+    let (code, _, err) = issue198(&["--dialect", "postgres", "--dir", ws.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--replay-url"), "{err}");
 }

@@ -39,7 +39,7 @@ fn fills_the_spec_footer_from_the_analysis_and_only_the_footer() {
         "-- Blocking: line 31 ALTER TABLE: ACCESS EXCLUSIVE on contacts (reads and writes wait, brief)\n",
         "-- Blocking: line 43 ALTER TABLE: ACCESS EXCLUSIVE on contacts (reads and writes wait, while it works)\n",
         "drops contacts.enrichment_status, contacts.last_enriched_at, contacts.enrichment_score, contact_enrichment)\n",
-        "-- Findings: errors 1, warnings 2, info 2, allowed 0 (migrator-tool lint)\n",
+        "-- Findings: errors 1, warnings 1, info 2, allowed 0 (migrator-tool lint)\n",
     ] {
         assert!(filled.contains(line), "missing {line:?} in\n{filled}");
     }

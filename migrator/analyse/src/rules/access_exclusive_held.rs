@@ -1,43 +1,41 @@
-//! `pg-access-exclusive-held` (check 19): several statements take ACCESS EXCLUSIVE on existing tables in
-//! one transaction: each lock is held until COMMIT, so the application waits for the sum.
+//! `pg-access-exclusive-held` (check 19): slow work runs in a transaction that already holds ACCESS
+//! EXCLUSIVE on another existing table: that lock is held until COMMIT, so the other table's readers and
+//! writers wait for the slow work too. A second ACCESS EXCLUSIVE on a table already held blocks nothing
+//! new and is not reported.
 
 use super::{Ctx, Hit, Rule, PG};
-use crate::model::{Lock, Severity};
+use crate::model::Severity;
 
 pub(crate) const RULE: Rule = Rule {
     id: "pg-access-exclusive-held",
     severity: Severity::Warning,
     dialects: PG,
-    summary: "several ACCESS EXCLUSIVE statements in one transaction hold the lock for their sum",
+    summary: "slow work in a transaction that holds ACCESS EXCLUSIVE on another table",
     check,
 };
 
-fn takes_ae(s: &crate::model::StatementAnalysis) -> bool {
-    s.tables
-        .iter()
-        .any(|t| t.lock == Lock::AccessExclusive && !t.new_table)
-}
-
 fn check(ctx: &Ctx, out: &mut Vec<Hit>) {
-    if !ctx.in_transaction() || !takes_ae(ctx.statement) {
+    if !ctx.in_transaction() {
         return;
     }
-    let earlier = ctx.statements[..ctx.index]
-        .iter()
-        .filter(|s| takes_ae(s))
-        .count();
-    let work_follows = ctx.statements[ctx.index..]
-        .iter()
-        .any(|s| s.tables.iter().any(|t| !t.brief && !t.new_table));
-    // Report once, at the second ACCESS EXCLUSIVE statement, when something slow runs under it.
-    if earlier == 1
-        && (work_follows
-            || ctx.statements[..ctx.index]
-                .iter()
-                .any(|s| s.tables.iter().any(|t| !t.brief && !t.new_table)))
-    {
+    // Reported once per transaction, at the first slow statement that runs while ACCESS EXCLUSIVE locks
+    // taken earlier are held on other tables (a lock already held on the same table blocks nothing new).
+    if let Some(held) = ctx.facts.held_during(ctx.index) {
+        let slow: Vec<&str> = ctx
+            .statement
+            .tables
+            .iter()
+            .filter(|t| !t.brief && !t.new_table)
+            .map(|t| t.table.as_str())
+            .collect();
         out.push(Hit::new(
-            "this statement takes a second ACCESS EXCLUSIVE lock in the same transaction while slow work runs: the first lock is held until COMMIT, blocking reads and writes all along",
+            format!(
+                "{} {} locked (ACCESS EXCLUSIVE, taken earlier in this transaction) while this statement works on {}: reads and writes of {} wait until COMMIT",
+                held.join(", "),
+                if held.len() == 1 { "stays" } else { "stay" },
+                slow.join(", "),
+                held.join(", ")
+            ),
             "split the migration so each ACCESS EXCLUSIVE step commits on its own, or order the statements so the lock is taken last",
         ));
     }

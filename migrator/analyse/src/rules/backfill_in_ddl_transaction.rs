@@ -1,5 +1,6 @@
-//! `backfill-in-ddl-transaction` (check 23): an UPDATE/DELETE of an existing table in the same transaction
-//! as DDL on existing tables: the DDL's locks (SQLite: the database write lock) are held for the backfill.
+//! `backfill-in-ddl-transaction` (check 23): an UPDATE/DELETE of an existing table after DDL on existing
+//! tables in the same transaction: the DDL's locks (SQLite: the database write lock) are held for the
+//! whole backfill. A backfill before the DDL holds no DDL lock and is not reported.
 
 use super::{Ctx, Hit, Rule, BOTH};
 use crate::model::Severity;
@@ -13,27 +14,6 @@ pub(crate) const RULE: Rule = Rule {
     check,
 };
 
-fn is_ddl_on_existing(ctx: &Ctx, op: &Op) -> bool {
-    match op {
-        Op::Insert { .. }
-        | Op::Update { .. }
-        | Op::Delete { .. }
-        | Op::Pragma { .. }
-        | Op::Other { .. } => false,
-        Op::CreateTable { .. }
-        | Op::CreateView { .. }
-        | Op::CreateFunction { .. }
-        | Op::CreateType { .. } => false,
-        Op::AddColumn { table, .. }
-        | Op::AlterColumnType { table, .. }
-        | Op::SetNotNull { table, .. }
-        | Op::AddConstraint { table, .. }
-        | Op::CreateIndex { table, .. }
-        | Op::DropColumn { table, .. } => ctx.existing(table),
-        _ => true,
-    }
-}
-
 fn check(ctx: &Ctx, out: &mut Vec<Hit>) {
     if !ctx.in_transaction() {
         return;
@@ -46,10 +26,7 @@ fn check(ctx: &Ctx, out: &mut Vec<Hit>) {
         if !ctx.existing(table) {
             continue;
         }
-        if ctx
-            .all_ops()
-            .any(|(i, o)| i != ctx.index && is_ddl_on_existing(ctx, o))
-        {
+        if ctx.facts.ddl_before(ctx.index) {
             out.push(Hit::new(
                 format!("this backfill of {table} runs in the same transaction as DDL: the DDL's locks are held until it finishes"),
                 "move the backfill to its own `-- migrator:no-transaction` migration and run it in batches",

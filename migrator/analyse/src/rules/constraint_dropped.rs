@@ -1,4 +1,6 @@
-//! `constraint-dropped` (check 15): dropping a constraint or a NOT NULL loosens integrity.
+//! `constraint-dropped` (check 15): dropping a constraint or a NOT NULL loosens integrity. A constraint added
+//! again under the same name later in the section, a primary key replaced, or a UNIQUE whose columns a new
+//! key of the section covers, is not loosened.
 
 use super::{Ctx, Hit, Rule, PG};
 use crate::model::{Section, Severity};
@@ -18,10 +20,17 @@ fn check(ctx: &Ctx, out: &mut Vec<Hit>) {
     }
     for op in ctx.ops {
         match op {
-            Op::DropConstraint { table, name } if ctx.existing(table) => out.push(Hit::new(
+            Op::DropConstraint { table, name, known }
+                if ctx.existing(table)
+                    && !ctx
+                        .facts
+                        .constraint_replaced(table, name, known.as_ref(), ctx.index) =>
+            {
+                out.push(Hit::new(
                 format!("dropping constraint {name} on {table} lets rows in that it used to refuse"),
                 "get a review; when replacing it, add the new constraint (NOT VALID + VALIDATE) before dropping the old",
-            )),
+                ))
+            }
             Op::DropNotNull { table, column } if ctx.existing(table) => out.push(Hit::new(
                 format!("DROP NOT NULL on {table}.{column}: NULLs become possible, and readers must handle them"),
                 "get a review; make sure every reader handles NULL first",

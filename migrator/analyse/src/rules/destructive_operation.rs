@@ -1,5 +1,6 @@
 //! `destructive-operation` (check 13): DROP TABLE / DROP COLUMN / DROP SCHEMA / TRUNCATE in the UP destroy
-//! data. The live preview sizes the loss with the statement's row-count query.
+//! data. The live preview sizes the loss with the statement's row-count query. The old copy dropped by a
+//! table rebuild (renamed away and created again, or replaced by a rename) is not a loss.
 
 use super::{Ctx, Hit, Rule, BOTH};
 use crate::model::{Section, Severity};
@@ -28,7 +29,7 @@ fn check(ctx: &Ctx, out: &mut Vec<Hit>) {
             } => {
                 let old: Vec<&str> = names
                     .iter()
-                    .filter(|n| ctx.existing(n))
+                    .filter(|n| ctx.existing(n) && !ctx.facts.rebuild_drop(n, ctx.index))
                     .map(String::as_str)
                     .collect();
                 if old.is_empty() {

@@ -1,5 +1,6 @@
-//! `foreign-key-without-index` (check 21): a foreign key whose referencing columns no index of the same
-//! migration leads with: deletes and updates on the parent scan the child.
+//! `foreign-key-without-index` (check 21): a foreign key whose referencing columns no index leads with (the
+//! migration's own indexes and keys, and those of the earlier migrations): deletes and updates on the
+//! parent scan the child.
 
 use super::{Ctx, Hit, Rule, BOTH};
 use crate::model::Severity;
@@ -63,42 +64,14 @@ fn foreign_keys(op: &Op) -> Vec<(String, Vec<String>, String)> {
     }
 }
 
-/// Whether `op` gives `table` an index leading with `cols`.
-fn covers(op: &Op, table: &str, cols: &[String]) -> bool {
-    let leads = |index: &[String]| index.len() >= cols.len() && index[..cols.len()] == *cols;
-    match op {
-        Op::CreateIndex {
-            table: t, columns, ..
-        } => t == table && leads(columns),
-        Op::CreateTable {
-            table: t,
-            columns,
-            constraints,
-            ..
-        } if t == table => {
-            columns
-                .iter()
-                .any(|c| (c.primary_key || c.unique) && cols.len() == 1 && cols[0] == c.name)
-                || constraints.iter().any(|(_, c)| match c {
-                    Constraint::PrimaryKey { columns } | Constraint::Unique { columns } => {
-                        leads(columns)
-                    }
-                    _ => false,
-                })
-        }
-        Op::AddConstraint {
-            table: t,
-            constraint: Constraint::PrimaryKey { columns } | Constraint::Unique { columns },
-            ..
-        } => t == table && leads(columns),
-        _ => false,
-    }
-}
-
 fn check(ctx: &Ctx, out: &mut Vec<Hit>) {
     for op in ctx.ops {
         for (table, cols, references) in foreign_keys(op) {
-            if !ctx.all_ops().any(|(_, o)| covers(o, &table, &cols)) {
+            let indexed = ctx
+                .scope
+                .table(&table)
+                .is_some_and(|t| t.index_leads_with(&cols));
+            if !indexed {
                 let c = cols.join(", ");
                 out.push(Hit::new(
                     format!("the foreign key {table}({c}) -> {references} has no index on {table}({c}): every delete or key update on {references} scans {table}"),

@@ -3,7 +3,7 @@
 //! `now()` and `CURRENT_TIMESTAMP` are STABLE: evaluated once, no rewrite from PG 11.
 
 use super::{Ctx, Hit, Rule, PG};
-use crate::model::Severity;
+use crate::model::{Severity, Volatility};
 use crate::ops::Op;
 
 pub(crate) const RULE: Rule = Rule {
@@ -22,8 +22,8 @@ fn check(ctx: &Ctx, out: &mut Vec<Hit>) {
             if !ctx.existing(table) {
                 continue;
             }
-            let why = if d.volatile {
-                format!("the default {} is volatile (one value per row)", d.text)
+            let why = if d.volatility == Volatility::Volatile {
+                volatile_why(ctx, &d.text, &d.functions)
             } else if v < 11 && !d.null {
                 format!("PostgreSQL {v} writes every default into every row (catalog defaults came in 11)")
             } else {
@@ -35,6 +35,27 @@ fn check(ctx: &Ctx, out: &mut Vec<Hit>) {
             ));
         }
     }
+}
+
+/// Why a default is volatile, naming each volatile function by what is known of it.
+fn volatile_why(ctx: &Ctx, text: &str, functions: &[String]) -> String {
+    let mut reasons = Vec::new();
+    for f in functions {
+        match (ctx.scope.function(f), crate::functions::builtin(f)) {
+            (Some(Volatility::Volatile), _) => reasons.push(format!(
+                "{f} is VOLATILE (created without IMMUTABLE or STABLE)"
+            )),
+            (None, Some(Volatility::Volatile)) => reasons.push(format!("{f} is VOLATILE")),
+            (None, None) => reasons.push(format!(
+                "{f} is not known to be IMMUTABLE or STABLE, and PostgreSQL treats a function as VOLATILE unless declared otherwise"
+            )),
+            _ => {}
+        }
+    }
+    format!(
+        "the default {text} is evaluated once per row: {}",
+        reasons.join("; ")
+    )
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! `pg-constraint-builds-index` (check 12): ADD PRIMARY KEY / UNIQUE / EXCLUDE builds the index under ACCESS
-//! EXCLUSIVE.
+//! `pg-constraint-builds-index` (check 12): ADD PRIMARY KEY / UNIQUE / EXCLUDE, and ADD COLUMN ... UNIQUE /
+//! PRIMARY KEY, build the index under ACCESS EXCLUSIVE.
 
 use super::{Ctx, Hit, Rule, PG};
 use crate::model::Severity;
@@ -15,6 +15,22 @@ pub(crate) const RULE: Rule = Rule {
 
 fn check(ctx: &Ctx, out: &mut Vec<Hit>) {
     for op in ctx.ops {
+        if let Op::AddColumn { table, column } = op {
+            let kind = if column.primary_key {
+                "PRIMARY KEY"
+            } else if column.unique {
+                "UNIQUE"
+            } else {
+                continue;
+            };
+            if ctx.existing(table) {
+                out.push(Hit::new(
+                    format!("ADD COLUMN {table}.{} {kind} builds its index over every row while reads and writes wait (ACCESS EXCLUSIVE)", column.name),
+                    format!("ADD COLUMN without {kind}; CREATE UNIQUE INDEX CONCURRENTLY on it in a `-- migrator:no-transaction` migration; then ADD CONSTRAINT ... {kind} USING INDEX"),
+                ));
+            }
+            continue;
+        }
         if let Op::AddConstraint {
             table, constraint, ..
         } = op

@@ -18,18 +18,33 @@ fn check(ctx: &Ctx, out: &mut Vec<Hit>) {
         match op {
             Op::DropIndex {
                 names,
-                concurrently: false,
-            } => out.push(Hit::new(
-                format!(
-                    "DROP INDEX {} takes ACCESS EXCLUSIVE on its table: reads and writes wait",
-                    names.join(", ")
-                ),
-                "DROP INDEX CONCURRENTLY in a `-- migrator:no-transaction` migration",
-            )),
-            Op::Reindex {
-                target,
+                tables,
                 concurrently: false,
             } => {
+                let on: Vec<&str> = tables.iter().flatten().map(String::as_str).collect();
+                if !on.is_empty() && on.iter().all(|t| !ctx.existing(t)) {
+                    continue;
+                }
+                let table = if on.is_empty() {
+                    "its table".to_string()
+                } else {
+                    on.join(", ")
+                };
+                out.push(Hit::new(
+                    format!(
+                        "DROP INDEX {} takes ACCESS EXCLUSIVE on {table}: reads and writes wait",
+                        names.join(", ")
+                    ),
+                    "DROP INDEX CONCURRENTLY in a `-- migrator:no-transaction` migration",
+                ))
+            }
+            Op::Reindex {
+                what,
+                name,
+                concurrently: false,
+                ..
+            } => {
+                let target = format!("{} {name}", what.to_uppercase());
                 let alternative = if ctx.opts.pg_version >= 12 {
                     "REINDEX ... CONCURRENTLY in a `-- migrator:no-transaction` migration"
                 } else {

@@ -18,12 +18,8 @@ fn check(ctx: &Ctx, out: &mut Vec<Hit>) {
         return;
     }
     for op in ctx.ops {
-        if let Op::ValidateConstraint { table, name } = op {
-            let added_here = ctx.all_ops().any(|(i, o)| {
-                i < ctx.index
-                    && matches!(o, Op::AddConstraint { name: Some(n), not_valid: true, .. } if n == name)
-            });
-            if added_here {
+        if let Op::ValidateConstraint { table, name, .. } = op {
+            if ctx.facts.added_not_valid_before(name, ctx.index) {
                 out.push(Hit::new(
                     format!("{name} on {table} is added NOT VALID and validated in the same transaction: the ADD's lock is held through the scan"),
                     "move VALIDATE CONSTRAINT to a later migration",

@@ -1,5 +1,6 @@
 //! `rename-breaks-clients` (check 14): renaming a table or column breaks the application versions still
-//! running against the old name.
+//! running against the old name. A table renamed away and created again under its name in the same section
+//! (a rebuild) keeps its name for clients.
 
 use super::{Ctx, Hit, Rule, BOTH};
 use crate::model::Severity;
@@ -18,10 +19,14 @@ const ALTERNATIVE: &str = "expand/contract: add the new name (a new column with 
 fn check(ctx: &Ctx, out: &mut Vec<Hit>) {
     for op in ctx.ops {
         match op {
-            Op::RenameTable { from, to } if ctx.existing(from) => out.push(Hit::new(
-                format!("renaming table {from} to {to} breaks clients that still use {from}"),
-                ALTERNATIVE,
-            )),
+            Op::RenameTable { from, to }
+                if ctx.existing(from) && !ctx.facts.recreated_after(from, ctx.index) =>
+            {
+                out.push(Hit::new(
+                    format!("renaming table {from} to {to} breaks clients that still use {from}"),
+                    ALTERNATIVE,
+                ))
+            }
             Op::RenameColumn { table, from, to } if ctx.existing(table) => out.push(Hit::new(
                 format!("renaming {table}.{from} to {to} breaks clients that still use {from}"),
                 ALTERNATIVE,

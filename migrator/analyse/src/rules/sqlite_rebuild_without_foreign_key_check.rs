@@ -3,7 +3,7 @@
 
 use super::{Ctx, Hit, Rule, SQLITE};
 use crate::model::Severity;
-use crate::ops::{ObjectTypeName, Op};
+use crate::ops::Op;
 
 pub(crate) const RULE: Rule = Rule {
     id: "sqlite-rebuild-without-foreign-key-check",
@@ -21,12 +21,8 @@ fn check(ctx: &Ctx, out: &mut Vec<Hit>) {
         if ctx.existing(from) {
             continue;
         }
-        let dropped_target = ctx.all_ops().any(|(i, o)| {
-            i < ctx.index && matches!(o, Op::Drop { kind: ObjectTypeName::Table, names, .. } if names.contains(to))
-        });
-        let checked = ctx.all_ops().any(|(i, o)| {
-            i > ctx.index && matches!(o, Op::Pragma { name, .. } if name == "foreign_key_check")
-        });
+        let dropped_target = ctx.facts.dropped_before(to, ctx.index);
+        let checked = ctx.facts.foreign_key_check_after(ctx.index);
         if dropped_target && !checked {
             out.push(Hit::new(
                 format!("{to} is rebuilt (new table renamed over the dropped one) without PRAGMA foreign_key_check afterwards: broken references go unnoticed"),

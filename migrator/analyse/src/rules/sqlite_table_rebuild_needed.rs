@@ -20,8 +20,21 @@ fn check(ctx: &Ctx, out: &mut Vec<Hit>) {
             .iter()
             .map(|t| t.table.as_str())
             .collect();
+        let changes: Vec<String> = ctx
+            .statement
+            .objects
+            .iter()
+            .filter(|o| o.action != crate::model::Action::Rename)
+            .map(|o| match &o.detail {
+                Some(d) => format!("{} ({d})", o.name),
+                None => o.name.clone(),
+            })
+            .collect();
         out.push(Hit::new(
-            format!("SQLite's ALTER TABLE cannot do this ({}); the statement fails", ctx.statement.kind),
+            format!(
+                "SQLite's ALTER TABLE cannot make this change ({}); the statement fails",
+                changes.join(", ")
+            ),
             format!(
                 "12-step rebuild of {}: PRAGMA foreign_keys=OFF before the transaction (a no-transaction migration), CREATE TABLE new_X with the new shape, INSERT INTO new_X SELECT ... FROM X, DROP TABLE X, ALTER TABLE new_X RENAME TO X, recreate indexes, triggers and views, PRAGMA foreign_key_check, foreign_keys back ON",
                 tables.join(", ")

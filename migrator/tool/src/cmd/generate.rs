@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::ValueEnum;
 use migrator_tool::{
-    generate, Dialect, ExportError, GenError, GenerateOptions, Online, Source, Status,
+    generate, Dialect, ExportError, GenError, GenerateOptions, Online, SchemaSource, Source, Status,
 };
 
 /// Dialect names on the command line.
@@ -52,13 +52,29 @@ pub struct Args {
     /// Name part of the file name (default: a slug of the issue title).
     #[arg(long)]
     name: Option<String>,
-    /// Read the issue's comments too.
+    /// Read the body only (by default the comments are read after it, and revise it).
     #[arg(long)]
+    body_only: bool,
+    /// Accepted for compatibility: comments are read by default.
+    #[arg(long, hide = true)]
     with_comments: bool,
-    /// The database's current schema (CREATE TABLE/INDEX statements, e.g. sqlite3 .schema or pg_dump
-    /// --schema-only), so the DOWN can recreate what the UP drops.
-    #[arg(long, value_name = "FILE")]
-    base_schema: Option<PathBuf>,
+    /// The migrations directory whose replay gives the schema the migration changes (default: --out).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["schema_dump", "database_url"])]
+    dir: Option<PathBuf>,
+    /// PostgreSQL: the server to replay the migrations on (a scratch database is created and dropped).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["schema_dump", "database_url"])]
+    replay_url: Option<String>,
+    /// Read the schema from a dump instead: pg_dump --schema-only output, or sqlite3 .schema.
+    #[arg(
+        long,
+        value_name = "FILE",
+        alias = "base-schema",
+        conflicts_with = "database_url"
+    )]
+    schema_dump: Option<PathBuf>,
+    /// Read the schema of this database instead (sqlite:PATH, a file path, or postgres://...); only read.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
     /// Print the migration and the files it would write; write nothing.
     #[arg(long)]
     dry_run: bool,
@@ -89,15 +105,24 @@ pub fn run(args: Args) -> ExitCode {
     options.docs_dir = args.docs_dir;
     options.timestamp = args.timestamp;
     options.name = args.name;
-    options.with_comments = args.with_comments;
+    options.with_comments = !args.body_only;
     options.dry_run = args.dry_run;
-    options.base_schema = args.base_schema;
+    options.schema = match (args.schema_dump, args.database_url) {
+        (Some(path), _) => SchemaSource::Dump(path),
+        (None, Some(url)) => SchemaSource::Database(url),
+        (None, None) => SchemaSource::Replay {
+            dir: args.dir,
+            server: args.replay_url,
+        },
+    };
     match generate(&options) {
         Ok(outcome) => {
             let g = &outcome.generated;
             if outcome.status == Status::DryRun {
-                print!("{}", g.migration);
-                println!();
+                for f in &g.files {
+                    print!("{}", f.text);
+                    println!();
+                }
             }
             println!("{}: issue #{} -> {}", outcome.status, g.issue, g.file_name);
             for f in &outcome.files {
@@ -111,7 +136,10 @@ pub fn run(args: Args) -> ExitCode {
             if g.lossy.is_empty() {
                 println!("rollback: exact");
             } else {
-                report("LOSSY rollback", &g.lossy);
+                report(
+                    "rollback restores the schema; data it cannot bring back",
+                    &g.lossy,
+                );
             }
             report("notes", &g.notes);
             if !g.ignored.is_empty() {

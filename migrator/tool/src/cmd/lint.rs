@@ -1,7 +1,12 @@
 //! `migrator-tool lint`: the offline impact analysis of a migration directory, for CI.
-//! Exit codes: 0 clean, 1 findings at or over `--fail-on` (or malformed files), 2 usage error.
+//! Exit codes: 0 clean, 1 findings at or over `--fail-on` (or malformed files, an unknown
+//! `-- migrator:allow` id among them), 2 usage error (the dialect cannot be inferred included).
+//!
+//! The dialect is `--dialect`, else the scheme of `--database-url` / `DATABASE_URL` (lint does not
+//! connect), else the directory's name (`migrations/postgres`, `sqlite_migrations`) or its one engine
+//! subdirectory (`migrations/` holding only `postgres/`); otherwise lint refuses to guess.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::ValueEnum;
@@ -36,12 +41,18 @@ pub enum FailOn {
 
 /// Arguments of `lint`.
 #[derive(clap::Args, Debug)]
+#[command(after_help = check_ids_help())]
 pub struct Args {
     /// The migrations directory.
     dir: PathBuf,
-    /// Dialect the migrations are written for.
-    #[arg(long, value_enum, default_value = "postgres")]
-    dialect: DialectArg,
+    /// Dialect the migrations are written for. Without it: the scheme of --database-url, else the
+    /// directory's name (postgres/, sqlite/) or its only engine subdirectory; required otherwise.
+    #[arg(long, value_enum)]
+    dialect: Option<DialectArg>,
+    /// The database the migrations are for; only its scheme is read (postgres://, sqlite:), to pick the
+    /// dialect. lint does not connect.
+    #[arg(long, value_name = "URL", env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
     /// PostgreSQL server major version the lock rules assume.
     #[arg(long, value_name = "N", default_value_t = migrator_analyse::DEFAULT_PG_VERSION,
           value_parser = clap::value_parser!(u32).range(9..=99))]
@@ -54,12 +65,116 @@ pub struct Args {
     fail_on: FailOn,
 }
 
+/// The `--help` footer: the ids `-- migrator:allow` accepts.
+fn check_ids_help() -> String {
+    format!(
+        "Check ids for `-- migrator:allow <id> <reason>` (an unknown id is an error):\n  {}",
+        migrator_format::CHECK_IDS.join("\n  ")
+    )
+}
+
+/// Engine names a directory may carry: `postgres`, `postgres_migrations`, `sqlite3`, `mysql-migrations`.
+fn engine_of_name(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    let head = lower.split(['_', '-', '.']).next().unwrap_or("");
+    match head {
+        "postgres" | "postgresql" | "pg" | "pgsql" => Some("postgres"),
+        "sqlite" | "sqlite3" => Some("sqlite"),
+        "mysql" | "mariadb" => Some("mysql"),
+        _ => None,
+    }
+}
+
+fn dialect_of(engine: &str) -> Result<Dialect, String> {
+    match engine {
+        "postgres" => Ok(Dialect::Postgres),
+        "sqlite" => Ok(Dialect::Sqlite),
+        _ => Err(format!(
+            "the migrations are for {engine}, which the analyser does not read (it reads PostgreSQL and SQLite)"
+        )),
+    }
+}
+
+/// The directory to lint and its dialect, with where the dialect came from: see the module docs.
+fn resolve(args: &Args) -> Result<(PathBuf, Dialect, String), String> {
+    let dir = args.dir.clone();
+    let subdirs: Vec<(PathBuf, &'static str)> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("cannot read migration directory {}: {e}", dir.display()))?
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| Some((e.path(), engine_of_name(&e.file_name().to_string_lossy())?)))
+        .collect();
+    let has_files = !migrator_format::migration_files(&dir)
+        .map_err(|e| e.to_string())?
+        .is_empty();
+    if let Some(arg) = args.dialect {
+        let (dialect, engine) = match arg {
+            DialectArg::Postgres => (Dialect::Postgres, "postgres"),
+            DialectArg::Sqlite => (Dialect::Sqlite, "sqlite"),
+        };
+        // `lint migrations --dialect sqlite` on a root holding postgres/ and sqlite/: the sqlite one.
+        if let (false, Some((sub, _))) = (has_files, subdirs.iter().find(|(_, e)| *e == engine)) {
+            return Ok((sub.clone(), dialect, "--dialect".into()));
+        }
+        return Ok((dir, dialect, "--dialect".into()));
+    }
+    if let Some(url) = &args.database_url {
+        let scheme = url.split_once(':').map_or("", |(s, _)| s);
+        if matches!(scheme, "mysql" | "mariadb") {
+            return Err(dialect_of("mysql").unwrap_err());
+        }
+        let dialect = match migrator::connect::Target::parse(url).map_err(|e| e.to_string())? {
+            migrator::connect::Target::Server(migrator::EngineKind::Postgres, _) => {
+                Dialect::Postgres
+            }
+            migrator::connect::Target::Server(..) => return Err(dialect_of("mysql").unwrap_err()),
+            migrator::connect::Target::Sqlite(_) => Dialect::Sqlite,
+        };
+        return Ok((dir, dialect, "the --database-url scheme".into()));
+    }
+    let named = |p: &Path| {
+        p.file_name()
+            .and_then(|n| engine_of_name(&n.to_string_lossy()))
+    };
+    if let Some(engine) = named(&dir).or_else(|| dir.parent().and_then(named)) {
+        return Ok((
+            dir.clone(),
+            dialect_of(engine)?,
+            format!("the directory name ({engine})"),
+        ));
+    }
+    match (has_files, subdirs.as_slice()) {
+        (false, [(sub, engine)]) => Ok((
+            sub.clone(),
+            dialect_of(engine)?,
+            format!("the only engine subdirectory, {}", sub.display()),
+        )),
+        (false, [_, _, ..]) => Err(format!(
+            "{} holds migrations for several engines ({}): lint one of them, or give --dialect",
+            dir.display(),
+            subdirs
+                .iter()
+                .map(|(p, _)| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        _ => Err(format!(
+            "cannot tell the dialect of {}: give --dialect postgres|sqlite (or --database-url, or keep the migrations in a postgres/ or sqlite/ directory)",
+            dir.display()
+        )),
+    }
+}
+
 /// Runs `lint`.
 pub fn run(args: Args) -> ExitCode {
-    let dialect = match args.dialect {
-        DialectArg::Postgres => Dialect::Postgres,
-        DialectArg::Sqlite => Dialect::Sqlite,
+    let (dir, dialect, why) = match resolve(&args) {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
     };
+    tracing::info!(dir = %dir.display(), ?dialect, from = %why, "lint dialect");
     let threshold = match args.fail_on {
         FailOn::Error => Severity::Error,
         FailOn::Warning => Severity::Warning,
@@ -68,7 +183,7 @@ pub fn run(args: Args) -> ExitCode {
         dialect,
         pg_version: args.pg_version,
     };
-    let analyses = match migrator_analyse::lint_dir(&args.dir, opts) {
+    let analyses = match migrator_analyse::lint_dir(&dir, opts) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("error: {e}");
@@ -85,7 +200,7 @@ pub fn run(args: Args) -> ExitCode {
     match args.format {
         FormatArg::Text => emit(&report::render_text(
             &analyses,
-            &args.dir.display().to_string(),
+            &dir.display().to_string(),
             threshold,
         )),
         FormatArg::Json => {

@@ -1,13 +1,16 @@
 //! Subcommands, one module each: `generate`, `lint`, `metrics` work on files; `status`, `history`, `apply`,
 //! `rollback`, `rehearse` act on a database through the runtime (`runtime`, with what they share in `database`).
 
+mod changelog;
 mod database;
+mod docs;
 mod generate;
 mod import;
 mod lint;
 mod metrics;
 mod preview;
 mod runtime;
+mod track;
 
 use std::process::ExitCode;
 
@@ -45,6 +48,15 @@ pub enum Command {
     /// Rehearse the pending migrations of --dir on a scratch copy of the database (UP, health checks,
     /// DOWN back to the schema before, UP again); the database is not changed.
     Rehearse(runtime::RehearseArgs),
+    /// The migration changelog: grouped by issue, newest first, what each changes, and with a database
+    /// when each was applied, rolled back (and why) or failed.
+    Changelog(changelog::Args),
+    /// Comment on each issue whose migrations were applied, rolled back or failed since the last run
+    /// (one comment per issue, updated in place; token from GITHUB_TOKEN).
+    Track(track::Args),
+    /// Schema docs from the real schema: replay the migrations on a scratch database, write one page per
+    /// table (columns, indexes, keys both ways, triggers, views, lineage), an index and er.md (Mermaid).
+    Docs(docs::Args),
     /// An admin action of the runtime (status, history, log, rollback, rollback-version, rollback-to,
     /// rollback-last, reapply, repair, mark, baseline, backups, restore): see the list below.
     #[command(external_subcommand)]
@@ -86,6 +98,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Preview(args) => preview::run(args),
         Command::Apply(args) => runtime::apply(args),
         Command::Rehearse(args) => runtime::rehearse(args),
+        Command::Changelog(args) => changelog::run(args),
+        Command::Track(args) => track::run(args),
+        Command::Docs(args) => docs::run(args),
         Command::Admin(args) => {
             let known = args
                 .first()

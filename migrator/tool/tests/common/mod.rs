@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use migrator_tool::{generate_issue, Dialect, Generated, Issue, RenderOptions};
+use migrator_tool::{generate_issue, Dialect, Generated, Issue, RenderOptions, Schema};
 
 /// The issue exports kept with the tests (copies of the project's shared fixtures).
 pub fn fixtures() -> PathBuf {
@@ -25,69 +25,91 @@ pub fn issue(number: u32, title: &str, body: &str) -> Issue {
     migrator_tool::export::issue_from_value("test", "", &v).unwrap()
 }
 
-/// Renders `issue` for `dialect` at a fixed version.
-pub fn render(issue: &Issue, dialect: Dialect) -> Result<Generated, migrator_tool::GenError> {
-    render_with(issue, dialect, None)
+/// The repository's migrations (the example app, SQLite dialect).
+pub fn repo_migrations() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../migrations")
 }
 
-/// Renders `issue` for `dialect` at a fixed version, knowing the base schema `base`.
-pub fn render_with(
-    issue: &Issue,
-    dialect: Dialect,
-    base: Option<&str>,
-) -> Result<Generated, migrator_tool::GenError> {
+/// The example app's migrations in PostgreSQL's dialect.
+pub fn pg_migrations() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/example-app-postgres")
+}
+
+/// Copies the example app's migrations for `dialect` into `dest`, without those of issue `except`.
+pub fn copy_example(dest: &std::path::Path, dialect: Dialect, except: Option<u32>) {
+    std::fs::create_dir_all(dest).unwrap();
+    let from = match dialect {
+        Dialect::Sqlite => repo_migrations(),
+        Dialect::Postgres => pg_migrations(),
+    };
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            // The engine variant sets (postgres/, mysql/): the dialect's own files are copied instead.
+            continue;
+        }
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if except.is_some_and(|n| name.contains(&format!("_issue_{n}_"))) {
+            continue;
+        }
+        std::fs::copy(&p, dest.join(&name)).unwrap();
+    }
+}
+
+/// The UP sections of the PostgreSQL port, as one script: the text a `--schema-dump` reads.
+pub fn pg_schema_script(except: Option<u32>) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    copy_example(dir.path(), Dialect::Postgres, except);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| section(&std::fs::read_to_string(f).unwrap(), "UP"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The example app's schema for `dialect`, without issue `except`'s migrations: replayed on SQLite, read
+/// from the PostgreSQL port's text for PostgreSQL (no server needed).
+pub fn example_schema(dialect: Dialect, except: Option<u32>) -> (Schema, String) {
+    match dialect {
+        Dialect::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            copy_example(dir.path(), dialect, except);
+            let (schema, _) = Schema::replay_sqlite(dir.path()).unwrap();
+            (schema, "the example app's migrations".into())
+        }
+        Dialect::Postgres => {
+            let (schema, _) =
+                Schema::from_dump(&pg_schema_script(except), dialect, "example-app-postgres")
+                    .unwrap();
+            (
+                schema,
+                "the example app's migrations (PostgreSQL port)".into(),
+            )
+        }
+    }
+}
+
+/// Renders `issue` for `dialect` at a fixed version, on the example app's schema without the issue's own
+/// migrations.
+pub fn render(issue: &Issue, dialect: Dialect) -> Result<Generated, migrator_tool::GenError> {
+    let (schema, schema_source) = example_schema(dialect, Some(issue.number));
     generate_issue(
         issue,
         &RenderOptions {
             dialect,
             version: 20240115143022,
             name: None,
-            with_comments: false,
-            base: base.map(|b| migrator_tool::schema::BaseSchema::parse(b).unwrap()),
+            with_comments: true,
+            schema,
+            schema_source,
         },
     )
 }
-
-/// The base schema of the example app (contacts, users, activities) plus the history table a standalone
-/// run writes.
-pub const BASE_SCHEMA: &str = "
-CREATE TABLE users (
-    id TEXT PRIMARY KEY NOT NULL,
-    email TEXT NOT NULL,
-    name TEXT NOT NULL,
-    phone TEXT,
-    created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP
-);
-CREATE TABLE contacts (
-    id TEXT PRIMARY KEY NOT NULL,
-    owner_id TEXT REFERENCES users(id),
-    name TEXT NOT NULL,
-    email TEXT,
-    phone TEXT,
-    external_id TEXT,
-    legacy_score INTEGER,
-    created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP
-);
-CREATE INDEX idx_contacts_owner ON contacts (owner_id);
-CREATE TABLE activities (
-    id INTEGER PRIMARY KEY,
-    contact_id TEXT NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
-    owner_id TEXT REFERENCES users(id),
-    type TEXT NOT NULL,
-    created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    deleted_at TIMESTAMP
-);
-CREATE INDEX idx_activities_legacy_type ON activities (type);
-CREATE TABLE schema_migrations (
-    version TEXT PRIMARY KEY NOT NULL,
-    name TEXT NOT NULL,
-    issue_number INTEGER,
-    applied_at TIMESTAMP NOT NULL
-);
-INSERT INTO users (id, email, name) VALUES ('u1', 'a@example.com', 'Ada'), ('u2', 'b@example.com', 'Bob');
-INSERT INTO contacts (id, owner_id, name, external_id) VALUES ('c1', 'u1', 'Carol', 'x1'), ('c2', 'u2', 'Dan', 'x2');
-INSERT INTO activities (contact_id, owner_id, type) VALUES ('c1', 'u1', 'call');
-";
 
 /// The text of one section (`UP` or `DOWN`) of a migration file, as it would run standalone.
 pub fn section(file: &str, which: &str) -> String {
@@ -96,45 +118,6 @@ pub fn section(file: &str, which: &str) -> String {
     let rest = &file[start..];
     let end = rest.find("-- ============").unwrap_or(rest.len());
     rest[..end].to_string()
-}
-
-/// Rows of the schema fingerprint: (type, name, tbl_name, normalised sql).
-pub type Fingerprint = Vec<(String, String, String, String)>;
-
-/// A fingerprint of the schema: sorted (type, name, tbl_name, normalised sql).
-pub fn fingerprint(conn: &rusqlite::Connection) -> Fingerprint {
-    let mut stmt = conn
-        .prepare(
-            "SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_schema ORDER BY type, name",
-        )
-        .unwrap();
-    let rows = stmt
-        .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?))
-        })
-        .unwrap();
-    let mut out: Vec<(String, String, String, String)> = rows
-        .map(|r| {
-            let (t, n, tb, sql) = r.unwrap();
-            let sql = sql
-                .replace('"', "")
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-                .to_lowercase();
-            (t, n, tb, sql)
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-/// A SQLite database file holding the base schema, with foreign keys on.
-pub fn base_db(dir: &std::path::Path) -> rusqlite::Connection {
-    let conn = rusqlite::Connection::open(dir.join("app.db")).unwrap();
-    conn.execute_batch("PRAGMA foreign_keys = ON;").unwrap();
-    conn.execute_batch(BASE_SCHEMA).unwrap();
-    conn
 }
 
 /// Runs `migrator-tool <subcommand> <args>`: (exit code, stdout, stderr).
