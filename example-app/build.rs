@@ -2,4 +2,5 @@
 // file already does, through the macro's include_bytes!).
 fn main() {
     println!("cargo:rerun-if-changed=../migrations");
+    println!("cargo:rerun-if-changed=migrations-async");
 }

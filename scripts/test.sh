@@ -23,5 +23,6 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-# The features that link libmariadb: the MySQL engine in the tests, the example app and the tool.
-exec cargo test --workspace --no-fail-fast --features migrator-tests/mysql,example-app/mysql,migrator-tool/mysql "$@"
+# The features that link libmariadb: the MySQL engine in the tests, the example app and the tool; and
+# the async example (tokio), which CI builds and tests too.
+exec cargo test --workspace --no-fail-fast --features migrator-tests/mysql,example-app/mysql,migrator-tool/mysql,example-app/async "$@"

@@ -72,7 +72,7 @@ fn refused_above_the_limit(ws: &Workspace, db: &Db) {
         "max_rows_affected (1,500)",
         "20250102000000_issue_2_backfill.sql:7 (migration 20250102000000)",
         "rows: UPDATE events SET seen = 1 WHERE id > 1000",
-        "LIMIT 1000",
+        "-- migrator:backfill table=<table> key=<integer key column> batch=1000",
         "-- migrator:allow update-delete-without-where",
     ] {
         assert!(message.contains(part), "{part:?} missing from:\n{message}");

@@ -264,6 +264,16 @@ fn option_cow(text: Option<&str>) -> Tokens {
     }
 }
 
+fn backfill_tokens(backfill: Option<&migrator_format::Backfill>) -> Tokens {
+    let Some(b) = backfill else {
+        return quote! { ::migrator::__embed::NO_BACKFILL };
+    };
+    let (table, key, batch, line) = (b.table.as_ref(), b.key.as_ref(), b.batch, b.line);
+    let pause_ms = b.pause.map_or(u64::MAX, |p| p.as_millis() as u64);
+    let target_ms = b.target.map_or(0, |t| t.as_millis() as u64);
+    quote! { ::migrator::__embed::backfill(#table, #key, #batch, #pause_ms, #target_ms, #line) }
+}
+
 fn migration_tokens(m: &Migration, pools: &mut Pools) -> Tokens {
     let (up_start, up_len) = pools.section(&m.up);
     let down = match &m.down {
@@ -304,6 +314,7 @@ fn migration_tokens(m: &Migration, pools: &mut Pools) -> Tokens {
     );
     let layout = layout_tokens(m.layout);
     let original = original_tokens(m.original.as_ref());
+    let backfill = backfill_tokens(m.backfill.as_ref());
     quote! {
         ::migrator::Migration {
             version: #version,
@@ -313,6 +324,7 @@ fn migration_tokens(m: &Migration, pools: &mut Pools) -> Tokens {
             file_name: #file_name,
             checksum: #checksum,
             no_transaction: #no_transaction,
+            backfill: #backfill,
             header: ::migrator::Header {
                 generated: #generated,
                 author: #author,

@@ -68,6 +68,7 @@ pub const ACTIONS: &[Action] = &[
     Action { name: "baseline", arg: Arg::One("VERSION"), modifiers: &["yes"], help: "record every migration up to VERSION as applied without running it (a database built by other means)" },
     Action { name: "backups", arg: Arg::None, modifiers: &[], help: "list this database's backups, newest first" },
     Action { name: "restore", arg: Arg::One("FILE"), modifiers: &["yes"], help: "replace the database with a backup (a backup of the current state is taken first)" },
+    Action { name: "backfill", arg: Arg::None, modifiers: &[], help: "run the pending backfill migrations now, batch by batch with a progress bar on stderr, then apply the migrations that waited for them" },
     Action { name: "preview", arg: Arg::One("ISSUE|pending"), modifiers: &["format", "rehearse"], help: "what applying the issue's migrations (or every pending one) would do to this database; reads only" },
     Action { name: "help", arg: Arg::None, modifiers: &[], help: "this text" },
 ];
@@ -172,6 +173,8 @@ pub enum AdminCommand {
         /// `--rehearse`: measure on a scratch copy.
         rehearse: bool,
     },
+    /// `--migrate-backfill`
+    Backfill,
     /// `--migrate-help`
     Help,
 }
@@ -383,6 +386,7 @@ fn build(
         "adopt" => AdminCommand::Adopt,
         "help" => AdminCommand::Help,
         "backups" => AdminCommand::Backups,
+        "backfill" => AdminCommand::Backfill,
         "rollback" => rollback(RollbackTarget::Issue(number(
             action,
             first,
@@ -480,8 +484,20 @@ pub fn run(
     let style = Style::from_env();
     let text = match command {
         AdminCommand::Help => help(),
-        AdminCommand::Status => render::status(&migrator.status(engine)?, style),
-        AdminCommand::History => render::history(&migrator.history(engine)?, style),
+        AdminCommand::Status => {
+            render::status(&migrator.status(engine)?, style)
+                + &render::backfills(&migrator.backfills(engine)?, style)
+        }
+        AdminCommand::History => {
+            render::history(&migrator.history(engine)?, style)
+                + &render::backfills(&migrator.backfills(engine)?, style)
+        }
+        AdminCommand::Backfill => {
+            let mut bar = ProgressLine::stderr();
+            let report = migrator.backfill(engine, &mut |p| bar.draw(p));
+            bar.finish();
+            render::report(&report?, style)
+        }
         AdminCommand::Log => render::log(&migrator.log(engine, None)?),
         AdminCommand::Rollback { target, options } => {
             let mut options = options.options();
@@ -605,6 +621,56 @@ fn preview(
         "--migrate-preview needs migrator's `preview` feature (this host was built without it)"
             .to_string(),
     ))
+}
+
+/// A backfill's progress on stderr: one bar redrawn in place on a terminal, a line every few seconds
+/// otherwise (logs, pipes).
+pub struct ProgressLine {
+    terminal: bool,
+    last: Option<std::time::Instant>,
+    drawn: bool,
+}
+
+impl ProgressLine {
+    /// Progress for stderr, redrawn in place when stderr is a terminal.
+    pub fn stderr() -> Self {
+        use std::io::IsTerminal;
+        Self {
+            terminal: std::io::stderr().is_terminal(),
+            last: None,
+            drawn: false,
+        }
+    }
+
+    /// Draws the progress after a batch (at most ten times a second on a terminal, every 5 s otherwise).
+    pub fn draw(&mut self, progress: &crate::backfill::Progress) {
+        let every = if self.terminal {
+            std::time::Duration::from_millis(100)
+        } else {
+            std::time::Duration::from_secs(5)
+        };
+        let done = progress.state.phase == crate::backfill::Phase::Done;
+        if !done && self.last.is_some_and(|t| t.elapsed() < every) {
+            return;
+        }
+        self.last = Some(std::time::Instant::now());
+        let line = render::backfill_progress(progress, 30);
+        let mut err = std::io::stderr().lock();
+        let _ = if self.terminal {
+            write!(err, "\r{line}\x1b[K")
+        } else {
+            writeln!(err, "{line}")
+        };
+        self.drawn = self.terminal;
+    }
+
+    /// Ends the bar's line.
+    pub fn finish(&mut self) {
+        if self.drawn {
+            eprintln!();
+            self.drawn = false;
+        }
+    }
 }
 
 /// Asks on stderr and reads one line of stdin; only `yes` agrees. Without a terminal the answer is no.

@@ -57,6 +57,12 @@ pub struct Config {
     /// At a boot, adopt the history tables of diesel, sqlx and refinery found in the database (their
     /// applied migrations are recorded as applied, not run). On by default.
     pub adopt_peers: bool,
+    /// Where a boot runs the batches of a backfill migration: inline (the default), in the background,
+    /// or deferred to an operator. See [`crate::backfill`].
+    pub backfill: crate::backfill::BackfillMode,
+    /// A stop request shared with the caller: a boot or backfill holding a clone stops at its next safe
+    /// point (before a migration, between two batches). The async API sets it when its future is dropped.
+    pub stop: crate::backfill::Stop,
 }
 
 /// A user health check: a query whose first column of its first row must be true (or non-zero).
@@ -129,6 +135,8 @@ impl Default for Config {
             history_until: None,
             reviewed: Vec::new(),
             adopt_peers: true,
+            backfill: crate::backfill::BackfillMode::Inline,
+            stop: crate::backfill::Stop::new(),
         }
         .with_policy(&Policy::SPEC)
     }

@@ -93,7 +93,7 @@ pub enum Error {
     ReviewRequired(Vec<crate::review::Unreviewed>),
     /// Pending UPDATE/DELETE statements would touch more rows than `max_rows_affected`: refused before
     /// anything runs.
-    #[error("refusing to migrate: UPDATE/DELETE statements would touch more rows than max_rows_affected ({}) allows\n{}\nwhat to do: backfill in batches instead, from a background job that repeats a bounded statement until it touches no row, as the spec's Complex Migration Example does:\n    UPDATE users SET email_verified = true\n    WHERE id IN (SELECT id FROM users WHERE email_verified IS NULL LIMIT 1000);\nIf one pass is right for this migration, add `-- migrator:allow {} <reason>` to its file, or raise max_rows_affected", thousands(*.limit), row_limit_list(.over), crate::run::ROW_LIMIT_ALLOW)]
+    #[error("refusing to migrate: UPDATE/DELETE statements would touch more rows than max_rows_affected ({}) allows\n{}\nwhat to do: make it a backfill migration, which runs the UPDATE in batches of key ranges (each a short transaction that records its cursor, resumable, never above the limit): give the UPDATE a migration of its own and add the directive\n    -- migrator:backfill table=<table> key=<integer key column> batch=1000\nto its header (`--migrate-backfill` runs it when the boot defers it). If one pass is right for this migration, add `-- migrator:allow {} <reason>` to its file, or raise max_rows_affected", thousands(*.limit), row_limit_list(.over), crate::run::ROW_LIMIT_ALLOW)]
     RowLimit {
         /// The configured `max_rows_affected`.
         limit: u64,
@@ -126,6 +126,14 @@ pub enum Error {
     /// The operator answered no to a confirmation.
     #[error("{0}")]
     Cancelled(String),
+    /// A batch of a backfill migration failed; the earlier batches stay, the migration is `failed` and
+    /// resumes at its cursor when started again.
+    #[error(transparent)]
+    Backfill(Box<crate::backfill::BackfillError>),
+    /// A stop was requested ([`crate::backfill::Stop`], or the async call's future was dropped): the run
+    /// stopped at a safe point; what it completed stays, nothing is half done.
+    #[error("{0}")]
+    Stopped(String),
     /// Wrong use of the API or the admin flags.
     #[error("{0}")]
     Usage(String),
@@ -197,7 +205,7 @@ fn row_limit_list(over: &[RowLimitHit]) -> String {
 }
 
 /// `1234567` as `1,234,567`.
-fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

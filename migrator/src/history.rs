@@ -441,6 +441,15 @@ CREATE TABLE IF NOT EXISTS {l} (
         sql
     }
 
+    /// The SQL that puts a `failed` migration back to `running`: a backfill resuming at its cursor (its
+    /// batches before the failure are committed, so it is resumed, not retried from the start).
+    pub fn resume_sql(&self, d: &Dialect, version: u64) -> String {
+        format!(
+            "UPDATE {} SET status = 'running', error = NULL WHERE version = {version} AND status = 'failed'",
+            d.ident(&self.table)
+        )
+    }
+
     /// Records a failure: a transactional UP's row (already rolled back with its claim) becomes `failed`
     /// unless another process applied or rolled it back meanwhile; a claimed `running` row becomes
     /// `failed`; and the log gets an `up_failed` / `down_failed` entry with the message.

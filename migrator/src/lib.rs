@@ -18,6 +18,9 @@
 //! ```
 
 pub mod admin;
+#[cfg(feature = "tokio")]
+pub mod asynch;
+pub mod backfill;
 pub mod backup;
 mod config;
 pub mod connect;

@@ -95,6 +95,8 @@ fn row_kind(m: &Migration, row: &HistoryRow, atomic: bool) -> StatusKind {
         Status::RolledBack if same => StatusKind::RolledBack,
         Status::RolledBack => StatusKind::RolledBackChanged,
         Status::Failed if !m.no_transaction && atomic => StatusKind::Pending,
+        // A backfill's batches commit one by one: started, stopped or failed, it resumes at its cursor.
+        Status::Running | Status::Failed if m.backfill.is_some() => StatusKind::Pending,
         other => StatusKind::Failed(other),
     }
 }

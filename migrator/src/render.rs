@@ -293,7 +293,121 @@ pub fn report(report: &Report, style: Style) -> String {
             s.name
         );
     }
+    backfill_steps(&mut out, report, style);
     out
+}
+
+/// The backfill lines of a run's report: completed, running, deferred, and what waits for them.
+fn backfill_steps(out: &mut String, report: &Report, style: Style) {
+    for s in report.with_outcome(Outcome::Backfilled) {
+        let run = report.backfills.iter().find(|b| b.version == s.version);
+        let figures = run.map_or_else(String::new, |b| {
+            format!(
+                ": {} rows in {} batches, {:.1} s{}",
+                thousands(b.rows),
+                thousands(b.batches),
+                b.took.as_secs_f64(),
+                b.resumed_from
+                    .map(|k| format!(", resumed after key {k}"))
+                    .unwrap_or_default()
+            )
+        });
+        let _ = writeln!(
+            out,
+            "{}Backfilled {} {} {}{figures}",
+            style.icon("✅"),
+            s.version,
+            issue_label(s.issue),
+            s.name
+        );
+    }
+    for (outcome, icon, what) in [
+        (Outcome::BackfillRunning, "⏳", "backfill running in batches (in the background, or by another process); the migrations after it wait for it"),
+        (Outcome::BackfillDeferred, "⏸️", "backfill deferred: run it with --migrate-backfill"),
+        (Outcome::HeldBack, "⏸️", "waits for the backfill before it"),
+    ] {
+        for s in report.with_outcome(outcome) {
+            let _ = writeln!(
+                out,
+                "{}{} {} {}: {what}",
+                style.icon(icon),
+                s.version,
+                issue_label(s.issue),
+                s.name
+            );
+        }
+    }
+}
+
+/// `1234567` as `1,234,567`: how reports write counts.
+pub fn thousands(n: u64) -> String {
+    crate::error::thousands(n)
+}
+
+/// The backfills of a database, one line each (under `--migrate-status` and `--migrate-history`): state,
+/// keys and rows done, time in batches, when.
+pub fn backfills(states: &[crate::backfill::BackfillState], style: Style) -> String {
+    use crate::backfill::Phase;
+    if states.is_empty() {
+        return String::new();
+    }
+    let mut out = format!("\n{}Backfills\n\n", style.icon("🧮"));
+    for s in states {
+        let percent = s
+            .fraction()
+            .map(|f| format!(" ({:.1}% of the keys)", f * 100.0))
+            .unwrap_or_default();
+        let cursor = match (s.phase, s.cursor) {
+            (Phase::Done, _) => String::new(),
+            (_, Some(k)) => format!(", at {} {k}{percent}", s.key_column),
+            (_, None) => format!(", not at its first batch yet{percent}"),
+        };
+        let when = match &s.finished_at {
+            Some(done) => format!("started {}, finished {done}", s.started_at),
+            None => format!("started {}, last batch {}", s.started_at, s.updated_at),
+        };
+        let _ = writeln!(
+            out,
+            "{:<16} {:<8} {} rows in {} batches, {:.1} s in batches{cursor}; {when}",
+            s.version,
+            s.phase.as_str(),
+            thousands(s.rows_done),
+            thousands(s.batches),
+            s.busy.as_secs_f64(),
+        );
+        if let Some(error) = &s.error {
+            let _ = writeln!(
+                out,
+                "{:<16} error: {}",
+                "",
+                error.lines().next().unwrap_or("")
+            );
+        }
+    }
+    out
+}
+
+/// One line of a backfill's progress bar (`width` cells), for a terminal that redraws it with `\r`:
+/// the bar, the share of keys done, rows, the rate of this run and the time left at that rate.
+pub fn backfill_progress(p: &crate::backfill::Progress, width: usize) -> String {
+    let fraction = p.state.fraction().unwrap_or(1.0);
+    let filled = ((fraction * width as f64).round() as usize).min(width);
+    let rate = p.rows_this_run as f64 / p.elapsed.as_secs_f64().max(1e-3);
+    let eta = p.eta().map(|left| {
+        let s = left.as_secs();
+        format!("  ETA {}:{:02}", s / 60, s % 60)
+    });
+    format!(
+        "{} [{}{}] {:5.1}% {} rows  {} rows/s  batch {}{}",
+        p.state.version,
+        "#".repeat(filled),
+        ".".repeat(width - filled),
+        fraction * 100.0,
+        thousands(p.state.rows_done),
+        thousands(rate as u64),
+        thousands(u64::from(p.batch_size)),
+        eta.unwrap_or_default()
+    )
 }
 
 /// The history log, oldest first: one line per event, with its detail (an operator's reason, an error).

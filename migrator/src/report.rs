@@ -13,6 +13,17 @@ pub enum Outcome {
     SkippedRolledBack,
     /// Another process did it (applied or rolled it back) while this one was about to: not run here.
     DoneElsewhere,
+    /// A backfill migration whose batches ran to the end in this call ([`Report::backfills`] has its
+    /// figures).
+    Backfilled,
+    /// A backfill migration started (or found under way) and not finished here: it runs in the
+    /// background, or another process runs it.
+    BackfillRunning,
+    /// A backfill migration this boot did not start (`BackfillMode::Deferred`): `--migrate-backfill` runs
+    /// it.
+    BackfillDeferred,
+    /// A pending migration that waits for a backfill before it.
+    HeldBack,
 }
 
 /// One migration of a run.
@@ -51,6 +62,8 @@ pub struct Report {
     pub rehearsal: Option<crate::Rehearsal>,
     /// Migrations another tool had applied (diesel, sqlx, refinery), recorded as applied now; not run.
     pub adopted: Vec<u64>,
+    /// The backfills whose batches this call ran to the end.
+    pub backfills: Vec<crate::backfill::BackfillRun>,
 }
 
 impl Report {
@@ -62,6 +75,20 @@ impl Report {
     /// Versions applied in this run.
     pub fn applied_versions(&self) -> Vec<u64> {
         self.with_outcome(Outcome::Applied)
+            .map(|s| s.version)
+            .collect()
+    }
+
+    /// Versions of the migrations that wait for a backfill (started, deferred or under way elsewhere).
+    pub fn waiting_versions(&self) -> Vec<u64> {
+        self.steps
+            .iter()
+            .filter(|s| {
+                matches!(
+                    s.outcome,
+                    Outcome::BackfillRunning | Outcome::BackfillDeferred | Outcome::HeldBack
+                )
+            })
             .map(|s| s.version)
             .collect()
     }

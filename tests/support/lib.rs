@@ -185,6 +185,7 @@ pub fn history(conn: &Connection) -> Vec<(u64, String)> {
         .expect("history")
 }
 
+pub mod items;
 pub mod mysql;
 pub mod pg;
 

@@ -205,6 +205,7 @@ fn migration(dir: &Path, f: &Files) -> Migration {
         allows: Cow::Owned(Vec::new()),
         layout: migrator_format::Layout::Native,
         original: None,
+        backfill: None,
     }
 }
 

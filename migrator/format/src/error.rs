@@ -58,7 +58,7 @@ pub enum FormatErrorKind {
     #[error("malformed issue header {0:?}; write `-- Issue #234: Title`")]
     BadIssueHeader(String),
     /// An unknown `-- migrator:` directive.
-    #[error("unknown directive {0:?}; known: `-- migrator:no-transaction`, `-- migrator:allow <check-id> <reason>`")]
+    #[error("unknown directive {0:?}; known: `-- migrator:no-transaction`, `-- migrator:allow <check-id> <reason>`, `-- migrator:backfill table=<table> key=<column> [batch=N] [pause=50ms] [target=200ms]`")]
     UnknownDirective(String),
     /// A `-- migrator:allow <check-id> <reason>` naming no known check (see [`crate::CHECK_IDS`]).
     #[error("`-- migrator:allow {id}`: unknown check id {id:?}{}; the known ids are listed by `migrator-tool lint --help` and in migrator/analyse/README.md", .suggestion.map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default())]
@@ -77,6 +77,10 @@ pub enum FormatErrorKind {
     /// A `schema_migrations` statement that names another version, or writes the table in another way.
     #[error("{0}")]
     HistoryStatement(String),
+    /// A `-- migrator:backfill` directive that is malformed, or a backfill migration whose UP cannot be run
+    /// in batches.
+    #[error("{0}")]
+    Backfill(String),
     /// The UP section holds no statement.
     #[error("the UP MIGRATION section holds no statement")]
     EmptyUp,

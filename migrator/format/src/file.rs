@@ -121,8 +121,7 @@ pub(crate) fn parse_native(shown: &str, bare: &str, text: &str) -> Result<Migrat
     let mut import_meta = ImportMeta::default();
     let mut header = Header::default();
     let mut header_issue: Option<(u32, Option<String>, u32)> = None;
-    let mut no_transaction = false;
-    let mut allows = Vec::new();
+    let mut directives = Directives::default();
     // (section, first line, byte range) of UP and DOWN bodies.
     let mut bodies: Vec<Body> = Vec::new();
     let mut seen: Vec<(Section, u32)> = Vec::new();
@@ -174,38 +173,9 @@ pub(crate) fn parse_native(shown: &str, bare: &str, text: &str) -> Result<Migrat
         }
         let comment = line.strip_prefix("--").map(str::trim);
         if let Some(directive) = comment.and_then(|c| c.strip_prefix("migrator:")) {
-            let mut parts = directive.trim().splitn(3, char::is_whitespace);
-            match parts.next() {
-                Some("no-transaction") => no_transaction = true,
-                Some("allow") => {
-                    let id = parts.next().unwrap_or("").trim();
-                    let reason = parts.next().unwrap_or("").trim();
-                    if id.is_empty() || reason.is_empty() {
-                        return Err(error(
-                            line_no,
-                            FormatErrorKind::UnknownDirective(format!(
-                                "{line} (an allow needs a check id and a reason)"
-                            )),
-                        ));
-                    }
-                    if !crate::checks::is_known_check(id) {
-                        return Err(error(
-                            line_no,
-                            FormatErrorKind::UnknownCheck {
-                                id: id.to_string(),
-                                suggestion: crate::checks::closest_check(id),
-                            },
-                        ));
-                    }
-                    allows.push((Cow::Owned(id.to_string()), Cow::Owned(reason.to_string())));
-                }
-                _ => {
-                    return Err(error(
-                        line_no,
-                        FormatErrorKind::UnknownDirective(line.to_string()),
-                    ))
-                }
-            }
+            directives
+                .read(directive, line, line_no)
+                .map_err(|kind| error(line_no, kind))?;
             continue;
         }
         match current {
@@ -231,12 +201,21 @@ pub(crate) fn parse_native(shown: &str, bare: &str, text: &str) -> Result<Migrat
     if !seen.iter().any(|(s, _)| *s == Section::Up) {
         return Err(error(1, FormatErrorKind::NoUpSection));
     }
+    let Directives {
+        no_transaction,
+        backfill,
+        allows,
+    } = directives;
     let issue = resolve_issue(name.issue, header_issue.as_ref()).map_err(|(l, k)| error(l, k))?;
 
     let verbatim = imported.is_some();
     let (up, down, tables) = section_bodies(&text, bodies, name.version, no_transaction, verbatim)
         .map_err(|(line, kind)| error(line, kind))?;
     let up = up.unwrap_or_default();
+    if let Some(b) = &backfill {
+        check_backfill(b, &up, no_transaction)
+            .map_err(|(l, m)| error(l, FormatErrorKind::Backfill(m)))?;
+    }
     let original = imported
         .map(|(line, value)| {
             header.imported_from = Some(Cow::Owned(value.to_string()));
@@ -263,6 +242,7 @@ pub(crate) fn parse_native(shown: &str, bare: &str, text: &str) -> Result<Migrat
         checksum: Cow::Owned(checksum),
         no_transaction,
         header,
+        backfill,
         up: Cow::Owned(up),
         down: down.map(Cow::Owned),
         tables: Cow::Owned(tables.into_iter().map(Cow::Owned).collect()),
@@ -270,6 +250,71 @@ pub(crate) fn parse_native(shown: &str, bare: &str, text: &str) -> Result<Migrat
         layout: Layout::Native,
         original,
     })
+}
+
+/// The `-- migrator:` directives of a file.
+#[derive(Default)]
+struct Directives {
+    no_transaction: bool,
+    backfill: Option<crate::Backfill>,
+    allows: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+}
+
+impl Directives {
+    /// Reads one directive (the comment after `migrator:`) of the file's line `line_no`, `line`.
+    fn read(&mut self, directive: &str, line: &str, line_no: u32) -> Result<(), FormatErrorKind> {
+        let directive = directive.trim();
+        let mut parts = directive.splitn(3, char::is_whitespace);
+        match parts.next() {
+            Some("no-transaction") => self.no_transaction = true,
+            Some("backfill") => {
+                if self.backfill.is_some() {
+                    return Err(FormatErrorKind::Backfill(
+                        "a second backfill directive; a migration backfills one table".to_string(),
+                    ));
+                }
+                let settings = directive["backfill".len()..].trim();
+                self.backfill = Some(
+                    crate::Backfill::parse_directive(settings, line_no)
+                        .map_err(FormatErrorKind::Backfill)?,
+                );
+            }
+            Some("allow") => {
+                let id = parts.next().unwrap_or("").trim();
+                let reason = parts.next().unwrap_or("").trim();
+                if id.is_empty() || reason.is_empty() {
+                    return Err(FormatErrorKind::UnknownDirective(format!(
+                        "{line} (an allow needs a check id and a reason)"
+                    )));
+                }
+                if !crate::checks::is_known_check(id) {
+                    return Err(FormatErrorKind::UnknownCheck {
+                        id: id.to_string(),
+                        suggestion: crate::checks::closest_check(id),
+                    });
+                }
+                self.allows
+                    .push((Cow::Owned(id.to_string()), Cow::Owned(reason.to_string())));
+            }
+            _ => return Err(FormatErrorKind::UnknownDirective(line.to_string())),
+        }
+        Ok(())
+    }
+}
+
+/// A backfill migration runs its one UPDATE in batches, each a transaction of its own.
+fn check_backfill(
+    backfill: &crate::Backfill,
+    up: &[Statement],
+    no_transaction: bool,
+) -> Result<(), (u32, String)> {
+    if no_transaction {
+        return Err((
+            backfill.line,
+            "a backfill migration cannot also be `no-transaction`: each of its batches is a transaction of its own; remove one of the two directives".to_string(),
+        ));
+    }
+    backfill.check_up(up)
 }
 
 /// The issue of a file: the file name's and the `-- Issue #N` header's must agree.
@@ -752,6 +797,42 @@ mod tests {
             "20240101000000_typo.sql:2: `-- migrator:allow pg-index-not-concurent`: unknown check id \"pg-index-not-concurent\" (did you mean \"pg-index-not-concurrent\"?); the known ids are listed by `migrator-tool lint --help` and in migrator/analyse/README.md"
         );
         assert!(!m.has_down());
+    }
+
+    #[test]
+    fn a_backfill_directive_is_read_and_checked_with_its_line() {
+        let n = "20240301000000_issue_17_verify.sql";
+        let m = parse_file(
+            n,
+            "-- Issue #17: verify\n-- migrator:backfill table=users key=id batch=500 pause=10ms\n-- == UP MIGRATION ==\nUPDATE users SET verified = true WHERE verified IS NULL;\n-- == DOWN MIGRATION ==\n",
+        )
+        .unwrap();
+        let b = m.backfill.as_ref().unwrap();
+        assert_eq!(
+            (b.table.as_ref(), b.key.as_ref(), b.batch, b.line),
+            ("users", "id", 500, 2)
+        );
+        assert!(
+            parse_file(n, "-- == UP MIGRATION ==\nUPDATE users SET n = 1;\n")
+                .unwrap()
+                .backfill
+                .is_none()
+        );
+        for (text, line, says) in [
+            ("-- migrator:backfill table=users\n-- == UP MIGRATION ==\nUPDATE users SET n = 1;\n", 1, "needs key="),
+            ("-- migrator:backfill table=users key=id\n-- migrator:backfill table=users key=id\n-- == UP MIGRATION ==\nUPDATE users SET n = 1;\n", 2, "second backfill"),
+            ("-- migrator:backfill table=users key=id\n-- == UP MIGRATION ==\nUPDATE users SET n = 1;\nUPDATE users SET m = 2;\n", 4, "exactly one UPDATE"),
+            ("-- migrator:backfill table=users key=id\n-- == UP MIGRATION ==\n\nDELETE FROM users;\n", 4, "starts with `DELETE`"),
+            ("-- migrator:backfill table=users key=id\n-- migrator:no-transaction\n-- == UP MIGRATION ==\nUPDATE users SET n = 1;\n", 1, "cannot also be `no-transaction`"),
+        ] {
+            let e = err(n, text);
+            assert_eq!(e.line, line, "{text}: {e}");
+            assert!(e.to_string().contains(says), "{text}: {e}");
+        }
+        // The directive is part of the checksum: changing the batch size is a new migration text.
+        let a = parse_file(n, "-- migrator:backfill table=t key=id batch=1\n-- == UP MIGRATION ==\nUPDATE t SET n = 1;\n").unwrap();
+        let b = parse_file(n, "-- migrator:backfill table=t key=id batch=2\n-- == UP MIGRATION ==\nUPDATE t SET n = 1;\n").unwrap();
+        assert_ne!(a.checksum, b.checksum);
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! The [`Migration`] type holds `Cow<'static, _>` fields so the proc-macro can emit it as static data (no code
 //! runs at start-up) while the runtime and the tool build the same type from files read at run time.
 
+pub mod backfill;
 mod checks;
 mod engine;
 mod error;
@@ -24,6 +25,7 @@ mod read;
 mod set;
 mod split;
 
+pub use backfill::{Backfill, BatchStatement};
 pub use checks::{closest_check, is_known_check, CHECK_IDS};
 pub use engine::EngineKind;
 pub use error::{FormatError, FormatErrorKind, SetError};

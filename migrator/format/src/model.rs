@@ -155,6 +155,9 @@ pub struct Migration {
     pub no_transaction: bool,
     /// The metadata header.
     pub header: Header,
+    /// `-- migrator:backfill table=... key=...`: the UP is one UPDATE the runtime runs in batches of key
+    /// ranges, each batch its own short transaction (see [`crate::backfill`]).
+    pub backfill: Option<crate::Backfill>,
     /// UP statements: of a native file without its own `BEGIN`/`COMMIT` and `schema_migrations`
     /// bookkeeping; of another tool's layout (or an imported file) verbatim.
     pub up: Cow<'static, [Statement]>,
@@ -261,6 +264,37 @@ pub mod embed {
 
     /// No original tool.
     pub const NO_ORIGINAL: Option<super::Original> = None;
+
+    /// Not a backfill migration.
+    pub const NO_BACKFILL: Option<crate::Backfill> = None;
+
+    /// A backfill directive (`pause_ms` `u64::MAX`: the engine's default pause; `target_ms` 0: no target
+    /// duration).
+    pub const fn backfill(
+        table: &'static str,
+        key: &'static str,
+        batch: u32,
+        pause_ms: u64,
+        target_ms: u64,
+        line: u32,
+    ) -> Option<crate::Backfill> {
+        Some(crate::Backfill {
+            table: Cow::Borrowed(table),
+            key: Cow::Borrowed(key),
+            batch,
+            pause: if pause_ms == u64::MAX {
+                None
+            } else {
+                Some(std::time::Duration::from_millis(pause_ms))
+            },
+            target: if target_ms == 0 {
+                None
+            } else {
+                Some(std::time::Duration::from_millis(target_ms))
+            },
+            line,
+        })
+    }
 
     /// A diesel migration's identity.
     pub const fn diesel(version: &'static str) -> Option<super::Original> {

@@ -136,6 +136,13 @@ pub(crate) fn check_row_limit(
     };
     let mut over = Vec::new();
     for m in pending {
+        if m.backfill.is_some() {
+            debug!(
+                version = m.version,
+                "a backfill runs in batches: no row limit"
+            );
+            continue;
+        }
         if let Some((_, reason)) = m.allows.iter().find(|(id, _)| id == ROW_LIMIT_ALLOW) {
             debug!(version = m.version, %reason, "row limit allowed by the migration");
             continue;

@@ -3,6 +3,7 @@
 //! [`Engine`]; history bookkeeping in [`crate::history`].
 
 pub(crate) mod adopt;
+mod backfill;
 mod health;
 pub(crate) mod rehearse;
 mod rollback;
@@ -142,12 +143,23 @@ impl<'s> Migrator<'s> {
             );
             return Ok(report);
         }
+        // A backfill already under way is first: nothing to apply before it, no lock to take.
+        if let Some(report) = self.backfill_under_way(engine, &first.pending, &rows)? {
+            return Ok(report);
+        }
         let lock_started = Instant::now();
         let mut session = Session::begin(engine, &self.config)?;
         let lock_wait = lock_started.elapsed();
         // Another process may have migrated while we waited: plan again under the lock.
         let rows = session.history.read(session.engine)?;
         let plan = plan(set, &rows, &self.config, atomic).map_err(Error::Validation)?;
+        if backfill::backfill_first(&plan.pending, &rows) {
+            // Another process started the backfill while this one waited for the lock.
+            session.end(true)?;
+            return Ok(self
+                .backfill_under_way(engine, &plan.pending, &rows)?
+                .unwrap_or_default());
+        }
         let mut report = Report {
             already_applied: plan.applied,
             lock_wait,
@@ -175,6 +187,7 @@ impl<'s> Migrator<'s> {
         session.end(true)?;
         applied?;
         self.check_health(engine, &mut report)?;
+        let mut report = self.after_boot(engine, report)?;
         report.total = started.elapsed();
         Ok(report)
     }
@@ -291,7 +304,17 @@ impl<'s> Migrator<'s> {
         direction: Direction,
         report: &mut Report,
     ) -> Result<(), Error> {
-        for m in migrations {
+        for (i, m) in migrations.iter().enumerate() {
+            if self.config.stop.is_stopped() {
+                return Err(Error::Stopped(format!(
+                    "stopped on request before migration {} ({}); what this run completed stays, the rest is pending",
+                    m.version, m.file_name
+                )));
+            }
+            if direction == Direction::Up && m.backfill.is_some() {
+                // The batches run outside the migration lock; what follows waits for them.
+                return self.reach_backfill(session, m, &migrations[i + 1..], report);
+            }
             match session.apply(m, direction) {
                 Ok(took) => report.push(m, Some(direction), took),
                 // The lock was lost or bypassed and another process got here first: nothing ran twice;

@@ -75,6 +75,7 @@ pub(crate) fn build(f: Foreign<'_>) -> Result<Migration, FormatError> {
         checksum: Cow::Owned(checksum),
         no_transaction: f.no_transaction,
         header: Header::default(),
+        backfill: None,
         up: Cow::Owned(up),
         down: down.map(Cow::Owned),
         tables: Cow::Owned(tables.into_iter().map(Cow::Owned).collect()),

@@ -1,6 +1,7 @@
 //! Subcommands, one module each: `generate`, `lint`, `metrics` work on files; `status`, `history`, `apply`,
 //! `rollback`, `rehearse` act on a database through the runtime (`runtime`, with what they share in `database`).
 
+mod backfill;
 mod changelog;
 mod database;
 mod docs;
@@ -45,6 +46,9 @@ pub enum Command {
     Preview(preview::Args),
     /// Apply the pending migrations of --dir as a host's boot does (policy checks, backup, lock).
     Apply(runtime::ApplyArgs),
+    /// Run the pending backfill migrations of --dir now, batch by batch with a progress bar on stderr, then
+    /// apply the migrations that waited for them (the host's --migrate-backfill).
+    Backfill(backfill::Args),
     /// Rehearse the pending migrations of --dir on a scratch copy of the database (UP, health checks,
     /// DOWN back to the schema before, UP again); the database is not changed.
     Rehearse(runtime::RehearseArgs),
@@ -68,7 +72,7 @@ pub fn admin_help() -> String {
     let mut out = String::from("Admin actions (the host's --migrate-<action> flags; each also takes --dir DIR --database-url URL [--policy FILE]):\n");
     for action in migrator::admin::ACTIONS
         .iter()
-        .filter(|a| !matches!(a.name, "help" | "preview"))
+        .filter(|a| !matches!(a.name, "help" | "preview" | "backfill"))
     {
         let arg = match action.arg {
             migrator::admin::Arg::None => String::new(),
@@ -101,6 +105,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Changelog(args) => changelog::run(args),
         Command::Track(args) => track::run(args),
         Command::Docs(args) => docs::run(args),
+        Command::Backfill(args) => backfill::run(args),
         Command::Admin(args) => {
             let known = args
                 .first()
