@@ -14,7 +14,41 @@ both_engines!(
     rehearsing_alone_reads_the_database_and_changes_nothing,
     one_rehearsal_reports_every_broken_down_in_order,
     the_whole_history_rehearses_from_an_empty_database,
+    the_boot_keeps_what_the_up_did_not_what_the_rehearsal_left,
 );
+
+/// An UP that is not idempotent on data (it counts): the rehearsal runs it twice (UP, then UP again after
+/// the DOWN), wherever it runs (a copy, or on SQLite the run's own transaction under a savepoint), yet the
+/// database ends as one UP leaves it, and no scratch copy is left.
+fn the_boot_keeps_what_the_up_did_not_what_the_rehearsal_left(ws: &Workspace, db: &Db) {
+    base(ws, db);
+    ws.add(
+        20240102000000,
+        Some(2),
+        "bump",
+        "ALTER TABLE t ADD COLUMN hits INTEGER NOT NULL DEFAULT 0;\nUPDATE t SET hits = hits + 1;\nUPDATE t SET code = concat(code, 'x');",
+        Some("UPDATE t SET code = substr(code, 1, length(code) - 1);\nALTER TABLE t DROP COLUMN hits;"),
+    );
+    let report = db.boot(&ws.set()).unwrap();
+    assert_eq!(report.applied_versions(), vec![20240102000000]);
+    let rehearsal = report.rehearsal.as_ref().expect("a rehearsal ran");
+    assert!(rehearsal
+        .steps
+        .iter()
+        .any(|s| s.phase == RehearsalPhase::UpAgain));
+    assert_eq!(db.count("SELECT count(*) FROM t WHERE hits = 1"), 3);
+    assert_eq!(
+        db.count("SELECT count(*) FROM t WHERE code IN ('ax', 'bx')"),
+        3
+    );
+    let history = db.history();
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert!(
+        history.iter().all(|(_, status)| status == "applied"),
+        "{history:?}"
+    );
+    assert_no_scratch_left(db);
+}
 
 /// Three pending migrations, two of them with broken DOWNs (one fails, one leaves a column behind): one
 /// rehearsal lists both, in order, with a count. MySQL cannot undo DDL, so there the first one ends it.

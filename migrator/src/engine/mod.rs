@@ -448,6 +448,15 @@ pub trait ScratchCopy {
         from: CopyFrom<'_>,
         run: &mut dyn FnMut(&mut dyn Engine) -> Result<(), Error>,
     ) -> Result<(), Error>;
+
+    /// `true` when the run's own transaction can stand in for the scratch copy: the engine applies a
+    /// whole run in one transaction that no other connection sees before it commits, and undoes any part
+    /// of it with a savepoint (SQLite, unless it commits each migration). The boot then rehearses on the
+    /// database itself inside that transaction and rolls all of it back on a finding, instead of copying
+    /// the database first.
+    fn run_is_a_copy(&self) -> bool {
+        false
+    }
 }
 
 /// Capability: the schema as comparable objects.
