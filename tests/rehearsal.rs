@@ -15,7 +15,53 @@ both_engines!(
     one_rehearsal_reports_every_broken_down_in_order,
     the_whole_history_rehearses_from_an_empty_database,
     the_boot_keeps_what_the_up_did_not_what_the_rehearsal_left,
+    a_finding_on_a_fresh_database_leaves_only_the_history_tables,
 );
+
+/// A fresh database (no application table): on SQLite and PostgreSQL the boot rehearses inside the run's
+/// own transaction, not on a copy. A DOWN that leaves its table behind is found as on a copy, the later
+/// migration is still rehearsed, and nothing of the run stays but the (empty) history tables.
+fn a_finding_on_a_fresh_database_leaves_only_the_history_tables(ws: &Workspace, db: &Db) {
+    ws.add(
+        20240101000000,
+        Some(1),
+        "keeps",
+        "CREATE TABLE kept (x INTEGER);",
+        Some("SELECT 1;"),
+    );
+    ws.add(
+        20240102000000,
+        Some(2),
+        "fine",
+        "CREATE TABLE fine (x INTEGER);\nINSERT INTO fine (x) VALUES (1);",
+        Some("DROP TABLE fine;"),
+    );
+    let err = db
+        .boot_with(
+            &ws.set(),
+            Config {
+                require_backup: false,
+                ..Config::default()
+            },
+        )
+        .unwrap_err();
+    let Error::Rehearsal { findings, .. } = &err else {
+        panic!("expected the rehearsal's findings, got {err}");
+    };
+    assert_eq!(findings.len(), 1, "{err}");
+    assert_eq!(findings[0].version, 20240101000000);
+    assert_eq!(findings[0].phase, RehearsalPhase::Down);
+    assert!(
+        findings[0]
+            .differences
+            .iter()
+            .any(|d| d.contains("kept") && d.contains("is left behind")),
+        "{err}"
+    );
+    assert_eq!(db.fingerprint(), Vec::<String>::new(), "no table stays");
+    assert_eq!(db.history(), Vec::new(), "no history row stays");
+    assert_no_scratch_left(db);
+}
 
 /// An UP that is not idempotent on data (it counts): the rehearsal runs it twice (UP, then UP again after
 /// the DOWN), wherever it runs (a copy, or on SQLite the run's own transaction under a savepoint), yet the

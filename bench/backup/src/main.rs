@@ -2,8 +2,9 @@
 //!
 //! 1. `cp` of the database file (and `cp` followed by an fsync of the copy) against migrator's SQLite
 //!    backup of it, with the file in the page cache (warm) and, when `/proc/sys/vm/drop_caches` is
-//!    writable, after dropping the caches (cold): the backup of a rollback-journal database (the online
-//!    backup API copies it on one core while `quick_check` runs over the same snapshot on the other), of the
+//!    writable, after dropping the caches (cold): the backup of a rollback-journal database (the file's
+//!    bytes read through SQLite's own file handle and fsynced on one core while `quick_check` runs over the
+//!    same snapshot on the other), of the
 //!    same database in WAL mode (copy, then `quick_check` of the copy), and the sequential backup this
 //!    replaced;
 //! 2. the two parts alone: the backup API copy and `quick_check`;
@@ -214,7 +215,7 @@ fn run(args: &Args) -> Result<(), String> {
     let mut table: Vec<(&str, Vec<Duration>)> = vec![
         ("`cp`", vec![]),
         ("`cp`, then fsync of the copy (`sync FILE`)", vec![]),
-        ("migrator backup (rollback journal): backup API copy on one core, quick_check of the same snapshot on the other", vec![]),
+        ("migrator backup (rollback journal): the file's bytes through SQLite's own handle, then fsync, on one core; quick_check of the same snapshot on the other", vec![]),
         ("migrator backup (WAL): backup API copy, then quick_check of the copy", vec![]),
         ("the backup before this change: backup API copy, then quick_check of the copy", vec![]),
         ("of which the backup API copy alone (SQLite syncs the copy)", vec![]),

@@ -169,8 +169,9 @@ impl<'s> Migrator<'s> {
         for m in &plan.skipped {
             report.push(m, None, Duration::ZERO);
         }
-        let in_place =
-            self.config.require_test_run && self.can_rehearse_in_place(&mut session, &plan.pending);
+        let in_place = self.config.require_test_run
+            && !plan.pending.is_empty()
+            && self.can_rehearse_in_place(&mut session, &plan.pending)?;
         if let Some(first) = plan.pending.first() {
             if self.config.require_backup {
                 report.backup = Some(self.take_backup(session.engine, &first.version.to_string())?);

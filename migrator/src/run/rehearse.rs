@@ -237,18 +237,24 @@ impl<'s> Migrator<'s> {
     }
 
     /// `true` when the boot can rehearse `pending` in its own run transaction (see
-    /// [`Migrator::rehearse_in_place`]): the engine's run is a copy nobody else sees, and every pending
-    /// migration runs inside it (no `no-transaction` migration, no backfill).
+    /// [`Migrator::rehearse_in_place`]): every pending migration runs inside that transaction (no
+    /// `no-transaction` migration, no backfill), and the run is a copy nobody else sees: the engine says
+    /// so (SQLite), or the run on a fresh database is one transaction (PostgreSQL), opened here.
     pub(crate) fn can_rehearse_in_place(
         &self,
         session: &mut Session<'_>,
         pending: &[&Migration],
-    ) -> bool {
-        session.can_undo()
-            && session.engine.scratch().is_some_and(|s| s.run_is_a_copy())
-            && pending
-                .iter()
-                .all(|m| !m.no_transaction && m.backfill.is_none())
+    ) -> Result<bool, Error> {
+        if !pending
+            .iter()
+            .all(|m| !m.no_transaction && m.backfill.is_none())
+        {
+            return Ok(false);
+        }
+        if session.engine.scratch().is_some_and(|s| s.run_is_a_copy()) && session.can_undo() {
+            return Ok(true);
+        }
+        session.open_fresh_run()
     }
 
     /// The boot's rehearsal when the run's transaction stands in for the scratch copy (the engine says

@@ -137,7 +137,20 @@ impl<'e> Session<'e> {
 
     /// `true` when a step can be undone with a savepoint (one transaction around the run).
     pub fn can_undo(&self) -> bool {
-        self.nested || self.engine.dialect().atomicity == Atomicity::RunTransaction
+        self.nested
+            || self.run == RunTransaction::Open
+            || self.engine.dialect().atomicity == Atomicity::RunTransaction
+    }
+
+    /// Decides now, before the first migration, whether an UP run is one transaction (a
+    /// `MigrationTransaction` engine on a fresh database: see [`Session::apply`]) and opens it if so;
+    /// `true` when the run is one transaction nobody else sees before it commits.
+    pub fn open_fresh_run(&mut self) -> Result<bool, Error> {
+        if self.nested || self.engine.dialect().atomicity != Atomicity::MigrationTransaction {
+            return Ok(false);
+        }
+        self.decide_run_transaction(Direction::Up)?;
+        Ok(self.run == RunTransaction::Open)
     }
 
     /// Ends the run: commits what a run transaction holds (or rolls it back) and releases the lock.
