@@ -483,3 +483,198 @@ fn concurrently_inside_a_transaction_says_to_mark_the_file_no_transaction() {
         ]
     );
 }
+
+/// What the peers do: apply and record, no backup, no rehearsal.
+fn apply_only() -> Config {
+    Config {
+        require_backup: false,
+        require_test_run: false,
+        ..Config::default()
+    }
+}
+
+fn add_tables(ws: &Workspace, from: u64, to: u64) {
+    for i in from..=to {
+        ws.add(
+            20240101000000 + i,
+            Some(i as u32),
+            &format!("t{i}"),
+            &format!("CREATE TABLE t{i} (id INTEGER PRIMARY KEY, name TEXT);\nCREATE INDEX t{i}_name ON t{i} (name);"),
+            Some(&format!("DROP TABLE t{i};")),
+        );
+    }
+}
+
+/// The transactions that wrote the history rows of `versions`: `applied_at` is the start time of the
+/// transaction that applied the migration (`CURRENT_TIMESTAMP`, in microseconds). (A row's `xmin` would not
+/// tell: a savepoint is a subtransaction with an id of its own.)
+fn writers(db: &Db, versions: &str) -> i64 {
+    db.count(&format!(
+        "SELECT count(DISTINCT applied_at) FROM schema_migrations WHERE version IN ({versions})"
+    ))
+}
+
+#[test]
+fn a_fresh_database_is_migrated_in_one_transaction_and_a_live_one_a_transaction_per_migration() {
+    let Some((ws, db)) = pg() else { return };
+    add_tables(&ws, 1, 4);
+    let report = db.boot_with(&ws.set(), apply_only()).unwrap();
+    assert_eq!(report.applied_versions().len(), 4);
+    // No application table yet: the four migrations and their history and log rows were written by one
+    // transaction.
+    let all = "20240101000001, 20240101000002, 20240101000003, 20240101000004";
+    assert_eq!(writers(&db, all), 1);
+    assert_eq!(
+        db.count("SELECT count(DISTINCT at) FROM schema_migrations_log WHERE action = 'applied'"),
+        1
+    );
+    assert!(db.count("SELECT min(execution_ms) FROM schema_migrations") >= 0);
+    // Now the database holds tables: each further migration commits on its own.
+    add_tables(&ws, 5, 7);
+    db.boot_with(&ws.set(), apply_only()).unwrap();
+    assert_eq!(
+        writers(&db, "20240101000005, 20240101000006, 20240101000007"),
+        3
+    );
+    assert_eq!(writers(&db, &format!("{all}, 20240101000005")), 2);
+    assert_eq!(db.history().len(), 7);
+}
+
+#[test]
+fn a_failure_in_a_fresh_database_run_keeps_the_migrations_before_it_and_nothing_of_itself() {
+    let Some((ws, db)) = pg() else { return };
+    add_tables(&ws, 1, 2);
+    ws.add(
+        20240101000003,
+        Some(3),
+        "bad",
+        "CREATE TABLE t3 (id INTEGER PRIMARY KEY);\nINSERT INTO t3 VALUES (1);\nINSERT INTO no_such_table VALUES (1);",
+        Some("DROP TABLE t3;"),
+    );
+    add_tables(&ws, 4, 4);
+    let err = db.boot_with(&ws.set(), apply_only()).unwrap_err();
+    let Error::Migration(failure) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(failure.version, 20240101000003, "{err}");
+    assert_eq!(
+        (failure.statement_index, failure.statement_count),
+        (3, 3),
+        "{err}"
+    );
+    assert_eq!(failure.completed, [20240101000001, 20240101000002], "{err}");
+    assert_eq!(
+        db.history(),
+        [
+            (20240101000001, "applied".to_string()),
+            (20240101000002, "applied".to_string()),
+            (20240101000003, "failed".to_string())
+        ]
+    );
+    assert_eq!(writers(&db, "20240101000001, 20240101000002"), 1);
+    assert_eq!(
+        db.count("SELECT count(*) FROM pg_tables WHERE tablename IN ('t1', 't2', 't3', 't4')"),
+        2
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM schema_migrations_log WHERE action = 'up_failed' AND version = 20240101000003"),
+        1
+    );
+    // Fixed, it applies at the next boot (a transaction per migration now: the database holds tables).
+    ws.add(
+        20240101000003,
+        Some(3),
+        "bad",
+        "CREATE TABLE t3 (id INTEGER PRIMARY KEY);\nINSERT INTO t3 VALUES (1);",
+        Some("DROP TABLE t3;"),
+    );
+    let report = db.boot_with(&ws.set(), apply_only()).unwrap();
+    assert_eq!(report.applied_versions(), [20240101000003, 20240101000004]);
+}
+
+/// Another process commits the history row of a pending migration while this boot's claim waits for it:
+/// the claim, sent in the same round trip as the migration's statements, stops the batch before any of
+/// them runs (a sequence's `nextval`, which no rollback undoes, stays untouched), and the boot goes on
+/// with the next migration. On a fresh database (one run transaction) and on a live one.
+fn a_claim_lost_to_another_process_runs_nothing(live: bool) {
+    let Some((ws, db)) = pg() else { return };
+    ws.add(
+        20240101000001,
+        Some(1),
+        "sequence",
+        "CREATE SEQUENCE ticks;",
+        None,
+    );
+    db.boot_with(&ws.set(), apply_only()).unwrap();
+    if live {
+        db.exec("CREATE TABLE app_data (id INTEGER)");
+    }
+    ws.add(
+        20240101000002,
+        Some(2),
+        "tick",
+        "SELECT nextval('ticks');",
+        None,
+    );
+    add_tables(&ws, 3, 3);
+    let set = ws.set();
+    let other = set.get(20240101000002).unwrap();
+    let mut conn = connect(&db);
+    conn.batch_execute(&format!(
+        "BEGIN; INSERT INTO schema_migrations (version, name, issue_number, checksum, status) VALUES (20240101000002, 'tick', 2, '{}', 'applied')",
+        other.checksum
+    ))
+    .unwrap();
+    let report = std::thread::scope(|scope| {
+        let boot = scope.spawn(|| {
+            db.boot_with(
+                &set,
+                Config {
+                    lock_timeout: Duration::from_secs(30),
+                    ..apply_only()
+                },
+            )
+        });
+        let started = Instant::now();
+        while db.count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%migrator-claim-taken%'") == 0 {
+            assert!(started.elapsed() < Duration::from_secs(20), "the claim never waited");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        conn.batch_execute("COMMIT").unwrap();
+        boot.join().unwrap()
+    })
+    .unwrap();
+    assert_eq!(
+        report
+            .steps
+            .iter()
+            .map(|s| (s.version, s.outcome.clone()))
+            .collect::<Vec<_>>(),
+        [
+            (20240101000002, migrator::Outcome::DoneElsewhere),
+            (20240101000003, migrator::Outcome::Applied)
+        ]
+    );
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM pg_sequences WHERE sequencename = 'ticks' AND last_value IS NULL"
+        ),
+        1,
+        "the statements of the lost claim did not run"
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM schema_migrations_log WHERE version = 20240101000002"),
+        0
+    );
+    assert_eq!(db.history().len(), 3);
+}
+
+#[test]
+fn a_claim_lost_to_another_process_runs_nothing_on_a_fresh_database() {
+    a_claim_lost_to_another_process_runs_nothing(false);
+}
+
+#[test]
+fn a_claim_lost_to_another_process_runs_nothing_on_a_live_database() {
+    a_claim_lost_to_another_process_runs_nothing(true);
+}

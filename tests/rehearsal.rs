@@ -14,7 +14,87 @@ both_engines!(
     rehearsing_alone_reads_the_database_and_changes_nothing,
     one_rehearsal_reports_every_broken_down_in_order,
     the_whole_history_rehearses_from_an_empty_database,
+    the_boot_keeps_what_the_up_did_not_what_the_rehearsal_left,
+    a_finding_on_a_fresh_database_leaves_only_the_history_tables,
 );
+
+/// A fresh database (no application table): on SQLite and PostgreSQL the boot rehearses inside the run's
+/// own transaction, not on a copy. A DOWN that leaves its table behind is found as on a copy, the later
+/// migration is still rehearsed, and nothing of the run stays but the (empty) history tables.
+fn a_finding_on_a_fresh_database_leaves_only_the_history_tables(ws: &Workspace, db: &Db) {
+    ws.add(
+        20240101000000,
+        Some(1),
+        "keeps",
+        "CREATE TABLE kept (x INTEGER);",
+        Some("SELECT 1;"),
+    );
+    ws.add(
+        20240102000000,
+        Some(2),
+        "fine",
+        "CREATE TABLE fine (x INTEGER);\nINSERT INTO fine (x) VALUES (1);",
+        Some("DROP TABLE fine;"),
+    );
+    let err = db
+        .boot_with(
+            &ws.set(),
+            Config {
+                require_backup: false,
+                ..Config::default()
+            },
+        )
+        .unwrap_err();
+    let Error::Rehearsal { findings, .. } = &err else {
+        panic!("expected the rehearsal's findings, got {err}");
+    };
+    assert_eq!(findings.len(), 1, "{err}");
+    assert_eq!(findings[0].version, 20240101000000);
+    assert_eq!(findings[0].phase, RehearsalPhase::Down);
+    assert!(
+        findings[0]
+            .differences
+            .iter()
+            .any(|d| d.contains("kept") && d.contains("is left behind")),
+        "{err}"
+    );
+    assert_eq!(db.fingerprint(), Vec::<String>::new(), "no table stays");
+    assert_eq!(db.history(), Vec::new(), "no history row stays");
+    assert_no_scratch_left(db);
+}
+
+/// An UP that is not idempotent on data (it counts): the rehearsal runs it twice (UP, then UP again after
+/// the DOWN), wherever it runs (a copy, or on SQLite the run's own transaction under a savepoint), yet the
+/// database ends as one UP leaves it, and no scratch copy is left.
+fn the_boot_keeps_what_the_up_did_not_what_the_rehearsal_left(ws: &Workspace, db: &Db) {
+    base(ws, db);
+    ws.add(
+        20240102000000,
+        Some(2),
+        "bump",
+        "ALTER TABLE t ADD COLUMN hits INTEGER NOT NULL DEFAULT 0;\nUPDATE t SET hits = hits + 1;\nUPDATE t SET code = concat(code, 'x');",
+        Some("UPDATE t SET code = substr(code, 1, length(code) - 1);\nALTER TABLE t DROP COLUMN hits;"),
+    );
+    let report = db.boot(&ws.set()).unwrap();
+    assert_eq!(report.applied_versions(), vec![20240102000000]);
+    let rehearsal = report.rehearsal.as_ref().expect("a rehearsal ran");
+    assert!(rehearsal
+        .steps
+        .iter()
+        .any(|s| s.phase == RehearsalPhase::UpAgain));
+    assert_eq!(db.count("SELECT count(*) FROM t WHERE hits = 1"), 3);
+    assert_eq!(
+        db.count("SELECT count(*) FROM t WHERE code IN ('ax', 'bx')"),
+        3
+    );
+    let history = db.history();
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert!(
+        history.iter().all(|(_, status)| status == "applied"),
+        "{history:?}"
+    );
+    assert_no_scratch_left(db);
+}
 
 /// Three pending migrations, two of them with broken DOWNs (one fails, one leaves a column behind): one
 /// rehearsal lists both, in order, with a count. MySQL cannot undo DDL, so there the first one ends it.
@@ -48,11 +128,16 @@ fn one_rehearsal_reports_every_broken_down_in_order(ws: &Workspace, db: &Db) {
     let Error::Rehearsal {
         findings,
         rehearsed,
+        place,
     } = &err
     else {
         panic!("{err}")
     };
     assert_eq!(*rehearsed, 3);
+    assert_eq!(
+        *place, "on a scratch copy",
+        "Migrator::rehearse never touches the database"
+    );
     let found: Vec<(u64, RehearsalPhase)> = findings.iter().map(|f| (f.version, f.phase)).collect();
     if db.is_mysql() {
         assert_eq!(found, [(20240102000000, RehearsalPhase::Down)], "{err}");
@@ -195,7 +280,10 @@ fn a_down_that_does_not_restore_the_schema_stops_the_boot_with_the_objects_that_
     );
     let message = err.to_string();
     assert!(
-        message.contains("the real database was not touched") && message.contains("what to do"),
+        (message.contains("the real database was not touched")
+            || message
+                .contains("all of it was rolled back: the database is as it was before this run"))
+            && message.contains("what to do"),
         "{message}"
     );
     assert_eq!(state(db), before, "production untouched");

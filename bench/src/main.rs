@@ -8,13 +8,16 @@
 //! and `log_connections=on`, runs one boot check per tool and the floor, and prints what the server saw.
 
 mod pg;
+mod pg_evidence;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use diesel::{Connection as _, PgConnection, RunQueryDsl as _, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
-use migrator::{embed_migrations, Config, MigrationSet, Migrator, Postgres, Sqlite};
+use migrator::{
+    embed_migrations, Config, MigrationSet, Migrator, Postgres, RollbackOptions, Sqlite,
+};
 
 static OURS_10: MigrationSet = embed_migrations!("sets/ours/10");
 static OURS_100: MigrationSet = embed_migrations!("sets/ours/100");
@@ -176,6 +179,7 @@ struct Args {
     engines: Engines,
     filter: Option<usize>,
     pg_log: bool,
+    pairs: usize,
 }
 
 fn parse_args() -> Args {
@@ -183,6 +187,7 @@ fn parse_args() -> Args {
         engines: Engines::Both,
         filter: None,
         pg_log: false,
+        pairs: 15,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -200,6 +205,12 @@ fn parse_args() -> Args {
             };
         } else if a == "--pg-log" {
             args.pg_log = true;
+        } else if a == "--pairs" {
+            args.pairs = it
+                .next()
+                .and_then(|p| p.parse().ok())
+                .filter(|p| *p > 0)
+                .unwrap_or_else(|| usage("--pairs needs a positive number"));
         } else if let Ok(n) = a.parse() {
             args.filter = Some(n);
         } else {
@@ -211,7 +222,7 @@ fn parse_args() -> Args {
 
 fn usage(problem: &str) -> ! {
     eprintln!(
-        "{problem}\nusage: migrator-bench [--engine sqlite|postgres|both] [--pg-log] [10|100|1000]"
+        "{problem}\nusage: migrator-bench [--engine sqlite|postgres|both] [--pairs K] [--pg-log] [10|100|1000]"
     );
     std::process::exit(2);
 }
@@ -219,13 +230,14 @@ fn usage(problem: &str) -> ! {
 fn apply_row(
     engine: &str,
     n: usize,
+    measure: &str,
     ours: Vec<Duration>,
     diesel: Vec<Duration>,
     refinery: Vec<Duration>,
 ) {
     let (o, d, r) = (median(ours), median(diesel), median(refinery));
     println!(
-        "| {engine} | {n} | apply all | {} | {} | {} | {} | {} |",
+        "| {engine} | {n} | {measure} | {} | {} | {} | {} | {} |",
         ms(o),
         ms(d),
         ms(r),
@@ -343,15 +355,16 @@ fn main() {
             sqlite(size);
         }
     }
-    if let Some(server) = &mut server {
+    let live = server.as_mut().map(|server| server.live_template());
+    if let (Some(server), Some(live)) = (&mut server, &live) {
         for size in &sizes {
-            postgres(server, size);
+            postgres(server, size, live);
         }
     }
     if server.is_some() {
         println!();
         println!(
-            "PostgreSQL: every apply and roll-back rep on a fresh database (CREATE DATABASE from template1, or a copy of an applied one for roll back; not timed); times include connecting (ours: the lock connection too when something is pending). Medians of {} reps (apply, roll back; N = {}), {PG_CHECK_REPS} (boot check, floor).",
+            "PostgreSQL: every apply and roll-back rep on a new database (CREATE DATABASE from template1 for a fresh one, from a template holding one empty application table for a live one, or a copy of an applied one for roll back; not timed); times include connecting (ours: the lock connection too when something is pending). Medians of {} reps (apply, roll back; N = {}), {PG_CHECK_REPS} (boot check, floor).",
             sizes
                 .iter()
                 .map(|s| s.pg_apply_reps.to_string())
@@ -363,6 +376,9 @@ fn main() {
                 .collect::<Vec<_>>()
                 .join(" / "),
         );
+    }
+    if let (Some(server), Some(live), Some(largest)) = (&mut server, &live, sizes.last()) {
+        pg_evidence(server, largest, live, args.pairs);
     }
 }
 
@@ -392,7 +408,7 @@ fn sqlite(size: &Size) {
         refinery.push(t.elapsed());
     }
     let plain = median(ours.clone());
-    apply_row("SQLite", n, ours, diesel, refinery);
+    apply_row("SQLite", n, "apply all", ours, diesel, refinery);
     let mut defaults = Vec::new();
     for _ in 0..size.apply_reps.min(5) {
         let path = scratch.file();
@@ -463,7 +479,7 @@ fn sqlite(size: &Size) {
         let t = Instant::now();
         let conn = rusqlite::Connection::open(&a).expect("open");
         let report = Migrator::new(size.ours)
-            .rollback_to(&mut Sqlite::new(&conn), 0)
+            .rollback_to(&mut Sqlite::new(&conn), 0, RollbackOptions::default())
             .expect("rollback");
         assert_eq!(report.steps.len(), n);
         drop(conn);
@@ -478,33 +494,17 @@ fn sqlite(size: &Size) {
     rollback_row("SQLite", n, ours, diesel);
 }
 
-fn postgres(server: &mut pg::Server, size: &Size) {
+fn postgres(server: &mut pg::Server, size: &Size, live: &str) {
     let n = size.n;
-    // (a) apply all to an empty database (connecting included).
-    let (mut ours, mut diesel, mut refinery) = (Vec::new(), Vec::new(), Vec::new());
-    // The tools take turns at going first: the first run after the `CREATE DATABASE`s measured up to
-    // 0.8 s slower at N=1000 whichever tool it was, checkpoint or not. Each timed run also starts after a
-    // checkpoint, so that none pays for the dirty pages another run left behind.
-    for rep in 0..size.pg_apply_reps {
-        let (a, a_url) = server.create_db(None);
-        let (b, b_url) = server.create_db(None);
-        let (c, c_url) = server.create_db(None);
-        for tool in (0..3).map(|k| (k + rep) % 3) {
-            server.checkpoint();
-            let t = Instant::now();
-            match tool {
-                0 => ours_apply_pg(size.ours, &a_url, like_the_peers()),
-                1 => diesel_apply_pg((size.diesel)(), &b_url, n),
-                _ => refinery_apply_pg(size.refinery, &c_url, n),
-            }
-            [&mut ours, &mut diesel, &mut refinery][tool].push(t.elapsed());
-        }
-        for db in [a, b, c] {
-            server.drop_db(&db);
-        }
-    }
-    let plain = median(ours.clone());
-    apply_row("PostgreSQL", n, ours, diesel, refinery);
+    // (a) apply all to an empty database (connecting included): a fresh one (migrator applies the run as
+    // one transaction there) and a live one, holding an application table (a transaction per migration).
+    let plain = pg_apply(server, size, None, "apply all, fresh database");
+    pg_apply(
+        server,
+        size,
+        Some(live),
+        "apply all, live database (migrator: a transaction per migration)",
+    );
     let mut defaults = Vec::new();
     for _ in 0..size.pg_apply_reps.min(3) {
         let (db, url) = server.create_db(None);
@@ -548,7 +548,11 @@ fn postgres(server: &mut pg::Server, size: &Size) {
         let t = Instant::now();
         let mut conn = PgConnection::establish(&a_url).expect("connect");
         let report = Migrator::new(size.ours)
-            .rollback_to(&mut Postgres::new(&mut conn, &a_url), 0)
+            .rollback_to(
+                &mut Postgres::new(&mut conn, &a_url),
+                0,
+                RollbackOptions::default(),
+            )
             .expect("rollback");
         assert_eq!(report.steps.len(), n);
         drop(conn);
@@ -567,6 +571,79 @@ fn postgres(server: &mut pg::Server, size: &Size) {
     for db in [ours_db, diesel_db, refinery_db] {
         server.drop_db(&db);
     }
+}
+
+/// The apply row of one database kind (a new database from `template` for each rep); returns migrator's
+/// median.
+fn pg_apply(
+    server: &mut pg::Server,
+    size: &Size,
+    template: Option<&str>,
+    measure: &str,
+) -> Duration {
+    let n = size.n;
+    let (mut ours, mut diesel, mut refinery) = (Vec::new(), Vec::new(), Vec::new());
+    // The tools take turns at going first: the first run after the `CREATE DATABASE`s measured up to
+    // 0.8 s slower at N=1000 whichever tool it was, checkpoint or not. Each timed run also starts after a
+    // checkpoint, so that none pays for the dirty pages another run left behind.
+    for rep in 0..size.pg_apply_reps {
+        let (a, a_url) = server.create_db(template);
+        let (b, b_url) = server.create_db(template);
+        let (c, c_url) = server.create_db(template);
+        for tool in (0..3).map(|k| (k + rep) % 3) {
+            server.checkpoint();
+            let t = Instant::now();
+            match tool {
+                0 => ours_apply_pg(size.ours, &a_url, like_the_peers()),
+                1 => diesel_apply_pg((size.diesel)(), &b_url, n),
+                _ => refinery_apply_pg(size.refinery, &c_url, n),
+            }
+            [&mut ours, &mut diesel, &mut refinery][tool].push(t.elapsed());
+        }
+        for db in [a, b, c] {
+            server.drop_db(&db);
+        }
+    }
+    let plain = median(ours.clone());
+    apply_row("PostgreSQL", n, measure, ours, diesel, refinery);
+    plain
+}
+
+/// The paired runs and the server's counts for the largest size.
+fn pg_evidence(server: &mut pg::Server, size: &Size, live: &str, pairs: usize) {
+    let n = size.n;
+    let ours = |url: &str| ours_apply_pg(size.ours, url, like_the_peers());
+    let diesel = |url: &str| diesel_apply_pg((size.diesel)(), url, n);
+    let refinery = |url: &str| refinery_apply_pg(size.refinery, url, n);
+    pg_evidence::paired_header(n);
+    pg_evidence::paired(
+        server,
+        "live (migrator: a transaction per migration)",
+        pairs,
+        Some(live),
+        &ours,
+        &diesel,
+    );
+    pg_evidence::paired(
+        server,
+        "fresh (migrator: one transaction)",
+        pairs,
+        None,
+        &ours,
+        &diesel,
+    );
+    pg_evidence::evidence(
+        server,
+        n,
+        &[
+            ("migrator", "live", Some(live), &ours),
+            ("diesel_migrations", "live", Some(live), &diesel),
+            ("refinery", "live", Some(live), &refinery),
+            ("migrator", "fresh", None, &ours),
+            ("diesel_migrations", "fresh", None, &diesel),
+            ("refinery", "fresh", None, &refinery),
+        ],
+    );
 }
 
 /// Scratch mode (`--pg-log`): what each tool's boot check (nothing pending) and the floor send to the

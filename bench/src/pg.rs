@@ -226,10 +226,76 @@ impl Server {
         (name, url)
     }
 
+    /// A template for "live" databases: one application table (`customers`, empty), so that a tool sees a
+    /// database in use (migrator then commits each migration on its own, see `Engine::is_fresh`).
+    pub fn live_template(&mut self) -> String {
+        let (name, url) = self.create_db(None);
+        let mut conn = PgConnection::establish(&url).expect("connect to the template");
+        conn.batch_execute("CREATE TABLE customers (id BIGINT PRIMARY KEY, name TEXT NOT NULL)")
+            .expect("create the live template's table");
+        name
+    }
+
     /// Writes every dirty page and starts a fresh WAL segment stretch (`CHECKPOINT`), so that a timed run
     /// does not pay for the pages and WAL the previous run or a `CREATE DATABASE` left behind.
     pub fn checkpoint(&mut self) {
         self.admin.batch_execute("CHECKPOINT").expect("CHECKPOINT");
+    }
+
+    /// The text of one value (`SELECT ... AS v`, cast to text) read on the admin connection.
+    pub fn text(&mut self, sql: &str) -> String {
+        #[derive(diesel::QueryableByName)]
+        struct Value {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            v: String,
+        }
+        diesel::sql_query(format!("SELECT ({sql})::text AS v"))
+            .get_result::<Value>(&mut self.admin)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .v
+    }
+
+    /// One number read on the admin connection.
+    pub fn number(&mut self, sql: &str) -> f64 {
+        let text = self.text(sql);
+        text.parse()
+            .unwrap_or_else(|e| panic!("{sql}: {text:?}: {e}"))
+    }
+
+    /// Runs SQL on the admin connection (connected to `postgres`).
+    pub fn exec(&mut self, sql: &str) {
+        self.admin
+            .batch_execute(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// Changes server settings with `ALTER SYSTEM` (`None`: back to the default) and reloads them.
+    pub fn settings(&mut self, settings: &[(&str, Option<&str>)]) {
+        for (name, value) in settings {
+            match value {
+                Some(v) => self.exec(&format!("ALTER SYSTEM SET {name} = '{v}'")),
+                None => self.exec(&format!("ALTER SYSTEM RESET {name}")),
+            }
+        }
+        self.exec("SELECT pg_reload_conf()");
+        // The postmaster signals every process; give them a moment to read the file.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+
+    /// Waits until no session is connected to `db` (a closed connection's backend exits, and reports its
+    /// statistics, a moment after the client is gone).
+    pub fn wait_disconnected(&mut self, db: &str) {
+        let started = std::time::Instant::now();
+        while self.number(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}'"
+        )) > 0.0
+        {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "sessions of {db} did not end"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 
     /// Drops a database of this run.

@@ -125,6 +125,9 @@ pub(crate) fn database_dir(base: &Path, stem: &str, identity: &str) -> Result<Pa
     let marker = dir.join("identity");
     match std::fs::read_to_string(&marker) {
         Ok(found) if found.trim_end() == identity => {}
+        // A boot killed while it claimed the directory (before this marker was written atomically) left
+        // it empty: the directory's name carries this identity's hash, so it is ours to claim.
+        Ok(found) if found.trim().is_empty() => write_marker(&marker, identity)?,
         Ok(found) => {
             return Err(Error::Backup(format!(
                 "{} holds the backups of {}, not of {identity}; refusing to mix them (set backup_dir elsewhere)",
@@ -132,14 +135,21 @@ pub(crate) fn database_dir(base: &Path, stem: &str, identity: &str) -> Result<Pa
                 found.trim_end()
             )))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut file = create_private_file(&marker)?;
-            file.write_all(format!("{identity}\n").as_bytes())
-                .map_err(|e| io_error("writing", &marker, e))?;
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => write_marker(&marker, identity)?,
         Err(e) => return Err(io_error("reading", &marker, e)),
     }
     Ok(dir)
+}
+
+/// Writes a backup directory's identity marker whole or not at all (a temporary file, synced, then
+/// renamed), so a boot killed meanwhile never leaves a marker that names no database.
+fn write_marker(marker: &Path, identity: &str) -> Result<(), Error> {
+    let partial = partial_path(marker);
+    let mut file = create_private_file(&partial)?;
+    file.write_all(format!("{identity}\n").as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| io_error("writing", &partial, e))?;
+    std::fs::rename(&partial, marker).map_err(|e| io_error("writing", marker, e))
 }
 
 /// Refuses a backup file that is filed under another database's directory.
@@ -254,6 +264,40 @@ mod tests {
         assert!(stamp.starts_with("20") && stamp.ends_with('Z'));
         let name = file_name("app", "20240115143022", "sqlite");
         assert!(name.starts_with("app-20") && name.ends_with("-before-20240115143022.sqlite"));
+    }
+
+    #[test]
+    fn a_claim_cut_short_by_a_kill_is_taken_over_and_a_foreign_one_refused() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = database_dir(base.path(), "app", "sqlite:/data/app.db").unwrap();
+        let marker = dir.join("identity");
+        assert_eq!(
+            std::fs::read_to_string(&marker).unwrap(),
+            "sqlite:/data/app.db\n"
+        );
+        // What a boot killed between creating the marker and writing it left (before the atomic write).
+        std::fs::write(&marker, b"").unwrap();
+        assert_eq!(
+            database_dir(base.path(), "app", "sqlite:/data/app.db").unwrap(),
+            dir
+        );
+        assert_eq!(
+            std::fs::read_to_string(&marker).unwrap(),
+            "sqlite:/data/app.db\n"
+        );
+        std::fs::write(&marker, b"sqlite:/data/other.db\n").unwrap();
+        let refused = database_dir(base.path(), "app", "sqlite:/data/app.db").unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("holds the backups of sqlite:/data/other.db"),
+            "{refused}"
+        );
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["identity"], "no temporary marker left behind");
     }
 
     #[test]

@@ -114,10 +114,13 @@ pub enum Error {
         /// What the runtime did (rolled back, restored, kept) and what to do next.
         outcome: String,
     },
-    /// The rehearsal on a scratch copy found problems (every one, in order): the real database was not
-    /// touched.
-    #[error("rehearsal on a scratch copy found {} problem(s) in {rehearsed} migration(s); the real database was not touched\n{}", .findings.len(), findings_list(.findings))]
+    /// The rehearsal found problems (every one, in order): the real database was not touched (a rehearsal
+    /// on a scratch copy), or everything the run did was rolled back (a rehearsal in the run's own
+    /// transaction).
+    #[error("rehearsal {place} found {} problem(s) in {rehearsed} migration(s); {outcome}\n{}", .findings.len(), findings_list(.findings), outcome = if .place.starts_with("on") { "the real database was not touched" } else { "all of it was rolled back: the database is as it was before this run" })]
     Rehearsal {
+        /// Where it ran: "on a scratch copy", or "in the run's transaction".
+        place: &'static str,
         /// What was found.
         findings: Vec<crate::RehearsalFinding>,
         /// How many migrations the rehearsal covered.

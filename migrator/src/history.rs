@@ -103,6 +103,9 @@ pub struct LogEntry {
     pub detail: Option<String>,
 }
 
+/// The states an UP may claim a row from: a migration that failed or was rolled back runs again.
+const RETRYABLE: &str = "('failed', 'rolled_back')";
+
 /// The history tables of one database, by name.
 #[derive(Debug, Clone)]
 pub(crate) struct History {
@@ -318,8 +321,54 @@ CREATE TABLE IF NOT EXISTS {l} (
         status: Status,
     ) -> Result<bool, Error> {
         let d = engine.dialect();
-        let t = self.name(d, &self.table);
         let context = format!("claiming migration {} in {}", m.version, self.table);
+        if let Some(sql) = self.claim_sql(d, m, direction, status) {
+            let claimed = engine
+                .execute_count(&sql)
+                .map_err(|e| Self::db(&context, e))?;
+            return Ok(claimed == 1);
+        }
+        let t = self.name(d, &self.table);
+        let values = self.row_values(d, m, status);
+        let update = format!(
+            "UPDATE {t} SET name = {}, issue_number = {}, checksum = {}, status = '{status}', applied_at = CURRENT_TIMESTAMP,
+                execution_ms = NULL, rolled_back_at = NULL, error = NULL
+             WHERE version = {} AND status IN {RETRYABLE}",
+            d.literal(&m.name),
+            issue_sql(m.issue),
+            d.literal(&m.checksum),
+            m.version
+        )
+        .replace("CURRENT_TIMESTAMP", d.now);
+        if engine
+            .execute_count(&update)
+            .map_err(|e| Self::db(&context, e))?
+            == 1
+        {
+            return Ok(true);
+        }
+        let insert = format!(
+            "INSERT INTO {t} (version, name, issue_number, checksum, status, applied_at, execution_ms, rolled_back_at, error) VALUES ({values})"
+        );
+        match engine.execute_count(&insert) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind == DbErrorKind::UniqueViolation => Ok(false),
+            Err(e) => Err(Self::db(&context, e)),
+        }
+    }
+
+    /// The claim of [`History::claim`] as one statement that affects one row when the claim succeeds and
+    /// none when another process has the migration; `None` when the engine needs two statements for it
+    /// (an UP on an engine without `ON CONFLICT ... WHERE`). The PostgreSQL apply sends it in the same
+    /// round trip as the migration's statements, guarded so that the batch stops when it affects no row.
+    pub fn claim_sql(
+        &self,
+        d: &Dialect,
+        m: &Migration,
+        direction: Direction,
+        status: Status,
+    ) -> Option<String> {
+        let t = self.name(d, &self.table);
         if direction == Direction::Down {
             let rolled_back_at = if status == Status::RolledBack {
                 "CURRENT_TIMESTAMP"
@@ -329,59 +378,22 @@ CREATE TABLE IF NOT EXISTS {l} (
             let sql = format!(
                 "UPDATE {t} SET status = '{status}', rolled_back_at = {rolled_back_at}, error = NULL WHERE version = {} AND status = 'applied'",
                 m.version
-            )
-            .replace("CURRENT_TIMESTAMP", d.now);
-            let claimed = engine
-                .execute_count(&sql)
-                .map_err(|e| Self::db(&context, e))?;
-            return Ok(claimed == 1);
+            );
+            return Some(sql.replace("CURRENT_TIMESTAMP", d.now));
+        }
+        if d.upsert != Upsert::OnConflict {
+            return None;
         }
         let values = self.row_values(d, m, status);
-        let retryable = "('failed', 'rolled_back')";
-        match d.upsert {
-            Upsert::OnConflict => {
-                let sql = format!(
-                    "INSERT INTO {t} (version, name, issue_number, checksum, status, applied_at, execution_ms, rolled_back_at, error)
-                     VALUES ({values})
-                     ON CONFLICT (version) DO UPDATE SET name = excluded.name, issue_number = excluded.issue_number,
-                        checksum = excluded.checksum, status = excluded.status, applied_at = excluded.applied_at,
-                        execution_ms = NULL, rolled_back_at = NULL, error = NULL
-                     WHERE {t}.status IN {retryable}"
-                );
-                let sql = sql.replace("CURRENT_TIMESTAMP", d.now);
-                let claimed = engine
-                    .execute_count(&sql)
-                    .map_err(|e| Self::db(&context, e))?;
-                Ok(claimed == 1)
-            }
-            Upsert::OnDuplicateKey => {
-                let update = format!(
-                    "UPDATE {t} SET name = {}, issue_number = {}, checksum = {}, status = '{status}', applied_at = CURRENT_TIMESTAMP,
-                        execution_ms = NULL, rolled_back_at = NULL, error = NULL
-                     WHERE version = {} AND status IN {retryable}",
-                    d.literal(&m.name),
-                    issue_sql(m.issue),
-                    d.literal(&m.checksum),
-                    m.version
-                )
-                .replace("CURRENT_TIMESTAMP", d.now);
-                if engine
-                    .execute_count(&update)
-                    .map_err(|e| Self::db(&context, e))?
-                    == 1
-                {
-                    return Ok(true);
-                }
-                let insert = format!(
-                    "INSERT INTO {t} (version, name, issue_number, checksum, status, applied_at, execution_ms, rolled_back_at, error) VALUES ({values})"
-                );
-                match engine.execute_count(&insert) {
-                    Ok(_) => Ok(true),
-                    Err(e) if e.kind == DbErrorKind::UniqueViolation => Ok(false),
-                    Err(e) => Err(Self::db(&context, e)),
-                }
-            }
-        }
+        let sql = format!(
+            "INSERT INTO {t} (version, name, issue_number, checksum, status, applied_at, execution_ms, rolled_back_at, error)
+             VALUES ({values})
+             ON CONFLICT (version) DO UPDATE SET name = excluded.name, issue_number = excluded.issue_number,
+                checksum = excluded.checksum, status = excluded.status, applied_at = excluded.applied_at,
+                execution_ms = NULL, rolled_back_at = NULL, error = NULL
+             WHERE {t}.status IN {RETRYABLE}"
+        );
+        Some(sql.replace("CURRENT_TIMESTAMP", d.now))
     }
 
     fn row_values(&self, d: &Dialect, m: &Migration, status: Status) -> String {

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use migrator::live::{self, analyse};
-use migrator::{Backend, Config, Engine, MigrationSet, Migrator};
+use migrator::{Config, Engine, EngineKind, MigrationSet, Migrator};
 
 /// One migration of the set.
 struct Case {
@@ -316,7 +316,7 @@ fn write_set(dir: &Path, cases: &[Case]) -> MigrationSet {
 
 #[allow(clippy::too_many_arguments)]
 fn run_engine(
-    backend: &mut dyn Backend,
+    backend: &mut dyn Engine,
     cases: &[Case],
     options: analyse::Options,
     dir: &Path,
@@ -326,9 +326,10 @@ fn run_engine(
     version: &str,
     round: usize,
 ) {
-    let engine = match backend.engine() {
-        Engine::Sqlite => "SQLite",
-        Engine::Postgres => "PostgreSQL",
+    let engine = match backend.dialect().kind {
+        EngineKind::Sqlite => "SQLite",
+        EngineKind::Postgres => "PostgreSQL",
+        EngineKind::MySql => "MySQL",
     };
     let set = write_set(dir, cases);
     let calibration = live::calibrate(backend).expect("calibrate");

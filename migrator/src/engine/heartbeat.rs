@@ -62,7 +62,8 @@ impl<C: SimpleConnection + Send + 'static> HeartbeatLock<C> {
                         }
                         last = Instant::now();
                     }
-                    std::thread::sleep(Duration::from_millis(10));
+                    // Woken at once when the guard is dropped (`unpark`), so the release costs no wait.
+                    std::thread::park_timeout(HEARTBEAT.saturating_sub(last.elapsed()));
                 }
             })
             .ok();
@@ -94,6 +95,9 @@ impl<C: SimpleConnection + Send + 'static> LockGuard for HeartbeatLock<C> {
 impl<C: SimpleConnection + Send + 'static> Drop for HeartbeatLock<C> {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
+        if let Some(thread) = &self.thread {
+            thread.thread().unpark();
+        }
         let conn = self.thread.take().and_then(|t| t.join().ok()).flatten();
         if let (Some(slot), Some(conn)) = (&self.slot, conn) {
             if let Ok(mut s) = slot.lock() {

@@ -346,6 +346,24 @@ pub trait Engine {
         String::new()
     }
 
+    /// `dml` (one INSERT, UPDATE or DELETE) as a statement that fails, with `marker` in its error message,
+    /// when it affects no row: a history claim written this way travels in the same round trip as the
+    /// statements it guards, which then never run when the claim is lost. `None` (the default): the
+    /// engine cannot, and the claim is sent on its own.
+    fn guarded_sql(&self, dml: &str, marker: &str) -> Option<String> {
+        let _ = (dml, marker);
+        None
+    }
+
+    /// `Ok(true)` when the database holds no application table yet (no table but `own`, migrator's
+    /// history tables): nothing else can be blocked, so a `MigrationTransaction` engine may apply the whole
+    /// run as one transaction (a savepoint per migration, as SQLite does). `Ok(false)`, the default, keeps
+    /// a transaction per migration.
+    fn is_fresh(&mut self, own: &[&str]) -> Result<bool, DbError> {
+        let _ = own;
+        Ok(false)
+    }
+
     /// A check after each migration, in its transaction: a problem that fails the migration (SQLite:
     /// foreign key violations when the host enforces them).
     fn after_migration(&mut self) -> Result<Option<String>, DbError> {
@@ -434,6 +452,15 @@ pub trait ScratchCopy {
         from: CopyFrom<'_>,
         run: &mut dyn FnMut(&mut dyn Engine) -> Result<(), Error>,
     ) -> Result<(), Error>;
+
+    /// `true` when the run's own transaction can stand in for the scratch copy: the engine applies a
+    /// whole run in one transaction that no other connection sees before it commits, and undoes any part
+    /// of it with a savepoint (SQLite, unless it commits each migration). The boot then rehearses on the
+    /// database itself inside that transaction and rolls all of it back on a finding, instead of copying
+    /// the database first.
+    fn run_is_a_copy(&self) -> bool {
+        false
+    }
 }
 
 /// Capability: the schema as comparable objects.

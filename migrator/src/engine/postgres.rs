@@ -439,6 +439,40 @@ impl Engine for Postgres<'_> {
         )
     }
 
+    fn guarded_sql(&self, dml: &str, marker: &str) -> Option<String> {
+        // The cast of a non-constant text fails only when it runs (a constant one would fail when planned),
+        // and its message quotes the text: the marker.
+        Some(format!(
+            "WITH claimed AS ({dml} RETURNING 1) SELECT CASE count(*) WHEN 1 THEN 1 ELSE ({} || count(*))::int END FROM claimed",
+            DIALECT.literal(&format!("{marker}: rows claimed "))
+        ))
+    }
+
+    fn is_fresh(&mut self, own: &[&str]) -> Result<bool, DbError> {
+        let own = own
+            .iter()
+            .map(|t| {
+                format!(
+                    "coalesce(to_regclass({})::oid, 0)",
+                    DIALECT.literal(&DIALECT.ident(t))
+                )
+            })
+            .chain(std::iter::once("0".to_string()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // Tables, partitioned tables, materialized views and foreign tables outside the system schemas
+        // (pg_catalog, pg_toast, other sessions' pg_temp_N, information_schema).
+        let rows = query_rows(
+            self.conn,
+            &format!(
+                "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE c.relkind IN ('r', 'p', 'm', 'f') AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
+                   AND c.oid NOT IN ({own})"
+            ),
+        )?;
+        Ok(rows.first().and_then(|r| r.first()).and_then(Value::as_i64) == Some(0))
+    }
+
     fn diagnose(&mut self, failure: &DbError, tables: &[&str]) -> Option<String> {
         if tables.is_empty() {
             return None;

@@ -40,7 +40,7 @@ pub const DIALECT: Dialect = Dialect {
 /// The SQLite engine over the host's connection.
 pub struct Sqlite<'c> {
     pub(super) conn: &'c Connection,
-    commit_each: bool,
+    pub(super) commit_each: bool,
     in_run: bool,
     pub(super) foreign_keys_were_on: bool,
     previous_busy_ms: Option<i64>,

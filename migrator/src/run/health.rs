@@ -21,12 +21,7 @@ impl Migrator<'_> {
             return Ok(());
         }
         let problems = self.health_problems(engine)?;
-        report
-            .health_checks
-            .push(format!("{} built-in checks", engine.dialect().kind.name()));
-        report
-            .health_checks
-            .extend(self.config().health_checks.iter().map(|c| c.name.clone()));
+        self.record_health_checks(engine, report);
         if problems.is_empty() {
             info!(checks = report.health_checks.len(), "health checks passed");
             return Ok(());
@@ -56,6 +51,16 @@ impl Migrator<'_> {
             applied,
             outcome: action,
         })
+    }
+
+    /// Records in `report` the health checks that ran (the engine's own, then the application's).
+    pub(crate) fn record_health_checks(&self, engine: &mut dyn Engine, report: &mut Report) {
+        report
+            .health_checks
+            .push(format!("{} built-in checks", engine.dialect().kind.name()));
+        report
+            .health_checks
+            .extend(self.config().health_checks.iter().map(|c| c.name.clone()));
     }
 
     /// The engine's own health checks and the application's, run now: the problems found.

@@ -169,11 +169,14 @@ impl<'s> Migrator<'s> {
         for m in &plan.skipped {
             report.push(m, None, Duration::ZERO);
         }
+        let in_place = self.config.require_test_run
+            && !plan.pending.is_empty()
+            && self.can_rehearse_in_place(&mut session, &plan.pending)?;
         if let Some(first) = plan.pending.first() {
             if self.config.require_backup {
                 report.backup = Some(self.take_backup(session.engine, &first.version.to_string())?);
             }
-            if self.config.require_test_run {
+            if self.config.require_test_run && !in_place {
                 let from = report.backup.as_deref().map_or(
                     crate::engine::CopyFrom::Current,
                     crate::engine::CopyFrom::Backup,
@@ -182,11 +185,33 @@ impl<'s> Migrator<'s> {
                     Some(self.rehearse_on_copy(session.engine, &plan.pending, from)?);
             }
         }
-        // A failure keeps what came before it (and its own failure record): the run commits either way.
-        let applied = self.apply_all(&mut session, &plan.pending, Direction::Up, &mut report);
-        session.end(true)?;
-        applied?;
-        self.check_health(engine, &mut report)?;
+        if in_place {
+            // The rehearsal is the apply: on a finding nothing of the migrations stays.
+            let rehearsal = match self.rehearse_in_place(&mut session, &plan.pending) {
+                Ok(rehearsal) => rehearsal,
+                Err(e) => {
+                    session.end(true)?;
+                    return Err(e);
+                }
+            };
+            for m in &plan.pending {
+                report.push(
+                    m,
+                    Some(Direction::Up),
+                    rehearsal.up_time(m.version).unwrap_or_default(),
+                );
+            }
+            report.rehearsal = Some(rehearsal);
+            session.end(true)?;
+            // The health checks ran in the run's transaction, on the state it committed.
+            self.record_health_checks(engine, &mut report);
+        } else {
+            // A failure keeps what came before it (and its own failure record): the run commits either way.
+            let applied = self.apply_all(&mut session, &plan.pending, Direction::Up, &mut report);
+            session.end(true)?;
+            applied?;
+            self.check_health(engine, &mut report)?;
+        }
         let mut report = self.after_boot(engine, report)?;
         report.total = started.elapsed();
         Ok(report)

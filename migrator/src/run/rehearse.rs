@@ -124,6 +124,25 @@ impl Rehearsal {
             .map(|s| s.duration)
     }
 
+    /// `Err(Error::Rehearsal)` listing every finding, or the rehearsal when it passed.
+    fn verdict(self, rehearsed: usize, place: &'static str) -> Result<Rehearsal, Error> {
+        if !self.findings.is_empty() {
+            return Err(Error::Rehearsal {
+                place,
+                findings: self.findings,
+                rehearsed,
+            });
+        }
+        info!(
+            took_ms = self.took.as_millis() as u64,
+            steps = self.steps.len(),
+            unverified = self.unverified.len(),
+            place,
+            "rehearsal passed"
+        );
+        Ok(self)
+    }
+
     fn push(&mut self, m: &Migration, phase: RehearsalPhase, duration: Duration) {
         self.steps.push(RehearsalStep {
             version: m.version,
@@ -214,39 +233,117 @@ impl<'s> Migrator<'s> {
             // The whole history from empty (`rehearse_all`) is asked for its DOWNs: history is
             // rehearsed in full there; a boot's rehearsal runs history's UPs only.
             let whole_history = matches!(from, CopyFrom::Empty);
-            let outcome =
-                self.rehearse_steps(&mut session, migrations, whole_history, &mut rehearsal);
+            let outcome = self.rehearse_steps(
+                &mut session,
+                migrations,
+                whole_history,
+                &mut rehearsal,
+                false,
+            );
             let _ = session.end(false);
             outcome
         })?;
         rehearsal.took = started.elapsed();
-        if !rehearsal.findings.is_empty() {
-            return Err(Error::Rehearsal {
-                findings: rehearsal.findings,
-                rehearsed: migrations.len(),
-            });
-        }
-        info!(
-            took_ms = rehearsal.took.as_millis() as u64,
-            steps = rehearsal.steps.len(),
-            unverified = rehearsal.unverified.len(),
-            "rehearsal passed"
-        );
-        Ok(rehearsal)
+        rehearsal.verdict(migrations.len(), "on a scratch copy")
     }
 
+    /// `true` when the boot can rehearse `pending` in its own run transaction (see
+    /// [`Migrator::rehearse_in_place`]): every pending migration runs inside that transaction (no
+    /// `no-transaction` migration, no backfill), and the run is a copy nobody else sees: the engine says
+    /// so (SQLite), or the run on a fresh database is one transaction (PostgreSQL), opened here.
+    pub(crate) fn can_rehearse_in_place(
+        &self,
+        session: &mut Session<'_>,
+        pending: &[&Migration],
+    ) -> Result<bool, Error> {
+        if !pending
+            .iter()
+            .all(|m| !m.no_transaction && m.backfill.is_none())
+        {
+            return Ok(false);
+        }
+        if session.engine.scratch().is_some_and(|s| s.run_is_a_copy()) && session.can_undo() {
+            return Ok(true);
+        }
+        session.open_fresh_run()
+    }
+
+    /// The boot's rehearsal when the run's transaction stands in for the scratch copy (the engine says
+    /// so: [`crate::engine::ScratchCopy::run_is_a_copy`]): the same steps as on a copy, on the database
+    /// itself, before anything commits. Each migration's UP is its real apply (claim and history
+    /// included); its DOWN and UP again run under a savepoint that is always rolled back, so the run goes
+    /// on from exactly the state the UP left, data included; the health checks run at the end, in the
+    /// transaction. No copy of the database is made. On a finding (or any error) all of it is rolled back
+    /// to the state after the history tables were made, so the database is as untouched as after a
+    /// rehearsal on a copy.
+    pub(crate) fn rehearse_in_place(
+        &self,
+        session: &mut Session<'_>,
+        migrations: &[&Migration],
+    ) -> Result<Rehearsal, Error> {
+        let _span = info_span!(
+            "migrator.rehearse",
+            migrations = migrations.len(),
+            in_place = true
+        )
+        .entered();
+        let started = Instant::now();
+        let mut rehearsal = Rehearsal::default();
+        // The history tables (made when the run began) stay; what the migrations did goes on a finding.
+        session
+            .engine
+            .execute("SAVEPOINT migrator_run")
+            .map_err(|e| Error::Database {
+                context: "opening the rehearsal's savepoint".into(),
+                source: e,
+            })?;
+        let outcome = self.rehearse_steps(session, migrations, false, &mut rehearsal, true);
+        if outcome.is_err() || !rehearsal.findings.is_empty() {
+            if session
+                .engine
+                .execute("ROLLBACK TO migrator_run; RELEASE migrator_run")
+                .is_err()
+            {
+                // The database ended the transaction itself: nothing of the run may stay.
+                let _ = session.engine.execute("ROLLBACK");
+            }
+            session.completed.clear();
+            outcome?;
+            return rehearsal.verdict(migrations.len(), "in the run's transaction");
+        }
+        session
+            .engine
+            .execute("RELEASE migrator_run")
+            .map_err(|e| Error::Database {
+                context: "closing the rehearsal's savepoint".into(),
+                source: e,
+            })?;
+        rehearsal.took = started.elapsed();
+        rehearsal.verdict(migrations.len(), "in the run's transaction")
+    }
+
+    /// The steps of a rehearsal; `whole_history` rehearses history's DOWNs too (`rehearse_all`), `in_place`
+    /// when `scratch` is the real run (the state after each UP is kept exactly: see
+    /// [`Migrator::rehearse_in_place`]).
     fn rehearse_steps(
         &self,
         scratch: &mut Session<'_>,
         migrations: &[&Migration],
         whole_history: bool,
         rehearsal: &mut Rehearsal,
+        in_place: bool,
     ) -> Result<(), Error> {
         for m in migrations {
+            if in_place && self.config().stop.is_stopped() {
+                return Err(Error::Stopped(format!(
+                    "stopped on request before migration {} ({}), during the rehearsal: nothing of this run stays, all of it is pending",
+                    m.version, m.file_name
+                )));
+            }
             let outcome = if !whole_history && self.config().is_history(m) {
                 self.history_step(scratch, m, rehearsal)?
             } else {
-                self.full_step(scratch, m, rehearsal)?
+                self.full_step(scratch, m, rehearsal, in_place)?
             };
             if let Outcome::Stop = outcome {
                 let rest = migrations.len()
@@ -304,6 +401,7 @@ impl<'s> Migrator<'s> {
         scratch: &mut Session<'_>,
         m: &Migration,
         rehearsal: &mut Rehearsal,
+        in_place: bool,
     ) -> Result<Outcome, Error> {
         let named = objects_named(m);
         let scope: Vec<&str> = named.iter().map(String::as_str).collect();
@@ -345,19 +443,22 @@ impl<'s> Migrator<'s> {
                     source: e,
                 })?;
         }
+        let completed = scratch.completed.len();
         let problem =
             self.down_and_up_again(scratch, m, &scope, (&after_up, &up_change), rehearsal)?;
-        let Some((phase, detail, differences)) = problem else {
+        if let Some((phase, detail, differences)) = problem {
+            rehearsal.found(m, phase, detail, differences);
+            if !undoable {
+                return Ok(Outcome::Stop);
+            }
+        } else if !in_place {
             if undoable {
                 let _ = scratch.engine.execute("RELEASE migrator_rehearse");
             }
             return Ok(Outcome::Continue);
-        };
-        rehearsal.found(m, phase, detail, differences);
-        if !undoable {
-            return Ok(Outcome::Stop);
         }
-        // Back to the state after the UP, for the migrations that follow.
+        // Back to the state after the UP, for the migrations that follow (in place: always, so the run
+        // keeps what the UP did, not what the DOWN and the UP again left).
         scratch
             .engine
             .execute("ROLLBACK TO migrator_rehearse; RELEASE migrator_rehearse")
@@ -365,6 +466,7 @@ impl<'s> Migrator<'s> {
                 context: "undoing a DOWN on the rehearsal copy".into(),
                 source: e,
             })?;
+        scratch.completed.truncate(completed);
         Ok(Outcome::Continue)
     }
 

@@ -2,8 +2,11 @@
 //! time, each exactly once, in the way the engine can make atomic ([`Atomicity`]):
 //!
 //! - `RunTransaction` (SQLite): a savepoint per migration inside the run's transaction;
-//! - `MigrationTransaction` (PostgreSQL): a transaction per migration, sent as few round trips as can be
-//!   (the claim, then the statements with the history write and the COMMIT), retried on lock timeouts;
+//! - `MigrationTransaction` (PostgreSQL): a transaction per migration, sent as one round trip (`BEGIN`, the
+//!   timeouts and the transaction lock, the guarded claim, the statements, the history write, `COMMIT`),
+//!   retried on lock timeouts. On a fresh database (no application table yet: nothing else can be blocked)
+//!   an UP run is one transaction instead, with a savepoint per migration as on SQLite: one commit, one WAL
+//!   flush, for the whole run, while a failure in migration k still keeps 1..k-1;
 //! - without a transaction (a `no-transaction` migration, or any migration on MySQL): a committed `running`
 //!   row, the statements one by one, then the final status.
 //!
@@ -19,6 +22,9 @@ use crate::history::{History, Status};
 use crate::{Config, Error, Migration, MigrationError};
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// What the guarded claim's error says when another process has the migration (see
+/// [`Engine::guarded_sql`]).
+const CLAIM_TAKEN: &str = "migrator-claim-taken";
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// A migration that did not complete, before it becomes an [`Error`].
@@ -49,6 +55,17 @@ impl From<Error> for StepError {
     }
 }
 
+/// Whether a `MigrationTransaction` run is one transaction (decided at its first transactional UP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunTransaction {
+    /// Not decided yet.
+    Undecided,
+    /// Open: each migration is a savepoint in it, and the session commits it when it ends.
+    Open,
+    /// A transaction per migration.
+    Off,
+}
+
 /// The migration lock, held for a run.
 pub(crate) struct Session<'e> {
     pub engine: &'e mut dyn Engine,
@@ -59,6 +76,7 @@ pub(crate) struct Session<'e> {
     lock_retries: u32,
     lock_wait: Duration,
     rng: u64,
+    run: RunTransaction,
     /// Migrations completed by this run so far.
     pub completed: Vec<u64>,
     /// The operator's reason, recorded with every migration this run completes (a rollback's why).
@@ -92,6 +110,7 @@ impl<'e> Session<'e> {
             lock_retries: config.lock_retries,
             lock_wait: config.lock_wait,
             rng: seed | 1,
+            run: RunTransaction::Undecided,
             completed: Vec::new(),
             note: None,
             nested: false,
@@ -118,7 +137,20 @@ impl<'e> Session<'e> {
 
     /// `true` when a step can be undone with a savepoint (one transaction around the run).
     pub fn can_undo(&self) -> bool {
-        self.nested || self.engine.dialect().atomicity == Atomicity::RunTransaction
+        self.nested
+            || self.run == RunTransaction::Open
+            || self.engine.dialect().atomicity == Atomicity::RunTransaction
+    }
+
+    /// Decides now, before the first migration, whether an UP run is one transaction (a
+    /// `MigrationTransaction` engine on a fresh database: see [`Session::apply`]) and opens it if so;
+    /// `true` when the run is one transaction nobody else sees before it commits.
+    pub fn open_fresh_run(&mut self) -> Result<bool, Error> {
+        if self.nested || self.engine.dialect().atomicity != Atomicity::MigrationTransaction {
+            return Ok(false);
+        }
+        self.decide_run_transaction(Direction::Up)?;
+        Ok(self.run == RunTransaction::Open)
     }
 
     /// Ends the run: commits what a run transaction holds (or rolls it back) and releases the lock.
@@ -130,6 +162,7 @@ impl<'e> Session<'e> {
         let Some(guard) = self.guard.take() else {
             return Ok(());
         };
+        let run = self.leave_run_transaction(commit);
         if self.nested {
             let _ = self
                 .engine
@@ -137,6 +170,7 @@ impl<'e> Session<'e> {
         }
         let ended = self.engine.end_run(commit);
         drop(guard);
+        run?;
         ended.map_err(|e| Error::Database {
             context: if commit {
                 "committing the run".to_string()
@@ -167,10 +201,17 @@ impl<'e> Session<'e> {
             other => other,
         };
         let outcome = match atomicity {
-            _ if m.no_transaction => self.without_transaction(m, direction),
+            _ if m.no_transaction => {
+                // It commits as it goes: what the run transaction holds is committed first.
+                self.leave_run_transaction(true)?;
+                self.without_transaction(m, direction)
+            }
             Atomicity::None => self.without_transaction(m, direction),
             Atomicity::RunTransaction => self.in_savepoint(m, direction),
-            Atomicity::MigrationTransaction => self.in_own_transaction(m, direction),
+            Atomicity::MigrationTransaction => {
+                self.decide_run_transaction(direction)?;
+                self.in_own_transaction(m, direction)
+            }
         };
         match outcome {
             Ok(took) => {
@@ -188,8 +229,82 @@ impl<'e> Session<'e> {
                 }
                 Err(StepError::Failed(failure))
             }
+            Err(StepError::Other(e @ Error::AlreadyDone { .. })) => {
+                // Another process completed it: what this run did before it is committed, and the run
+                // goes on a transaction per migration (the history is read outside a transaction next).
+                self.leave_run_transaction(true)?;
+                Err(StepError::Other(e))
+            }
             Err(other) => Err(other),
         }
+    }
+
+    /// At the first transactional migration of a `MigrationTransaction` run: an UP run on a fresh
+    /// database opens the run transaction (timeouts and the transaction lock once, for all of it).
+    fn decide_run_transaction(&mut self, direction: Direction) -> Result<(), Error> {
+        if self.run != RunTransaction::Undecided {
+            return Ok(());
+        }
+        self.run = RunTransaction::Off;
+        if direction != Direction::Up {
+            return Ok(());
+        }
+        let own = [self.history.table(), self.history.log_table()];
+        let fresh = match self.engine.is_fresh(&own) {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                warn!(error = %e, "could not tell whether the database is fresh; a transaction per migration");
+                false
+            }
+        };
+        if !fresh {
+            return Ok(());
+        }
+        let open = self.open_sql(true);
+        if let Err(e) = self.engine.execute(&open) {
+            let _ = self.engine.execute("ROLLBACK");
+            return Err(Error::Database {
+                context: "opening the run's transaction".to_string(),
+                source: e,
+            });
+        }
+        info!("fresh database (no application table): the run is one transaction");
+        self.run = RunTransaction::Open;
+        Ok(())
+    }
+
+    /// Commits (or rolls back) the run transaction when one is open; the run goes on a transaction per
+    /// migration.
+    fn leave_run_transaction(&mut self, commit: bool) -> Result<(), Error> {
+        if self.run != RunTransaction::Open {
+            return Ok(());
+        }
+        self.run = RunTransaction::Off;
+        let (sql, context) = if commit {
+            ("COMMIT", "committing the run's transaction (one transaction on a fresh database: when it fails, nothing of the run stays)")
+        } else {
+            ("ROLLBACK", "rolling back the run's transaction")
+        };
+        debug!(sql, "ending the run's transaction");
+        self.engine.execute(sql).map_err(|e| Error::Database {
+            context: context.to_string(),
+            source: e,
+        })
+    }
+
+    /// `BEGIN`, the timeouts and (with `prologue`) the engine's per-transaction lock.
+    fn open_sql(&self, prologue: bool) -> String {
+        format!(
+            "{}; {} {}",
+            self.engine.dialect().begin,
+            self.engine
+                .timeouts_sql(self.lock_timeout, self.statement_timeout),
+            if prologue {
+                self.engine.migration_prologue()
+            } else {
+                String::new()
+            }
+        )
     }
 
     fn already_done(&self, m: &Migration, direction: Direction) -> StepError {
@@ -316,9 +431,8 @@ impl<'e> Session<'e> {
         Ok(())
     }
 
-    /// PostgreSQL: the migration's own transaction. Round trip 1 opens it (timeouts, the transaction
-    /// lock), round trip 2 claims the history row, round trip 3 sends the statements, the history write,
-    /// the log row and the COMMIT as one batch. A lock timeout rolls it back and retries with backoff.
+    /// PostgreSQL: the migration's own transaction (or its savepoint in the run transaction), one round
+    /// trip: see [`Session::transaction_attempt`]. A lock timeout rolls it back and retries with backoff.
     fn in_own_transaction(
         &mut self,
         m: &Migration,
@@ -369,41 +483,56 @@ impl<'e> Session<'e> {
         }
     }
 
-    /// One attempt: `Ok(Err(e))` is a failure of the migration (rolled back), `Err` anything else.
+    /// One attempt, as one batch: `BEGIN`, the timeouts and the transaction lock (in the run transaction:
+    /// a `SAVEPOINT`), the claim guarded so that the batch stops when it affects no row, the statements,
+    /// the history write and the log row, `COMMIT` (`RELEASE`). `Ok(Err(e))` is a failure of the
+    /// migration (rolled back), `Err` anything else.
     fn transaction_attempt(
         &mut self,
         m: &Migration,
         direction: Direction,
     ) -> Result<Result<(), DbError>, StepError> {
-        let open = format!(
-            "{}; {} {}",
-            self.engine.dialect().begin,
-            self.engine
-                .timeouts_sql(self.lock_timeout, self.statement_timeout),
-            self.engine.migration_prologue()
-        );
-        if let Err(e) = self.engine.execute(&open) {
-            let _ = self.engine.execute("ROLLBACK");
-            return Ok(Err(e));
-        }
-        let claimed = match self.history.claim(
-            self.engine,
-            m,
-            direction,
-            Self::claim_status(direction, true),
-        ) {
-            Ok(claimed) => claimed,
-            Err(e) => {
-                let _ = self.engine.execute("ROLLBACK");
-                return Err(e.into());
-            }
+        let (mut batch, close, undo) = if self.run == RunTransaction::Open {
+            (
+                "SAVEPOINT migrator_step".to_string(),
+                "RELEASE migrator_step",
+                "ROLLBACK TO migrator_step; RELEASE migrator_step",
+            )
+        } else {
+            (self.open_sql(true), "COMMIT", "ROLLBACK")
         };
-        if !claimed {
-            let _ = self.engine.execute("ROLLBACK");
-            return Err(self.already_done(m, direction));
-        }
+        batch.push_str(";\n");
         let dialect = self.engine.dialect();
-        let mut batch = String::new();
+        let status = Self::claim_status(direction, true);
+        let guarded = self
+            .history
+            .claim_sql(dialect, m, direction, status)
+            .and_then(|claim| self.engine.guarded_sql(&claim, CLAIM_TAKEN));
+        match guarded {
+            Some(claim) => {
+                batch.push_str(&claim);
+                batch.push_str(";\n");
+            }
+            None => {
+                // The engine cannot guard the claim: it gets a round trip of its own.
+                if let Err(e) = self.engine.execute(&batch) {
+                    let _ = self.engine.execute(undo);
+                    return Ok(Err(e));
+                }
+                let claimed = match self.history.claim(self.engine, m, direction, status) {
+                    Ok(claimed) => claimed,
+                    Err(e) => {
+                        let _ = self.engine.execute(undo);
+                        return Err(e.into());
+                    }
+                };
+                if !claimed {
+                    let _ = self.engine.execute(undo);
+                    return Err(self.already_done(m, direction));
+                }
+                batch.clear();
+            }
+        }
         for statement in statements(m, direction) {
             batch.push_str(&statement.sql);
             batch.push_str("\n;\n");
@@ -417,12 +546,16 @@ impl<'e> Session<'e> {
             ms,
             self.note.as_deref(),
         ));
-        batch.push_str(";\nCOMMIT");
+        batch.push_str(";\n");
+        batch.push_str(close);
         match self.engine.execute(&batch) {
             Ok(()) => Ok(Ok(())),
             Err(e) => {
-                if let Err(r) = self.engine.execute("ROLLBACK") {
-                    debug!(error = %r, "ROLLBACK after a failed migration");
+                if let Err(r) = self.engine.execute(undo) {
+                    debug!(error = %r, "rolling back a failed migration");
+                }
+                if e.message.contains(CLAIM_TAKEN) {
+                    return Err(self.already_done(m, direction));
                 }
                 Ok(Err(e))
             }
@@ -432,20 +565,22 @@ impl<'e> Session<'e> {
     /// After a failed batch: replays the statements one by one inside a transaction that is rolled
     /// back, to name the one that fails.
     fn find_failing_statement(&mut self, statements: &[crate::Statement]) -> Option<usize> {
-        let open = format!(
-            "{}; {}",
-            self.engine.dialect().begin,
-            self.engine
-                .timeouts_sql(self.lock_timeout, self.statement_timeout)
-        );
+        let (open, undo) = if self.run == RunTransaction::Open {
+            (
+                "SAVEPOINT migrator_replay".to_string(),
+                "ROLLBACK TO migrator_replay; RELEASE migrator_replay",
+            )
+        } else {
+            (self.open_sql(false), "ROLLBACK")
+        };
         if self.engine.execute(&open).is_err() {
-            let _ = self.engine.execute("ROLLBACK");
+            let _ = self.engine.execute(undo);
             return None;
         }
         let found = statements
             .iter()
             .position(|s| self.engine.execute(&s.sql).is_err());
-        if let Err(e) = self.engine.execute("ROLLBACK") {
+        if let Err(e) = self.engine.execute(undo) {
             warn!(error = %e, "rolling back the replay failed");
         }
         found
