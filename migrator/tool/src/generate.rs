@@ -353,7 +353,7 @@ fn docs(
 }
 
 /// The analyser's view of `schema`: tables, column types, primary keys and indexes.
-fn catalog_of(schema: &Schema) -> migrator_analyse::Catalog {
+pub(crate) fn catalog_of(schema: &Schema) -> migrator_analyse::Catalog {
     let mut catalog = migrator_analyse::Catalog::new();
     for table in schema.tables.values() {
         catalog.add_table(&table.name);
