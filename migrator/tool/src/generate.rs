@@ -232,7 +232,9 @@ pub fn generate_issue(issue: &Issue, opts: &RenderOptions) -> Result<Generated, 
     let parts = partition(planned.steps.clone());
     let mut files = Vec::new();
     let count = parts.len();
-    let catalog = catalog_of(&opts.schema);
+    // Each file is analysed on the schema the files before it leave (the contract of an expand/contract
+    // knows the CHECK its expand added).
+    let mut catalog = catalog_of(&opts.schema);
     for (k, (phase, steps)) in parts.iter().enumerate() {
         let version = version_after(opts.version, k as u64);
         let suffix = match (k, phase) {
@@ -255,7 +257,14 @@ pub fn generate_issue(issue: &Issue, opts: &RenderOptions) -> Result<Generated, 
             steps,
             catalog: &catalog,
         };
-        files.push(crate::compose::file(&part)?);
+        let file = crate::compose::file(&part)?;
+        let parsed = migrator_format::parse_file(&file.file_name, &file.text)?;
+        migrator_analyse::analyse_in(
+            &parsed,
+            migrator_analyse::Options::new(opts.dialect.analyse()),
+            &mut catalog,
+        );
+        files.push(file);
     }
     let breaking: Vec<String> = planned
         .steps
@@ -353,7 +362,7 @@ fn docs(
 }
 
 /// The analyser's view of `schema`: tables, column types, primary keys and indexes.
-fn catalog_of(schema: &Schema) -> migrator_analyse::Catalog {
+pub(crate) fn catalog_of(schema: &Schema) -> migrator_analyse::Catalog {
     let mut catalog = migrator_analyse::Catalog::new();
     for table in schema.tables.values() {
         catalog.add_table(&table.name);

@@ -1,6 +1,7 @@
 //! Columns of existing tables: added, dropped (the DOWN re-adds them with type, default, constraints and
-//! indexes), renamed, retyped (the DOWN changes the type back), made NOT NULL or nullable, given a
-//! default. On SQLite, what `ALTER TABLE` cannot do goes through the table rebuild.
+//! indexes), renamed, retyped (the DOWN changes the type back; on PostgreSQL [`super::retype`] decides
+//! whether a type change is one `ALTER COLUMN ... TYPE` or expand / backfill / contract), made NOT NULL or
+//! nullable, given a default. On SQLite, what `ALTER TABLE` cannot do goes through the table rebuild.
 
 use migrator_analyse::sql::sqlparser::ast::{ColumnOption, ColumnOptionDef};
 
@@ -557,6 +558,15 @@ impl Planner {
                 referenced.join(", ")
             )));
         }
+        let why = match d {
+            Dialect::Postgres => match self.retype_how(&t, &col, &new_type, using) {
+                super::retype::Retype::ExpandContract(why) => {
+                    return self.retype_expand_contract(table, &col, ty, using, why)
+                }
+                super::retype::Retype::Alter(why) => Some(why),
+            },
+            Dialect::Sqlite => None,
+        };
         let mut step = self.step(
             Phase::Ddl,
             format!("Change the type of {table}.{column} to {new_type}"),
@@ -590,6 +600,7 @@ impl Planner {
                     col.data_type
                 ));
                 step.allows.push(("pg-column-type-rewrite", format!("the issue changes the type of {table}.{column} ({}); schedule it for a quiet moment", self.origin)));
+                step.notes.extend(why);
             }
             Dialect::Sqlite => {
                 let after = edit_create_table(&t, |ct| {

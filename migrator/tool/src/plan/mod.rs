@@ -14,12 +14,16 @@
 //! migration of its own (`-- migrator:backfill`): the runtime runs its UPDATE in batches of key ranges. With
 //! it, a NOT NULL column added to a populated table becomes expand (the column added nullable), backfill,
 //! and contract (PostgreSQL: CHECK `NOT VALID`, `VALIDATE`, `SET NOT NULL`; SQLite: the table rebuild).
+//! A PostgreSQL type change that rewrites a populated table becomes expand (`<c>_new` and a trigger that
+//! keeps it converted), backfill and contract (the old column dropped, `<c>_new` renamed); [`retype`]
+//! decides, and says in the file why a change stays one `ALTER COLUMN ... TYPE`.
 
 mod columns;
 mod constraints;
 mod data;
 mod limits;
 mod rebuild;
+mod retype;
 mod shadow;
 mod tables;
 
