@@ -12,6 +12,7 @@ use migrator::backfill::{BackfillMode, Phase};
 use migrator::render::thousands;
 use migrator::{Config, Error, Migrator, Outcome};
 use migrator_tests::items::{self, config, Probe, BACKFILL_UP};
+use migrator_tests::timeline::{now_us, Kind, Timeline};
 use migrator_tests::{all_engines, Db, Workspace};
 
 use items::{three_migrations, AFTER, BACKFILL, FIRST as TABLE};
@@ -359,6 +360,40 @@ fn the_spec_policy_rehearses_a_backfill_and_applies_it_in_batches() {
     assert_eq!(items::counters(&db), (updated as i64, 0, 0));
 }
 
+/// On SQLite a `pause=` shorter than a batch's hold of the write lock is raised to it: between two
+/// batches the backfill sleeps at least as long as the batch before held the lock (with `pause=0ms` it
+/// took the lock again at once and an application writer, polling in its busy handler, starved).
+#[test]
+fn on_sqlite_a_pause_shorter_than_the_batch_is_raised_to_it() {
+    let ws = Workspace::new();
+    let db = Db::sqlite(&ws);
+    three_migrations(&ws, &db, 20_000, "batch=500 pause=0ms");
+    let set = ws.set();
+    let migrator = Migrator::new(&set).with_config(config(BackfillMode::Background));
+    db.with_backend(|e| migrator.boot(e)).unwrap();
+    // (when the progress was reported, how long the batch held the lock), batch by batch.
+    let mut batches = Vec::new();
+    db.with_backend(|e| {
+        migrator.backfill(e, &mut |p| {
+            if p.state.phase == Phase::Running {
+                batches.push((Instant::now(), p.last_batch));
+            }
+        })
+    })
+    .unwrap();
+    assert!(batches.len() > 30, "{} batches", batches.len());
+    // From one report to the next: the pause after batch k, then batch k + 1.
+    let (mut between, mut least) = (Duration::ZERO, Duration::ZERO);
+    for w in batches.windows(2) {
+        between += w[1].0 - w[0].0;
+        least += w[0].1 + w[1].1;
+    }
+    assert!(
+        between >= least,
+        "{between:?} between the batches, at least {least:?} expected"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Killed with SIGKILL at random points, on every engine.
 
@@ -366,13 +401,25 @@ const WORKER_URL: &str = "MIGRATOR_BACKFILL_WORKER_URL";
 const WORKER_DIR: &str = "MIGRATOR_BACKFILL_WORKER_DIR";
 
 /// The child process of the kill tests: runs the backfill (`Migrator::backfill`, as a host's background
-/// job does) and prints its progress after each batch. Does nothing without the tests' environment.
+/// job does) and prints its progress after each batch, and the runtime's tracing events (each batch
+/// with the time it held its locks) with the wall-clock instant in µs (`T <µs> ...`). Does nothing
+/// without the tests' environment.
 #[test]
 #[ignore = "the child process of the kill tests; runs only with their environment"]
 fn worker() {
     let (Ok(url), Ok(dir)) = (std::env::var(WORKER_URL), std::env::var(WORKER_DIR)) else {
         return;
     };
+    tracing_subscriber::fmt()
+        .with_timer(UnixMicros)
+        .with_target(false)
+        .with_level(false)
+        .with_ansi(false)
+        .with_writer(std::io::stdout)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "migrator=info,migrator::backfill=debug",
+        ))
+        .init();
     let set = migrator::MigrationSet::from_dir(std::path::Path::new(&dir)).unwrap();
     let migrator = Migrator::new(&set).with_config(config(BackfillMode::Background));
     let mut database =
@@ -394,15 +441,26 @@ fn worker() {
     let _ = writeln!(out, "FINISHED");
 }
 
+/// The worker's tracing timestamps: `T` and the microseconds since the epoch.
+struct UnixMicros;
+
+impl tracing_subscriber::fmt::time::FormatTime for UnixMicros {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        write!(w, "T {}", now_us())
+    }
+}
+
 /// One child run: `Some(rows)` when it was killed after `kill_at` rows were done (plus a random
 /// delay of up to a few milliseconds, so kills land anywhere in a batch), `None` when it finished.
+/// Its start-up, batches, log lines and kill go on `timeline`.
 fn child(
     db: &Db,
     ws: &Workspace,
     kill_at: Option<u64>,
     rng: &mut u64,
-    longest: &mut u128,
+    timeline: &mut Timeline,
 ) -> Option<u64> {
+    let spawned = now_us();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "worker",
@@ -418,23 +476,35 @@ fn child(
         .spawn()
         .unwrap();
     let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut started = false;
     for line in stdout.lines() {
         let line = line.unwrap();
+        if timeline.child_line(&line) {
+            if let (false, Some(first)) = (started, timeline.last_batch_start()) {
+                started = first >= spawned;
+                if started {
+                    timeline.push(spawned, first, Kind::Startup);
+                }
+            }
+            continue;
+        }
         let Some(rest) = line.strip_prefix("PROGRESS ") else {
             continue;
         };
-        let mut parts = rest.split(' ');
-        let rows: u64 = parts.next().unwrap().parse().unwrap();
-        let batch_us: u128 = parts.next().unwrap().parse().unwrap();
-        *longest = (*longest).max(batch_us);
+        let rows: u64 = rest.split(' ').next().unwrap().parse().unwrap();
         if kill_at.is_some_and(|at| rows >= at) {
             std::thread::sleep(Duration::from_micros(next(rng) % 4000));
+            let kill = now_us();
             child.kill().unwrap();
             child.wait().unwrap();
+            timeline.push(kill, now_us(), Kind::Kill);
             return Some(rows);
         }
     }
     let status = child.wait().unwrap();
+    if !started {
+        timeline.push(spawned, now_us(), Kind::Startup);
+    }
     assert!(status.success(), "the worker failed: {status}");
     None
 }
@@ -466,15 +536,17 @@ fn killed_at_random_points(ws: &Workspace, db: &Db, up_to: u64, kills: usize, se
     points.sort();
     let probe = Probe::start(db, up_to);
     let started = Instant::now();
-    let mut longest_batch_us = 0u128;
+    let mut timeline = Timeline::default();
     let mut killed_at = Vec::new();
     for point in points {
-        let at = child(db, ws, Some(point.max(1)), &mut rng, &mut longest_batch_us)
+        let at = child(db, ws, Some(point.max(1)), &mut rng, &mut timeline)
             .unwrap_or_else(|| panic!("the backfill finished before its kill at {point} rows"));
+        let checked = now_us();
         let (cursor, done) = items::check_cursor_agrees(db, "schema_migrations");
+        timeline.push(checked, now_us(), Kind::Check);
         killed_at.push((at, cursor, done));
     }
-    assert!(child(db, ws, None, &mut rng, &mut longest_batch_us).is_none());
+    assert!(child(db, ws, None, &mut rng, &mut timeline).is_none());
     let took = started.elapsed();
     let waits = probe.finish();
     assert_eq!(
@@ -505,8 +577,9 @@ fn killed_at_random_points(ws: &Workspace, db: &Db, up_to: u64, kills: usize, se
         db.engine_name(),
         killed_at.iter().map(|k| k.2).collect::<Vec<_>>(),
         took.as_secs_f64(),
-        longest_batch_us as f64 / 1000.0
+        timeline.longest_batch_us() as f64 / 1000.0
     );
+    eprint!("{}", timeline.explain(&waits));
 }
 
 fn killed_five_times(ws: &Workspace, db: &Db) {

@@ -186,6 +186,7 @@ pub fn history(conn: &Connection) -> Vec<(u64, String)> {
 }
 
 pub mod items;
+pub mod timeline;
 
 /// The directory of the real migration histories of `scripts/corpora.tsv` (`target/corpora`, or
 /// `CORPORA_DIR`), fetched once per test binary by `scripts/fetch-corpora.sh` (checksum-pinned, from the
