@@ -76,7 +76,8 @@ impl Scratch {
     }
 }
 
-/// The work the peers do (apply and record): no backup, no rehearsal on a copy.
+/// The work the peers do (apply or roll back, and record): no backup (a rollback takes one too when the
+/// policy asks), no rehearsal.
 fn like_the_peers() -> Config {
     Config {
         require_backup: false,
@@ -479,6 +480,7 @@ fn sqlite(size: &Size) {
         let t = Instant::now();
         let conn = rusqlite::Connection::open(&a).expect("open");
         let report = Migrator::new(size.ours)
+            .with_config(like_the_peers())
             .rollback_to(&mut Sqlite::new(&conn), 0, RollbackOptions::default())
             .expect("rollback");
         assert_eq!(report.steps.len(), n);
@@ -548,6 +550,7 @@ fn postgres(server: &mut pg::Server, size: &Size, live: &str) {
         let t = Instant::now();
         let mut conn = PgConnection::establish(&a_url).expect("connect");
         let report = Migrator::new(size.ours)
+            .with_config(like_the_peers())
             .rollback_to(
                 &mut Postgres::new(&mut conn, &a_url),
                 0,
