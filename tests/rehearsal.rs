@@ -82,6 +82,15 @@ fn the_boot_keeps_what_the_up_did_not_what_the_rehearsal_left(ws: &Workspace, db
         .steps
         .iter()
         .any(|s| s.phase == RehearsalPhase::UpAgain));
+    // `base` made an application table: only SQLite's run is a transaction nobody else sees.
+    let shown = migrator::render::report(&report, migrator::render::Style::Plain);
+    assert_eq!(rehearsal.in_place, db.engine_name() == "SQLite", "{shown}");
+    let where_it_ran = if rehearsal.in_place {
+        "Rehearsed in the run's own transaction"
+    } else {
+        "Rehearsed on a scratch copy"
+    };
+    assert!(shown.contains(where_it_ran), "{shown}");
     assert_eq!(db.count("SELECT count(*) FROM t WHERE hits = 1"), 3);
     assert_eq!(
         db.count("SELECT count(*) FROM t WHERE code IN ('ax', 'bx')"),

@@ -37,9 +37,11 @@ pub struct Config {
     pub health_checks: Vec<HealthCheck>,
     /// What a failed health check does.
     pub on_health_failure: OnHealthFailure,
-    /// The spec's `require_test_run`: before touching the real database, rehearse the pending migrations
-    /// on a scratch copy (UP, health checks, every DOWN in reverse with a schema comparison, UP again); any
-    /// failure stops the boot with production untouched. On by default.
+    /// The spec's `require_test_run`: before anything is committed, rehearse the pending migrations (each
+    /// one's UP, its DOWN compared with the schema from before the UP, its UP again; then the health
+    /// checks), in the run's own transaction where nobody else sees it (SQLite, a fresh PostgreSQL
+    /// database) or else on a scratch copy; any finding stops the boot with the database as it was. On by
+    /// default.
     pub require_test_run: bool,
     /// The spec's `max_rows_affected`: an UPDATE or DELETE whose estimated row count exceeds this is
     /// refused before anything runs. `None`: no limit. 1,000,000 by default.

@@ -184,9 +184,14 @@ fn rehearsal_summary(out: &mut String, rehearsal: &crate::Rehearsal, style: Styl
         .iter()
         .filter(|s| s.phase == crate::RehearsalPhase::Down)
         .count();
+    let place = if rehearsal.in_place {
+        "in the run's own transaction"
+    } else {
+        "on a scratch copy"
+    };
     let _ = writeln!(
         out,
-        "{}Rehearsed on a scratch copy in {:.1} ms: UP, health checks, {downs} DOWN(s) restoring the schema, UP again",
+        "{}Rehearsed {place} in {:.1} ms: UP, DOWN and UP again of each migration ({downs} DOWN(s) restoring the schema), health checks",
         style.icon("🧪"),
         rehearsal.took.as_secs_f64() * 1000.0
     );

@@ -113,6 +113,9 @@ pub struct Rehearsal {
     pub findings: Vec<RehearsalFinding>,
     /// Wall time, copy included.
     pub took: Duration,
+    /// `true` when it ran in the boot's own transaction (SQLite, a fresh PostgreSQL database) instead of
+    /// on a scratch copy: its UPs were the real apply.
+    pub in_place: bool,
 }
 
 impl Rehearsal {
@@ -288,7 +291,10 @@ impl<'s> Migrator<'s> {
         )
         .entered();
         let started = Instant::now();
-        let mut rehearsal = Rehearsal::default();
+        let mut rehearsal = Rehearsal {
+            in_place: true,
+            ..Rehearsal::default()
+        };
         // The history tables (made when the run began) stay; what the migrations did goes on a finding.
         session
             .engine
