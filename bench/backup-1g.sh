@@ -2,7 +2,8 @@
 # The 1 GB backup benchmark of the README: generates a ~1 GB SQLite database of contacts with two indexes
 # (once; kept in bench/target/backup-1g/), then times cp against migrator's backup of it, warm and cold
 # cache (cold needs a writable /proc/sys/vm/drop_caches, i.e. root), and the overhead of backup and
-# rehearsal on a boot that applies one small migration. Medians of RUNS runs (default 5).
+# rehearsal on a boot that applies one small migration, then the parts of the copy and of the check alone
+# (backup-parts). Medians of RUNS runs (default 5).
 #   bash bench/backup-1g.sh [--runs N]
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -38,4 +39,9 @@ SQL
     mv "$db.partial" "$db"
 fi
 cargo build --release -q -p backup-bench
+echo "uptime before: $(uptime)"
 ./target/release/backup-1g "$db" --work "$dir" "$@"
+echo "uptime after the backups and boots: $(uptime)"
+# Where the time goes: each part of the copy and of the check alone, warm, taking turns (medians of 3).
+./target/release/backup-parts "$db" --runs 3 2>/dev/null
+echo "uptime after the parts: $(uptime)"

@@ -242,15 +242,59 @@ pub fn list(dir: &Path) -> Result<Vec<BackupFile>, Error> {
     Ok(files)
 }
 
-/// Deletes all but the newest `keep` backups of one database's directory; returns what was deleted.
+/// Deletes all but the newest `keep` backups of one database's directory, and the partial files a killed
+/// writer left there (see [`orphaned_partials`]); returns what was deleted.
 pub(crate) fn prune(dir: &Path, keep: usize) -> Result<Vec<PathBuf>, Error> {
     let mut deleted = Vec::new();
+    for orphan in orphaned_partials(dir, ORPHAN_AGE) {
+        if std::fs::remove_file(&orphan).is_ok() {
+            deleted.push(orphan);
+        }
+    }
     for old in list(dir)?.into_iter().skip(keep.max(1)) {
         std::fs::remove_file(&old.path)
             .map_err(|e| io_error("deleting an old backup", &old.path, e))?;
         deleted.push(old.path);
     }
     Ok(deleted)
+}
+
+/// How long a partial file must have been left untouched before it counts as orphaned: a writer in another
+/// PID namespace (a container sharing the directory) is invisible here, but it writes or renames its file
+/// within seconds, not an hour.
+const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The partial files in `dir` (`<name>.<pid>.partial`, see [`partial_path`]) whose writer no longer runs
+/// and that nobody modified for `age`: what a boot killed while writing a backup leaves, as large as the
+/// database. Where it cannot be told whether a process runs (no `/proc`), none.
+pub(crate) fn orphaned_partials(dir: &Path, age: std::time::Duration) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let proc_fs = Path::new("/proc/self").exists();
+    let mut orphans = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_suffix(".partial")
+            .and_then(|rest| rest.rsplit_once('.'))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok());
+        let Some(pid) = pid else { continue };
+        let runs = !proc_fs
+            || pid == std::process::id()
+            || Path::new("/proc").join(pid.to_string()).exists();
+        let untouched = entry
+            .metadata()
+            .ok()
+            .filter(|m| m.is_file())
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|idle| idle >= age);
+        if !runs && untouched {
+            orphans.push(entry.path());
+        }
+    }
+    orphans
 }
 
 #[cfg(test)]

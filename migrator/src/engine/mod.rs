@@ -31,6 +31,8 @@ pub mod sqlite;
 #[cfg(feature = "sqlite")]
 mod sqlite_copy;
 #[cfg(feature = "sqlite")]
+mod sqlite_file_copy;
+#[cfg(feature = "sqlite")]
 mod sqlite_schema;
 
 use std::fmt;

@@ -122,7 +122,7 @@ fn write_checked_copy(source_path: &Path, partial: &Path) -> Result<(), Error> {
     let snapshot = shape(&source, "reading the database for the backup")?;
     let (checked, copied) = std::thread::scope(|scope| {
         let copier = scope.spawn(move || -> Result<(), Error> {
-            let copied = copy_file_of(&reader, snapshot, partial);
+            let copied = copy_file_of(&reader, source_path, snapshot, partial);
             let _ = reader.execute_batch("COMMIT");
             drop(reader);
             copied?;
@@ -151,10 +151,15 @@ fn write_checked_copy(source_path: &Path, partial: &Path) -> Result<(), Error> {
 }
 
 /// Copies the database file of `conn` (in rollback journal mode, inside a read transaction, so the file
-/// is the committed state and no writer can change it) to `partial`, byte for byte, through SQLite's
-/// own file handle, and makes the copy durable. `snapshot` is the page count and schema size `conn` saw.
-fn copy_file_of(conn: &Connection, snapshot: (i64, i64), partial: &Path) -> Result<(), Error> {
-    use std::io::Write;
+/// is the committed state and no writer can change it) to `partial`, proves the copy equals it byte for
+/// byte and makes it durable (see [`super::sqlite_file_copy`]). `snapshot` is the page count and schema
+/// size `conn` saw.
+fn copy_file_of(
+    conn: &Connection,
+    source_path: &Path,
+    snapshot: (i64, i64),
+    partial: &Path,
+) -> Result<(), Error> {
     // The read transaction's SHARED lock is taken by a read, and the page count read under it.
     let (pages, entries) = shape(conn, "reading the database for the backup")?;
     if (pages, entries) != snapshot {
@@ -166,91 +171,8 @@ fn copy_file_of(conn: &Connection, snapshot: (i64, i64), partial: &Path) -> Resu
     let page_size: i64 = conn
         .query_row("PRAGMA page_size", [], |r| r.get(0))
         .map_err(|e| context("reading the page size", e))?;
-    let mut file = SqliteFile::of(conn)?;
-    let mut out = std::fs::OpenOptions::new()
-        .write(true)
-        .open(partial)
-        .map_err(|e| crate::backup::io_error("opening", partial, e))?;
     let total = u64::try_from(pages * page_size).unwrap_or(0);
-    let mut buffer = vec![0u8; COPY_CHUNK];
-    let mut offset = 0u64;
-    while offset < total {
-        let len = COPY_CHUNK.min(usize::try_from(total - offset).unwrap_or(COPY_CHUNK));
-        file.read_at(&mut buffer[..len], offset)?;
-        out.write_all(&buffer[..len])
-            .map_err(|e| crate::backup::io_error("writing", partial, e))?;
-        offset += len as u64;
-    }
-    out.sync_all()
-        .map_err(|e| crate::backup::io_error("syncing", partial, e))
-}
-
-/// The bytes read at a time by [`copy_file_of`].
-const COPY_CHUNK: usize = 4 << 20;
-
-/// The main database file of a connection, as SQLite holds it open (`SQLITE_FCNTL_FILE_POINTER`): read
-/// through the VFS's own `xRead`, so no second descriptor of the file is ever opened or closed.
-struct SqliteFile<'c> {
-    file: *mut rusqlite::ffi::sqlite3_file,
-    read: unsafe extern "C" fn(
-        *mut rusqlite::ffi::sqlite3_file,
-        *mut std::ffi::c_void,
-        std::ffi::c_int,
-        rusqlite::ffi::sqlite3_int64,
-    ) -> std::ffi::c_int,
-    _conn: std::marker::PhantomData<&'c Connection>,
-}
-
-impl<'c> SqliteFile<'c> {
-    fn of(conn: &'c Connection) -> Result<Self, Error> {
-        let mut file: *mut rusqlite::ffi::sqlite3_file = std::ptr::null_mut();
-        // SAFETY: the handle is live for the borrow of `conn`; the file control writes one pointer to
-        // `file`, which SQLite owns and keeps open until the connection closes (it outlives `'c`).
-        let rc = unsafe {
-            rusqlite::ffi::sqlite3_file_control(
-                conn.handle(),
-                c"main".as_ptr(),
-                rusqlite::ffi::SQLITE_FCNTL_FILE_POINTER,
-                (&mut file as *mut *mut rusqlite::ffi::sqlite3_file).cast(),
-            )
-        };
-        // SAFETY: a non-null file from SQLite points to a valid sqlite3_file whose methods table, when
-        // set, stays valid while the file is open.
-        let read = (rc == rusqlite::ffi::SQLITE_OK && !file.is_null())
-            .then(|| unsafe { (*file).pMethods.as_ref() })
-            .flatten()
-            .and_then(|methods| methods.xRead);
-        match read {
-            Some(read) => Ok(SqliteFile {
-                file,
-                read,
-                _conn: std::marker::PhantomData,
-            }),
-            None => Err(Error::Backup(
-                "SQLite did not give access to the database file (SQLITE_FCNTL_FILE_POINTER)"
-                    .into(),
-            )),
-        }
-    }
-
-    /// Fills `buffer` from `offset`: every byte there must exist (a short read is an error).
-    fn read_at(&mut self, buffer: &mut [u8], offset: u64) -> Result<(), Error> {
-        let (Ok(len), Ok(at)) = (i32::try_from(buffer.len()), i64::try_from(offset)) else {
-            return Err(Error::Backup(
-                "a read beyond what SQLite can address".into(),
-            ));
-        };
-        // SAFETY: `buffer` is valid for `len` bytes; the file is open (see `of`), and only this thread
-        // uses the connection while the copy runs.
-        let rc = unsafe { (self.read)(self.file, buffer.as_mut_ptr().cast(), len, at) };
-        if rc == rusqlite::ffi::SQLITE_OK {
-            Ok(())
-        } else {
-            Err(Error::Backup(format!(
-                "reading the database file at byte {offset} failed (SQLite error code {rc})"
-            )))
-        }
-    }
+    super::sqlite_file_copy::copy_database_file(conn, source_path, total, partial).map(drop)
 }
 
 fn quick_check(conn: &Connection) -> Result<(), Error> {
