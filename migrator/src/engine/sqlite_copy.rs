@@ -1,6 +1,7 @@
-//! SQLite's backups and scratch copies (capabilities of [`Sqlite`]): the online backup API over a
-//! consistent snapshot, checked with `PRAGMA quick_check`; a restore through the backup API in reverse; a
-//! scratch copy beside the database (or in memory) for the rehearsal.
+//! SQLite's backups and scratch copies (capabilities of [`Sqlite`]): a copy of a consistent snapshot
+//! (rollback journal: the file's bytes, see [`super::sqlite_file_copy`]; WAL: the online backup API),
+//! checked with `PRAGMA quick_check`; a restore through the backup API in reverse; a scratch copy beside
+//! the database (or in memory) for the rehearsal.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -110,9 +111,10 @@ fn write_checked_copy(source_path: &Path, partial: &Path) -> Result<(), Error> {
     // Rollback journal: while a read transaction holds the SHARED lock no writer can change the
     // database, and the file itself is the committed state. Two read-only connections that each hold a
     // read transaction see one state: one copies the file's bytes on another thread, through SQLite's own
-    // file handle, while the other runs quick_check over it on this one. (Not with a file handle of our
-    // own: closing a second descriptor of the database file drops every POSIX lock this process holds on
-    // it, SQLite's included.)
+    // file handle, and compares the copy with them byte for byte, while the other runs quick_check over
+    // the same state on this one; so the copy equals a state that passes quick_check. (Not with a file
+    // handle of our own: closing a second descriptor of the database file drops every POSIX lock this
+    // process holds on it, SQLite's included.)
     let reader = Connection::open_with_flags(source_path, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|e| context("opening the database for the backup", e))?;
     for conn in [&source, &reader] {
