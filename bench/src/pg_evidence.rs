@@ -353,7 +353,7 @@ fn wal_breakdown(
         r.fpi += t.fpi;
     }
     let mut rows: Vec<_> = rows.into_iter().collect();
-    rows.sort_by(|a, b| b.1.bytes.cmp(&a.1.bytes));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.1.bytes));
     let per = |x: u64| x as f64 / n as f64;
     let mut table = format!(
         "\nWhere the WAL of {label} went, N = {n}, per migration (pg_waldump {from}..{to})\n\n| relation | record | records | bytes | full-page images |\n|---|---|---|---|---|\n"
