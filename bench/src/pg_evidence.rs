@@ -11,7 +11,8 @@
 //!   WAL-logs the template's pages as full-page images, lands in the run's figures); WAL writes and syncs
 //!   (`pg_stat_wal`), and commits (`pg_stat_database.xact_commit`). Autovacuum is off for these runs, so
 //!   that the WAL counted is the tool's (each run starts after a `CHECKPOINT`; the bgwriter's running-xacts
-//!   record every 15 s is the only other writer), and `wal_writer_delay` is 10 s, so that the syncs
+//!   record every 15 s is the only other writer; `checkpoint_timeout` is 1 h, so that no timed checkpoint
+//!   recycles the segments `pg_waldump` reads), and `wal_writer_delay` is 10 s, so that the syncs
 //!   counted are the ones the tool's commits ask for: with the default 200 ms the WAL writer also flushes
 //!   the full WAL pages of a transaction still running on each round, which adds syncs in proportion to
 //!   the run's wall time, whichever tool runs.
@@ -138,6 +139,8 @@ pub fn evidence(server: &mut Server, n: usize, runs: &[(&str, &str, Option<&str>
         ("log_line_prefix", Some("%m [%p] %d ")),
         ("autovacuum", Some("off")),
         ("wal_writer_delay", Some("10s")),
+        // No timed checkpoint in the middle of a run: it could recycle the segments pg_waldump reads.
+        ("checkpoint_timeout", Some("1h")),
     ]);
     println!();
     println!("PostgreSQL, N = {n}: what one apply costs the server, per migration (one run each, statement log on, autovacuum off, wal_writer_delay 10 s; times here include the logging; WAL records, full-page images and commit records from pg_waldump)");
@@ -174,6 +177,7 @@ pub fn evidence(server: &mut Server, n: usize, runs: &[(&str, &str, Option<&str>
         ("log_line_prefix", None),
         ("autovacuum", None),
         ("wal_writer_delay", None),
+        ("checkpoint_timeout", None),
     ]);
 }
 
@@ -281,7 +285,14 @@ fn wal_breakdown(
         .args(["-s", from, "-e", to])
         .output()
     {
-        Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned(),
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
+        Ok(out) => {
+            eprintln!(
+                "pg_waldump {from}..{to} failed (the counts of {label} are incomplete): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
         Err(e) => {
             eprintln!("{}: {e}", waldump.display());
             return Wal::default();
