@@ -181,6 +181,8 @@ struct Args {
     filter: Option<usize>,
     pg_log: bool,
     pairs: usize,
+    /// Only the PostgreSQL evidence (pairs and the server's counts), not the table.
+    pg_evidence: bool,
 }
 
 fn parse_args() -> Args {
@@ -189,6 +191,7 @@ fn parse_args() -> Args {
         filter: None,
         pg_log: false,
         pairs: 15,
+        pg_evidence: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -206,12 +209,14 @@ fn parse_args() -> Args {
             };
         } else if a == "--pg-log" {
             args.pg_log = true;
+        } else if a == "--pg-evidence" {
+            args.pg_evidence = true;
+            args.engines = Engines::Postgres;
         } else if a == "--pairs" {
             args.pairs = it
                 .next()
                 .and_then(|p| p.parse().ok())
-                .filter(|p| *p > 0)
-                .unwrap_or_else(|| usage("--pairs needs a positive number"));
+                .unwrap_or_else(|| usage("--pairs needs a number (0: no paired runs)"));
         } else if let Ok(n) = a.parse() {
             args.filter = Some(n);
         } else {
@@ -223,7 +228,7 @@ fn parse_args() -> Args {
 
 fn usage(problem: &str) -> ! {
     eprintln!(
-        "{problem}\nusage: migrator-bench [--engine sqlite|postgres|both] [--pairs K] [--pg-log] [10|100|1000]"
+        "{problem}\nusage: migrator-bench [--engine sqlite|postgres|both] [--pairs K] [--pg-evidence] [--pg-log] [10|100|1000]"
     );
     std::process::exit(2);
 }
@@ -335,7 +340,13 @@ fn main() {
     }
     let mut server = match args.engines {
         Engines::Sqlite => None,
-        _ => match pg::Server::start(&[]) {
+        // The evidence alone also reads the server time per statement from pg_stat_statements (which
+        // must be preloaded); the table's runs keep the server's defaults.
+        _ => match pg::Server::start(if args.pg_evidence {
+            &["shared_preload_libraries=pg_stat_statements"]
+        } else {
+            &[]
+        }) {
             Ok(server) => Some(server),
             Err(e) => {
                 eprintln!("cannot start the PostgreSQL server: {e}");
@@ -345,24 +356,28 @@ fn main() {
     };
     if let Some(server) = &server {
         println!("PostgreSQL: {}", server.settings);
-        println!("SQLite: files in a temp dir, each library's defaults.");
-        println!("migrator applies like the peers (no backup, no rehearsal: `require_backup` and `require_test_run` off); the `defaults` rows add both.");
-        println!();
+        if !args.pg_evidence {
+            println!("SQLite: files in a temp dir, each library's defaults.");
+            println!("migrator applies like the peers (no backup, no rehearsal: `require_backup` and `require_test_run` off); the `defaults` rows add both.");
+            println!();
+        }
     }
-    println!("| engine | N | measure | migrator | diesel_migrations | refinery | migrator / diesel | migrator / refinery |");
-    println!("|---|---|---|---|---|---|---|---|");
+    if !args.pg_evidence {
+        println!("| engine | N | measure | migrator | diesel_migrations | refinery | migrator / diesel | migrator / refinery |");
+        println!("|---|---|---|---|---|---|---|---|");
+    }
     if args.engines != Engines::Postgres {
         for size in &sizes {
             sqlite(size);
         }
     }
     let live = server.as_mut().map(|server| server.live_template());
-    if let (Some(server), Some(live)) = (&mut server, &live) {
+    if let (Some(server), Some(live), false) = (&mut server, &live, args.pg_evidence) {
         for size in &sizes {
             postgres(server, size, live);
         }
     }
-    if server.is_some() {
+    if server.is_some() && !args.pg_evidence {
         println!();
         println!(
             "PostgreSQL: every apply and roll-back rep on a new database (CREATE DATABASE from template1 for a fresh one, from a template holding one empty application table for a live one, or a copy of an applied one for roll back; not timed); times include connecting (ours: the lock connection too when something is pending). Medians of {} reps (apply, roll back; N = {}), {PG_CHECK_REPS} (boot check, floor).",

@@ -310,6 +310,11 @@ impl Server {
         format!("migrator_bench_{}_", std::process::id())
     }
 
+    /// The server's WAL directory and its `pg_waldump`.
+    pub fn waldump(&self) -> (PathBuf, PathBuf) {
+        (self.data.join("pg_wal"), self.bin.join("pg_waldump"))
+    }
+
     /// The server log (statements, with `--pg-log`).
     pub fn log_path(&self) -> PathBuf {
         self.base.join("log")

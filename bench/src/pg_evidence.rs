@@ -5,10 +5,21 @@
 //!   with the table's runs): round trips (every query the client sends and waits for: a simple `Query`
 //!   message, or an extended-protocol `Execute`, as `log_min_duration_statement = 0` logs them) and the
 //!   server time they took (the sum of the logged durations, `parse` and `bind` included); WAL bytes
-//!   (`pg_current_wal_lsn()` before and after), WAL records, full-page images, writes and syncs
+//!   (`pg_current_wal_lsn()` before and after); WAL records, full-page images and commit records, read
+//!   back with `pg_waldump` over that LSN range (exact: `pg_stat_wal`'s record and FPI counters are
+//!   reported by each process up to a second late, so a `CREATE DATABASE` just before the run, which
+//!   WAL-logs the template's pages as full-page images, lands in the run's figures); WAL writes and syncs
 //!   (`pg_stat_wal`), and commits (`pg_stat_database.xact_commit`). Autovacuum is off for these runs, so
 //!   that the WAL counted is the tool's (each run starts after a `CHECKPOINT`; the bgwriter's running-xacts
-//!   record every 15 s is the only other writer).
+//!   record every 15 s is the only other writer; `checkpoint_timeout` is 1 h, so that no timed checkpoint
+//!   recycles the segments `pg_waldump` reads), and `wal_writer_delay` is 10 s, so that the syncs
+//!   counted are the ones the tool's commits ask for: with the default 200 ms the WAL writer also flushes
+//!   the full WAL pages of a transaction still running on each round, which adds syncs in proportion to
+//!   the run's wall time, whichever tool runs.
+//! - **Where the WAL goes**: the same `pg_waldump` records summed per relation (named in the tool's
+//!   database) and record kind; the tool's own tables row by row, the system catalogs (what the DDL
+//!   writes, the same for every tool) and the records without a relation (commits, locks, file creations)
+//!   as sums.
 //! - **Pairs**: migrator and diesel_migrations apply the same set, each to a new database after a
 //!   `CHECKPOINT`, one right after the other, the order alternating from pair to pair; each pair gives a
 //!   ratio, and the ratios' median and spread say more on a noisy machine than two medians taken apart.
@@ -26,8 +37,7 @@ pub struct Counts {
     pub round_trips: u64,
     pub server: Duration,
     pub wal_bytes: f64,
-    pub wal_records: f64,
-    pub wal_fpi: f64,
+    pub wal: Wal,
     pub wal_writes: f64,
     pub wal_syncs: f64,
     pub commits: f64,
@@ -35,9 +45,8 @@ pub struct Counts {
 
 /// The cumulative figures a run is measured between.
 struct Snapshot {
+    lsn_text: String,
     lsn: f64,
-    records: f64,
-    fpi: f64,
     writes: f64,
     syncs: f64,
     commits: f64,
@@ -46,9 +55,8 @@ struct Snapshot {
 
 fn snapshot(server: &mut Server, db: &str) -> Snapshot {
     Snapshot {
+        lsn_text: server.text("pg_current_wal_lsn()"),
         lsn: server.number("pg_current_wal_lsn() - '0/0'"),
-        records: server.number("(SELECT wal_records FROM pg_stat_wal)"),
-        fpi: server.number("(SELECT wal_fpi FROM pg_stat_wal)"),
         writes: server.number("(SELECT wal_write FROM pg_stat_wal)"),
         syncs: server.number("(SELECT wal_sync FROM pg_stat_wal)"),
         commits: server.number(&format!(
@@ -79,9 +87,23 @@ fn from_log(log: &str, db: &str) -> (u64, Duration) {
 }
 
 /// Runs `apply` once on a new database (from `template`) with the statement log on, and counts.
-fn count(server: &mut Server, template: Option<&str>, apply: Apply) -> Counts {
+fn count(
+    server: &mut Server,
+    template: Option<&str>,
+    apply: Apply,
+    label: &str,
+    n: usize,
+) -> Counts {
     let (db, url) = server.create_db(template);
     server.checkpoint();
+    let statements = server
+        .text("current_setting('shared_preload_libraries')")
+        .contains("pg_stat_statements");
+    if statements {
+        server.exec(
+            "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()",
+        );
+    }
     let before = snapshot(server, &db);
     let started = Instant::now();
     apply(&url);
@@ -93,14 +115,17 @@ fn count(server: &mut Server, template: Option<&str>, apply: Apply) -> Counts {
     let log = std::fs::read(server.log_path()).unwrap_or_default();
     let log = String::from_utf8_lossy(log.get(before.log_len..).unwrap_or_default());
     let (round_trips, server_time) = from_log(&log, &db);
+    let mut wal = wal_breakdown(server, &url, label, n, &before.lsn_text, &after.lsn_text);
+    if statements {
+        wal.table.push_str(&statement_kinds(server, &db, label, n));
+    }
     server.drop_db(&db);
     Counts {
         wall,
         round_trips,
         server: server_time,
         wal_bytes: after.lsn - before.lsn,
-        wal_records: after.records - before.records,
-        wal_fpi: after.fpi - before.fpi,
+        wal,
         wal_writes: after.writes - before.writes,
         wal_syncs: after.syncs - before.syncs,
         commits: after.commits - before.commits,
@@ -113,34 +138,46 @@ pub fn evidence(server: &mut Server, n: usize, runs: &[(&str, &str, Option<&str>
         ("log_min_duration_statement", Some("0")),
         ("log_line_prefix", Some("%m [%p] %d ")),
         ("autovacuum", Some("off")),
+        ("wal_writer_delay", Some("10s")),
+        // No timed checkpoint in the middle of a run: it could recycle the segments pg_waldump reads.
+        ("checkpoint_timeout", Some("1h")),
     ]);
     println!();
-    println!("PostgreSQL, N = {n}: what one apply costs the server, per migration (one run each, statement log on, autovacuum off; times here include the logging)");
+    println!("PostgreSQL, N = {n}: what one apply costs the server, per migration (one run each, statement log on, autovacuum off, wal_writer_delay 10 s; times here include the logging; WAL records, full-page images and commit records from pg_waldump)");
     println!();
-    println!("| tool | database | wall | round trips | server time | client + wire | WAL bytes | WAL records | full-page images | WAL writes | WAL syncs | commits |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| tool | database | wall | round trips | server time | client + wire | WAL bytes | WAL records | full-page images | commit records | WAL writes | WAL syncs | commits |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut breakdowns = Vec::new();
     let per = |x: f64| x / n as f64;
     for (tool, kind, template, apply) in runs {
-        let c = count(server, *template, *apply);
+        let label = format!("{tool}, {kind}");
+        let c = count(server, *template, *apply, &label, n);
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         println!(
-            "| {tool} | {kind} | {:.0} ms | {:.2} | {:.3} ms | {:.3} ms | {:.0} | {:.1} | {:.2} | {:.2} | {:.3} | {:.3} |",
+            "| {tool} | {kind} | {:.0} ms | {:.2} | {:.3} ms | {:.3} ms | {:.0} | {:.1} | {:.2} | {:.3} | {:.2} | {:.3} | {:.3} |",
             ms(c.wall),
             per(c.round_trips as f64),
             per(ms(c.server)),
             per(ms(c.wall.saturating_sub(c.server))),
             per(c.wal_bytes),
-            per(c.wal_records),
-            per(c.wal_fpi),
+            per(c.wal.records as f64),
+            per(c.wal.fpi as f64),
+            per(c.wal.commits as f64),
             per(c.wal_writes),
             per(c.wal_syncs),
             per(c.commits),
         );
+        breakdowns.push(c.wal.table);
+    }
+    for table in breakdowns {
+        print!("{table}");
     }
     server.settings(&[
         ("log_min_duration_statement", None),
         ("log_line_prefix", None),
         ("autovacuum", None),
+        ("wal_writer_delay", None),
+        ("checkpoint_timeout", None),
     ]);
 }
 
@@ -154,6 +191,9 @@ pub fn paired(
     ours: Apply,
     theirs: Apply,
 ) {
+    if pairs == 0 {
+        return;
+    }
     let mut times = Vec::with_capacity(pairs);
     for pair in 0..pairs {
         let (a, a_url) = server.create_db(template);
@@ -205,4 +245,196 @@ pub fn paired_header(n: usize) {
     println!();
     println!("| database | pairs | migrator (median) | diesel_migrations (median) | ratio, median of the pairs | min | 25% | 75% | max | pairs where migrator was faster |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
+}
+
+/// What one relation's WAL records of one kind add up to.
+#[derive(Default)]
+struct Tally {
+    records: u64,
+    bytes: u64,
+    fpi: u64,
+}
+
+/// A run's WAL as `pg_waldump` reads it back.
+#[derive(Default)]
+pub struct Wal {
+    pub records: u64,
+    pub fpi: u64,
+    /// `Transaction COMMIT` records: the commits that wrote WAL (each one a flush the client waits for).
+    pub commits: u64,
+    /// Where the bytes went, per migration, as Markdown.
+    pub table: String,
+}
+
+/// The run's WAL from `pg_waldump` between `from` and `to`, summed per relation (named in the tool's
+/// database at `url`) and record kind, per migration. A record counts on the relation of its first block
+/// reference, its full-page images on the relations of theirs.
+fn wal_breakdown(
+    server: &mut Server,
+    url: &str,
+    label: &str,
+    n: usize,
+    from: &str,
+    to: &str,
+) -> Wal {
+    use std::collections::BTreeMap;
+    let (dir, waldump) = server.waldump();
+    let out = match std::process::Command::new(&waldump)
+        .arg("-p")
+        .arg(&dir)
+        .args(["-s", from, "-e", to])
+        .output()
+    {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
+        Ok(out) => {
+            eprintln!(
+                "pg_waldump {from}..{to} failed (the counts of {label} are incomplete): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", waldump.display());
+            return Wal::default();
+        }
+    };
+    let mut wal = Wal::default();
+    let mut tallies: BTreeMap<(String, String), Tally> = BTreeMap::new();
+    for line in out.lines() {
+        let Some(rest) = line.strip_prefix("rmgr: ") else {
+            continue;
+        };
+        let rmgr = rest.split_whitespace().next().unwrap_or("?");
+        let total = rest
+            .split_once("len (rec/tot):")
+            .and_then(|(_, r)| r.split_once(','))
+            .and_then(|(lens, _)| lens.split('/').nth(1))
+            .and_then(|t| t.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        let desc = rest.split_once("desc: ").map_or("", |(_, d)| d);
+        let kind = format!("{rmgr} {}", desc.split_whitespace().next().unwrap_or(""));
+        wal.records += 1;
+        if kind == "Transaction COMMIT" {
+            wal.commits += 1;
+        }
+        let blocks: Vec<(String, bool)> = desc
+            .split("blkref #")
+            .skip(1)
+            .map(|b| {
+                let rel = b
+                    .split_once("rel ")
+                    .map_or("-", |(_, r)| r.split_whitespace().next().unwrap_or("-"));
+                (rel.to_string(), b.contains(" FPW"))
+            })
+            .collect();
+        let first = blocks
+            .first()
+            .map_or_else(|| "-".to_string(), |b| b.0.clone());
+        let t = tallies.entry((first, kind.clone())).or_default();
+        t.records += 1;
+        t.bytes += total;
+        for (rel, _) in blocks.iter().filter(|b| b.1) {
+            wal.fpi += 1;
+            tallies.entry((rel.clone(), kind.clone())).or_default().fpi += 1;
+        }
+    }
+    let names = relation_names(url, tallies.keys().map(|k| k.0.as_str()));
+    // The tool's own relations row by row; the catalogs and the records without a relation summed.
+    let mut rows: BTreeMap<(String, String), Tally> = BTreeMap::new();
+    for ((rel, kind), t) in tallies {
+        let name = names.get(&rel).cloned().unwrap_or(rel);
+        let key = if name == "-" {
+            (
+                "no relation (commits, locks, file creations)".to_string(),
+                String::new(),
+            )
+        } else if name.starts_with("pg_") || name.contains('/') {
+            ("system catalogs (the DDL)".to_string(), String::new())
+        } else {
+            // The set's own tables and indexes (t_0001, idx_t_0001_name, ...) as one row per shape.
+            let shape: String = name
+                .chars()
+                .map(|c| if c.is_ascii_digit() { 'N' } else { c })
+                .collect();
+            (shape, kind)
+        };
+        let r = rows.entry(key).or_default();
+        r.records += t.records;
+        r.bytes += t.bytes;
+        r.fpi += t.fpi;
+    }
+    let mut rows: Vec<_> = rows.into_iter().collect();
+    rows.sort_by_key(|r| std::cmp::Reverse(r.1.bytes));
+    let per = |x: u64| x as f64 / n as f64;
+    let mut table = format!(
+        "\nWhere the WAL of {label} went, N = {n}, per migration (pg_waldump {from}..{to})\n\n| relation | record | records | bytes | full-page images |\n|---|---|---|---|---|\n"
+    );
+    for ((name, kind), t) in rows {
+        table.push_str(&format!(
+            "| {name} | {kind} | {:.2} | {:.1} | {:.2} |\n",
+            per(t.records),
+            per(t.bytes),
+            per(t.fpi)
+        ));
+    }
+    wal.table = table;
+    wal
+}
+
+/// The names of relations given as `spcNode/dbNode/relNode` (`pg_filenode_relation` in the database at
+/// `url`; shared catalogs live in `pg_global`, 1664). Unknown ones (dropped since) keep their numbers.
+fn relation_names<'a>(
+    url: &str,
+    rels: impl Iterator<Item = &'a str>,
+) -> std::collections::BTreeMap<String, String> {
+    use diesel::{Connection as _, RunQueryDsl as _};
+    #[derive(diesel::QueryableByName)]
+    struct Named {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        rel: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    let values = rels
+        .filter_map(|r| {
+            let mut p = r.split('/');
+            let (spc, _, node) = (p.next()?, p.next()?, p.next()?);
+            let spc = if spc == "1664" { "1664" } else { "0" };
+            node.parse::<u32>().ok()?;
+            Some(format!("('{r}', {spc}::oid, {node}::oid)"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    if values.is_empty() {
+        return Default::default();
+    }
+    diesel::PgConnection::establish(url)
+        .ok()
+        .and_then(|mut c| {
+            diesel::sql_query(format!(
+                "SELECT rel, coalesce(pg_filenode_relation(spc, node)::text, rel) AS name FROM (VALUES {values}) v(rel, spc, node)"
+            ))
+            .load::<Named>(&mut c)
+            .ok()
+        })
+        .map(|rows| rows.into_iter().map(|r| (r.rel, r.name)).collect())
+        .unwrap_or_default()
+}
+
+/// The server's time per kind of statement in `db` (`pg_stat_statements`, which counts each statement of
+/// a multi-statement query on its own), per migration, as Markdown.
+fn statement_kinds(server: &mut Server, db: &str, label: &str, n: usize) -> String {
+    // The kind: the first two words (CREATE TABLE, INSERT INTO, ...), a CTE by what it writes.
+    let rows = server.text(&format!(
+        "(SELECT coalesce(string_agg(format('| %s | %s | %s | %s |', kind, round(calls::numeric / {n}, 2), round((exec + plan)::numeric / {n}, 3), round(exec::numeric / {n}, 3)), E'\\n' ORDER BY exec + plan DESC), '')
+          FROM (SELECT CASE WHEN query ~* '^\\s*WITH' THEN 'WITH (the guarded claim)'
+                            WHEN query ~* '^\\s*(SET|SELECT pg_advisory)' THEN 'SET LOCAL / advisory xact lock'
+                            ELSE upper(substring(query FROM '^\\s*(\\w+(\\s+\\w+)?)')) END AS kind,
+                       sum(calls) AS calls, sum(total_exec_time) AS exec, sum(total_plan_time) AS plan
+                FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '{db}')
+                GROUP BY 1) k)"
+    ));
+    format!(
+        "\nServer time per statement kind, {label}, N = {n}, per migration (pg_stat_statements)\n\n| statement | calls | ms (plan + execute) | ms (execute) |\n|---|---|---|---|\n{rows}\n"
+    )
 }
