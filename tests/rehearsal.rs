@@ -16,6 +16,8 @@ both_engines!(
     the_whole_history_rehearses_from_an_empty_database,
     the_boot_keeps_what_the_up_did_not_what_the_rehearsal_left,
     a_finding_on_a_fresh_database_leaves_only_the_history_tables,
+    a_fresh_database_with_schema_only_migrations_rehearses_the_downs_newest_first,
+    broken_downs_found_newest_first_are_reported_as_migration_by_migration,
 );
 
 /// A fresh database (no application table): on SQLite and PostgreSQL the boot rehearses inside the run's
@@ -58,6 +60,155 @@ fn a_finding_on_a_fresh_database_leaves_only_the_history_tables(ws: &Workspace, 
             .any(|d| d.contains("kept") && d.contains("is left behind")),
         "{err}"
     );
+    assert_eq!(db.fingerprint(), Vec::<String>::new(), "no table stays");
+    assert_eq!(db.history(), Vec::new(), "no history row stays");
+    assert_no_scratch_left(db);
+}
+
+/// A fresh database and migrations that only change the schema (the short path, `run/down_chain.rs`):
+/// the UPs, the health checks, then every DOWN newest first, and no UP again; the run keeps what the UPs
+/// built. MySQL cannot undo DDL, so it rehearses on a copy as before.
+fn a_fresh_database_with_schema_only_migrations_rehearses_the_downs_newest_first(
+    ws: &Workspace,
+    db: &Db,
+) {
+    ws.add(
+        20240101000000,
+        Some(1),
+        "accounts",
+        &format!("CREATE TABLE accounts (id INTEGER PRIMARY KEY, email {} NOT NULL);\nCREATE UNIQUE INDEX accounts_email ON accounts (email);", db.key_text()),
+        Some("DROP TABLE accounts;"),
+    );
+    ws.add(
+        20240102000000,
+        Some(2),
+        "sessions",
+        "CREATE TABLE sessions (id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL REFERENCES accounts (id));",
+        Some("DROP TABLE sessions;"),
+    );
+    ws.add(
+        20240103000000,
+        Some(3),
+        "nickname",
+        "ALTER TABLE accounts ADD COLUMN nickname TEXT;",
+        Some("ALTER TABLE accounts DROP COLUMN nickname;"),
+    );
+    let report = db.boot(&ws.set()).unwrap();
+    assert_eq!(report.applied_versions().len(), 3);
+    let rehearsal = report.rehearsal.as_ref().expect("a rehearsal ran");
+    let phases: Vec<(u64, RehearsalPhase)> = rehearsal
+        .steps
+        .iter()
+        .map(|s| (s.version, s.phase))
+        .collect();
+    if db.is_mysql() {
+        assert!(!rehearsal.down_chain && !rehearsal.in_place);
+        return;
+    }
+    assert!(rehearsal.in_place && rehearsal.down_chain, "{phases:?}");
+    assert_eq!(
+        phases,
+        vec![
+            (20240101000000, RehearsalPhase::Up),
+            (20240102000000, RehearsalPhase::Up),
+            (20240103000000, RehearsalPhase::Up),
+            (20240103000000, RehearsalPhase::HealthChecks),
+            (20240103000000, RehearsalPhase::Down),
+            (20240102000000, RehearsalPhase::Down),
+            (20240101000000, RehearsalPhase::Down),
+        ]
+    );
+    let shown = migrator::render::report(&report, migrator::render::Style::Plain);
+    assert!(
+        shown.contains("then the DOWNs newest first (3 restoring the schema)"),
+        "{shown}"
+    );
+    let schema = db.fingerprint();
+    assert!(
+        schema.iter().any(|o| o.contains("nickname")),
+        "the UPs' schema stays: {schema:?}"
+    );
+    assert_eq!(db.history().len(), 3);
+    assert_eq!(db.count("SELECT count(*) FROM sessions"), 0);
+
+    // A data migration is not schema-only: the general rehearsal (UP, DOWN, UP again in turn) runs.
+    ws.add(
+        20240104000000,
+        Some(4),
+        "seed",
+        "INSERT INTO accounts (id, email) VALUES (1, 'a@example.com');",
+        Some("DELETE FROM accounts WHERE id = 1;"),
+    );
+    let report = db.boot(&ws.set()).unwrap();
+    let rehearsal = report.rehearsal.as_ref().expect("a rehearsal ran");
+    assert!(!rehearsal.down_chain);
+    assert_eq!(db.count("SELECT count(*) FROM accounts"), 1);
+}
+
+/// On the short path a broken DOWN stops the DOWNs newest first; the rehearsal then runs again migration
+/// by migration, so the findings are the ones the general rehearsal reports: every broken DOWN, in order.
+/// Nothing of the run stays.
+fn broken_downs_found_newest_first_are_reported_as_migration_by_migration(ws: &Workspace, db: &Db) {
+    ws.add(
+        20240101000000,
+        Some(1),
+        "leaves_x",
+        "CREATE TABLE x (id INTEGER);",
+        Some("DROP TABLE IF EXISTS not_x;"),
+    );
+    ws.add(
+        20240102000000,
+        Some(2),
+        "fine",
+        "CREATE TABLE y (id INTEGER);",
+        Some("DROP TABLE y;"),
+    );
+    ws.add(
+        20240103000000,
+        Some(3),
+        "leaves_z",
+        "CREATE TABLE z (id INTEGER);\nCREATE INDEX z_id ON z (id);",
+        Some(&format!("{};", db.drop_index("z_id", "z"))),
+    );
+    let err = db
+        .boot_with(
+            &ws.set(),
+            Config {
+                require_backup: false,
+                ..Config::default()
+            },
+        )
+        .unwrap_err();
+    let Error::Rehearsal { findings, .. } = &err else {
+        panic!("expected the rehearsal's findings, got {err}");
+    };
+    let found: Vec<(u64, RehearsalPhase)> = findings.iter().map(|f| (f.version, f.phase)).collect();
+    if db.is_mysql() {
+        assert_eq!(found, [(20240101000000, RehearsalPhase::Down)], "{err}");
+    } else {
+        assert_eq!(
+            found,
+            [
+                (20240101000000, RehearsalPhase::Down),
+                (20240103000000, RehearsalPhase::Down)
+            ],
+            "{err}"
+        );
+        assert!(
+            findings[0]
+                .differences
+                .iter()
+                .any(|d| d.contains('x') && d.contains("left behind")),
+            "{err}"
+        );
+        assert!(
+            findings[1]
+                .differences
+                .iter()
+                .any(|d| d.contains('z') && d.contains("left behind")),
+            "{err}"
+        );
+    }
     assert_eq!(db.fingerprint(), Vec::<String>::new(), "no table stays");
     assert_eq!(db.history(), Vec::new(), "no history row stays");
     assert_no_scratch_left(db);

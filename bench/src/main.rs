@@ -183,6 +183,8 @@ struct Args {
     pairs: usize,
     /// Only the PostgreSQL evidence (pairs and the server's counts), not the table.
     pg_evidence: bool,
+    /// Only the SQLite policy row (the spec's policy against the bare apply), interleaved.
+    policy_only: bool,
 }
 
 fn parse_args() -> Args {
@@ -192,6 +194,7 @@ fn parse_args() -> Args {
         pg_log: false,
         pairs: 15,
         pg_evidence: false,
+        policy_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -212,6 +215,8 @@ fn parse_args() -> Args {
         } else if a == "--pg-evidence" {
             args.pg_evidence = true;
             args.engines = Engines::Postgres;
+        } else if a == "--policy-only" {
+            args.policy_only = true;
         } else if a == "--pairs" {
             args.pairs = it
                 .next()
@@ -228,7 +233,7 @@ fn parse_args() -> Args {
 
 fn usage(problem: &str) -> ! {
     eprintln!(
-        "{problem}\nusage: migrator-bench [--engine sqlite|postgres|both] [--pairs K] [--pg-evidence] [--pg-log] [10|100|1000]"
+        "{problem}\nusage: migrator-bench [--engine sqlite|postgres|both] [--pairs K] [--pg-evidence] [--pg-log] [--policy-only] [10|100|1000]"
     );
     std::process::exit(2);
 }
@@ -338,6 +343,12 @@ fn main() {
         pg_log(&sizes);
         return;
     }
+    if args.policy_only {
+        for size in &sizes {
+            sqlite_policy(size);
+        }
+        return;
+    }
     let mut server = match args.engines {
         Engines::Sqlite => None,
         // The evidence alone also reads the server time per statement from pg_stat_statements (which
@@ -399,6 +410,38 @@ fn main() {
 }
 
 const PG_CHECK_REPS: usize = 51;
+
+/// `--policy-only`: SQLite, the spec's policy against the bare apply, interleaved (7 pairs): the quick
+/// check of the policy row.
+fn sqlite_policy(size: &Size) {
+    let mut scratch = Scratch {
+        dir: tempfile::tempdir().expect("temp dir"),
+        count: 0,
+    };
+    let (mut plain, mut policy) = (Vec::new(), Vec::new());
+    for rep in 0..7 {
+        let (a, b) = (scratch.file(), scratch.file());
+        // The order alternates, so that neither is always first after the other's writes.
+        for policy_turn in [rep % 2 == 1, rep % 2 == 0] {
+            let t = Instant::now();
+            if policy_turn {
+                ours_apply(size.ours, &b, Config::default());
+                policy.push(t.elapsed());
+            } else {
+                ours_apply(size.ours, &a, like_the_peers());
+                plain.push(t.elapsed());
+            }
+        }
+    }
+    let (plain, policy) = (median(plain), median(policy));
+    println!(
+        "SQLite N = {}: apply {} ms, with the spec's policy {} ms: {:.2}x (medians of 7, interleaved)",
+        size.n,
+        plain.as_millis(),
+        policy.as_millis(),
+        policy.as_secs_f64() / plain.as_secs_f64()
+    );
+}
 
 fn sqlite(size: &Size) {
     let check_reps = 101;

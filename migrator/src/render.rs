@@ -189,9 +189,14 @@ fn rehearsal_summary(out: &mut String, rehearsal: &crate::Rehearsal, style: Styl
     } else {
         "on a scratch copy"
     };
+    let steps = if rehearsal.down_chain {
+        format!("UP of each migration, health checks, then the DOWNs newest first ({downs} restoring the schema); no UP again: on a database without data, migrations that only change the schema apply again exactly as the first time once their DOWN restored it")
+    } else {
+        format!("UP, DOWN and UP again of each migration ({downs} DOWN(s) restoring the schema), health checks")
+    };
     let _ = writeln!(
         out,
-        "{}Rehearsed {place} in {:.1} ms: UP, DOWN and UP again of each migration ({downs} DOWN(s) restoring the schema), health checks",
+        "{}Rehearsed {place} in {:.1} ms: {steps}",
         style.icon("🧪"),
         rehearsal.took.as_secs_f64() * 1000.0
     );

@@ -360,7 +360,8 @@ pub trait Engine {
     /// `Ok(true)` when the database holds no application table yet (no table but `own`, migrator's
     /// history tables): nothing else can be blocked, so a `MigrationTransaction` engine may apply the whole
     /// run as one transaction (a savepoint per migration, as SQLite does). `Ok(false)`, the default, keeps
-    /// a transaction per migration.
+    /// a transaction per migration. The in-place rehearsal asks it too: on a database without data,
+    /// migrations that only change the schema need no UP again (`run/down_chain.rs`).
     fn is_fresh(&mut self, own: &[&str]) -> Result<bool, DbError> {
         let _ = own;
         Ok(false)

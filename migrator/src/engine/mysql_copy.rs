@@ -173,21 +173,32 @@ impl ScratchCopy for MySql<'_> {
         self.execute(&format!("DROP DATABASE IF EXISTS {quoted}; CREATE DATABASE {quoted}"))
             .map_err(|e| Error::Backup(format!("the rehearsal needs a scratch database and this user cannot create one ({e}); grant CREATE, or turn require_test_run off")))?;
         let result = (|| {
-            let made_now =
-                std::env::temp_dir().join(format!("migrator-scratch-{}.sql", std::process::id()));
+            // A name of this call's own: two rehearsals of one process (threads) must not share it.
+            static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let made_now = std::env::temp_dir().join(format!(
+                "migrator-scratch-{}-{call}.sql",
+                std::process::id()
+            ));
             let dump = match from {
                 CopyFrom::Backup(path) => Some(path.to_path_buf()),
                 CopyFrom::Empty => None,
                 CopyFrom::Current => {
                     let _ = std::fs::remove_file(&made_now);
                     drop(crate::backup::create_private_file(&made_now)?);
-                    self.dump(&made_now)?;
+                    let dumped = self.dump(&made_now);
+                    if dumped.is_err() {
+                        let _ = std::fs::remove_file(&made_now);
+                    }
+                    dumped?;
                     Some(made_now.clone())
                 }
             };
             if let Some(dump) = dump {
                 let loaded = self.load(&dump, &scratch);
-                let _ = std::fs::remove_file(&made_now);
+                if dump == made_now {
+                    let _ = std::fs::remove_file(&made_now);
+                }
                 loaded?;
             }
             let url = self.url_for(&scratch);

@@ -241,6 +241,24 @@ impl Engine for Sqlite<'_> {
         Ok(())
     }
 
+    fn is_fresh(&mut self, own: &[&str]) -> Result<bool, DbError> {
+        // Tables of the main schema (virtual ones included), without SQLite's own and the history tables.
+        let own: Vec<String> = own.iter().map(|t| DIALECT.literal(t)).collect();
+        let sql = format!(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table'
+               AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name COLLATE NOCASE NOT IN ({})",
+            if own.is_empty() {
+                "''".to_string()
+            } else {
+                own.join(", ")
+            }
+        );
+        self.conn
+            .query_row(&sql, [], |r| r.get::<_, i64>(0))
+            .map(|tables| tables == 0)
+            .map_err(db_error)
+    }
+
     fn after_migration(&mut self) -> Result<Option<String>, DbError> {
         if !self.foreign_keys_were_on {
             return Ok(None);

@@ -4,6 +4,7 @@
 
 pub(crate) mod adopt;
 mod backfill;
+mod down_chain;
 mod health;
 pub(crate) mod rehearse;
 mod rollback;

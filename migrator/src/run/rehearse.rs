@@ -116,6 +116,10 @@ pub struct Rehearsal {
     /// `true` when it ran in the boot's own transaction (SQLite, a fresh PostgreSQL database) instead of
     /// on a scratch copy: its UPs were the real apply.
     pub in_place: bool,
+    /// `true` when the DOWNs ran newest first after all the UPs and no UP ran again: the short path for
+    /// a fresh database and migrations that only change the schema, where the UP again cannot find
+    /// anything (see `run/down_chain.rs`).
+    pub down_chain: bool,
 }
 
 impl Rehearsal {
@@ -146,7 +150,7 @@ impl Rehearsal {
         Ok(self)
     }
 
-    fn push(&mut self, m: &Migration, phase: RehearsalPhase, duration: Duration) {
+    pub(super) fn push(&mut self, m: &Migration, phase: RehearsalPhase, duration: Duration) {
         self.steps.push(RehearsalStep {
             version: m.version,
             file: m.file_name.to_string(),
@@ -155,7 +159,7 @@ impl Rehearsal {
         });
     }
 
-    fn found(
+    pub(super) fn found(
         &mut self,
         m: &Migration,
         phase: RehearsalPhase,
@@ -303,7 +307,13 @@ impl<'s> Migrator<'s> {
                 context: "opening the rehearsal's savepoint".into(),
                 source: e,
             })?;
-        let outcome = self.rehearse_steps(session, migrations, false, &mut rehearsal, true);
+        let outcome = if self.down_chain_suffices(session, migrations)? {
+            rehearsal.down_chain = true;
+            self.rehearse_down_chain(session, migrations, &mut rehearsal)
+                .and_then(|()| self.recheck_broken_downs(session, migrations, &mut rehearsal))
+        } else {
+            self.rehearse_steps(session, migrations, false, &mut rehearsal, true)
+        };
         if outcome.is_err() || !rehearsal.findings.is_empty() {
             if session
                 .engine
@@ -326,6 +336,43 @@ impl<'s> Migrator<'s> {
             })?;
         rehearsal.took = started.elapsed();
         rehearsal.verdict(migrations.len(), "in the run's transaction")
+    }
+
+    /// When the short path found a DOWN that does not work, the general rehearsal runs from the start
+    /// of the run, so that the findings are those it reports (every broken DOWN, each checked right after
+    /// its UP, and the UP again); if it finds nothing, the short path's findings stand (the DOWNs newest
+    /// first, as a rollback of the whole run would run them, do not restore the schema).
+    fn recheck_broken_downs(
+        &self,
+        session: &mut Session<'_>,
+        migrations: &[&Migration],
+        rehearsal: &mut Rehearsal,
+    ) -> Result<(), Error> {
+        if !rehearsal
+            .findings
+            .iter()
+            .any(|f| f.phase == RehearsalPhase::Down)
+        {
+            return Ok(());
+        }
+        info!("a DOWN failed its check: rehearsing again migration by migration, to report every finding");
+        session
+            .engine
+            .execute("ROLLBACK TO migrator_run")
+            .map_err(|e| Error::Database {
+                context: "undoing the rehearsal's first pass".into(),
+                source: e,
+            })?;
+        session.completed.clear();
+        let mut general = Rehearsal {
+            in_place: true,
+            ..Rehearsal::default()
+        };
+        self.rehearse_steps(session, migrations, false, &mut general, true)?;
+        if !general.findings.is_empty() {
+            *rehearsal = general;
+        }
+        Ok(())
     }
 
     /// The steps of a rehearsal; `whole_history` rehearses history's DOWNs too (`rehearse_all`), `in_place`
@@ -364,6 +411,16 @@ impl<'s> Migrator<'s> {
                 return Ok(());
             }
         }
+        self.health_step(scratch, migrations, rehearsal)
+    }
+
+    /// The health checks after the last UP, recorded as a step of the last migration.
+    pub(super) fn health_step(
+        &self,
+        scratch: &mut Session<'_>,
+        migrations: &[&Migration],
+        rehearsal: &mut Rehearsal,
+    ) -> Result<(), Error> {
         let started = Instant::now();
         let problems = self.health_problems(scratch.engine)?;
         if let Some(last) = migrations.last() {
@@ -514,7 +571,7 @@ impl<'s> Migrator<'s> {
     }
 
     /// One migration in one direction on the copy: `Ok(Err(detail))` when the migration failed there.
-    fn rehearse_one(
+    pub(super) fn rehearse_one(
         &self,
         scratch: &mut Session<'_>,
         m: &Migration,
@@ -543,7 +600,7 @@ impl<'s> Migrator<'s> {
     }
 
     /// The schema of the copy (only the objects of `tables` when given), without the history tables.
-    fn fingerprint(
+    pub(super) fn fingerprint(
         &self,
         scratch: &mut Session<'_>,
         tables: Option<&[&str]>,
@@ -565,7 +622,7 @@ impl<'s> Migrator<'s> {
 
 /// The tables a migration names, and the views, triggers and indexes its sections create or drop (SQLite
 /// files a view or a trigger under its own name): the scope of its checks.
-fn objects_named(m: &Migration) -> Vec<String> {
+pub(super) fn objects_named(m: &Migration) -> Vec<String> {
     let mut names: BTreeSet<String> = m.tables.iter().map(|t| t.to_lowercase()).collect();
     let sections = m.up.iter().chain(m.down.as_deref().unwrap_or(&[]));
     for statement in sections {
@@ -616,9 +673,9 @@ type Key = (String, String);
 /// An object's definitions (several for kinds a name can hold more than one of, such as CHECKs).
 type Definitions = Vec<String>;
 /// A schema fingerprint keyed by object.
-type Schema = BTreeMap<Key, Definitions>;
+pub(super) type Schema = BTreeMap<Key, Definitions>;
 
-fn schema_of(objects: Vec<SchemaObject>) -> Schema {
+pub(super) fn schema_of(objects: Vec<SchemaObject>) -> Schema {
     let mut schema = Schema::new();
     for o in objects {
         schema
@@ -633,14 +690,14 @@ fn schema_of(objects: Vec<SchemaObject>) -> Schema {
 }
 
 /// One object that a step added, removed or changed.
-struct Change {
+pub(super) struct Change {
     key: Key,
-    before: Option<Definitions>,
+    pub(super) before: Option<Definitions>,
     after: Option<Definitions>,
 }
 
 /// What differs from `from` to `to`.
-fn changes(from: &Schema, to: &Schema) -> Vec<Change> {
+pub(super) fn changes(from: &Schema, to: &Schema) -> Vec<Change> {
     let mut out = Vec::new();
     for (key, before) in from {
         match to.get(key) {
@@ -667,7 +724,7 @@ fn changes(from: &Schema, to: &Schema) -> Vec<Change> {
 /// Compares what a step changed (`done`) with what it should have changed: the objects of `expected`
 /// must end in the state `target` picks from each change (`before` for a DOWN, `after` for an UP again),
 /// and nothing else may change. Returns a line per object that is not as it should be.
-fn unexpected(
+pub(super) fn unexpected(
     done: &[Change],
     expected: &[Change],
     target: impl Fn(&Change) -> &Option<Definitions>,
@@ -713,7 +770,11 @@ fn unexpected(
 /// re-created by a DOWN at the end of its table, so no DOWN of a `DROP COLUMN` can restore the order, and
 /// the schema works the same (only `SELECT *` sees it). They are noted with the migration, and the rest
 /// is returned.
-fn order_only_noted(m: &Migration, wrong: Vec<String>, rehearsal: &mut Rehearsal) -> Vec<String> {
+pub(super) fn order_only_noted(
+    m: &Migration,
+    wrong: Vec<String>,
+    rehearsal: &mut Rehearsal,
+) -> Vec<String> {
     let (order, rest): (Vec<String>, Vec<String>) =
         wrong.into_iter().partition(|d| d.ends_with("(order only)"));
     if !order.is_empty() {
