@@ -7,11 +7,11 @@
 //!
 //! Use them through the `migrator` crate, which re-exports them.
 
+mod set;
+
 use std::path::PathBuf;
 
-use std::collections::HashMap;
-
-use migrator_format::{load_dir, Layout, Migration, Original, Policy, Statement};
+use migrator_format::{load_dir, Policy};
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as Tokens;
 use quote::quote;
@@ -26,7 +26,7 @@ use syn::LitStr;
 pub fn embed_migrations(input: TokenStream) -> TokenStream {
     let literal = syn::parse_macro_input!(input as LitStr);
     match expand(&literal.value()) {
-        Ok(tokens) => tokens.into(),
+        Ok(tokens) => tokens,
         Err(message) => syn::Error::new(literal.span(), message)
             .to_compile_error()
             .into(),
@@ -120,7 +120,7 @@ fn policy_tokens(path: &std::path::Path, shown: &str) -> Result<Tokens, String> 
     }})
 }
 
-fn expand(relative: &str) -> Result<Tokens, String> {
+fn expand(relative: &str) -> Result<TokenStream, String> {
     let timing = std::env::var_os("MIGRATOR_EMBED_TIMING").is_some();
     let started = std::time::Instant::now();
     let dir = manifest_path(relative, "embed_migrations!")?;
@@ -133,251 +133,21 @@ fn expand(relative: &str) -> Result<Tokens, String> {
     let loaded =
         load_dir(&dir).map_err(|e| format!("invalid migrations in {}:\n{e}", dir.display()))?;
     let parsed = started.elapsed();
-    // The tokens are built with proc-macro2's own implementation and handed to the compiler as one text:
-    // building 100,000s of tokens one by one through the compiler's bridge costs more than parsing the
-    // directory.
-    proc_macro2::fallback::force();
-    let tokens = set_tokens(&dir, &loaded);
-    proc_macro2::fallback::unforce();
+    let source = set::set_source(&dir, &loaded);
+    let tokens = source
+        // The compiler's own lexer (proc-macro2's parse checks the text with its own lexer first, built
+        // at the host's opt-level).
+        .parse::<TokenStream>()
+        .map_err(|e| format!("embed_migrations! wrote Rust the compiler does not read: {e}"))?;
     if timing {
         eprintln!(
-            "embed_migrations!({relative}): {} files read and parsed in {parsed:?}, tokens built in {:?}",
+            "embed_migrations!({relative}): {} files read and parsed in {parsed:?}, {} bytes of Rust written and read back in {:?}",
             loaded.files.len(),
+            source.len(),
             started.elapsed() - parsed
         );
     }
     Ok(tokens)
-}
-
-/// The set as items: one `const` per migration (its statements, table names and suppressions in `const`s
-/// of its own), one `const _` per file read (its `include_bytes!` makes rustc rebuild the host when the
-/// file changes), and the arrays of the set and of each engine, which name the migrations' `const`s.
-///
-/// Editing one file changes the tokens of its own items only: with incremental compilation rustc
-/// type-checks and evaluates that migration again and reuses every other one, so a rebuild costs about
-/// the same whether the directory holds 10 migrations or 1,000.
-fn set_tokens(dir: &std::path::Path, loaded: &migrator_format::LoadedDir) -> Tokens {
-    let mut items = Vec::with_capacity(loaded.migrations.len() + loaded.files.len());
-    // A shared migration appears in every engine's set; its `const` is emitted once.
-    let mut idents: HashMap<String, proc_macro2::Ident> = HashMap::new();
-    let mut set_of = |migrations: &'_ [Migration], prefix: &str| -> Vec<proc_macro2::Ident> {
-        migrations
-            .iter()
-            .map(|m| {
-                if let Some(ident) = idents.get(m.file_name.as_ref()) {
-                    return ident.clone();
-                }
-                let ident = quote::format_ident!("{}_{}", prefix, m.version);
-                items.push(migration_tokens(&ident, m));
-                idents.insert(m.file_name.to_string(), ident.clone());
-                ident
-            })
-            .collect()
-    };
-    let shared = set_of(&loaded.migrations, "M");
-    let mut engine_sets = Vec::with_capacity(loaded.engines.len());
-    for (index, set) in loaded.engines.iter().enumerate() {
-        let prefix = format!("M_{}", set.engine.dir_name().to_ascii_uppercase());
-        let members = set_of(&set.migrations, &prefix);
-        let array = quote::format_ident!("ENGINE_{}", index);
-        let count = members.len();
-        let engine = engine_tokens(set.engine);
-        engine_sets.push((
-            quote! { static #array: [__e::Migration; #count] = [#(#members),*]; },
-            quote! { __e::engine_set(#engine, &#array) },
-        ));
-    }
-    let (engine_arrays, engine_entries): (Vec<Tokens>, Vec<Tokens>) =
-        engine_sets.into_iter().unzip();
-    let includes = loaded.files.iter().map(|path| {
-        let path = path.to_string_lossy();
-        quote! { const _: &[u8] = include_bytes!(#path); }
-    });
-    let count = shared.len();
-    let engine_count = engine_entries.len();
-    let layout = layout_tokens(loaded.layout);
-    let dir_text = dir.to_string_lossy();
-    quote! {{
-        use ::migrator::__embed as __e;
-        #(#includes)*
-        #(#items)*
-        static MIGRATIONS: [__e::Migration; #count] = [#(#shared),*];
-        #(#engine_arrays)*
-        static ENGINES: [__e::EngineMigrations; #engine_count] = [#(#engine_entries),*];
-        ::migrator::MigrationSet::from_static_engines(&MIGRATIONS, #dir_text, #layout, &ENGINES)
-    }}
-}
-
-fn layout_tokens(layout: Layout) -> Tokens {
-    match layout {
-        Layout::Native => quote! { __e::Layout::Native },
-        Layout::Diesel => quote! { __e::Layout::Diesel },
-        Layout::Sqlx => quote! { __e::Layout::Sqlx },
-        Layout::Refinery => quote! { __e::Layout::Refinery },
-    }
-}
-
-fn engine_tokens(engine: migrator_format::Engine) -> Tokens {
-    match engine {
-        migrator_format::Engine::Sqlite => quote! { __e::Engine::Sqlite },
-        migrator_format::Engine::Postgres => quote! { __e::Engine::Postgres },
-        migrator_format::Engine::MySql => quote! { __e::Engine::MySql },
-    }
-}
-
-fn original_tokens(original: Option<&Original>) -> Tokens {
-    match original {
-        None => quote! { __e::NO_ORIGINAL },
-        Some(Original::Diesel { version }) => {
-            let version = version.as_ref();
-            quote! { __e::diesel(#version) }
-        }
-        Some(Original::Sqlx { version, checksum }) => {
-            let checksum = checksum.as_ref();
-            quote! { __e::sqlx(#version, #checksum) }
-        }
-        Some(Original::Refinery {
-            version,
-            name,
-            checksum,
-            checksum_int8,
-            unversioned,
-        }) => {
-            let name = name.as_ref();
-            quote! { __e::refinery(#version, #name, #checksum, #checksum_int8, #unversioned) }
-        }
-    }
-}
-
-/// The statements of a section, as a slice expression.
-fn statements_tokens(statements: &[Statement]) -> Tokens {
-    let statements = statements.iter().map(|s| {
-        let (sql, line) = (s.sql.as_ref(), s.line);
-        quote! { __e::stmt(#sql, #line) }
-    });
-    quote! { &[#(#statements),*] }
-}
-
-fn cow(text: &str) -> Tokens {
-    quote! { __e::s(#text) }
-}
-
-fn option_cow(text: Option<&str>) -> Tokens {
-    match text {
-        Some(t) => quote! { __e::some(#t) },
-        None => quote! { __e::NONE },
-    }
-}
-
-fn backfill_tokens(backfill: Option<&migrator_format::Backfill>) -> Tokens {
-    let Some(b) = backfill else {
-        return quote! { __e::NO_BACKFILL };
-    };
-    let (table, key, batch, line) = (b.table.as_ref(), b.key.as_ref(), b.batch, b.line);
-    let pause_ms = b.pause.map_or(u64::MAX, |p| p.as_millis() as u64);
-    let target_ms = b.target.map_or(0, |t| t.as_millis() as u64);
-    quote! { __e::backfill(#table, #key, #batch, #pause_ms, #target_ms, #line) }
-}
-
-/// The header's tokens (most files have none: one name for all of them).
-fn header_tokens(h: &migrator_format::Header) -> Tokens {
-    if *h == migrator_format::Header::default() {
-        return quote! { __e::NO_HEADER };
-    }
-    let (generated, author, duration, downtime, reviewed, imported) = (
-        option_cow(h.generated.as_deref()),
-        option_cow(h.author.as_deref()),
-        option_cow(h.estimated_duration.as_deref()),
-        option_cow(h.downtime_required.as_deref()),
-        option_cow(h.reviewed_by.as_deref()),
-        option_cow(h.imported_from.as_deref()),
-    );
-    quote! {
-        __e::Header {
-            generated: #generated,
-            author: #author,
-            estimated_duration: #duration,
-            downtime_required: #downtime,
-            reviewed_by: #reviewed,
-            imported_from: #imported,
-        }
-    }
-}
-
-/// `const <ident>: Migration`, with its sections, table names and suppressions in `const`s of its own (a
-/// `const` may borrow them for `'static`).
-fn migration_tokens(ident: &proc_macro2::Ident, m: &Migration) -> Tokens {
-    let up = statements_tokens(&m.up);
-    let (down_item, down) = match &m.down {
-        Some(down) => {
-            let statements = statements_tokens(down);
-            (
-                quote! { const DOWN: &[__e::Statement] = #statements; },
-                quote! { __e::some_section(DOWN) },
-            )
-        }
-        None => (quote! {}, quote! { __e::NO_SECTION }),
-    };
-    let (tables_item, tables) = if m.tables.is_empty() {
-        (quote! {}, quote! { __e::NO_NAMES })
-    } else {
-        let tables = m.tables.iter().map(|t| cow(t));
-        (
-            quote! { const TABLES: &[__e::Str] = &[#(#tables),*]; },
-            quote! { __e::names(TABLES) },
-        )
-    };
-    let (allows_item, allows) = if m.allows.is_empty() {
-        (quote! {}, quote! { __e::NO_ALLOWS })
-    } else {
-        let allows = m.allows.iter().map(|(id, reason)| {
-            let (id, reason) = (cow(id), cow(reason));
-            quote! { (#id, #reason) }
-        });
-        (
-            quote! { const ALLOWS: &[(__e::Str, __e::Str)] = &[#(#allows),*]; },
-            quote! { __e::allows(ALLOWS) },
-        )
-    };
-    let version = m.version;
-    let name = cow(&m.name);
-    let issue = match m.issue {
-        Some(n) => quote! { __e::issue(#n) },
-        None => quote! { __e::NO_ISSUE },
-    };
-    let title = option_cow(m.title.as_deref());
-    let file_name = cow(&m.file_name);
-    let checksum = cow(&m.checksum);
-    let no_transaction = m.no_transaction;
-    let header = header_tokens(&m.header);
-    let layout = layout_tokens(m.layout);
-    let original = original_tokens(m.original.as_ref());
-    let backfill = backfill_tokens(m.backfill.as_ref());
-    quote! {
-        const #ident: __e::Migration = {
-            const UP: &[__e::Statement] = #up;
-            #down_item
-            #tables_item
-            #allows_item
-            __e::Migration {
-                version: #version,
-                name: #name,
-                issue: #issue,
-                title: #title,
-                file_name: #file_name,
-                checksum: #checksum,
-                no_transaction: #no_transaction,
-                backfill: #backfill,
-                header: #header,
-                up: __e::section(UP),
-                down: #down,
-                tables: #tables,
-                allows: #allows,
-                layout: #layout,
-                original: #original,
-            }
-        };
-    }
 }
 
 #[cfg(test)]
