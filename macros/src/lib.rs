@@ -7,11 +7,11 @@
 //!
 //! Use them through the `migrator` crate, which re-exports them.
 
+mod set;
+
 use std::path::PathBuf;
 
-use std::collections::HashMap;
-
-use migrator_format::{load_dir, Layout, Migration, Original, Policy, Statement};
+use migrator_format::{load_dir, Policy};
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as Tokens;
 use quote::quote;
@@ -26,7 +26,7 @@ use syn::LitStr;
 pub fn embed_migrations(input: TokenStream) -> TokenStream {
     let literal = syn::parse_macro_input!(input as LitStr);
     match expand(&literal.value()) {
-        Ok(tokens) => tokens.into(),
+        Ok(tokens) => tokens,
         Err(message) => syn::Error::new(literal.span(), message)
             .to_compile_error()
             .into(),
@@ -120,7 +120,9 @@ fn policy_tokens(path: &std::path::Path, shown: &str) -> Result<Tokens, String> 
     }})
 }
 
-fn expand(relative: &str) -> Result<Tokens, String> {
+fn expand(relative: &str) -> Result<TokenStream, String> {
+    let timing = std::env::var_os("MIGRATOR_EMBED_TIMING").is_some();
+    let started = std::time::Instant::now();
     let dir = manifest_path(relative, "embed_migrations!")?;
     let dir = dir.canonicalize().map_err(|e| {
         format!(
@@ -130,217 +132,22 @@ fn expand(relative: &str) -> Result<Tokens, String> {
     })?;
     let loaded =
         load_dir(&dir).map_err(|e| format!("invalid migrations in {}:\n{e}", dir.display()))?;
-
-    // Three shared arrays (statements, table names, suppressions) and one array of migrations per set that
-    // borrow sub-slices of them: a handful of items however many migrations there are, which keeps rustc
-    // fast. A shared migration appears in every engine's set; its entry is built once.
-    let mut pools = Pools::default();
-    let mut built: HashMap<String, Tokens> = HashMap::new();
-    let mut entries_of = |migrations: &[Migration], pools: &mut Pools| -> Vec<Tokens> {
-        migrations
-            .iter()
-            .map(|m| {
-                built
-                    .entry(m.file_name.to_string())
-                    .or_insert_with(|| migration_tokens(m, pools))
-                    .clone()
-            })
-            .collect()
-    };
-    let entries = entries_of(&loaded.migrations, &mut pools);
-    let mut engine_items = Vec::new();
-    let mut engine_sets = Vec::new();
-    for (index, set) in loaded.engines.iter().enumerate() {
-        let ident = quote::format_ident!("ENGINE_{}", index);
-        let set_entries = entries_of(&set.migrations, &mut pools);
-        let count = set_entries.len();
-        engine_items.push(quote! {
-            static #ident: [::migrator::Migration; #count] = [#(#set_entries),*];
-        });
-        let engine = engine_tokens(set.engine);
-        engine_sets.push(quote! { ::migrator::__embed::engine_set(#engine, &#ident) });
+    let parsed = started.elapsed();
+    let source = set::set_source(&dir, &loaded);
+    let tokens = source
+        // The compiler's own lexer (proc-macro2's parse checks the text with its own lexer first, built
+        // at the host's opt-level).
+        .parse::<TokenStream>()
+        .map_err(|e| format!("embed_migrations! wrote Rust the compiler does not read: {e}"))?;
+    if timing {
+        eprintln!(
+            "embed_migrations!({relative}): {} files read and parsed in {parsed:?}, {} bytes of Rust written and read back in {:?}",
+            loaded.files.len(),
+            source.len(),
+            started.elapsed() - parsed
+        );
     }
-    let includes: Vec<Tokens> = loaded
-        .files
-        .iter()
-        .map(|path| {
-            let path = path.to_string_lossy();
-            quote! { include_bytes!(#path) }
-        })
-        .collect();
-    let include_count = includes.len();
-    let count = entries.len();
-    let engine_count = engine_sets.len();
-    let layout = layout_tokens(loaded.layout);
-    let (statement_count, statements) = (pools.statements.len(), &pools.statements);
-    let (name_count, names) = (pools.names.len(), &pools.names);
-    let (allow_count, allows) = (pools.allows.len(), &pools.allows);
-    let dir_text = dir.to_string_lossy();
-    Ok(quote! {{
-        // Makes rustc rebuild the host when a file is edited (the build script line covers added and
-        // deleted files).
-        static SOURCES: [&[u8]; #include_count] = [#(#includes),*];
-        let _ = &SOURCES;
-        static STATEMENTS: [::migrator::Statement; #statement_count] = [#(#statements),*];
-        static NAMES: [::std::borrow::Cow<'static, str>; #name_count] = [#(#names),*];
-        static ALLOWS: [(::std::borrow::Cow<'static, str>, ::std::borrow::Cow<'static, str>); #allow_count] = [#(#allows),*];
-        static MIGRATIONS: [::migrator::Migration; #count] = [#(#entries),*];
-        #(#engine_items)*
-        static ENGINES: [::migrator::__embed::EngineMigrations; #engine_count] = [#(#engine_sets),*];
-        ::migrator::MigrationSet::from_static_engines(&MIGRATIONS, #dir_text, #layout, &ENGINES)
-    }})
-}
-
-fn layout_tokens(layout: Layout) -> Tokens {
-    match layout {
-        Layout::Native => quote! { ::migrator::__embed::Layout::Native },
-        Layout::Diesel => quote! { ::migrator::__embed::Layout::Diesel },
-        Layout::Sqlx => quote! { ::migrator::__embed::Layout::Sqlx },
-        Layout::Refinery => quote! { ::migrator::__embed::Layout::Refinery },
-    }
-}
-
-fn engine_tokens(engine: migrator_format::Engine) -> Tokens {
-    match engine {
-        migrator_format::Engine::Sqlite => quote! { ::migrator::__embed::Engine::Sqlite },
-        migrator_format::Engine::Postgres => quote! { ::migrator::__embed::Engine::Postgres },
-        migrator_format::Engine::MySql => quote! { ::migrator::__embed::Engine::MySql },
-    }
-}
-
-fn original_tokens(original: Option<&Original>) -> Tokens {
-    match original {
-        None => quote! { ::migrator::__embed::NO_ORIGINAL },
-        Some(Original::Diesel { version }) => {
-            let version = version.as_ref();
-            quote! { ::migrator::__embed::diesel(#version) }
-        }
-        Some(Original::Sqlx { version, checksum }) => {
-            let checksum = checksum.as_ref();
-            quote! { ::migrator::__embed::sqlx(#version, #checksum) }
-        }
-        Some(Original::Refinery {
-            version,
-            name,
-            checksum,
-            checksum_int8,
-            unversioned,
-        }) => {
-            let name = name.as_ref();
-            quote! { ::migrator::__embed::refinery(#version, #name, #checksum, #checksum_int8, #unversioned) }
-        }
-    }
-}
-
-/// The shared arrays the migrations borrow from.
-#[derive(Default)]
-struct Pools {
-    statements: Vec<Tokens>,
-    names: Vec<Tokens>,
-    allows: Vec<Tokens>,
-}
-
-impl Pools {
-    /// Appends a section's statements; returns `(start, len)`.
-    fn section(&mut self, statements: &[Statement]) -> (usize, usize) {
-        let start = self.statements.len();
-        for s in statements {
-            let (sql, line) = (s.sql.as_ref(), s.line);
-            self.statements
-                .push(quote! { ::migrator::__embed::stmt(#sql, #line) });
-        }
-        (start, statements.len())
-    }
-}
-
-fn cow(text: &str) -> Tokens {
-    quote! { ::migrator::__embed::s(#text) }
-}
-
-fn option_cow(text: Option<&str>) -> Tokens {
-    match text {
-        Some(t) => quote! { ::migrator::__embed::some(#t) },
-        None => quote! { ::migrator::__embed::NONE },
-    }
-}
-
-fn backfill_tokens(backfill: Option<&migrator_format::Backfill>) -> Tokens {
-    let Some(b) = backfill else {
-        return quote! { ::migrator::__embed::NO_BACKFILL };
-    };
-    let (table, key, batch, line) = (b.table.as_ref(), b.key.as_ref(), b.batch, b.line);
-    let pause_ms = b.pause.map_or(u64::MAX, |p| p.as_millis() as u64);
-    let target_ms = b.target.map_or(0, |t| t.as_millis() as u64);
-    quote! { ::migrator::__embed::backfill(#table, #key, #batch, #pause_ms, #target_ms, #line) }
-}
-
-fn migration_tokens(m: &Migration, pools: &mut Pools) -> Tokens {
-    let (up_start, up_len) = pools.section(&m.up);
-    let down = match &m.down {
-        Some(down) => {
-            let (start, len) = pools.section(down);
-            quote! { ::migrator::__embed::some_section_at(&STATEMENTS, #start, #len) }
-        }
-        None => quote! { ::migrator::__embed::NO_SECTION },
-    };
-    let names_start = pools.names.len();
-    let names_len = m.tables.len();
-    pools.names.extend(m.tables.iter().map(|t| cow(t)));
-    let allows_start = pools.allows.len();
-    let allows_len = m.allows.len();
-    pools.allows.extend(m.allows.iter().map(|(id, reason)| {
-        let (id, reason) = (cow(id), cow(reason));
-        quote! { (#id, #reason) }
-    }));
-
-    let version = m.version;
-    let name = cow(&m.name);
-    let issue = match m.issue {
-        Some(n) => quote! { ::migrator::__embed::issue(#n) },
-        None => quote! { ::migrator::__embed::NO_ISSUE },
-    };
-    let title = option_cow(m.title.as_deref());
-    let file_name = cow(&m.file_name);
-    let checksum = cow(&m.checksum);
-    let no_transaction = m.no_transaction;
-    let h = &m.header;
-    let (generated, author, duration, downtime, reviewed, imported) = (
-        option_cow(h.generated.as_deref()),
-        option_cow(h.author.as_deref()),
-        option_cow(h.estimated_duration.as_deref()),
-        option_cow(h.downtime_required.as_deref()),
-        option_cow(h.reviewed_by.as_deref()),
-        option_cow(h.imported_from.as_deref()),
-    );
-    let layout = layout_tokens(m.layout);
-    let original = original_tokens(m.original.as_ref());
-    let backfill = backfill_tokens(m.backfill.as_ref());
-    quote! {
-        ::migrator::Migration {
-            version: #version,
-            name: #name,
-            issue: #issue,
-            title: #title,
-            file_name: #file_name,
-            checksum: #checksum,
-            no_transaction: #no_transaction,
-            backfill: #backfill,
-            header: ::migrator::Header {
-                generated: #generated,
-                author: #author,
-                estimated_duration: #duration,
-                downtime_required: #downtime,
-                reviewed_by: #reviewed,
-                imported_from: #imported,
-            },
-            up: ::migrator::__embed::section_at(&STATEMENTS, #up_start, #up_len),
-            down: #down,
-            tables: ::migrator::__embed::names_at(&NAMES, #names_start, #names_len),
-            allows: ::migrator::__embed::allows_at(&ALLOWS, #allows_start, #allows_len),
-            layout: #layout,
-            original: #original,
-        }
-    }
+    Ok(tokens)
 }
 
 #[cfg(test)]

@@ -101,6 +101,7 @@ impl MigrationSet {
 
     /// The migrations, sorted by version (the shared ones when the directory has engine variants; see
     /// [`MigrationSet::for_engine`]).
+    #[inline]
     pub fn migrations(&self) -> &[Migration] {
         &self.migrations
     }
@@ -126,11 +127,13 @@ impl MigrationSet {
     }
 
     /// Number of migrations.
+    #[inline]
     pub fn len(&self) -> usize {
         self.migrations.len()
     }
 
     /// `true` when the set holds no migration.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.migrations.is_empty()
     }

@@ -215,8 +215,26 @@ pub struct EngineMigrations {
 pub mod embed {
     use std::borrow::Cow;
 
-    use super::Statement;
-    pub use super::{Engine, EngineMigrations, Layout};
+    pub use super::{Engine, EngineMigrations, Header, Layout, Migration, Statement};
+
+    /// A string of an embedded migration.
+    pub type Str = Cow<'static, str>;
+
+    /// A migration without header lines.
+    pub const NO_HEADER: Header = Header {
+        generated: None,
+        author: None,
+        estimated_duration: None,
+        downtime_required: None,
+        reviewed_by: None,
+        imported_from: None,
+    };
+
+    /// No table names.
+    pub const NO_NAMES: Cow<'static, [Str]> = Cow::Borrowed(&[]);
+
+    /// No suppressions.
+    pub const NO_ALLOWS: Cow<'static, [(Str, Str)]> = Cow::Borrowed(&[]);
 
     /// A borrowed string.
     pub const fn s(text: &'static str) -> Cow<'static, str> {
@@ -337,43 +355,6 @@ pub mod embed {
             engine,
             migrations: Cow::Borrowed(migrations),
         }
-    }
-
-    /// `len` statements of `all` from `start` (one shared static per embed instead of one per section).
-    pub const fn section_at(
-        all: &'static [Statement],
-        start: usize,
-        len: usize,
-    ) -> Cow<'static, [Statement]> {
-        Cow::Borrowed(all.split_at(start).1.split_at(len).0)
-    }
-
-    /// A present section, as [`section_at`].
-    pub const fn some_section_at(
-        all: &'static [Statement],
-        start: usize,
-        len: usize,
-    ) -> Option<Cow<'static, [Statement]>> {
-        Some(section_at(all, start, len))
-    }
-
-    /// `len` names of `all` from `start`.
-    pub const fn names_at(
-        all: &'static [Cow<'static, str>],
-        start: usize,
-        len: usize,
-    ) -> Cow<'static, [Cow<'static, str>]> {
-        Cow::Borrowed(all.split_at(start).1.split_at(len).0)
-    }
-
-    /// `len` suppressions of `all` from `start`.
-    #[allow(clippy::type_complexity)]
-    pub const fn allows_at(
-        all: &'static [(Cow<'static, str>, Cow<'static, str>)],
-        start: usize,
-        len: usize,
-    ) -> Cow<'static, [(Cow<'static, str>, Cow<'static, str>)]> {
-        Cow::Borrowed(all.split_at(start).1.split_at(len).0)
     }
 
     /// A list of names.
