@@ -38,18 +38,7 @@ fn a_finding_on_a_fresh_database_leaves_only_the_history_tables(ws: &Workspace, 
         "CREATE TABLE fine (x INTEGER);\nINSERT INTO fine (x) VALUES (1);",
         Some("DROP TABLE fine;"),
     );
-    let err = db
-        .boot_with(
-            &ws.set(),
-            Config {
-                require_backup: false,
-                ..Config::default()
-            },
-        )
-        .unwrap_err();
-    let Error::Rehearsal { findings, .. } = &err else {
-        panic!("expected the rehearsal's findings, got {err}");
-    };
+    let (err, findings) = rehearsal_findings_of_a_boot(ws, db);
     assert_eq!(findings.len(), 1, "{err}");
     assert_eq!(findings[0].version, 20240101000000);
     assert_eq!(findings[0].phase, RehearsalPhase::Down);
@@ -170,18 +159,7 @@ fn broken_downs_found_newest_first_are_reported_as_migration_by_migration(ws: &W
         "CREATE TABLE z (id INTEGER);\nCREATE INDEX z_id ON z (id);",
         Some(&format!("{};", db.drop_index("z_id", "z"))),
     );
-    let err = db
-        .boot_with(
-            &ws.set(),
-            Config {
-                require_backup: false,
-                ..Config::default()
-            },
-        )
-        .unwrap_err();
-    let Error::Rehearsal { findings, .. } = &err else {
-        panic!("expected the rehearsal's findings, got {err}");
-    };
+    let (err, findings) = rehearsal_findings_of_a_boot(ws, db);
     let found: Vec<(u64, RehearsalPhase)> = findings.iter().map(|f| (f.version, f.phase)).collect();
     if db.is_mysql() {
         assert_eq!(found, [(20240101000000, RehearsalPhase::Down)], "{err}");
@@ -358,6 +336,25 @@ fn the_whole_history_rehearses_from_an_empty_database(ws: &Workspace, db: &Db) {
 }
 
 /// A table with rows, applied for real: the starting point of every body.
+/// Boots under the spec's policy without the backup (the rehearsal is what is tested), expecting the
+/// rehearsal to refuse: the error and its findings.
+fn rehearsal_findings_of_a_boot(ws: &Workspace, db: &Db) -> (Error, Vec<RehearsalFinding>) {
+    let err = db
+        .boot_with(
+            &ws.set(),
+            Config {
+                require_backup: false,
+                ..Config::default()
+            },
+        )
+        .unwrap_err();
+    let Error::Rehearsal { findings, .. } = &err else {
+        panic!("expected the rehearsal's findings, got {err}");
+    };
+    let findings = findings.clone();
+    (err, findings)
+}
+
 fn base(ws: &Workspace, db: &Db) {
     ws.add(
         20240101000000,
