@@ -85,12 +85,7 @@ impl<'s> Migrator<'s> {
         let start = schema_of(self.fingerprint(session, None)?);
         let mut applied = Vec::with_capacity(migrations.len());
         for m in migrations {
-            if self.config().stop.is_stopped() {
-                return Err(Error::Stopped(format!(
-                    "stopped on request before migration {} ({}), during the rehearsal: nothing of this run stays, all of it is pending",
-                    m.version, m.file_name
-                )));
-            }
+            self.unless_stopped(m)?;
             let Some(one) = self.up_checked(session, m, rehearsal)? else {
                 return Ok(());
             };

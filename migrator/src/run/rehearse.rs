@@ -387,11 +387,8 @@ impl<'s> Migrator<'s> {
         in_place: bool,
     ) -> Result<(), Error> {
         for m in migrations {
-            if in_place && self.config().stop.is_stopped() {
-                return Err(Error::Stopped(format!(
-                    "stopped on request before migration {} ({}), during the rehearsal: nothing of this run stays, all of it is pending",
-                    m.version, m.file_name
-                )));
+            if in_place {
+                self.unless_stopped(m)?;
             }
             let outcome = if !whole_history && self.config().is_history(m) {
                 self.history_step(scratch, m, rehearsal)?
@@ -412,6 +409,18 @@ impl<'s> Migrator<'s> {
             }
         }
         self.health_step(scratch, migrations, rehearsal)
+    }
+
+    /// `Err(Error::Stopped)` when a stop was requested, before migration `m` of an in-place rehearsal
+    /// (whose rollback leaves all of the run pending).
+    pub(super) fn unless_stopped(&self, m: &Migration) -> Result<(), Error> {
+        if !self.config().stop.is_stopped() {
+            return Ok(());
+        }
+        Err(Error::Stopped(format!(
+            "stopped on request before migration {} ({}), during the rehearsal: nothing of this run stays, all of it is pending",
+            m.version, m.file_name
+        )))
     }
 
     /// The health checks after the last UP, recorded as a step of the last migration.
