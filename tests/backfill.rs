@@ -520,6 +520,19 @@ fn next(rng: &mut u64) -> u64 {
 /// last child finishing it; checks after every kill that the data agrees with the cursor, and at the end
 /// that every row was updated exactly once. Prints the figures.
 fn killed_at_random_points(ws: &Workspace, db: &Db, up_to: u64, kills: usize, settings: &str) {
+    killed_at_points(ws, db, up_to, settings, |rng, updated| {
+        (0..kills).map(|_| next(rng) % updated).collect()
+    });
+}
+
+/// [`killed_at_random_points`] with the kill points (rows done) chosen by `points(rng, rows to update)`.
+fn killed_at_points(
+    ws: &Workspace,
+    db: &Db,
+    up_to: u64,
+    settings: &str,
+    points: impl FnOnce(&mut u64, u64) -> Vec<u64>,
+) {
     three_migrations(ws, db, up_to, settings);
     let (rows, updated) = items::expected(up_to);
     let set = ws.set();
@@ -532,8 +545,9 @@ fn killed_at_random_points(ws: &Workspace, db: &Db, up_to: u64, kills: usize, se
         .as_nanos() as u64
         | 1;
     eprintln!("kill points seed {rng}");
-    let mut points: Vec<u64> = (0..kills).map(|_| next(&mut rng) % updated).collect();
+    let mut points = points(&mut rng, updated);
     points.sort();
+    let kills = points.len();
     let probe = Probe::start(db, up_to);
     let started = Instant::now();
     let mut timeline = Timeline::default();
@@ -543,8 +557,9 @@ fn killed_at_random_points(ws: &Workspace, db: &Db, up_to: u64, kills: usize, se
             .unwrap_or_else(|| panic!("the backfill finished before its kill at {point} rows"));
         let checked = now_us();
         let (cursor, done) = items::check_cursor_agrees(db, "schema_migrations");
+        let backfill_applied = db.history().contains(&(BACKFILL, "applied".to_string()));
         timeline.push(checked, now_us(), Kind::Check);
-        killed_at.push((at, cursor, done));
+        killed_at.push((at, cursor, done, backfill_applied));
     }
     assert!(child(db, ws, None, &mut rng, &mut timeline).is_none());
     let took = started.elapsed();
@@ -565,9 +580,14 @@ fn killed_at_random_points(ws: &Workspace, db: &Db, up_to: u64, kills: usize, se
     let resumed = db.count(&format!(
         "SELECT count(*) FROM schema_migrations_log WHERE version = {BACKFILL} AND action = 'backfill_resumed'"
     ));
-    // A kill after the last batch (the backfill done, the migration after it not yet applied) leaves
-    // nothing to resume.
-    let unfinished = killed_at.iter().filter(|k| (k.2 as u64) < updated).count();
+    // A kill after the backfill was recorded applied (the migration after it not yet applied) leaves
+    // nothing to resume. A kill after the last batch with rows but before the empty batch that finds no
+    // key left and records it applied does: the next run resumes (and logs it) to finish it.
+    let unfinished = killed_at.iter().filter(|k| !k.3).count();
+    assert!(
+        killed_at.iter().all(|k| !k.3 || k.2 as u64 == updated),
+        "the backfill recorded applied with rows left: {killed_at:?}"
+    );
     assert_eq!(
         resumed as usize, unfinished,
         "one resume after each of the {unfinished} kills before the end: {killed_at:?}"
@@ -587,6 +607,15 @@ fn killed_five_times(ws: &Workspace, db: &Db) {
 }
 
 all_engines!(killed_five_times);
+
+/// Killed as the last batch with rows reports its progress: the backfill is not recorded applied until a
+/// batch finds no key left, so the next run resumes it (and logs the resume) and finishes it, nothing
+/// updated twice.
+fn killed_after_its_last_batch(ws: &Workspace, db: &Db) {
+    killed_at_points(ws, db, 10_000, "batch=1000", |_, updated| vec![updated]);
+}
+
+all_engines!(killed_after_its_last_batch);
 
 /// The measurement of the issue: 1,000,000 rows, 20 SIGKILLs (`cargo test --test backfill -- --ignored
 /// measure_ --nocapture`).
