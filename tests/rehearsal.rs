@@ -741,3 +741,100 @@ fn a_down_that_leaves_an_object_outside_the_tables_it_names_is_caught_by_the_who
         "nothing was applied"
     );
 }
+
+/// On a database that holds rows (SQLite), a migration whose DOWN the rows cannot change has its DOWN and
+/// UP again rehearsed on a copy of the schema without rows, not on the tables: the report says so, and the
+/// UP stays applied with every row. What the rehearsal finds is what it finds in place: a DOWN that fails
+/// on the schema (an index on the dropped column) and one that leaves a column behind are found on the
+/// copy; a DOWN the rows can refuse (a `NOT NULL` column without a default, refused only when the table
+/// holds rows) is rehearsed on the tables and found there, where an empty copy would have let it pass.
+#[test]
+fn sqlite_downs_the_rows_cannot_change_are_rehearsed_on_a_copy_of_the_schema() {
+    let ws = Workspace::new();
+    let db = Db::sqlite(&ws);
+    base(&ws, &db);
+    ws.add(
+        20240102000000,
+        Some(2),
+        "nickname",
+        "ALTER TABLE t ADD COLUMN nickname TEXT;",
+        Some("ALTER TABLE t DROP COLUMN nickname;"),
+    );
+    let report = db.boot(&ws.set()).unwrap();
+    assert_eq!(report.applied_versions(), vec![20240102000000]);
+    let rehearsal = report.rehearsal.as_ref().expect("a rehearsal ran");
+    assert_eq!(rehearsal.on_schema_copy, 1);
+    let phases: Vec<RehearsalPhase> = rehearsal.steps.iter().map(|s| s.phase).collect();
+    assert_eq!(
+        phases,
+        [
+            RehearsalPhase::Up,
+            RehearsalPhase::Down,
+            RehearsalPhase::UpAgain,
+            RehearsalPhase::HealthChecks
+        ]
+    );
+    let shown = migrator::render::report(&report, migrator::render::Style::Plain);
+    assert!(
+        shown.contains("the DOWN and UP again of 1 on a copy of the schema without rows"),
+        "{shown}"
+    );
+    assert_eq!(db.count("SELECT count(*) FROM t WHERE nickname IS NULL"), 3);
+
+    ws.add(
+        20240103000000,
+        Some(3),
+        "tag",
+        "ALTER TABLE t ADD COLUMN tag TEXT;\nCREATE INDEX t_tag ON t (tag);",
+        Some("ALTER TABLE t DROP COLUMN tag;"),
+    );
+    ws.add(
+        20240104000000,
+        Some(4),
+        "two_columns",
+        "ALTER TABLE t ADD COLUMN a TEXT;\nALTER TABLE t ADD COLUMN b TEXT;",
+        Some("ALTER TABLE t DROP COLUMN a;"),
+    );
+    ws.add(
+        20240105000000,
+        Some(5),
+        "drop_code",
+        "ALTER TABLE t DROP COLUMN code;",
+        Some("ALTER TABLE t ADD COLUMN code TEXT NOT NULL;"),
+    );
+    let before = state(&db);
+    let config = Config {
+        require_backup: false,
+        require_review: Vec::new(),
+        ..Config::default()
+    };
+    let err = db.boot_with(&ws.set(), config).unwrap_err();
+    let Error::Rehearsal { findings, .. } = &err else {
+        panic!("expected the rehearsal's findings, got {err}");
+    };
+    let found: Vec<(u64, RehearsalPhase)> = findings.iter().map(|f| (f.version, f.phase)).collect();
+    assert_eq!(
+        found,
+        [
+            (20240103000000, RehearsalPhase::Down),
+            (20240104000000, RehearsalPhase::Down),
+            (20240105000000, RehearsalPhase::Down)
+        ],
+        "{findings:#?}"
+    );
+    assert!(findings[0].detail.contains("t_tag"), "{}", findings[0]);
+    assert!(
+        findings[1].differences.iter().any(|d| d.contains("t.b")),
+        "{}",
+        findings[1]
+    );
+    assert!(
+        findings[2]
+            .detail
+            .contains("NOT NULL column with default value NULL"),
+        "{}",
+        findings[2]
+    );
+    assert_eq!(state(&db), before, "the database is as it was");
+    assert_no_scratch_left(&db);
+}

@@ -183,7 +183,8 @@ struct Args {
     pairs: usize,
     /// Only the PostgreSQL evidence (pairs and the server's counts), not the table.
     pg_evidence: bool,
-    /// Only the SQLite policy row (the spec's policy against the bare apply), interleaved.
+    /// Only the policy row (the spec's policy against the bare apply), interleaved: SQLite unless
+    /// `--engine postgres`, PostgreSQL with `--engine postgres|both`.
     policy_only: bool,
 }
 
@@ -343,10 +344,12 @@ fn main() {
         pg_log(&sizes);
         return;
     }
-    if args.policy_only {
+    if args.policy_only && args.engines != Engines::Postgres {
         for size in &sizes {
             sqlite_policy(size);
         }
+    }
+    if args.policy_only && args.engines == Engines::Sqlite {
         return;
     }
     let mut server = match args.engines {
@@ -365,6 +368,12 @@ fn main() {
             }
         },
     };
+    if let (Some(server), true) = (&mut server, args.policy_only) {
+        for size in &sizes {
+            pg_policy(server, size);
+        }
+        return;
+    }
     if let Some(server) = &server {
         println!("PostgreSQL: {}", server.settings);
         if !args.pg_evidence {
@@ -412,7 +421,7 @@ fn main() {
 const PG_CHECK_REPS: usize = 51;
 
 /// `--policy-only`: SQLite, the spec's policy against the bare apply, interleaved (7 pairs): the quick
-/// check of the policy row.
+/// check of the policy row (`--engine postgres|both` adds [`pg_policy`]).
 fn sqlite_policy(size: &Size) {
     let mut scratch = Scratch {
         dir: tempfile::tempdir().expect("temp dir"),
@@ -436,6 +445,34 @@ fn sqlite_policy(size: &Size) {
     let (plain, policy) = (median(plain), median(policy));
     println!(
         "SQLite N = {}: apply {} ms, with the spec's policy {} ms: {:.2}x (medians of 7, interleaved)",
+        size.n,
+        plain.as_millis(),
+        policy.as_millis(),
+        policy.as_secs_f64() / plain.as_secs_f64()
+    );
+}
+
+/// `--policy-only` on PostgreSQL: the spec's policy against the bare apply on fresh databases (a new
+/// one for every apply, not timed), interleaved (5 pairs, the order alternating).
+fn pg_policy(server: &mut pg::Server, size: &Size) {
+    let (mut plain, mut policy) = (Vec::new(), Vec::new());
+    for rep in 0..5 {
+        for policy_turn in [rep % 2 == 1, rep % 2 == 0] {
+            let (db, url) = server.create_db(None);
+            let t = Instant::now();
+            if policy_turn {
+                ours_apply_pg(size.ours, &url, Config::default());
+                policy.push(t.elapsed());
+            } else {
+                ours_apply_pg(size.ours, &url, like_the_peers());
+                plain.push(t.elapsed());
+            }
+            server.drop_db(&db);
+        }
+    }
+    let (plain, policy) = (median(plain), median(policy));
+    println!(
+        "PostgreSQL N = {} (fresh databases): apply {} ms, with the spec's policy {} ms: {:.2}x (medians of 5, interleaved)",
         size.n,
         plain.as_millis(),
         policy.as_millis(),

@@ -194,6 +194,10 @@ fn rehearsal_summary(out: &mut String, rehearsal: &crate::Rehearsal, style: Styl
     } else {
         format!("UP, DOWN and UP again of each migration ({downs} DOWN(s) restoring the schema), health checks")
     };
+    let steps = match rehearsal.on_schema_copy {
+        0 => steps,
+        n => format!("{steps}; the DOWN and UP again of {n} on a copy of the schema without rows (their statements succeed or fail whatever the rows)"),
+    };
     let _ = writeln!(
         out,
         "{}Rehearsed {place} in {:.1} ms: {steps}",

@@ -243,6 +243,14 @@ impl ScratchCopy for Sqlite<'_> {
     fn run_is_a_copy(&self) -> bool {
         !self.commit_each
     }
+
+    fn with_schema_copy(
+        &mut self,
+        tables: &[&str],
+        run: &mut dyn FnMut(&mut dyn Engine) -> Result<(), Error>,
+    ) -> Result<bool, Error> {
+        self.schema_copy(tables, run)
+    }
 }
 
 impl Sqlite<'_> {

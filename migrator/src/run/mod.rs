@@ -8,6 +8,7 @@ mod down_chain;
 mod health;
 pub(crate) mod rehearse;
 mod rollback;
+mod schema_copy;
 pub(crate) mod session;
 
 use std::path::{Path, PathBuf};

@@ -120,6 +120,9 @@ pub struct Rehearsal {
     /// a fresh database and migrations that only change the schema, where the UP again cannot find
     /// anything (see `run/down_chain.rs`).
     pub down_chain: bool,
+    /// How many migrations had their DOWN and UP again rehearsed on a copy of the schema without rows,
+    /// their statements being ones the rows cannot change (see `run/schema_copy.rs`).
+    pub on_schema_copy: usize,
 }
 
 impl Rehearsal {
@@ -505,6 +508,22 @@ impl<'s> Migrator<'s> {
         }
         let after_up = schema_of(self.fingerprint(scratch, Some(&scope))?);
         let up_change = changes(&before, &after_up);
+        if in_place && self.rows_cannot_change_the_rollback(m) {
+            let on_copy = self.down_and_up_again_on_schema_copy(
+                scratch,
+                m,
+                &scope,
+                (&after_up, &up_change),
+                rehearsal,
+            )?;
+            if let Some(problem) = on_copy {
+                // The run's transaction holds the UP and nothing else: nothing to undo in place.
+                if let Some((phase, detail, differences)) = problem {
+                    rehearsal.found(m, phase, detail, differences);
+                }
+                return Ok(Outcome::Continue);
+            }
+        }
         let undoable = scratch.can_undo() && !m.no_transaction;
         if undoable {
             scratch
@@ -544,7 +563,7 @@ impl<'s> Migrator<'s> {
 
     /// The DOWN and the UP again; `Some` with the first problem.
     #[allow(clippy::type_complexity)]
-    fn down_and_up_again(
+    pub(super) fn down_and_up_again(
         &self,
         scratch: &mut Session<'_>,
         m: &Migration,
