@@ -428,7 +428,11 @@ impl Db {
                     engine
                         .fingerprint()
                         .expect("fingerprints")
-                        .schema_fingerprint(None, &["schema_migrations", "schema_migrations_log"])
+                        .schema_fingerprint(
+                            None,
+                            &["schema_migrations", "schema_migrations_log"],
+                            true,
+                        )
                         .expect("schema")
                         .into_iter()
                         .map(|o| o.to_string())

@@ -488,12 +488,15 @@ pub trait ScratchCopy {
 pub trait Fingerprint {
     /// The schema as comparable objects (tables' columns and constraints, indexes, views, triggers,
     /// functions, types), without migrator's own tables, sorted. With `tables`, only the objects that
-    /// belong to those tables (matched without regard to case or schema), plus every object that belongs
-    /// to no table. The tables of `exclude` (migrator's own history tables) are left out.
+    /// belong to those tables (in any schema; an engine that folds names matches each name as given and
+    /// lower-cased, one that does not, without regard to case), plus, when `unattached`, every object that
+    /// belongs to no table (functions, types, extensions, schemas); without `tables`, everything. The
+    /// tables of `exclude` (migrator's own history tables) are left out.
     fn schema_fingerprint(
         &mut self,
         tables: Option<&[&str]>,
         exclude: &[&str],
+        unattached: bool,
     ) -> Result<Vec<SchemaObject>, Error>;
 }
 

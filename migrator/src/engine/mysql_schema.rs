@@ -26,6 +26,7 @@ impl Fingerprint for MySql<'_> {
         &mut self,
         tables: Option<&[&str]>,
         exclude: &[&str],
+        unattached: bool,
     ) -> Result<Vec<SchemaObject>, Error> {
         let rows = self
             .rows(FINGERPRINT)
@@ -36,7 +37,8 @@ impl Fingerprint for MySql<'_> {
                 let text = |i: usize| r.get(i).and_then(Value::as_text).unwrap_or_default();
                 let table = text(1);
                 let in_scope = tables.is_none_or(|t| {
-                    table.is_empty() || t.iter().any(|x| x.eq_ignore_ascii_case(&table))
+                    (table.is_empty() && unattached)
+                        || t.iter().any(|x| x.eq_ignore_ascii_case(&table))
                 });
                 let excluded = exclude.iter().any(|x| x.eq_ignore_ascii_case(&table));
                 (in_scope && !excluded).then(|| SchemaObject {

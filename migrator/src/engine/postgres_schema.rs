@@ -19,19 +19,24 @@ fn db_context(what: &str, e: diesel::result::Error) -> Error {
     }
 }
 
-/// The schema as comparable objects: columns (type, NOT NULL, default, identity), constraints, indexes,
-/// views, triggers, functions (identity, result, source hash), enum and domain types, extensions and
-/// schemas, in every user schema, without migrator's own tables and without objects that belong to an
-/// extension.
-const FINGERPRINT: &str = r"
-WITH ns AS (
+/// The objects that belong to a relation: columns (type, NOT NULL, default, identity), constraints,
+/// indexes, views and triggers, in every user schema, without migrator's own tables and without objects
+/// that belong to an extension. `$1`: NULL for every relation, else the names in scope as PostgreSQL stores
+/// them (the caller passes each name as written and lower-cased), found through the catalog's index on
+/// `relname`, so that a scoped read costs what its tables cost and not a scan of `pg_class`; `$2`: the
+/// lower-cased names left out. Each table's constraints, indexes and triggers are read through the
+/// catalogs' indexes on their relation (a `LATERAL` subquery per relation in scope, `OFFSET 0` keeping it
+/// one), where a join let the planner hash whole catalogs. At 1,000 tables a scoped read took 13.5 ms
+/// before (4.8 ms planning, 5 ms of it the scan of `pg_class`), about half of that now.
+const RELATIONS: &str = r"
+WITH ns AS MATERIALIZED (
     SELECT oid, nspname FROM pg_namespace
     WHERE nspname NOT LIKE 'pg\_%' AND nspname <> 'information_schema'
-), rel AS (
+), rel AS MATERIALIZED (
     SELECT c.oid, c.relname, c.relkind, n.nspname FROM pg_class c JOIN ns n ON n.oid = c.relnamespace
-    WHERE NOT (lower(c.relname) = ANY ($2::text[]))
-      AND ($1::text[] IS NULL OR lower(c.relname) = ANY ($1::text[]))
-      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+    WHERE ($1::text[] IS NULL OR c.relname = ANY ($1::text[]::name[]))
+      AND NOT (lower(c.relname) = ANY ($2::text[]))
+      AND (SELECT count(*) FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e') = 0
 )
 SELECT 'relation' AS kind, format('%I.%I', nspname, relname) AS name, relkind::text AS definition
   FROM rel WHERE relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'c')
@@ -48,37 +53,53 @@ SELECT 'column', format('%I.%I.%I', r.nspname, r.relname, a.attname),
   WHERE r.relkind IN ('r', 'p', 'v', 'm', 'f', 'c')
 UNION ALL
 SELECT 'constraint', format('%I.%I.%I', r.nspname, r.relname, co.conname), pg_get_constraintdef(co.oid)
-  FROM pg_constraint co JOIN rel r ON r.oid = co.conrelid
+  FROM rel r CROSS JOIN LATERAL (SELECT oid, conname FROM pg_constraint WHERE conrelid = r.oid OFFSET 0) co
 UNION ALL
 -- In a scoped read: foreign keys of other tables that point at a table in scope (a DROP ... CASCADE
 -- removes them).
 SELECT 'constraint', format('%I.%I.%I', n.nspname, c.relname, co.conname), pg_get_constraintdef(co.oid)
-  FROM pg_constraint co JOIN rel r ON r.oid = co.confrelid JOIN pg_class c ON c.oid = co.conrelid
+  FROM rel r CROSS JOIN LATERAL (
+      SELECT oid, conname, conrelid FROM pg_constraint WHERE confrelid = r.oid AND contype = 'f' OFFSET 0
+  ) co
+  JOIN pg_class c ON c.oid = co.conrelid
   JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE $1::text[] IS NOT NULL AND co.contype = 'f' AND NOT (lower(c.relname) = ANY ($1::text[]))
+  WHERE $1::text[] IS NOT NULL AND NOT (c.relname = ANY ($1::text[]::name[]))
 UNION ALL
 SELECT 'index', format('%I.%I', r.nspname, ic.relname), pg_get_indexdef(i.indexrelid)
-  FROM pg_index i JOIN rel r ON r.oid = i.indrelid JOIN pg_class ic ON ic.oid = i.indexrelid
+  FROM rel r CROSS JOIN LATERAL (SELECT indexrelid FROM pg_index WHERE indrelid = r.oid OFFSET 0) i
+  JOIN pg_class ic ON ic.oid = i.indexrelid
 UNION ALL
 SELECT 'view', format('%I.%I', nspname, relname), pg_get_viewdef(oid) FROM rel WHERE relkind IN ('v', 'm')
 UNION ALL
 SELECT 'trigger', format('%I.%I.%I', r.nspname, r.relname, t.tgname), pg_get_triggerdef(t.oid)
-  FROM pg_trigger t JOIN rel r ON r.oid = t.tgrelid WHERE NOT t.tgisinternal
+  FROM rel r CROSS JOIN LATERAL (
+      SELECT oid, tgname FROM pg_trigger WHERE tgrelid = r.oid AND NOT tgisinternal OFFSET 0
+  ) t
+";
+
+/// The objects that belong to no relation, appended to [`RELATIONS`] (whose `ns` they use) when asked
+/// for: functions (identity, result, source hash), enum and domain types, extensions and schemas, without
+/// objects that belong to an extension.
+const UNATTACHED: &str = r"
 UNION ALL
-SELECT 'function', format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)),
+SELECT 'function', format('%I.%I(%s)', p.nspname, p.proname, pg_get_function_identity_arguments(p.oid)),
        CASE WHEN p.prokind IN ('f', 'p') THEN pg_get_functiondef(p.oid)
             ELSE p.prokind::text || ' ' || coalesce(pg_get_function_result(p.oid), '') || ' ' || md5(coalesce(p.prosrc, '')) END
-  FROM pg_proc p JOIN ns n ON n.oid = p.pronamespace
-  WHERE NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+  FROM (SELECT p.oid, p.proname, p.prokind, p.prosrc, n.nspname FROM ns n CROSS JOIN LATERAL (
+            SELECT oid, proname, prokind, prosrc FROM pg_proc WHERE pronamespace = n.oid OFFSET 0
+        ) p) p
+  WHERE (SELECT count(*) FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e') = 0
 UNION ALL
-SELECT 'type', format('%I.%I', n.nspname, t.typname),
+SELECT 'type', format('%I.%I', t.nspname, t.typname),
        CASE t.typtype
          WHEN 'e' THEN 'enum ' || (SELECT string_agg(e.enumlabel, ', ' ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid)
          WHEN 'd' THEN 'domain ' || format_type(t.typbasetype, t.typtypmod) || CASE WHEN t.typnotnull THEN ' NOT NULL' ELSE '' END
          ELSE t.typtype::text END
-  FROM pg_type t JOIN ns n ON n.oid = t.typnamespace
-  WHERE t.typtype IN ('e', 'd')
-    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')
+  FROM (SELECT t.*, n.nspname FROM ns n CROSS JOIN LATERAL (
+            SELECT oid, typname, typtype, typbasetype, typtypmod, typnotnull FROM pg_type
+            WHERE typnamespace = n.oid AND typtype IN ('e', 'd') OFFSET 0
+        ) t) t
+  WHERE (SELECT count(*) FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e') = 0
 UNION ALL
 SELECT 'extension', extname::text, extversion FROM pg_extension WHERE extname <> 'plpgsql'
 UNION ALL
@@ -90,6 +111,7 @@ impl Fingerprint for Postgres<'_> {
         &mut self,
         tables: Option<&[&str]>,
         exclude: &[&str],
+        unattached: bool,
     ) -> Result<Vec<SchemaObject>, Error> {
         #[derive(QueryableByName)]
         struct Object {
@@ -100,10 +122,22 @@ impl Fingerprint for Postgres<'_> {
             #[diesel(sql_type = Text)]
             definition: String,
         }
-        // NULL: every relation; else the lower-cased names of the tables in scope.
-        let scope: Option<Vec<String>> =
-            tables.map(|t| t.iter().map(|name| name.to_lowercase()).collect());
-        let rows: Vec<Object> = diesel::sql_query(FINGERPRINT)
+        // NULL: every relation; else each name in scope as given and lower-cased (an unquoted name is
+        // stored lower-cased, a quoted one as written).
+        let scope: Option<Vec<String>> = tables.map(|t| {
+            let mut names: Vec<String> = t
+                .iter()
+                .flat_map(|name| [name.to_string(), name.to_lowercase()])
+                .collect();
+            names.sort();
+            names.dedup();
+            names
+        });
+        let query = match tables.is_none() || unattached {
+            true => format!("{RELATIONS}{UNATTACHED}"),
+            false => RELATIONS.to_string(),
+        };
+        let rows: Vec<Object> = diesel::sql_query(query)
             .bind::<Nullable<diesel::sql_types::Array<Text>>, _>(scope)
             .bind::<diesel::sql_types::Array<Text>, _>(
                 exclude.iter().map(|t| t.to_lowercase()).collect::<Vec<_>>(),

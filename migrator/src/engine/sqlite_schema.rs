@@ -15,7 +15,9 @@ impl Fingerprint for Sqlite<'_> {
         &mut self,
         tables: Option<&[&str]>,
         exclude: &[&str],
+        _unattached: bool,
     ) -> Result<Vec<SchemaObject>, Error> {
+        // Every SQLite object belongs to a table (`tbl_name`; a view or a trigger to itself or its table).
         schema_fingerprint(self.conn, tables, exclude, &mut self.fingerprints)
             .map_err(|e| db_context("reading the schema", e))
     }

@@ -27,7 +27,8 @@ use std::time::Instant;
 use tracing::{debug, info};
 
 use super::rehearse::{
-    changes, objects_named, order_only_noted, schema_of, unexpected, Change, Schema,
+    changes, may_change_unattached, objects_named, order_only_noted, schema_of, unexpected, Change,
+    Schema,
 };
 use super::session::Session;
 use crate::engine::Direction;
@@ -82,7 +83,7 @@ impl<'s> Migrator<'s> {
             migrations = migrations.len(),
             "fresh database, schema-only migrations: UPs, then the DOWNs newest first"
         );
-        let start = schema_of(self.fingerprint(session, None)?);
+        let start = schema_of(self.fingerprint(session, None, true)?);
         let mut applied = Vec::with_capacity(migrations.len());
         for m in migrations {
             self.unless_stopped(m)?;
@@ -126,7 +127,8 @@ impl<'s> Migrator<'s> {
     ) -> Result<Option<Applied<'m>>, Error> {
         let scope = objects_named(m);
         let names: Vec<&str> = scope.iter().map(String::as_str).collect();
-        let before = schema_of(self.fingerprint(session, Some(&names))?);
+        let unattached = may_change_unattached(m);
+        let before = schema_of(self.fingerprint(session, Some(&names), unattached)?);
         match self.rehearse_one(session, m, Direction::Up)? {
             Ok(took) => rehearsal.push(m, RehearsalPhase::Up, took),
             Err(detail) => {
@@ -134,7 +136,7 @@ impl<'s> Migrator<'s> {
                 return Ok(None);
             }
         }
-        let after_up = schema_of(self.fingerprint(session, Some(&names))?);
+        let after_up = schema_of(self.fingerprint(session, Some(&names), unattached)?);
         let up_change = changes(&before, &after_up);
         Ok(Some(Applied {
             migration: m,
@@ -165,7 +167,8 @@ impl<'s> Migrator<'s> {
                 }
             }
             let names: Vec<&str> = one.scope.iter().map(String::as_str).collect();
-            let after_down = schema_of(self.fingerprint(session, Some(&names))?);
+            let unattached = may_change_unattached(m);
+            let after_down = schema_of(self.fingerprint(session, Some(&names), unattached)?);
             let wrong = unexpected(&changes(&one.after_up, &after_down), &one.up_change, |c| {
                 &c.before
             });
@@ -178,7 +181,7 @@ impl<'s> Migrator<'s> {
         }
         // What no migration names (another table's definition rewritten by a rename, say) is compared
         // here, once for the whole run.
-        let end = schema_of(self.fingerprint(session, None)?);
+        let end = schema_of(self.fingerprint(session, None, true)?);
         let left = unexpected(&changes(start, &end), &[], |c| &c.before);
         let left = match applied.first() {
             Some(oldest) => order_only_noted(oldest.migration, left, rehearsal),

@@ -480,7 +480,8 @@ impl<'s> Migrator<'s> {
     ) -> Result<Outcome, Error> {
         let named = objects_named(m);
         let scope: Vec<&str> = named.iter().map(String::as_str).collect();
-        let before = schema_of(self.fingerprint(scratch, Some(&scope))?);
+        let unattached = may_change_unattached(m);
+        let before = schema_of(self.fingerprint(scratch, Some(&scope), unattached)?);
         let took = match self.rehearse_one(scratch, m, Direction::Up)? {
             Ok(took) => took,
             Err(detail) => {
@@ -506,7 +507,7 @@ impl<'s> Migrator<'s> {
             }
             migrator_format::DownKind::Statements => {}
         }
-        let after_up = schema_of(self.fingerprint(scratch, Some(&scope))?);
+        let after_up = schema_of(self.fingerprint(scratch, Some(&scope), unattached)?);
         let up_change = changes(&before, &after_up);
         if in_place && self.rows_cannot_change_the_rollback(m) {
             let on_copy = self.down_and_up_again_on_schema_copy(
@@ -575,7 +576,8 @@ impl<'s> Migrator<'s> {
             Ok(took) => rehearsal.push(m, RehearsalPhase::Down, took),
             Err(detail) => return Ok(Some((RehearsalPhase::Down, detail, Vec::new()))),
         }
-        let after_down = schema_of(self.fingerprint(scratch, Some(scope))?);
+        let unattached = may_change_unattached(m);
+        let after_down = schema_of(self.fingerprint(scratch, Some(scope), unattached)?);
         let wrong = unexpected(&changes(before_down, &after_down), up_change, |c| &c.before);
         let wrong = order_only_noted(m, wrong, rehearsal);
         if !wrong.is_empty() {
@@ -586,7 +588,7 @@ impl<'s> Migrator<'s> {
             Ok(took) => rehearsal.push(m, RehearsalPhase::UpAgain, took),
             Err(detail) => return Ok(Some((RehearsalPhase::UpAgain, detail, Vec::new()))),
         }
-        let again = schema_of(self.fingerprint(scratch, Some(scope))?);
+        let again = schema_of(self.fingerprint(scratch, Some(scope), unattached)?);
         let wrong = unexpected(&changes(&after_down, &again), up_change, |c| &c.after);
         let wrong = order_only_noted(m, wrong, rehearsal);
         if !wrong.is_empty() {
@@ -627,11 +629,13 @@ impl<'s> Migrator<'s> {
         }
     }
 
-    /// The schema of the copy (only the objects of `tables` when given), without the history tables.
+    /// The schema of the copy (only the objects of `tables` when given, with the objects that belong to
+    /// no table when `unattached`: see [`may_change_unattached`]), without the history tables.
     pub(super) fn fingerprint(
         &self,
         scratch: &mut Session<'_>,
         tables: Option<&[&str]>,
+        unattached: bool,
     ) -> Result<Vec<SchemaObject>, Error> {
         let history = scratch.history.clone();
         let exclude = [history.table(), history.log_table()];
@@ -644,14 +648,21 @@ impl<'s> Migrator<'s> {
                 capability: "schema fingerprints",
                 setting: "require_test_run",
             })?
-            .schema_fingerprint(tables, &exclude)
+            .schema_fingerprint(tables, &exclude, unattached)
     }
 }
 
 /// The tables a migration names, and the views, triggers and indexes its sections create or drop (SQLite
 /// files a view or a trigger under its own name): the scope of its checks.
+///
+/// Each name comes as written and lower-cased: an engine that folds unquoted names (PostgreSQL) finds the
+/// table of `CREATE TABLE Users` under `users` and the one of `CREATE TABLE "User"` under `User`.
 pub(super) fn objects_named(m: &Migration) -> Vec<String> {
-    let mut names: BTreeSet<String> = m.tables.iter().map(|t| t.to_lowercase()).collect();
+    let mut names: BTreeSet<String> = m
+        .tables
+        .iter()
+        .flat_map(|t| [t.to_string(), t.to_lowercase()])
+        .collect();
     let sections = m.up.iter().chain(m.down.as_deref().unwrap_or(&[]));
     for statement in sections {
         let Ok(words) = migrator_format::statement_words(&statement.sql) else {
@@ -692,8 +703,61 @@ pub(super) fn objects_named(m: &Migration) -> Vec<String> {
             [] => continue,
         };
         names.insert(name.to_lowercase());
+        names.insert(name.clone());
     }
     names.into_iter().collect()
+}
+
+/// `false` when no statement of `m` can create, change or drop an object that belongs to no table
+/// (PostgreSQL's functions, types, extensions and schemas; MySQL's routines): every statement is a `CREATE`,
+/// `ALTER` or `DROP` of a table, index, view, trigger or sequence, or an `INSERT`, `UPDATE` or `DELETE`, and
+/// none says `FUNCTION`, `PROCEDURE`, `TYPE`, `DOMAIN`, `SCHEMA`, `EXTENSION`, `CASCADE` or the like. Then
+/// its checks read only the objects of its tables: on PostgreSQL the functions and types of a large schema
+/// were most of each read. Anything else (a `DO` block, a `SELECT` of a function that could do anything, a
+/// statement that cannot be split into words) reads them too.
+pub(super) fn may_change_unattached(m: &Migration) -> bool {
+    const UNATTACHED: [&str; 14] = [
+        "FUNCTION",
+        "FUNCTIONS",
+        "PROCEDURE",
+        "ROUTINE",
+        "TYPE",
+        "DOMAIN",
+        "AGGREGATE",
+        "OPERATOR",
+        "SCHEMA",
+        "EXTENSION",
+        "CASCADE",
+        "LANGUAGE",
+        "CAST",
+        "COLLATION",
+    ];
+    let sections = m.up.iter().chain(m.down.as_deref().unwrap_or(&[]));
+    sections.into_iter().any(|statement| {
+        let Ok(words) = migrator_format::statement_words(&statement.sql) else {
+            return true;
+        };
+        let word = |i: usize| words.get(i).map(String::as_str);
+        let attached = match (word(0), word(1)) {
+            (Some("INSERT" | "UPDATE" | "DELETE"), _) => true,
+            (Some("CREATE" | "ALTER" | "DROP"), _) => {
+                let kind = words[1..].iter().find(|w| {
+                    !matches!(
+                        w.as_str(),
+                        "OR" | "REPLACE" | "UNIQUE" | "TEMP" | "TEMPORARY" | "UNLOGGED"
+                    )
+                });
+                kind.is_some_and(|k| {
+                    matches!(
+                        k.as_str(),
+                        "TABLE" | "INDEX" | "VIEW" | "TRIGGER" | "SEQUENCE"
+                    )
+                })
+            }
+            _ => false,
+        };
+        !attached || words.iter().any(|w| UNATTACHED.contains(&w.as_str()))
+    })
 }
 
 /// An object's kind and name.
@@ -892,6 +956,65 @@ fn line_diff(a: &str, b: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn migration(up: &str, down: &str) -> Migration {
+        let text = format!(
+            "-- ============ UP MIGRATION ============\n{up}\n-- ============ DOWN MIGRATION ============\n{down}\n"
+        );
+        migrator_format::parse_file("20240101000000_issue_1_x.sql", &text).unwrap()
+    }
+
+    #[test]
+    fn names_come_as_written_and_lower_cased() {
+        let m = migration(
+            "CREATE TABLE \"User\" (id int);\nCREATE INDEX Users_Email ON Users (email);",
+            "DROP INDEX Users_Email;\nDROP TABLE \"User\";",
+        );
+        let names = objects_named(&m);
+        for name in ["User", "user", "users", "users_email"] {
+            assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+        }
+    }
+
+    #[test]
+    fn only_table_statements_leave_the_unattached_objects_unread() {
+        for (up, down) in [
+            (
+                "CREATE TABLE t (id int);\nCREATE INDEX t_id ON t (id);",
+                "DROP TABLE t;",
+            ),
+            (
+                "ALTER TABLE t ADD COLUMN n int;\nUPDATE t SET n = 1;",
+                "ALTER TABLE t DROP COLUMN n;",
+            ),
+            ("CREATE OR REPLACE VIEW v AS SELECT 1;", "DROP VIEW v;"),
+            ("CREATE UNIQUE INDEX t_n ON t (n);", "DROP INDEX t_n;"),
+        ] {
+            assert!(!may_change_unattached(&migration(up, down)), "{up}");
+        }
+        for (up, down) in [
+            (
+                "CREATE FUNCTION f() RETURNS int AS 'select 1' LANGUAGE sql;",
+                "DROP FUNCTION f();",
+            ),
+            ("CREATE TYPE mood AS ENUM ('a');", "DROP TYPE mood;"),
+            (
+                "ALTER TABLE t ALTER COLUMN n TYPE bigint;",
+                "ALTER TABLE t ALTER COLUMN n TYPE int;",
+            ),
+            ("CREATE TABLE t (id int);", "DROP TABLE t CASCADE;"),
+            ("CREATE EXTENSION pgcrypto;", "DROP EXTENSION pgcrypto;"),
+            ("SELECT create_hypertable('t', 'at');", ""),
+            ("DO $$ BEGIN PERFORM 1; END $$;", ""),
+            (
+                "CREATE TRIGGER t_touch BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION touch();",
+                "DROP TRIGGER t_touch ON t;",
+            ),
+            ("CREATE SCHEMA app;", "DROP SCHEMA app;"),
+        ] {
+            assert!(may_change_unattached(&migration(up, down)), "{up}");
+        }
+    }
 
     #[test]
     fn changes_are_said_briefly_or_as_diffs() {

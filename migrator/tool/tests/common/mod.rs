@@ -179,6 +179,7 @@ pub fn schema_of(db: &migrator_tests::Db) -> Vec<String> {
                         "schema_migrations_log",
                         "schema_migrations_backfill",
                     ],
+                    true,
                 )
         })
         .expect("fingerprint")
