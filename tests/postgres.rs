@@ -114,6 +114,42 @@ fn a_held_advisory_lock_makes_the_second_boot_wait_then_find_nothing_pending() {
     );
 }
 
+/// A no-transaction migration is recorded `running` while it runs, committed, where every process sees it.
+/// A second boot that reads it then must not take it for an interrupted one: it waits for the lock its
+/// runner holds and judges after (a flaky CI failure on MySQL, where every migration runs so, showed the
+/// second runner refusing).
+#[test]
+fn a_second_boot_waits_for_a_no_transaction_migration_running_elsewhere() {
+    let Some((ws, db)) = pg() else { return };
+    ws.write(
+        "20240101000000_slow_index.sql",
+        "-- migrator:no-transaction\n-- ============ UP MIGRATION ============\nCREATE TABLE a (id INTEGER);\nSELECT pg_sleep(1.5);\n",
+    );
+    let set = ws.set();
+    let db = std::sync::Arc::new(db);
+    let first = {
+        let (db, set) = (db.clone(), set.clone());
+        std::thread::spawn(move || db.boot(&set).unwrap())
+    };
+    // The first boot has claimed the migration (`running`, committed) and sleeps in its statements.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while db.count("SELECT count(*) FROM pg_tables WHERE tablename = 'schema_migrations'") == 0
+        || db.count("SELECT count(*) FROM schema_migrations WHERE status = 'running'") == 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first boot never claimed it"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = db.boot(&set).unwrap();
+    let first = first.join().unwrap();
+    assert_eq!(first.applied_versions(), vec![20240101000000]);
+    assert!(second.applied_versions().is_empty(), "{second:?}");
+    assert_eq!(second.already_applied, 1);
+    assert_eq!(db.history(), [(20240101000000, "applied".to_string())]);
+}
+
 #[test]
 fn the_lock_wait_has_a_deadline_and_names_the_holder() {
     let Some((ws, db)) = pg() else { return };

@@ -306,6 +306,20 @@ pub enum ValidationProblem {
     },
 }
 
+impl ValidationProblem {
+    /// `true` for a migration recorded `running`: interrupted, or being run right now by another process
+    /// that holds the migration lock (only the lock can tell).
+    pub fn may_be_in_progress(&self) -> bool {
+        matches!(
+            self,
+            ValidationProblem::Interrupted {
+                status: Status::Running,
+                ..
+            }
+        )
+    }
+}
+
 fn issue_suffix(issue: Option<u32>) -> String {
     issue.map(|i| format!(", issue #{i}")).unwrap_or_default()
 }

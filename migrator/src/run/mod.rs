@@ -19,7 +19,9 @@ use tracing::{debug, info, info_span, warn};
 use crate::engine::{Direction, Engine};
 use crate::history::History;
 use crate::plan::{plan, status_entries, StatusEntry};
-use crate::{Config, Error, HistoryRow, LogEntry, Migration, MigrationSet, Report};
+use crate::{
+    Config, Error, HistoryRow, LogEntry, Migration, MigrationSet, Report, ValidationProblem,
+};
 
 pub use adopt::{Adoption, PeerTool};
 pub use health::ROW_LIMIT_ALLOW;
@@ -79,6 +81,36 @@ impl<'s> Migrator<'s> {
         History::new(&self.config.history_table, self.config.lock_wait)
     }
 
+    /// The history and the plan the boot checks before it takes the lock. A migration recorded `running`
+    /// (one that runs without a transaction: any migration on MySQL, a `no-transaction` one elsewhere) may
+    /// be running right now in another process, which holds the migration lock: the boot then waits for
+    /// that lock and reads the history again before it judges. Only what is still `running` once the lock
+    /// was free is interrupted, and refused.
+    fn plan_before_the_lock<'m>(
+        &self,
+        engine: &mut dyn Engine,
+        set: &'m MigrationSet,
+        atomic: bool,
+    ) -> Result<(Vec<HistoryRow>, crate::Plan<'m>), Error> {
+        let rows = self.read_history(engine)?;
+        let problems = match plan(set, &rows, &self.config, atomic) {
+            Ok(first) => return Ok((rows, first)),
+            Err(problems) => problems,
+        };
+        if !problems.iter().all(ValidationProblem::may_be_in_progress) {
+            return Err(Error::Validation(problems));
+        }
+        info!(
+            migrations = problems.len(),
+            "a migration is recorded as running: waiting for the migration lock before judging it"
+        );
+        let session = Session::begin(engine, &self.config)?;
+        session.end(true)?;
+        let rows = self.read_history(engine)?;
+        let first = plan(set, &rows, &self.config, atomic).map_err(Error::Validation)?;
+        Ok((rows, first))
+    }
+
     /// Brings the database up to date: validates the embedded set against the history (refusing on
     /// edited, missing, out-of-order or interrupted migrations), and applies what is pending in version
     /// order under the migration lock. When nothing is pending it takes no lock and writes nothing.
@@ -110,9 +142,8 @@ impl<'s> Migrator<'s> {
         } else {
             adopt::Adoption::default()
         };
-        let rows = self.read_history(engine)?;
         let atomic = engine.dialect().atomicity != crate::engine::Atomicity::None;
-        let first = plan(set, &rows, &self.config, atomic).map_err(Error::Validation)?;
+        let (rows, first) = self.plan_before_the_lock(engine, set, atomic)?;
         self.check_review(&first.pending)?;
         self.check_history_untouched(&first.pending)?;
         self.check_capabilities(engine, !first.pending.is_empty())?;
