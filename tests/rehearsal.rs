@@ -160,7 +160,7 @@ fn broken_downs_found_newest_first_are_reported_as_migration_by_migration(ws: &W
         Some(&format!("{};", db.drop_index("z_id", "z"))),
     );
     let (err, findings) = rehearsal_findings_of_a_boot(ws, db);
-    let found: Vec<(u64, RehearsalPhase)> = findings.iter().map(|f| (f.version, f.phase)).collect();
+    let found = versions_and_steps(&findings);
     if db.is_mysql() {
         assert_eq!(found, [(20240101000000, RehearsalPhase::Down)], "{err}");
     } else {
@@ -276,7 +276,7 @@ fn one_rehearsal_reports_every_broken_down_in_order(ws: &Workspace, db: &Db) {
         *place, "on a scratch copy",
         "Migrator::rehearse never touches the database"
     );
-    let found: Vec<(u64, RehearsalPhase)> = findings.iter().map(|f| (f.version, f.phase)).collect();
+    let found = versions_and_steps(&findings);
     if db.is_mysql() {
         assert_eq!(found, [(20240102000000, RehearsalPhase::Down)], "{err}");
     } else {
@@ -353,6 +353,11 @@ fn rehearsal_findings_of_a_boot(ws: &Workspace, db: &Db) -> (Error, Vec<Rehearsa
     };
     let findings = findings.clone();
     (err, findings)
+}
+
+/// Each finding's migration and step, in order: what the tests compare.
+fn versions_and_steps(findings: &[RehearsalFinding]) -> Vec<(u64, RehearsalPhase)> {
+    findings.iter().map(|f| (f.version, f.phase)).collect()
 }
 
 fn base(ws: &Workspace, db: &Db) {
@@ -812,7 +817,7 @@ fn sqlite_downs_the_rows_cannot_change_are_rehearsed_on_a_copy_of_the_schema() {
     let Error::Rehearsal { findings, .. } = &err else {
         panic!("expected the rehearsal's findings, got {err}");
     };
-    let found: Vec<(u64, RehearsalPhase)> = findings.iter().map(|f| (f.version, f.phase)).collect();
+    let found = versions_and_steps(&findings);
     assert_eq!(
         found,
         [
