@@ -276,7 +276,7 @@ fn one_rehearsal_reports_every_broken_down_in_order(ws: &Workspace, db: &Db) {
         *place, "on a scratch copy",
         "Migrator::rehearse never touches the database"
     );
-    let found = versions_and_steps(&findings);
+    let found = versions_and_steps(findings);
     if db.is_mysql() {
         assert_eq!(found, [(20240102000000, RehearsalPhase::Down)], "{err}");
     } else {
@@ -817,7 +817,7 @@ fn sqlite_downs_the_rows_cannot_change_are_rehearsed_on_a_copy_of_the_schema() {
     let Error::Rehearsal { findings, .. } = &err else {
         panic!("expected the rehearsal's findings, got {err}");
     };
-    let found = versions_and_steps(&findings);
+    let found = versions_and_steps(findings);
     assert_eq!(
         found,
         [
