@@ -36,6 +36,8 @@ mod sqlite_file_copy;
 mod sqlite_schema;
 #[cfg(feature = "sqlite")]
 mod sqlite_schema_copy;
+#[cfg(feature = "sqlite")]
+mod sqlite_schema_mirror;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -498,6 +500,15 @@ pub trait Fingerprint {
         exclude: &[&str],
         unattached: bool,
     ) -> Result<Vec<SchemaObject>, Error>;
+
+    /// With `true`, the caller promises that, until it calls this with `false`, the schema changes only
+    /// through `CREATE`, `DROP` and `ALTER TABLE` statements, that every object such a statement drops or
+    /// renames is in the `tables` of the next scoped read, and that nothing is rolled back: an engine may
+    /// then answer a scoped read from what it read before and what changed since (SQLite's catalog has no
+    /// index: `sqlite_schema_mirror.rs`). The default ignores it.
+    fn read_incrementally(&mut self, on: bool) {
+        let _ = on;
+    }
 }
 
 /// Capability: table sizes and row estimates, for the row limit and the preview.

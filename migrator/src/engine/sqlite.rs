@@ -13,6 +13,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, OptionalExtension};
 use tracing::warn;
 
+use super::sqlite_schema_mirror::SchemaMirror;
 use super::{
     Atomicity, Backup, DbError, DbErrorKind, Dialect, Engine, EngineKind, Fingerprint, LockGuard,
     Row, SchemaObject, ScratchCopy, Stats, TransactionLock, Upsert, Value,
@@ -47,6 +48,10 @@ pub struct Sqlite<'c> {
     /// Fingerprint objects per schema entry (type, name and SQL text): what SQLite reports of a table
     /// depends on its text only, so a rehearsal reads the pragmas of changed entries alone.
     pub(super) fingerprints: HashMap<(String, String, String), Vec<SchemaObject>>,
+    /// `sqlite_schema` by rowid while a rehearsal reads incrementally
+    /// ([`Fingerprint::read_incrementally`]); `None` otherwise, and after any `ROLLBACK`.
+    pub(super) mirror: Option<SchemaMirror>,
+    pub(super) incremental: bool,
 }
 
 impl<'c> Sqlite<'c> {
@@ -60,6 +65,8 @@ impl<'c> Sqlite<'c> {
             foreign_keys_were_on: false,
             previous_busy_ms: None,
             fingerprints: HashMap::new(),
+            mirror: None,
+            incremental: false,
         }
     }
 
@@ -120,6 +127,13 @@ impl<'c> Sqlite<'c> {
             )
         }))
     }
+}
+
+/// `true` when `sql` may roll something back (a word `ROLLBACK` anywhere, case folded).
+fn says_rollback(sql: &str) -> bool {
+    sql.as_bytes()
+        .windows(8)
+        .any(|w| w.eq_ignore_ascii_case(b"ROLLBACK"))
 }
 
 /// rusqlite's error as the algorithm sees it.
@@ -188,6 +202,10 @@ impl Engine for Sqlite<'_> {
     }
 
     fn execute(&mut self, sql: &str) -> Result<(), DbError> {
+        if says_rollback(sql) {
+            // What the mirror read may be undone.
+            self.mirror = None;
+        }
         self.conn.execute_batch(sql).map_err(db_error)
     }
 
@@ -221,6 +239,7 @@ impl Engine for Sqlite<'_> {
     }
 
     fn end_run(&mut self, commit: bool) -> Result<(), DbError> {
+        self.mirror = None;
         let result = if self.in_open_run() {
             self.conn
                 .execute_batch(if commit { "COMMIT" } else { "ROLLBACK" })

@@ -85,12 +85,14 @@ impl<'s> Migrator<'s> {
         );
         let start = schema_of(self.fingerprint(session, None, true)?);
         let mut applied = Vec::with_capacity(migrations.len());
-        for m in migrations {
-            self.unless_stopped(m)?;
-            let Some(one) = self.up_checked(session, m, rehearsal)? else {
-                return Ok(());
-            };
-            applied.push(one);
+        // Every statement is DDL of `changes_only_the_schema`, each migration's scope names what it
+        // drops or renames, and the reads after each UP and each DOWN come before anything is rolled
+        // back: the engine may read each scope from what changed (see `read_incrementally`).
+        read_incrementally(session, true);
+        let forward = self.ups_checked(session, migrations, rehearsal, &mut applied);
+        read_incrementally(session, false);
+        if !forward? {
+            return Ok(());
         }
         self.health_step(session, migrations, rehearsal)?;
         if !rehearsal.findings.is_empty() {
@@ -104,7 +106,9 @@ impl<'s> Migrator<'s> {
                 source: e,
             })?;
         let completed = session.completed.len();
+        read_incrementally(session, true);
         let outcome = self.downs_newest_first(session, &applied, &start, rehearsal);
+        read_incrementally(session, false);
         // Back to the state after the UPs, whatever happened: the run keeps what the UPs did.
         session
             .engine
@@ -115,6 +119,24 @@ impl<'s> Migrator<'s> {
             })?;
         session.completed.truncate(completed);
         outcome
+    }
+
+    /// Every UP, checked; `Ok(false)` at the first that failed (recorded as a finding).
+    fn ups_checked<'m>(
+        &self,
+        session: &mut Session<'_>,
+        migrations: &[&'m Migration],
+        rehearsal: &mut Rehearsal,
+        applied: &mut Vec<Applied<'m>>,
+    ) -> Result<bool, Error> {
+        for m in migrations {
+            self.unless_stopped(m)?;
+            let Some(one) = self.up_checked(session, m, rehearsal)? else {
+                return Ok(false);
+            };
+            applied.push(one);
+        }
+        Ok(true)
     }
 
     /// A migration's UP with the schema of its scope read before and after; `None` when the UP failed
@@ -159,7 +181,10 @@ impl<'s> Migrator<'s> {
         let started = Instant::now();
         for one in applied.iter().rev() {
             let m = one.migration;
-            match self.rehearse_one(session, m, Direction::Down)? {
+            // Rolled back at the end, on tables without rows: the statements alone (see
+            // `Session::statements_only`).
+            let outcome = session.statements_only(m, Direction::Down);
+            match self.rehearsal_outcome(session, m, Direction::Down, outcome)? {
                 Ok(took) => rehearsal.push(m, RehearsalPhase::Down, took),
                 Err(detail) => {
                     rehearsal.found(m, RehearsalPhase::Down, detail, Vec::new());
@@ -197,6 +222,13 @@ impl<'s> Migrator<'s> {
             "DOWNs rehearsed newest first"
         );
         Ok(())
+    }
+}
+
+/// Tells the engine's fingerprint (when it has one) whether it may read scopes incrementally.
+fn read_incrementally(session: &mut Session<'_>, on: bool) {
+    if let Some(fingerprint) = session.engine.fingerprint() {
+        fingerprint.read_incrementally(on);
     }
 }
 

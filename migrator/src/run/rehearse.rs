@@ -608,7 +608,20 @@ impl<'s> Migrator<'s> {
         direction: Direction,
     ) -> Result<Result<Duration, String>, Error> {
         debug!(version = m.version, %direction, "rehearsing");
-        match scratch.apply(m, direction) {
+        let outcome = scratch.apply(m, direction);
+        self.rehearsal_outcome(scratch, m, direction, outcome)
+    }
+
+    /// A rehearsed step's outcome: `Ok(Err(detail))` when the migration failed (the statement, its line
+    /// and the database's message), `Err` for anything else.
+    pub(super) fn rehearsal_outcome(
+        &self,
+        scratch: &mut Session<'_>,
+        m: &Migration,
+        direction: Direction,
+        outcome: Result<Duration, StepError>,
+    ) -> Result<Result<Duration, String>, Error> {
+        match outcome {
             Ok(took) => Ok(Ok(took)),
             Err(StepError::Failed(failed)) => {
                 let kind = scratch.engine.dialect().kind;
