@@ -38,6 +38,8 @@ use crate::{Error, Migration, Migrator, Rehearsal, RehearsalPhase};
 struct Applied<'m> {
     migration: &'m Migration,
     scope: Vec<String>,
+    /// [`may_change_unattached`], worked out once.
+    unattached: bool,
     /// The schema of the scope right after the UP, and what the UP changed in it.
     after_up: Schema,
     up_change: Vec<Change>,
@@ -163,6 +165,7 @@ impl<'s> Migrator<'s> {
         Ok(Some(Applied {
             migration: m,
             scope,
+            unattached,
             after_up,
             up_change,
         }))
@@ -192,8 +195,7 @@ impl<'s> Migrator<'s> {
                 }
             }
             let names: Vec<&str> = one.scope.iter().map(String::as_str).collect();
-            let unattached = may_change_unattached(m);
-            let after_down = schema_of(self.fingerprint(session, Some(&names), unattached)?);
+            let after_down = schema_of(self.fingerprint(session, Some(&names), one.unattached)?);
             let wrong = unexpected(&changes(&one.after_up, &after_down), &one.up_change, |c| {
                 &c.before
             });
