@@ -923,47 +923,21 @@ fn changed(kind: &str, name: &str, want: &[String], have: &[String]) -> String {
     )
 }
 
-/// The lines of `a` and `b` that differ, `-` for `a`'s, `+` for `b`'s, by longest common subsequence.
+/// The lines of `a` and `b` that differ, `-` for `a`'s, `+` for `b`'s (a Myers diff: `similar`).
 fn line_diff(a: &str, b: &str) -> String {
-    let (a, b): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
-    // Long texts: the common head and tail are skipped first, so the table stays small.
-    let head = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let tail = a[head..]
-        .iter()
-        .rev()
-        .zip(b[head..].iter().rev())
-        .take_while(|(x, y)| x == y)
-        .count();
-    let (a, b) = (&a[head..a.len() - tail], &b[head..b.len() - tail]);
-    if a.len() * b.len() > 250_000 {
-        let mut out: Vec<String> = a.iter().map(|l| format!("- {l}")).collect();
-        out.extend(b.iter().map(|l| format!("+ {l}")));
-        return out.join("\n");
-    }
-    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
+    let diff = similar::TextDiff::from_lines(a, b);
+    let lines: Vec<String> = diff
+        .iter_all_changes()
+        .filter_map(|change| {
+            let sign = match change.tag() {
+                similar::ChangeTag::Equal => return None,
+                similar::ChangeTag::Delete => '-',
+                similar::ChangeTag::Insert => '+',
             };
-        }
-    }
-    let (mut i, mut j, mut out) = (0, 0, Vec::new());
-    while i < a.len() || j < b.len() {
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            i += 1;
-            j += 1;
-        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            out.push(format!("+ {}", b[j]));
-            j += 1;
-        } else {
-            out.push(format!("- {}", a[i]));
-            i += 1;
-        }
-    }
-    out.join("\n")
+            Some(format!("{sign} {}", change.value().trim_end_matches('\n')))
+        })
+        .collect();
+    lines.join("\n")
 }
 
 #[cfg(test)]

@@ -142,41 +142,19 @@ fn cleanup(temps: &[(PathBuf, &PlannedFile)], created_dirs: &[PathBuf]) {
     }
 }
 
-/// A line diff of `old` and `new` (`-`/`+` lines with a little context), for a changed issue.
+/// A line diff of `old` and `new`: the `-`/`+` lines of a changed issue's file (a Myers diff: `similar`).
 pub fn diff(old: &str, new: &str) -> String {
-    let a: Vec<&str> = old.lines().collect();
-    let b: Vec<&str> = new.lines().collect();
-    if a.len() * b.len() > 4_000_000 {
-        return format!(
-            "(files too large to diff: {} and {} lines)",
-            a.len(),
-            b.len()
-        );
-    }
-    // Longest common subsequence table.
-    let mut lcs = vec![vec![0u32; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
     let mut out = String::new();
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            i += 1;
-            j += 1;
-        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] > lcs[i + 1][j]) {
-            out.push_str(&format!("+ {}\n", b[j]));
-            j += 1;
-        } else {
-            out.push_str(&format!("- {}\n", a[i]));
-            i += 1;
-        }
+    for change in similar::TextDiff::from_lines(old, new).iter_all_changes() {
+        let sign = match change.tag() {
+            similar::ChangeTag::Equal => continue,
+            similar::ChangeTag::Delete => '-',
+            similar::ChangeTag::Insert => '+',
+        };
+        out.push_str(&format!(
+            "{sign} {}\n",
+            change.value().trim_end_matches('\n')
+        ));
     }
     out
 }
