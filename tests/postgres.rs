@@ -150,6 +150,43 @@ fn a_second_boot_waits_for_a_no_transaction_migration_running_elsewhere() {
     assert_eq!(db.history(), [(20240101000000, "applied".to_string())]);
 }
 
+/// The read-only rehearsal (`--migrate-preview --rehearse`) judges a `running` row as the boot does: it
+/// waits for the migration lock the applying process holds, then finds nothing pending, instead of
+/// calling the migration interrupted.
+#[test]
+fn a_rehearsal_waits_for_a_no_transaction_migration_running_elsewhere() {
+    let Some((ws, db)) = pg() else { return };
+    ws.write(
+        "20240101000000_slow_table.sql",
+        "-- migrator:no-transaction\n-- ============ UP MIGRATION ============\nCREATE TABLE a (id INTEGER);\nSELECT pg_sleep(1.5);\n",
+    );
+    let set = ws.set();
+    let db = std::sync::Arc::new(db);
+    let first = {
+        let (db, set) = (db.clone(), set.clone());
+        std::thread::spawn(move || db.boot(&set).unwrap())
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while db.count("SELECT count(*) FROM pg_tables WHERE tablename = 'schema_migrations'") == 0
+        || db.count("SELECT count(*) FROM schema_migrations WHERE status = 'running'") == 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the boot never claimed it"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let rehearsal = db
+        .with_backend(|b| migrator::Migrator::new(&set).rehearse(b))
+        .unwrap();
+    assert!(rehearsal.steps.is_empty(), "{rehearsal:?}");
+    assert_eq!(
+        first.join().unwrap().applied_versions(),
+        vec![20240101000000]
+    );
+    assert_eq!(db.history(), [(20240101000000, "applied".to_string())]);
+}
+
 #[test]
 fn the_lock_wait_has_a_deadline_and_names_the_holder() {
     let Some((ws, db)) = pg() else { return };

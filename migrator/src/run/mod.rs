@@ -86,7 +86,7 @@ impl<'s> Migrator<'s> {
     /// be running right now in another process, which holds the migration lock: the boot then waits for
     /// that lock and reads the history again before it judges. Only what is still `running` once the lock
     /// was free is interrupted, and refused.
-    fn plan_before_the_lock<'m>(
+    pub(super) fn plan_before_the_lock<'m>(
         &self,
         engine: &mut dyn Engine,
         set: &'m MigrationSet,

@@ -191,17 +191,14 @@ enum Outcome {
 impl<'s> Migrator<'s> {
     /// Rehearses what is pending on a scratch copy of the database behind `engine` and throws the copy
     /// away; the database itself is only read. Refuses as the boot would (validation, review) before
-    /// copying anything. With nothing pending it returns an empty rehearsal; with findings it returns
-    /// [`Error::Rehearsal`] listing every one.
+    /// copying anything; a migration recorded `running` that another process may be applying right now is
+    /// judged, as the boot judges it, once the migration lock was free (waited for up to `lock_wait`, then
+    /// given back). With nothing pending it returns an empty rehearsal; with findings
+    /// it returns [`Error::Rehearsal`] listing every one.
     pub fn rehearse(&self, engine: &mut dyn Engine) -> Result<Rehearsal, Error> {
-        let rows = self.read_history(engine)?;
-        let plan = crate::plan::plan(
-            self.set_for(engine.dialect().kind),
-            &rows,
-            self.config(),
-            engine.dialect().atomicity != Atomicity::None,
-        )
-        .map_err(Error::Validation)?;
+        let set = self.set_for(engine.dialect().kind);
+        let atomic = engine.dialect().atomicity != Atomicity::None;
+        let (_, plan) = self.plan_before_the_lock(engine, set, atomic)?;
         self.check_review(&plan.pending)?;
         if plan.pending.is_empty() {
             return Ok(Rehearsal::default());
