@@ -121,27 +121,7 @@ fn a_held_advisory_lock_makes_the_second_boot_wait_then_find_nothing_pending() {
 #[test]
 fn a_second_boot_waits_for_a_no_transaction_migration_running_elsewhere() {
     let Some((ws, db)) = pg() else { return };
-    ws.write(
-        "20240101000000_slow_index.sql",
-        "-- migrator:no-transaction\n-- ============ UP MIGRATION ============\nCREATE TABLE a (id INTEGER);\nSELECT pg_sleep(1.5);\n",
-    );
-    let set = ws.set();
-    let db = std::sync::Arc::new(db);
-    let first = {
-        let (db, set) = (db.clone(), set.clone());
-        std::thread::spawn(move || db.boot(&set).unwrap())
-    };
-    // The first boot has claimed the migration (`running`, committed) and sleeps in its statements.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while db.count("SELECT count(*) FROM pg_tables WHERE tablename = 'schema_migrations'") == 0
-        || db.count("SELECT count(*) FROM schema_migrations WHERE status = 'running'") == 0
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the first boot never claimed it"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (db, set, first) = boot_a_slow_migration_elsewhere(&ws, db);
     let second = db.boot(&set).unwrap();
     let first = first.join().unwrap();
     assert_eq!(first.applied_versions(), vec![20240101000000]);
@@ -156,6 +136,28 @@ fn a_second_boot_waits_for_a_no_transaction_migration_running_elsewhere() {
 #[test]
 fn a_rehearsal_waits_for_a_no_transaction_migration_running_elsewhere() {
     let Some((ws, db)) = pg() else { return };
+    let (db, set, first) = boot_a_slow_migration_elsewhere(&ws, db);
+    let rehearsal = db
+        .with_backend(|b| migrator::Migrator::new(&set).rehearse(b))
+        .unwrap();
+    assert!(rehearsal.steps.is_empty(), "{rehearsal:?}");
+    assert_eq!(
+        first.join().unwrap().applied_versions(),
+        vec![20240101000000]
+    );
+    assert_eq!(db.history(), [(20240101000000, "applied".to_string())]);
+}
+
+/// A boot on another thread applying a no-transaction migration that sleeps 1.5 s in its statements,
+/// returned once it has claimed it (`running`, committed).
+fn boot_a_slow_migration_elsewhere(
+    ws: &Workspace,
+    db: Db,
+) -> (
+    std::sync::Arc<Db>,
+    migrator::MigrationSet,
+    std::thread::JoinHandle<migrator::Report>,
+) {
     ws.write(
         "20240101000000_slow_table.sql",
         "-- migrator:no-transaction\n-- ============ UP MIGRATION ============\nCREATE TABLE a (id INTEGER);\nSELECT pg_sleep(1.5);\n",
@@ -176,15 +178,7 @@ fn a_rehearsal_waits_for_a_no_transaction_migration_running_elsewhere() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let rehearsal = db
-        .with_backend(|b| migrator::Migrator::new(&set).rehearse(b))
-        .unwrap();
-    assert!(rehearsal.steps.is_empty(), "{rehearsal:?}");
-    assert_eq!(
-        first.join().unwrap().applied_versions(),
-        vec![20240101000000]
-    );
-    assert_eq!(db.history(), [(20240101000000, "applied".to_string())]);
+    (db, set, first)
 }
 
 #[test]
