@@ -681,25 +681,16 @@ fn pg_apply(
 ) -> Duration {
     let n = size.n;
     let (mut ours, mut diesel, mut refinery) = (Vec::new(), Vec::new(), Vec::new());
-    // The tools take turns at going first: the first run after the `CREATE DATABASE`s measured up to
-    // 0.8 s slower at N=1000 whichever tool it was, checkpoint or not. Each timed run also starts after a
-    // checkpoint, so that none pays for the dirty pages another run left behind.
+    // The tools take turns at going first, each on a database of its own created right before its run
+    // (`Server::timed_run`).
     for rep in 0..size.pg_apply_reps {
-        let (a, a_url) = server.create_db(template);
-        let (b, b_url) = server.create_db(template);
-        let (c, c_url) = server.create_db(template);
         for tool in (0..3).map(|k| (k + rep) % 3) {
-            server.checkpoint();
-            let t = Instant::now();
-            match tool {
-                0 => ours_apply_pg(size.ours, &a_url, like_the_peers()),
-                1 => diesel_apply_pg((size.diesel)(), &b_url, n),
-                _ => refinery_apply_pg(size.refinery, &c_url, n),
-            }
-            [&mut ours, &mut diesel, &mut refinery][tool].push(t.elapsed());
-        }
-        for db in [a, b, c] {
-            server.drop_db(&db);
+            let took = server.timed_run(template, |url| match tool {
+                0 => ours_apply_pg(size.ours, url, like_the_peers()),
+                1 => diesel_apply_pg((size.diesel)(), url, n),
+                _ => refinery_apply_pg(size.refinery, url, n),
+            });
+            [&mut ours, &mut diesel, &mut refinery][tool].push(took);
         }
     }
     let plain = median(ours.clone());

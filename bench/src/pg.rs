@@ -10,6 +10,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, RunQueryDsl};
@@ -236,10 +237,27 @@ impl Server {
         name
     }
 
-    /// Writes every dirty page and starts a fresh WAL segment stretch (`CHECKPOINT`), so that a timed run
-    /// does not pay for the pages and WAL the previous run or a `CREATE DATABASE` left behind.
+    /// Times `apply` on a database of its own, from the same state for every run: the database is created
+    /// (from `template` when given) right before the run, then a `CHECKPOINT` and a `sync`, and dropped
+    /// right after it. Creating the databases of several runs first and dropping them together made the
+    /// first run after the drops about twice as slow as the next, whichever tool it was (see bench/README).
+    pub fn timed_run(&mut self, template: Option<&str>, apply: impl FnOnce(&str)) -> Duration {
+        let (name, url) = self.create_db(template);
+        self.checkpoint();
+        let started = Instant::now();
+        apply(&url);
+        let took = started.elapsed();
+        self.drop_db(&name);
+        took
+    }
+
+    /// Writes every dirty page and starts a fresh WAL segment stretch (`CHECKPOINT`), then flushes the
+    /// operating system's dirty pages (`sync`), so that a timed run does not pay for the pages and WAL the
+    /// previous run or a `CREATE DATABASE` left behind.
     pub fn checkpoint(&mut self) {
         self.admin.batch_execute("CHECKPOINT").expect("CHECKPOINT");
+        let synced = Command::new("sync").status();
+        assert!(matches!(synced, Ok(s) if s.success()), "sync: {synced:?}");
     }
 
     /// The text of one value (`SELECT ... AS v`, cast to text) read on the admin connection.

@@ -20,8 +20,9 @@
 //!   database) and record kind; the tool's own tables row by row, the system catalogs (what the DDL
 //!   writes, the same for every tool) and the records without a relation (commits, locks, file creations)
 //!   as sums.
-//! - **Pairs**: migrator and diesel_migrations apply the same set, each to a new database after a
-//!   `CHECKPOINT`, one right after the other, the order alternating from pair to pair; each pair gives a
+//! - **Pairs**: migrator and diesel_migrations apply the same set, each to a database created right before
+//!   its run (then a `CHECKPOINT` and a `sync`) and dropped right after it, one right after the other, the
+//!   order alternating from pair to pair; each pair gives a
 //!   ratio, and the ratios' median and spread say more on a noisy machine than two medians taken apart.
 
 use std::time::{Duration, Instant};
@@ -181,8 +182,8 @@ pub fn evidence(server: &mut Server, n: usize, runs: &[(&str, &str, Option<&str>
     ]);
 }
 
-/// `pairs` paired runs of `ours` and `theirs`, each on a new database (from `template`) after a
-/// `CHECKPOINT`, the order alternating; prints one Markdown row.
+/// `pairs` paired runs of `ours` and `theirs`, each on a database of its own (from `template`, see
+/// [`Server::timed_run`]), the order alternating; prints one Markdown row, and each pair's times on stderr.
 pub fn paired(
     server: &mut Server,
     label: &str,
@@ -196,24 +197,21 @@ pub fn paired(
     }
     let mut times = Vec::with_capacity(pairs);
     for pair in 0..pairs {
-        let (a, a_url) = server.create_db(template);
-        let (b, b_url) = server.create_db(template);
-        let mut one = |apply: Apply, url: &str| {
-            server.checkpoint();
-            let started = Instant::now();
-            apply(url);
-            started.elapsed()
-        };
+        let mut one = |apply: Apply| server.timed_run(template, apply);
         let (o, t) = if pair % 2 == 0 {
-            let o = one(ours, &a_url);
-            (o, one(theirs, &b_url))
+            let o = one(ours);
+            (o, one(theirs))
         } else {
-            let t = one(theirs, &b_url);
-            (one(ours, &a_url), t)
+            let t = one(theirs);
+            (one(ours), t)
         };
+        eprintln!(
+            "{label}, pair {}: migrator {:.0} ms, diesel_migrations {:.0} ms",
+            pair + 1,
+            o.as_secs_f64() * 1000.0,
+            t.as_secs_f64() * 1000.0
+        );
         times.push((o, t));
-        server.drop_db(&a);
-        server.drop_db(&b);
     }
     let mut ratios: Vec<f64> = times
         .iter()
@@ -241,7 +239,7 @@ pub fn paired(
 /// The header of [`paired`]'s rows.
 pub fn paired_header(n: usize) {
     println!();
-    println!("PostgreSQL, N = {n}: paired runs of migrator and diesel_migrations (each on a new database after a CHECKPOINT, one right after the other, the order alternating)");
+    println!("PostgreSQL, N = {n}: paired runs of migrator and diesel_migrations (each on a database created right before its run, after a CHECKPOINT and a sync, and dropped right after it; one right after the other, the order alternating)");
     println!();
     println!("| database | pairs | migrator (median) | diesel_migrations (median) | ratio, median of the pairs | min | 25% | 75% | max | pairs where migrator was faster |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
