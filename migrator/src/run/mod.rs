@@ -362,7 +362,8 @@ impl<'s> Migrator<'s> {
         direction: Direction,
         report: &mut Report,
     ) -> Result<(), Error> {
-        for (i, m) in migrations.iter().enumerate() {
+        let mut i = 0;
+        while let Some(m) = migrations.get(i) {
             if self.config.stop.is_stopped() {
                 return Err(Error::Stopped(format!(
                     "stopped on request before migration {} ({}); what this run completed stays, the rest is pending",
@@ -375,6 +376,14 @@ impl<'s> Migrator<'s> {
             }
             match session.apply(m, direction) {
                 Ok(took) => report.push(m, Some(direction), took),
+                // The run's one transaction was rolled back: its migrations again, a transaction each.
+                Err(StepError::RunUndone { undone }) => {
+                    report
+                        .steps
+                        .truncate(report.steps.len().saturating_sub(undone));
+                    i = i.saturating_sub(undone);
+                    continue;
+                }
                 // The lock was lost or bypassed and another process got here first: nothing ran twice;
                 // once that process completed the migration, this one goes on with the next.
                 Err(StepError::Other(e @ Error::AlreadyDone { .. })) => {
@@ -412,6 +421,7 @@ impl<'s> Migrator<'s> {
                     ));
                 }
             }
+            i += 1;
         }
         Ok(())
     }

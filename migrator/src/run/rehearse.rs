@@ -636,6 +636,14 @@ impl<'s> Migrator<'s> {
                 }))
             }
             Err(StepError::Other(e)) => Err(e),
+            // Only a boot's own apply runs optimistically, never a rehearsal; said plainly if it did.
+            Err(StepError::RunUndone { undone }) => Err(Error::Database {
+                context: format!("rehearsing {}", m.file_name),
+                source: crate::engine::DbError::new(
+                    crate::engine::DbErrorKind::Other,
+                    format!("the run's transaction was rolled back ({undone} migration(s) undone)"),
+                ),
+            }),
         }
     }
 

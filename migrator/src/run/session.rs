@@ -5,8 +5,11 @@
 //! - `MigrationTransaction` (PostgreSQL): a transaction per migration, sent as one round trip (`BEGIN`, the
 //!   timeouts and the transaction lock, the guarded claim, the statements, the history write, `COMMIT`),
 //!   retried on lock timeouts. On a fresh database (no application table yet: nothing else can be blocked)
-//!   an UP run is one transaction instead, with a savepoint per migration as on SQLite: one commit, one WAL
-//!   flush, for the whole run, while a failure in migration k still keeps 1..k-1;
+//!   an UP run is one transaction instead: one commit, one WAL flush, for the whole run. The boot's apply
+//!   runs it optimistically, without a savepoint per migration (1,000 savepoints cost more than the
+//!   commits they save): on any failure the whole transaction is rolled back and the same migrations are
+//!   applied again a transaction each, so that a failure in migration k still keeps 1..k-1 and is reported
+//!   as on a live database. The in-place rehearsal keeps a savepoint per migration, as on SQLite;
 //! - without a transaction (a `no-transaction` migration, or any migration on MySQL): a committed `running`
 //!   row, the statements one by one, then the final status.
 //!
@@ -47,6 +50,11 @@ pub(crate) enum StepError {
     Failed(StepFailure),
     /// Something other than the migration's statements (the lock, the history tables).
     Other(Error),
+    /// An optimistic run transaction ([`RunTransaction::Optimistic`]) met a failure and was rolled back
+    /// whole: the `undone` migrations it had completed are not applied, and the session goes on a
+    /// transaction per migration. The caller applies them again from the first of them; the failure,
+    /// if it is one, comes back then, reported as on a live database.
+    RunUndone { undone: usize },
 }
 
 impl From<Error> for StepError {
@@ -62,6 +70,10 @@ enum RunTransaction {
     Undecided,
     /// Open: each migration is a savepoint in it, and the session commits it when it ends.
     Open,
+    /// Open without a savepoint per migration (a boot's apply on a fresh PostgreSQL database, where the
+    /// 1,000 savepoints of 1,000 migrations cost more than the commits they save: see bench/README.md):
+    /// any failure rolls back the whole run ([`StepError::RunUndone`]).
+    Optimistic,
     /// A transaction per migration.
     Off,
 }
@@ -77,6 +89,8 @@ pub(crate) struct Session<'e> {
     lock_wait: Duration,
     rng: u64,
     run: RunTransaction,
+    /// How many of `completed` came before the run transaction opened.
+    completed_before_run: usize,
     /// Migrations completed by this run so far.
     pub completed: Vec<u64>,
     /// The operator's reason, recorded with every migration this run completes (a rollback's why).
@@ -111,6 +125,7 @@ impl<'e> Session<'e> {
             lock_wait: config.lock_wait,
             rng: seed | 1,
             run: RunTransaction::Undecided,
+            completed_before_run: 0,
             completed: Vec::new(),
             note: None,
             nested: false,
@@ -149,7 +164,7 @@ impl<'e> Session<'e> {
         if self.nested || self.engine.dialect().atomicity != Atomicity::MigrationTransaction {
             return Ok(false);
         }
-        self.decide_run_transaction(Direction::Up)?;
+        self.decide_run_transaction(Direction::Up, true)?;
         Ok(self.run == RunTransaction::Open)
     }
 
@@ -209,7 +224,7 @@ impl<'e> Session<'e> {
             Atomicity::None => self.without_transaction(m, direction),
             Atomicity::RunTransaction => self.in_savepoint(m, direction),
             Atomicity::MigrationTransaction => {
-                self.decide_run_transaction(direction)?;
+                self.decide_run_transaction(direction, false)?;
                 self.in_own_transaction(m, direction)
             }
         };
@@ -240,8 +255,13 @@ impl<'e> Session<'e> {
     }
 
     /// At the first transactional migration of a `MigrationTransaction` run: an UP run on a fresh
-    /// database opens the run transaction (timeouts and the transaction lock once, for all of it).
-    fn decide_run_transaction(&mut self, direction: Direction) -> Result<(), Error> {
+    /// database opens the run transaction (timeouts and the transaction lock once, for all of it), with a
+    /// savepoint per migration when `savepoints` (the in-place rehearsal undoes steps), else optimistic.
+    fn decide_run_transaction(
+        &mut self,
+        direction: Direction,
+        savepoints: bool,
+    ) -> Result<(), Error> {
         if self.run != RunTransaction::Undecided {
             return Ok(());
         }
@@ -268,15 +288,23 @@ impl<'e> Session<'e> {
                 source: e,
             });
         }
-        info!("fresh database (no application table): the run is one transaction");
-        self.run = RunTransaction::Open;
+        info!(
+            savepoints,
+            "fresh database (no application table): the run is one transaction"
+        );
+        self.run = if savepoints {
+            RunTransaction::Open
+        } else {
+            RunTransaction::Optimistic
+        };
+        self.completed_before_run = self.completed.len();
         Ok(())
     }
 
     /// Commits (or rolls back) the run transaction when one is open; the run goes on a transaction per
     /// migration.
     fn leave_run_transaction(&mut self, commit: bool) -> Result<(), Error> {
-        if self.run != RunTransaction::Open {
+        if !matches!(self.run, RunTransaction::Open | RunTransaction::Optimistic) {
             return Ok(());
         }
         self.run = RunTransaction::Off;
@@ -455,6 +483,13 @@ impl<'e> Session<'e> {
         direction: Direction,
     ) -> Result<Duration, StepError> {
         let started = Instant::now();
+        if self.run == RunTransaction::Optimistic {
+            return match self.transaction_attempt(m, direction) {
+                Ok(Ok(())) => Ok(started.elapsed()),
+                Ok(Err(e)) => Err(self.undo_optimistic_run(m, &e.to_string())),
+                Err(e) => Err(self.undo_optimistic_run(m, &step_error_text(&e))),
+            };
+        }
         let mut attempt = 0u32;
         loop {
             match self.transaction_attempt(m, direction)? {
@@ -499,6 +534,28 @@ impl<'e> Session<'e> {
         }
     }
 
+    /// After a failure in an optimistic run transaction: rolls the whole of it back (the failed batch
+    /// asked for it already; again, in case the failure came before), and the session goes on a
+    /// transaction per migration.
+    fn undo_optimistic_run(&mut self, m: &Migration, what: &str) -> StepError {
+        if let Err(e) = self.engine.execute("ROLLBACK") {
+            debug!(error = %e, "rolling back the optimistic run transaction");
+        }
+        self.run = RunTransaction::Off;
+        let undone = self
+            .completed
+            .len()
+            .saturating_sub(self.completed_before_run);
+        self.completed.truncate(self.completed_before_run);
+        warn!(
+            version = m.version,
+            undone,
+            error = what,
+            "the run's one transaction met a failure and was rolled back; its migrations are applied again, a transaction each"
+        );
+        StepError::RunUndone { undone }
+    }
+
     /// One attempt, as one batch: `BEGIN`, the timeouts and the transaction lock (in the run transaction:
     /// a `SAVEPOINT`), the claim guarded so that the batch stops when it affects no row, the statements,
     /// the history write and the log row, `COMMIT` (`RELEASE`). `Ok(Err(e))` is a failure of the
@@ -508,14 +565,16 @@ impl<'e> Session<'e> {
         m: &Migration,
         direction: Direction,
     ) -> Result<Result<(), DbError>, StepError> {
-        let (mut batch, close, undo) = if self.run == RunTransaction::Open {
-            (
+        let (mut batch, close, undo) = match self.run {
+            RunTransaction::Open => (
                 "SAVEPOINT migrator_step".to_string(),
                 "RELEASE migrator_step",
                 "ROLLBACK TO migrator_step; RELEASE migrator_step",
-            )
-        } else {
-            (self.open_sql(true), "COMMIT", "ROLLBACK")
+            ),
+            RunTransaction::Optimistic => (String::new(), "", "ROLLBACK"),
+            RunTransaction::Undecided | RunTransaction::Off => {
+                (self.open_sql(true), "COMMIT", "ROLLBACK")
+            }
         };
         batch.push_str(";\n");
         let dialect = self.engine.dialect();
@@ -721,6 +780,15 @@ pub(crate) fn statements(m: &Migration, direction: Direction) -> &[crate::Statem
     match direction {
         Direction::Up => &m.up[..],
         Direction::Down => m.down.as_deref().unwrap_or(&[]),
+    }
+}
+
+/// What a [`StepError`] says, for a log line.
+fn step_error_text(e: &StepError) -> String {
+    match e {
+        StepError::Failed(failed) => failed.error.to_string(),
+        StepError::Other(e) => e.to_string(),
+        StepError::RunUndone { undone } => format!("{undone} migration(s) undone"),
     }
 }
 
