@@ -534,13 +534,10 @@ impl<'e> Session<'e> {
         }
     }
 
-    /// After a failure in an optimistic run transaction: rolls the whole of it back (the failed batch
-    /// asked for it already; again, in case the failure came before), and the session goes on a
-    /// transaction per migration.
+    /// After a failure in an optimistic run transaction, which [`Session::transaction_attempt`] rolled
+    /// back whole (its `undo` is `ROLLBACK` there, sent on every failure): the migrations it held are
+    /// not applied, and the session goes on a transaction per migration.
     fn undo_optimistic_run(&mut self, m: &Migration, what: &str) -> StepError {
-        if let Err(e) = self.engine.execute("ROLLBACK") {
-            debug!(error = %e, "rolling back the optimistic run transaction");
-        }
         self.run = RunTransaction::Off;
         let undone = self
             .completed
