@@ -22,8 +22,8 @@
 //!   as sums.
 //! - **Pairs**: migrator and diesel_migrations apply the same set, each to a database created right before
 //!   its run (then a `CHECKPOINT` and a `sync`) and dropped right after it, one right after the other, the
-//!   order alternating from pair to pair; each pair gives a
-//!   ratio, and the ratios' median and spread say more on a noisy machine than two medians taken apart.
+//!   order alternating from pair to pair; each pair gives a ratio, and the ratios' median and spread say
+//!   more on a noisy machine than two medians taken apart.
 
 use std::time::{Duration, Instant};
 
