@@ -752,3 +752,77 @@ fn a_claim_lost_to_another_process_runs_nothing_on_a_fresh_database() {
 fn a_claim_lost_to_another_process_runs_nothing_on_a_live_database() {
     a_claim_lost_to_another_process_runs_nothing(true);
 }
+
+/// A fresh database whose pending migrations create and fill a table, then backfill it: the run's one
+/// transaction commits before the backfill claims its row (in a transaction of its own), so the server
+/// never sees a `BEGIN` inside a transaction or a `COMMIT` outside one, and every row is updated once.
+#[test]
+fn a_backfill_after_ddl_on_a_fresh_database_commits_the_run_transaction_first() {
+    use migrator::backfill::BackfillMode;
+    use migrator_tests::items::{self, AFTER, BACKFILL, BACKFILL_UP};
+    let Some((ws, db)) = pg() else { return };
+    let Db::Postgres(pg) = &db else {
+        unreachable!("a PostgreSQL test")
+    };
+    ws.add(
+        items::FIRST,
+        Some(17),
+        "items_table",
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, kind VARCHAR(10) NOT NULL, label VARCHAR(40) NOT NULL, n INTEGER NOT NULL DEFAULT 0);\n\
+         INSERT INTO items (id, kind, label) SELECT i, CASE WHEN i % 10 = 3 THEN 'skip' ELSE 'item' END, 'item-' || i FROM generate_series(1, 2000) AS i;",
+        Some("DROP TABLE items;"),
+    );
+    items::add_backfill(&ws, BACKFILL, "batch=300", BACKFILL_UP);
+    ws.add(
+        AFTER,
+        Some(17),
+        "items_label_index",
+        "CREATE INDEX items_label ON items (label);",
+        Some("DROP INDEX items_label;"),
+    );
+    let report = db
+        .boot_with(&ws.set(), items::config(BackfillMode::Inline))
+        .unwrap();
+    let outcomes: Vec<_> = report
+        .steps
+        .iter()
+        .map(|s| (s.version, s.outcome.clone()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (items::FIRST, migrator::Outcome::Applied),
+            (BACKFILL, migrator::Outcome::Backfilled),
+            (AFTER, migrator::Outcome::Applied)
+        ]
+    );
+    assert_eq!(db.history().len(), 3);
+    assert_eq!(
+        db.count("SELECT count(*) FROM items WHERE n = 1 AND label = upper(label)"),
+        1800
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM items WHERE n <> 0 AND kind = 'skip'"),
+        0
+    );
+    // (The first boot's reads of a history table that does not exist yet are the errors it logs.)
+    let warnings: Vec<String> = pg
+        .server_messages()
+        .into_iter()
+        .filter(|m| m.starts_with("WARNING"))
+        .collect();
+    assert_eq!(warnings, Vec::<String>::new());
+    // The next boot with a pending migration makes the server log nothing either: the other tools'
+    // history tables are looked up, not queried into an error.
+    let before = pg.server_messages().len();
+    ws.add(
+        20250304000000,
+        Some(18),
+        "notes",
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY);",
+        Some("DROP TABLE notes;"),
+    );
+    db.boot_with(&ws.set(), items::config(BackfillMode::Inline))
+        .unwrap();
+    assert_eq!(pg.server_messages()[before..], [] as [String; 0]);
+}

@@ -129,7 +129,7 @@ fn start() -> Result<Cluster, String> {
     }
     let port = free_port().map_err(|e| e.to_string())?;
     let options = format!(
-        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 -c shared_buffers=32MB",
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 -c shared_buffers=32MB -c log_line_prefix=db=%d:",
         sock.display()
     );
     // The watchdog: stops the cluster and removes its files when this process is gone.
@@ -207,6 +207,22 @@ impl PgDb {
             url: format!("postgres://postgres@127.0.0.1:{}/{name}", cluster.port),
             name,
         })
+    }
+
+    /// The warnings and errors the server logged for this database (its log's lines prefixed
+    /// `db=NAME:`), such as "there is already a transaction in progress".
+    pub fn server_messages(&self) -> Vec<String> {
+        let Some(cluster) = cluster() else {
+            return Vec::new();
+        };
+        let prefix = format!("db={}:", self.name);
+        std::fs::read_to_string(cluster.base.join("log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| line.strip_prefix(&prefix))
+            .filter(|line| line.starts_with("WARNING") || line.starts_with("ERROR"))
+            .map(str::to_string)
+            .collect()
     }
 
     /// A new connection to this database.

@@ -301,6 +301,13 @@ impl<'e> Session<'e> {
         Ok(())
     }
 
+    /// Commits what the run's one transaction holds (when one is open) before a step that opens
+    /// transactions of its own (a backfill's start and batches); the run goes on a transaction per
+    /// migration.
+    pub(crate) fn commit_run_transaction(&mut self) -> Result<(), Error> {
+        self.leave_run_transaction(true)
+    }
+
     /// Commits (or rolls back) the run transaction when one is open; the run goes on a transaction per
     /// migration.
     fn leave_run_transaction(&mut self, commit: bool) -> Result<(), Error> {

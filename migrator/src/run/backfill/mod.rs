@@ -100,6 +100,9 @@ impl Migrator<'_> {
                 "ROLLBACK TO migrator_backfill; RELEASE migrator_backfill",
             )
         } else {
+            // A fresh database's run transaction (migrations before this one) commits first: the start
+            // is a transaction of its own, as every batch is.
+            session.commit_run_transaction()?;
             let e = &*session.engine;
             (
                 format!(
