@@ -301,6 +301,23 @@ pub trait Engine {
     /// Runs one query and returns its rows.
     fn query(&mut self, sql: &str) -> Result<Vec<Row>, DbError>;
 
+    /// Which of `tables` (unqualified, as a query names them) exist, one answer each. The default asks
+    /// each with a query that reads no row; an engine whose server logs failed statements (PostgreSQL)
+    /// looks them up in its catalog instead, so a boot does not fill the server's log with errors.
+    fn tables_exist(&mut self, tables: &[&str]) -> Result<Vec<bool>, DbError> {
+        let d = self.dialect();
+        tables
+            .iter()
+            .map(
+                |t| match self.query(&format!("SELECT 1 FROM {} WHERE 1 = 0", d.ident(t))) {
+                    Ok(_) => Ok(true),
+                    Err(e) if e.kind == DbErrorKind::MissingObject => Ok(false),
+                    Err(e) => Err(e),
+                },
+            )
+            .collect()
+    }
+
     /// The schema new tables go to now (PostgreSQL's `current_schema()`), when the engine has schemas: the
     /// history store names it in every statement.
     fn current_schema(&mut self) -> Option<String> {

@@ -448,6 +448,27 @@ impl Engine for Postgres<'_> {
         ))
     }
 
+    fn tables_exist(&mut self, tables: &[&str]) -> Result<Vec<bool>, DbError> {
+        if tables.is_empty() {
+            return Ok(Vec::new());
+        }
+        let lookups = tables
+            .iter()
+            .map(|t| {
+                format!(
+                    "to_regclass({}) IS NOT NULL",
+                    DIALECT.literal(&DIALECT.ident(t))
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows = query_rows(self.conn, &format!("SELECT {lookups}"))?;
+        let row = rows.first().map(Vec::as_slice).unwrap_or_default();
+        Ok((0..tables.len())
+            .map(|i| row.get(i).is_some_and(Value::is_true))
+            .collect())
+    }
+
     fn is_fresh(&mut self, own: &[&str]) -> Result<bool, DbError> {
         let own = own
             .iter()

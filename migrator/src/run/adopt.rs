@@ -170,7 +170,12 @@ impl Migrator<'_> {
         let mut found = Vec::new();
         let mut matched: Vec<(&Migration, PeerTool)> = Vec::new();
         let mut problems = Vec::new();
-        for tool in PeerTool::ALL {
+        let tables = PeerTool::ALL.map(PeerTool::table);
+        let exist = engine.tables_exist(&tables).map_err(|e| Error::Database {
+            context: format!("looking for {}", tables.join(", ")),
+            source: e,
+        })?;
+        for (tool, _) in PeerTool::ALL.into_iter().zip(exist).filter(|(_, e)| *e) {
             let Some(rows) = peer_rows(engine, tool)? else {
                 continue;
             };
