@@ -18,6 +18,7 @@ both_engines!(
     a_finding_on_a_fresh_database_leaves_only_the_history_tables,
     a_fresh_database_with_schema_only_migrations_rehearses_the_downs_newest_first,
     broken_downs_found_newest_first_are_reported_as_migration_by_migration,
+    an_up_that_fails_on_a_fresh_database_is_reported_as_on_a_copy,
 );
 
 /// A fresh database (no application table): on SQLite and PostgreSQL the boot rehearses inside the run's
@@ -132,6 +133,65 @@ fn a_fresh_database_with_schema_only_migrations_rehearses_the_downs_newest_first
     let rehearsal = report.rehearsal.as_ref().expect("a rehearsal ran");
     assert!(!rehearsal.down_chain);
     assert_eq!(db.count("SELECT count(*) FROM accounts"), 1);
+}
+
+/// A fresh database and schema-only migrations (the short path), the third of which fails: on
+/// PostgreSQL the UPs run without a savepoint each, so the failure aborts the transaction and the UPs run
+/// again from the start, a savepoint each. The finding is the one a copy gives (the failing statement, its
+/// line, the database's message), and nothing of the run stays. Fixed, the next boot applies all three.
+fn an_up_that_fails_on_a_fresh_database_is_reported_as_on_a_copy(ws: &Workspace, db: &Db) {
+    ws.add(
+        20240101000000,
+        Some(1),
+        "accounts",
+        "CREATE TABLE accounts (id INTEGER PRIMARY KEY);",
+        Some("DROP TABLE accounts;"),
+    );
+    ws.add(
+        20240102000000,
+        Some(2),
+        "sessions",
+        "CREATE TABLE sessions (id INTEGER PRIMARY KEY);",
+        Some("DROP TABLE sessions;"),
+    );
+    ws.add(
+        20240103000000,
+        Some(3),
+        "index",
+        "CREATE TABLE tokens (id INTEGER PRIMARY KEY);\nCREATE INDEX tokens_owner ON tokens (owner_id);",
+        Some("DROP TABLE tokens;"),
+    );
+    let (err, findings) = rehearsal_findings_of_a_boot(ws, db);
+    assert_eq!(
+        versions_and_steps(&findings),
+        [(20240103000000, RehearsalPhase::Up)],
+        "{err}"
+    );
+    let detail = &findings[0].detail;
+    assert!(
+        detail.contains("statement 2 of 2")
+            && detail.contains("line 7")
+            && detail.contains("owner_id"),
+        "the failing statement, its line and the database's message: {detail}"
+    );
+    let Error::Rehearsal { place, .. } = &err else {
+        unreachable!()
+    };
+    if !db.is_mysql() {
+        assert_eq!(*place, "in the run's transaction", "{err}");
+    }
+    assert_eq!(db.fingerprint(), Vec::<String>::new(), "no table stays");
+    assert_eq!(db.history(), Vec::new(), "no history row stays");
+    assert_no_scratch_left(db);
+    ws.add(
+        20240103000000,
+        Some(3),
+        "index",
+        "CREATE TABLE tokens (id INTEGER PRIMARY KEY, owner_id INTEGER);\nCREATE INDEX tokens_owner ON tokens (owner_id);",
+        Some("DROP TABLE tokens;"),
+    );
+    let report = db.boot(&ws.set()).unwrap();
+    assert_eq!(report.applied_versions().len(), 3);
 }
 
 /// On the short path a broken DOWN stops the DOWNs newest first; the rehearsal then runs again migration

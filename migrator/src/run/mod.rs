@@ -396,6 +396,7 @@ impl<'s> Migrator<'s> {
                     }
                 }
                 Err(StepError::Other(e)) => return Err(e),
+                Err(e @ StepError::Aborted) => return Err(e.unexpected(m)),
                 Err(StepError::Failed(failed)) => {
                     let dialect = session.engine.dialect();
                     let without_transaction =

@@ -636,14 +636,9 @@ impl<'s> Migrator<'s> {
                 }))
             }
             Err(StepError::Other(e)) => Err(e),
-            // Only a boot's own apply runs optimistically, never a rehearsal; said plainly if it did.
-            Err(StepError::RunUndone { undone }) => Err(Error::Database {
-                context: format!("rehearsing {}", m.file_name),
-                source: crate::engine::DbError::new(
-                    crate::engine::DbErrorKind::Other,
-                    format!("the run's transaction was rolled back ({undone} migration(s) undone)"),
-                ),
-            }),
+            // Only a boot's own apply runs optimistically, and the forward pass without savepoints
+            // answers its own failures (`down_chain.rs`): said plainly if either came here.
+            Err(e @ (StepError::RunUndone { .. } | StepError::Aborted)) => Err(e.unexpected(m)),
         }
     }
 

@@ -55,6 +55,24 @@ pub(crate) enum StepError {
     /// transaction per migration. The caller applies them again from the first of them; the failure,
     /// if it is one, comes back then, reported as on a live database.
     RunUndone { undone: usize },
+    /// A migration run without its savepoint ([`Session::set_step_savepoints`]) failed: the transaction
+    /// is aborted as the database left it (nothing undone, nothing recorded), and the caller that asked
+    /// for no savepoints rolls back to one of its own.
+    Aborted,
+}
+
+impl StepError {
+    /// The error of a step outcome that the caller never asked for (a boot's apply is never run without
+    /// savepoints, a rehearsal never optimistically): said plainly rather than a panic.
+    pub(crate) fn unexpected(self, m: &Migration) -> Error {
+        match self {
+            StepError::Other(e) => e,
+            other => Error::Database {
+                context: format!("applying {}", m.file_name),
+                source: DbError::new(DbErrorKind::Other, step_error_text(&other)),
+            },
+        }
+    }
 }
 
 impl From<Error> for StepError {
@@ -98,6 +116,9 @@ pub(crate) struct Session<'e> {
     /// The whole run is one transaction of ours with a savepoint per migration, whatever the engine's
     /// own style (a rehearsal on a scratch copy, where a DOWN must be undoable).
     nested: bool,
+    /// In an open run transaction, each migration in a savepoint of its own (the default); off, a
+    /// failure aborts the transaction ([`StepError::Aborted`]).
+    step_savepoints: bool,
 }
 
 impl<'e> Session<'e> {
@@ -129,6 +150,7 @@ impl<'e> Session<'e> {
             completed: Vec::new(),
             note: None,
             nested: false,
+            step_savepoints: true,
         };
         session.history.ensure(session.engine)?;
         Ok(session)
@@ -299,6 +321,14 @@ impl<'e> Session<'e> {
         };
         self.completed_before_run = self.completed.len();
         Ok(())
+    }
+
+    /// Whether each migration of an open run transaction gets a savepoint of its own. The in-place
+    /// rehearsal's forward pass turns them off (1,000 savepoints cost more than the migrations' own
+    /// statements on PostgreSQL); after a failure ([`StepError::Aborted`]) it rolls back to its own
+    /// savepoint and runs the pass again with them, so that the failure is found and reported as always.
+    pub(crate) fn set_step_savepoints(&mut self, on: bool) {
+        self.step_savepoints = on;
     }
 
     /// Commits what the run's one transaction holds (when one is open) before a step that opens
@@ -569,7 +599,9 @@ impl<'e> Session<'e> {
         m: &Migration,
         direction: Direction,
     ) -> Result<Result<(), DbError>, StepError> {
+        let unguarded = self.run == RunTransaction::Open && !self.step_savepoints;
         let (mut batch, close, undo) = match self.run {
+            RunTransaction::Open if unguarded => (String::new(), "", ""),
             RunTransaction::Open => (
                 "SAVEPOINT migrator_step".to_string(),
                 "RELEASE migrator_step",
@@ -595,17 +627,24 @@ impl<'e> Session<'e> {
             None => {
                 // The engine cannot guard the claim: it gets a round trip of its own.
                 if let Err(e) = self.engine.execute(&batch) {
+                    if unguarded {
+                        return Err(StepError::Aborted);
+                    }
                     let _ = self.engine.execute(undo);
                     return Ok(Err(e));
                 }
                 let claimed = match self.history.claim(self.engine, m, direction, status) {
                     Ok(claimed) => claimed,
+                    Err(_) if unguarded => return Err(StepError::Aborted),
                     Err(e) => {
                         let _ = self.engine.execute(undo);
                         return Err(e.into());
                     }
                 };
                 if !claimed {
+                    if unguarded {
+                        return Err(StepError::Aborted);
+                    }
                     let _ = self.engine.execute(undo);
                     return Err(self.already_done(m, direction));
                 }
@@ -629,6 +668,10 @@ impl<'e> Session<'e> {
         batch.push_str(close);
         match self.engine.execute(&batch) {
             Ok(()) => Ok(Ok(())),
+            Err(e) if unguarded => {
+                debug!(version = m.version, error = %e, "a migration without its savepoint failed");
+                Err(StepError::Aborted)
+            }
             Err(e) => {
                 if let Err(r) = self.engine.execute(undo) {
                     debug!(error = %r, "rolling back a failed migration");
@@ -792,7 +835,12 @@ fn step_error_text(e: &StepError) -> String {
     match e {
         StepError::Failed(failed) => failed.error.to_string(),
         StepError::Other(e) => e.to_string(),
-        StepError::RunUndone { undone } => format!("{undone} migration(s) undone"),
+        StepError::RunUndone { undone } => {
+            format!("the run's transaction was rolled back ({undone} migration(s) undone)")
+        }
+        StepError::Aborted => {
+            "the transaction was aborted with no savepoint to go back to".to_string()
+        }
     }
 }
 
