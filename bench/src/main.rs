@@ -370,7 +370,11 @@ fn main() {
     };
     if let (Some(server), true) = (&mut server, args.policy_only) {
         for size in &sizes {
-            pg_policy(server, size);
+            if args.pg_evidence {
+                pg_policy_evidence(server, size);
+            } else {
+                pg_policy(server, size);
+            }
         }
         return;
     }
@@ -477,6 +481,21 @@ fn pg_policy(server: &mut pg::Server, size: &Size) {
         plain.as_millis(),
         policy.as_millis(),
         policy.as_secs_f64() / plain.as_secs_f64()
+    );
+}
+
+/// `--policy-only --pg-evidence`: what the spec's policy costs the server beside the bare apply, on a
+/// fresh database (one counted run each: round trips, WAL, server time per statement kind).
+fn pg_policy_evidence(server: &mut pg::Server, size: &Size) {
+    let plain = |url: &str| ours_apply_pg(size.ours, url, like_the_peers());
+    let policy = |url: &str| ours_apply_pg(size.ours, url, Config::default());
+    pg_evidence::evidence(
+        server,
+        size.n,
+        &[
+            ("migrator", "fresh", None, &plain),
+            ("migrator, the spec's policy", "fresh", None, &policy),
+        ],
     );
 }
 

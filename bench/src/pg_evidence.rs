@@ -116,6 +116,14 @@ fn count(
     let log = std::fs::read(server.log_path()).unwrap_or_default();
     let log = String::from_utf8_lossy(log.get(before.log_len..).unwrap_or_default());
     let (round_trips, server_time) = from_log(&log, &db);
+    // BENCH_KEEP_LOG=DIR keeps each counted run's statement log (DIR/<label>.log), to see where the
+    // server time went statement by statement.
+    if let Ok(dir) = std::env::var("BENCH_KEEP_LOG") {
+        let _ = std::fs::write(
+            format!("{dir}/{}.log", label.replace([' ', ',', '\''], "_")),
+            log.as_bytes(),
+        );
+    }
     let mut wal = wal_breakdown(server, &url, label, n, &before.lsn_text, &after.lsn_text);
     if statements {
         wal.table.push_str(&statement_kinds(server, &db, label, n));
