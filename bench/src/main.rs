@@ -456,27 +456,34 @@ fn sqlite_policy(size: &Size) {
     );
 }
 
-/// `--policy-only` on PostgreSQL: the spec's policy against the bare apply on fresh databases (a new
-/// one for every apply, not timed), interleaved (5 pairs, the order alternating).
+/// `--policy-only` on PostgreSQL: the spec's policy against the bare apply on fresh databases (each run
+/// on a database of its own, see [`pg::Server::timed_run`]), interleaved (7 pairs, the order
+/// alternating); each pair's times on stderr.
 fn pg_policy(server: &mut pg::Server, size: &Size) {
     let (mut plain, mut policy) = (Vec::new(), Vec::new());
-    for rep in 0..5 {
+    for rep in 0..7 {
         for policy_turn in [rep % 2 == 1, rep % 2 == 0] {
-            let (db, url) = server.create_db(None);
-            let t = Instant::now();
             if policy_turn {
-                ours_apply_pg(size.ours, &url, Config::default());
-                policy.push(t.elapsed());
+                policy.push(
+                    server.timed_run(None, |url| ours_apply_pg(size.ours, url, Config::default())),
+                );
             } else {
-                ours_apply_pg(size.ours, &url, like_the_peers());
-                plain.push(t.elapsed());
+                plain.push(
+                    server.timed_run(None, |url| ours_apply_pg(size.ours, url, like_the_peers())),
+                );
             }
-            server.drop_db(&db);
+        }
+        if let (Some(a), Some(p)) = (plain.last(), policy.last()) {
+            eprintln!(
+                "pair {rep}: apply {} ms, policy {} ms",
+                a.as_millis(),
+                p.as_millis()
+            );
         }
     }
     let (plain, policy) = (median(plain), median(policy));
     println!(
-        "PostgreSQL N = {} (fresh databases): apply {} ms, with the spec's policy {} ms: {:.2}x (medians of 5, interleaved)",
+        "PostgreSQL N = {} (fresh databases): apply {} ms, with the spec's policy {} ms: {:.2}x (medians of 7, interleaved)",
         size.n,
         plain.as_millis(),
         policy.as_millis(),
