@@ -35,14 +35,14 @@ use crate::engine::Direction;
 use crate::{Error, Migration, Migrator, Rehearsal, RehearsalPhase};
 
 /// How the forward pass (every UP, checked) ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Forward {
     /// Every UP applied and checked.
     Done,
     /// An UP failed (a finding).
     Failed,
-    /// An UP run without its savepoint failed: the transaction is aborted.
-    Aborted,
+    /// An UP run without its savepoint failed (the database's error): the transaction is aborted.
+    Aborted(String),
 }
 
 /// What the forward pass keeps of a migration for its DOWN's check.
@@ -111,15 +111,16 @@ impl<'s> Migrator<'s> {
         let forward = self.ups_checked(session, migrations, rehearsal, &mut applied);
         session.set_step_savepoints(true);
         let forward = match forward {
-            Ok(Forward::Aborted) => {
+            Ok(Forward::Aborted(error)) => {
                 info!(
+                    %error,
                     "an UP failed with no savepoint around it: the UPs again, each in a savepoint"
                 );
                 session
                     .engine
                     .execute("ROLLBACK TO migrator_run")
                     .map_err(|e| Error::Database {
-                        context: "undoing the UPs run without savepoints".into(),
+                        context: format!("undoing the UPs run without savepoints after: {error}"),
                         source: e,
                     })?;
                 session.completed.clear();
@@ -192,10 +193,10 @@ impl<'s> Migrator<'s> {
         let names: Vec<&str> = scope.iter().map(String::as_str).collect();
         let unattached = may_change_unattached(m);
         let before = schema_of(self.fingerprint(session, Some(&names), unattached)?);
-        let outcome = session.apply(m, Direction::Up);
-        if matches!(outcome, Err(StepError::Aborted)) {
-            return Ok(Err(Forward::Aborted));
-        }
+        let outcome = match session.apply(m, Direction::Up) {
+            Err(StepError::Aborted(error)) => return Ok(Err(Forward::Aborted(error))),
+            other => other,
+        };
         match self.rehearsal_outcome(session, m, Direction::Up, outcome)? {
             Ok(took) => rehearsal.push(m, RehearsalPhase::Up, took),
             Err(detail) => {

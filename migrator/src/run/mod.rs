@@ -396,7 +396,7 @@ impl<'s> Migrator<'s> {
                     }
                 }
                 Err(StepError::Other(e)) => return Err(e),
-                Err(e @ StepError::Aborted) => return Err(e.unexpected(m)),
+                Err(e @ StepError::Aborted(_)) => return Err(e.unexpected(m)),
                 Err(StepError::Failed(failed)) => {
                     let dialect = session.engine.dialect();
                     let without_transaction =

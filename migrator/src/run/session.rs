@@ -57,8 +57,9 @@ pub(crate) enum StepError {
     RunUndone { undone: usize },
     /// A migration run without its savepoint ([`Session::set_step_savepoints`]) failed: the transaction
     /// is aborted as the database left it (nothing undone, nothing recorded), and the caller that asked
-    /// for no savepoints rolls back to one of its own.
-    Aborted,
+    /// for no savepoints rolls back to one of its own. The text is the database's error, for the
+    /// caller's error when even that rollback fails.
+    Aborted(String),
 }
 
 impl StepError {
@@ -628,14 +629,14 @@ impl<'e> Session<'e> {
                 // The engine cannot guard the claim: it gets a round trip of its own.
                 if let Err(e) = self.engine.execute(&batch) {
                     if unguarded {
-                        return Err(StepError::Aborted);
+                        return Err(StepError::Aborted(e.to_string()));
                     }
                     let _ = self.engine.execute(undo);
                     return Ok(Err(e));
                 }
                 let claimed = match self.history.claim(self.engine, m, direction, status) {
                     Ok(claimed) => claimed,
-                    Err(_) if unguarded => return Err(StepError::Aborted),
+                    Err(e) if unguarded => return Err(StepError::Aborted(e.to_string())),
                     Err(e) => {
                         let _ = self.engine.execute(undo);
                         return Err(e.into());
@@ -643,7 +644,7 @@ impl<'e> Session<'e> {
                 };
                 if !claimed {
                     if unguarded {
-                        return Err(StepError::Aborted);
+                        return Err(StepError::Aborted("claimed by another process".into()));
                     }
                     let _ = self.engine.execute(undo);
                     return Err(self.already_done(m, direction));
@@ -670,7 +671,7 @@ impl<'e> Session<'e> {
             Ok(()) => Ok(Ok(())),
             Err(e) if unguarded => {
                 debug!(version = m.version, error = %e, "a migration without its savepoint failed");
-                Err(StepError::Aborted)
+                Err(StepError::Aborted(e.to_string()))
             }
             Err(e) => {
                 if let Err(r) = self.engine.execute(undo) {
@@ -838,8 +839,8 @@ fn step_error_text(e: &StepError) -> String {
         StepError::RunUndone { undone } => {
             format!("the run's transaction was rolled back ({undone} migration(s) undone)")
         }
-        StepError::Aborted => {
-            "the transaction was aborted with no savepoint to go back to".to_string()
+        StepError::Aborted(error) => {
+            format!("the transaction was aborted with no savepoint to go back to: {error}")
         }
     }
 }
