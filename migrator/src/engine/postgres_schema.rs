@@ -212,13 +212,12 @@ impl Fingerprint for Postgres<'_> {
             names
         });
         let exclude: Vec<String> = exclude.iter().map(|t| t.to_lowercase()).collect();
-        let unattached = tables.is_none() || unattached;
         // One statement per shape, prepared once per connection (diesel's statement cache).
         let rows: Vec<SchemaRow> = match (scope.is_some(), unattached) {
             (true, true) => SchemaQuery::<true, true>::load(self.conn, scope, exclude),
             (true, false) => SchemaQuery::<true, false>::load(self.conn, scope, exclude),
-            (false, true) => SchemaQuery::<false, true>::load(self.conn, scope, exclude),
-            (false, false) => SchemaQuery::<false, false>::load(self.conn, scope, exclude),
+            // The whole schema is always read with the objects of no relation.
+            (false, _) => SchemaQuery::<false, true>::load(self.conn, scope, exclude),
         }
         .map_err(|e| db_context("reading the schema", e))?;
         let mut objects: Vec<SchemaObject> = rows
@@ -477,4 +476,26 @@ fn planned_rows(plan: &str) -> Option<u64> {
 /// An identifier in double quotes, inner quotes doubled.
 fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SchemaQuery;
+
+    #[test]
+    fn every_shape_of_the_schema_read_is_complete_sql() {
+        let scoped = SchemaQuery::<true, false>::body();
+        assert!(scoped.contains("c.relname = ANY ($1::text[]::name[])"));
+        assert!(
+            scoped.contains("confrelid = r.oid"),
+            "foreign keys into the scope"
+        );
+        assert!(!scoped.contains("pg_proc"));
+        let whole = SchemaQuery::<false, true>::body();
+        assert!(whole.contains("WHERE true") && whole.contains("pg_proc"));
+        assert!(!whole.contains("confrelid = r.oid"));
+        for sql in [scoped, whole, SchemaQuery::<true, true>::body()] {
+            assert!(!sql.contains("$SCOPE"), "{sql}");
+        }
+    }
 }
