@@ -38,6 +38,12 @@ const FIRST_SLOW: u64 = 20250401000001;
 /// Five migrations; the second fills a table of 600,000 rows (it takes a while), the others are quick.
 /// Each creates and fills a table of its own: one applied twice would fail or show twice the rows.
 fn slow_migrations(ws: &Workspace, db: &Db) {
+    slow_migrations_from(ws, db, FIRST_SLOW);
+}
+
+/// [`slow_migrations`] with versions from `first` on (a test that watches the boot's events for its own
+/// versions uses versions no other test of this binary runs).
+fn slow_migrations_from(ws: &Workspace, db: &Db, first: u64) {
     for i in 1..=SLOW {
         let rows = if i == 2 { SLOW_ROWS } else { 10 };
         let fill = match db {
@@ -49,7 +55,7 @@ fn slow_migrations(ws: &Workspace, db: &Db) {
             ),
         };
         ws.add(
-            FIRST_SLOW + i - 1,
+            first + i - 1,
             Some(17),
             &format!("step_{i}"),
             &format!(
@@ -117,18 +123,95 @@ fn the_boot_leaves_the_runtime_thread_free() {
     );
 }
 
+/// The versions of the `migrating` events the boots of this test binary have emitted, from any thread
+/// (the boots run on tokio's blocking pool): a test waits for its own migration to start instead of
+/// guessing how long the ones before it take on this machine.
+mod started {
+    use std::sync::{Mutex, OnceLock};
+
+    use tracing::field::{Field, Visit};
+    use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+    static STARTED: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+    struct Migrating;
+
+    #[derive(Default)]
+    struct Fields {
+        version: Option<u64>,
+        migrating: bool,
+    }
+
+    impl Visit for Fields {
+        fn record_u64(&mut self, field: &Field, value: u64) {
+            if field.name() == "version" {
+                self.version = Some(value);
+            }
+        }
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "message" {
+                self.migrating = format!("{value:?}") == "migrating";
+            }
+        }
+    }
+
+    impl<S: tracing::Subscriber> Layer<S> for Migrating {
+        fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+            let mut fields = Fields::default();
+            event.record(&mut fields);
+            if let (true, Some(version)) = (fields.migrating, fields.version) {
+                STARTED.lock().unwrap().push(version);
+            }
+        }
+    }
+
+    /// Installs the recorder (once per test binary).
+    pub fn watch() {
+        static INSTALLED: OnceLock<()> = OnceLock::new();
+        INSTALLED.get_or_init(|| {
+            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Migrating))
+                .expect("no other global subscriber in this test binary");
+        });
+    }
+
+    /// Whether a boot has started applying `version`.
+    pub fn has(version: u64) -> bool {
+        STARTED.lock().unwrap().contains(&version)
+    }
+}
+
 /// Drops the boot's future while the long migration runs, then boots again: the first boot stopped at
 /// the next migration (it left a strict subset applied, committed), the second applied the rest, each
-/// exactly once, and no migration lock is left.
+/// exactly once, and no migration lock is left. The future is dropped once the boot has started the
+/// long migration (its `migrating` event), whatever the machine's speed; the versions are this test's
+/// own per engine, so that no other boot of the binary is taken for this one.
 fn a_dropped_boot_stops_at_a_migration_boundary(ws: &Workspace, db: &Db) {
-    slow_migrations(ws, db);
+    let first = if db.is_postgres() {
+        FIRST_SLOW + 200
+    } else {
+        FIRST_SLOW + 100
+    };
+    slow_migrations_from(ws, db, first);
+    started::watch();
     let migrator = async_migrator(ws, BackfillMode::Inline);
     let runtime = runtime();
     let second = runtime.block_on(async {
-        let first = migrator.boot(Url::new(db.url()));
-        // Long enough to be inside migration 2 (the slow one); the future is then dropped.
-        let dropped = tokio::time::timeout(Duration::from_millis(300), first).await;
-        assert!(dropped.is_err(), "the first boot should still be running");
+        let mut first_boot = Box::pin(migrator.boot(Url::new(db.url())));
+        let waited = Instant::now();
+        while !started::has(first + 1) {
+            assert!(
+                waited.elapsed() < Duration::from_secs(60),
+                "the first boot never started its second migration"
+            );
+            let poll = tokio::time::timeout(Duration::from_millis(1), &mut first_boot).await;
+            assert!(
+                poll.is_err(),
+                "the first boot ended before its second migration started: {:?}",
+                poll.map(|r| r.map(|b| b.report.applied_versions()))
+            );
+        }
+        // Dropped inside the long migration.
+        drop(first_boot);
         migrator.boot(Url::new(db.url())).await.unwrap()
     });
     let by_second = second.report.applied_versions();
@@ -136,12 +219,12 @@ fn a_dropped_boot_stops_at_a_migration_boundary(ws: &Workspace, db: &Db) {
         !by_second.is_empty() && by_second.len() < SLOW as usize,
         "the first boot stopped part way: the second applied {by_second:?}"
     );
-    assert!(!by_second.contains(&FIRST_SLOW), "{by_second:?}");
-    applied_once(db, FIRST_SLOW..FIRST_SLOW + SLOW);
+    assert!(!by_second.contains(&first), "{by_second:?}");
+    applied_once(db, first..first + SLOW);
     assert_eq!(db.count("SELECT count(*) FROM step_2"), SLOW_ROWS);
     let stopped = db.count(&format!(
         "SELECT count(*) FROM schema_migrations_log WHERE version IN ({}) AND action = 'applied'",
-        (FIRST_SLOW..FIRST_SLOW + SLOW)
+        (first..first + SLOW)
             .map(|v| v.to_string())
             .collect::<Vec<_>>()
             .join(", ")
