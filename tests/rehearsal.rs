@@ -903,3 +903,65 @@ fn sqlite_downs_the_rows_cannot_change_are_rehearsed_on_a_copy_of_the_schema() {
     assert_eq!(state(&db), before, "the database is as it was");
     assert_no_scratch_left(&db);
 }
+
+/// The short path runs the DOWNs on an in-memory copy of the database's pages (SQLite), which lacks what
+/// the host registered on its own connection. A DOWN that needs the host's function (it creates an index
+/// on an expression calling it) fails on the copy only: the DOWNs then run in place, where it succeeds,
+/// and the boot applies with no finding.
+#[test]
+fn a_down_that_needs_the_hosts_function_is_not_a_finding() {
+    use rusqlite::functions::FunctionFlags;
+    const INDEX: &str = "CREATE INDEX people_shout ON people (host_upper(name));";
+    let ws = Workspace::new();
+    ws.add(
+        20240101000000,
+        Some(1),
+        "people",
+        &format!("CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT);\n{INDEX}"),
+        Some("DROP TABLE people;"),
+    );
+    ws.add(
+        20240102000000,
+        Some(2),
+        "no_shout_index",
+        "DROP INDEX people_shout;",
+        Some(INDEX),
+    );
+    // The premise: without the host's function, the DOWN fails.
+    let bare = rusqlite::Connection::open_in_memory().unwrap();
+    bare.execute_batch("CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT);")
+        .unwrap();
+    let refused = bare.execute_batch(INDEX).unwrap_err();
+    assert!(refused.to_string().contains("host_upper"), "{refused}");
+
+    let set = ws.set();
+    let conn = ws.open();
+    conn.create_scalar_function(
+        "host_upper",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| Ok(ctx.get::<String>(0)?.to_uppercase()),
+    )
+    .unwrap();
+    let report = Migrator::new(&set)
+        .boot(&mut migrator::Sqlite::new(&conn))
+        .unwrap();
+    assert_eq!(
+        report.applied_versions(),
+        vec![20240101000000, 20240102000000]
+    );
+    let rehearsal = report.rehearsal.as_ref().expect("a rehearsal ran");
+    assert!(
+        rehearsal.down_chain && rehearsal.findings.is_empty(),
+        "{rehearsal:?}"
+    );
+    let downs = rehearsal
+        .steps
+        .iter()
+        .filter(|s| s.phase == RehearsalPhase::Down)
+        .count();
+    assert_eq!(
+        downs, 2,
+        "each DOWN once, from the run in place: {rehearsal:?}"
+    );
+}

@@ -33,6 +33,8 @@ mod sqlite_copy;
 #[cfg(feature = "sqlite")]
 mod sqlite_file_copy;
 #[cfg(feature = "sqlite")]
+mod sqlite_page_copy;
+#[cfg(feature = "sqlite")]
 mod sqlite_schema;
 #[cfg(feature = "sqlite")]
 mod sqlite_schema_copy;
@@ -499,6 +501,21 @@ pub trait ScratchCopy {
         run: &mut dyn FnMut(&mut dyn Engine) -> Result<(), Error>,
     ) -> Result<bool, Error> {
         let _ = (tables, run);
+        Ok(false)
+    }
+
+    /// Runs `run` against an in-memory copy of the whole database as this connection sees it now (inside
+    /// the run's transaction, uncommitted changes included: pages, rows and all), configured as this
+    /// connection is, and throws the copy away. Work done there to be thrown away never goes through
+    /// the database's journals (the rehearsal's short path runs its DOWNs there: `run/down_chain.rs`).
+    /// For small databases only: `Ok(false)`, without calling `run`, when the database is larger than
+    /// `max_bytes` or the engine makes no such copy (the default: no engine but SQLite makes one).
+    fn with_page_copy(
+        &mut self,
+        max_bytes: u64,
+        run: &mut dyn FnMut(&mut dyn Engine) -> Result<(), Error>,
+    ) -> Result<bool, Error> {
+        let _ = (max_bytes, run);
         Ok(false)
     }
 }

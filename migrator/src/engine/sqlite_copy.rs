@@ -251,6 +251,14 @@ impl ScratchCopy for Sqlite<'_> {
     ) -> Result<bool, Error> {
         self.schema_copy(tables, run)
     }
+
+    fn with_page_copy(
+        &mut self,
+        max_bytes: u64,
+        run: &mut dyn FnMut(&mut dyn Engine) -> Result<(), Error>,
+    ) -> Result<bool, Error> {
+        self.page_copy(max_bytes, run)
+    }
 }
 
 impl Sqlite<'_> {
