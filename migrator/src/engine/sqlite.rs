@@ -52,6 +52,12 @@ pub struct Sqlite<'c> {
     /// ([`Fingerprint::read_incrementally`]); `None` otherwise, and after any `ROLLBACK`.
     pub(super) mirror: Option<SchemaMirror>,
     pub(super) incremental: bool,
+    /// Statements run through this engine for its callers ([`Engine::execute`], `execute_count`,
+    /// `query`): with the write lock held nothing else changes the schema, so a mirror read when this
+    /// count was the same is still what `sqlite_schema` holds.
+    pub(super) statements_run: u64,
+    /// `statements_run` when the mirror was last brought up to date.
+    pub(super) mirror_read_at: u64,
 }
 
 impl<'c> Sqlite<'c> {
@@ -67,6 +73,8 @@ impl<'c> Sqlite<'c> {
             fingerprints: HashMap::new(),
             mirror: None,
             incremental: false,
+            statements_run: 0,
+            mirror_read_at: 0,
         }
     }
 
@@ -202,6 +210,7 @@ impl Engine for Sqlite<'_> {
     }
 
     fn execute(&mut self, sql: &str) -> Result<(), DbError> {
+        self.statements_run += 1;
         if says_rollback(sql) {
             // What the mirror read may be undone.
             self.mirror = None;
@@ -210,6 +219,7 @@ impl Engine for Sqlite<'_> {
     }
 
     fn execute_count(&mut self, sql: &str) -> Result<u64, DbError> {
+        self.statements_run += 1;
         self.conn
             .execute(sql, [])
             .map(|n| n as u64)
@@ -217,6 +227,7 @@ impl Engine for Sqlite<'_> {
     }
 
     fn query(&mut self, sql: &str) -> Result<Vec<Row>, DbError> {
+        self.statements_run += 1;
         let mut stmt = self.conn.prepare(sql).map_err(db_error)?;
         let columns = stmt.column_count();
         let mut rows = stmt.query([]).map_err(db_error)?;

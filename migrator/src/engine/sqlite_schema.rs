@@ -276,12 +276,16 @@ impl Sqlite<'_> {
     /// when there is none yet or when it is out of step).
     fn mirrored_entries(&mut self, scope: &[&str]) -> rusqlite::Result<Vec<Entry>> {
         let in_step = match self.mirror.as_mut() {
+            // Nothing ran since the last read (the read before an UP, right after the read after the
+            // previous one): the mirror is what the table holds.
+            Some(_) if self.mirror_read_at == self.statements_run => true,
             Some(mirror) => mirror.refresh(self.conn, scope)?,
             None => false,
         };
         if !in_step {
             self.mirror = Some(SchemaMirror::load(self.conn)?);
         }
+        self.mirror_read_at = self.statements_run;
         let rows = self
             .mirror
             .as_ref()
