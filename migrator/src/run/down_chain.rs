@@ -219,7 +219,7 @@ impl<'s> Migrator<'s> {
             rehearsal.findings.truncate(before.1);
             rehearsal.unverified.truncate(before.2);
             if let Ok(true) = made {
-                info!("a DOWN failed on the page copy: the DOWNs run again in place, where it is reported");
+                info!("the DOWNs found a problem on the page copy: they run again in place, where it is reported");
             }
         }
         Ok(clean)

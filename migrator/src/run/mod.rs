@@ -85,14 +85,22 @@ impl<'s> Migrator<'s> {
     /// (one that runs without a transaction: any migration on MySQL, a `no-transaction` one elsewhere) may
     /// be running right now in another process, which holds the migration lock: the boot then waits for
     /// that lock and reads the history again before it judges. Only what is still `running` once the lock
-    /// was free is interrupted, and refused.
+    /// was free is interrupted, and refused. With `history_missing` (the boot check just found no history
+    /// table, and nothing was adopted) the history is taken as empty without reading it again: a read of
+    /// a table that does not exist is an ERROR in PostgreSQL's log, and the plan under the lock is the one
+    /// that counts.
     pub(super) fn plan_before_the_lock<'m>(
         &self,
         engine: &mut dyn Engine,
         set: &'m MigrationSet,
         atomic: bool,
+        history_missing: bool,
     ) -> Result<(Vec<HistoryRow>, crate::Plan<'m>), Error> {
-        let rows = self.read_history(engine)?;
+        let rows = if history_missing {
+            Vec::new()
+        } else {
+            self.read_history(engine)?
+        };
         let problems = match plan(set, &rows, &self.config, atomic) {
             Ok(first) => return Ok((rows, first)),
             Err(problems) => problems,
@@ -124,7 +132,8 @@ impl<'s> Migrator<'s> {
         let started = Instant::now();
         self.config.validate()?;
         let set = self.set_for(engine.dialect().kind);
-        if let Some(applied) = self.all_applied(engine)? {
+        let (all_applied, history_exists) = self.all_applied(engine)?;
+        if let Some(applied) = all_applied {
             let report = Report {
                 already_applied: applied,
                 total: started.elapsed(),
@@ -143,7 +152,8 @@ impl<'s> Migrator<'s> {
             adopt::Adoption::default()
         };
         let atomic = engine.dialect().atomicity != crate::engine::Atomicity::None;
-        let (rows, first) = self.plan_before_the_lock(engine, set, atomic)?;
+        let history_missing = !history_exists && adoption.adopted.is_empty();
+        let (rows, first) = self.plan_before_the_lock(engine, set, atomic, history_missing)?;
         self.check_review(&first.pending)?;
         self.check_history_untouched(&first.pending)?;
         self.check_capabilities(engine, !first.pending.is_empty())?;
@@ -326,8 +336,8 @@ impl<'s> Migrator<'s> {
 
     /// The boot check's fast path: `Some(count)` when every embedded migration is applied with its
     /// checksum and history holds nothing else, read without allocating; `None` sends the boot to the full
-    /// validation, which explains whatever differs.
-    fn all_applied(&self, engine: &mut dyn Engine) -> Result<Option<usize>, Error> {
+    /// validation, which explains whatever differs. With it, whether the history table exists.
+    fn all_applied(&self, engine: &mut dyn Engine) -> Result<(Option<usize>, bool), Error> {
         let migrations = self.set_for(engine.dialect().kind).migrations();
         let mut next = 0;
         let mut clean = true;
@@ -342,10 +352,8 @@ impl<'s> Migrator<'s> {
                 clean &= matches;
                 next += 1;
             })?;
-        Ok(
-            (clean && next == migrations.len() && (exists || migrations.is_empty()))
-                .then_some(next),
-        )
+        let all = clean && next == migrations.len() && (exists || migrations.is_empty());
+        Ok((all.then_some(next), exists))
     }
 
     /// Reads the history rows (no lock).

@@ -198,7 +198,7 @@ impl<'s> Migrator<'s> {
     pub fn rehearse(&self, engine: &mut dyn Engine) -> Result<Rehearsal, Error> {
         let set = self.set_for(engine.dialect().kind);
         let atomic = engine.dialect().atomicity != Atomicity::None;
-        let (_, plan) = self.plan_before_the_lock(engine, set, atomic)?;
+        let (_, plan) = self.plan_before_the_lock(engine, set, atomic, false)?;
         self.check_review(&plan.pending)?;
         if plan.pending.is_empty() {
             return Ok(Rehearsal::default());
