@@ -30,7 +30,7 @@
 
 use std::time::Instant;
 
-use tracing::{debug, info};
+use tracing::{debug, info, info_span};
 
 use super::rehearse::{
     changes, may_change_unattached, objects_named, order_only_noted, schema_of, unexpected, Change,
@@ -197,15 +197,18 @@ impl<'s> Migrator<'s> {
             rehearsal.findings.len(),
             rehearsal.unverified.len(),
         );
-        let made = scratch.with_page_copy(PAGE_COPY_MAX_BYTES, &mut |copy| {
-            let mut on_copy = Session::begin(copy, self.config())?;
-            read_incrementally(&mut on_copy, true);
-            let outcome = self.downs_newest_first(&mut on_copy, applied, start, rehearsal);
-            read_incrementally(&mut on_copy, false);
-            // The copy is dropped: committing there costs nothing, rolling back would read back every
-            // page the DOWNs changed.
-            let _ = on_copy.end(true);
-            outcome
+        // The copy's own session logs as any does ("lock taken"): under this span.
+        let made = info_span!("migrator.page_copy", downs = applied.len()).in_scope(|| {
+            scratch.with_page_copy(PAGE_COPY_MAX_BYTES, &mut |copy| {
+                let mut on_copy = Session::begin(copy, self.config())?;
+                read_incrementally(&mut on_copy, true);
+                let outcome = self.downs_newest_first(&mut on_copy, applied, start, rehearsal);
+                read_incrementally(&mut on_copy, false);
+                // The copy is dropped: committing there costs nothing, rolling back would read back every
+                // page the DOWNs changed.
+                let _ = on_copy.end(true);
+                outcome
+            })
         });
         let clean = match &made {
             Ok(made) => *made && rehearsal.findings.len() == before.1,
