@@ -424,17 +424,17 @@ fn main() {
 
 const PG_CHECK_REPS: usize = 51;
 
-/// `--policy-only`: SQLite, the spec's policy against the bare apply, interleaved (7 pairs): the quick
-/// check of the policy row (`--engine postgres|both` adds [`pg_policy`]).
-fn sqlite_policy(size: &Size) {
-    let mut scratch = Scratch {
-        dir: tempfile::tempdir().expect("temp dir"),
-        count: 0,
-    };
+/// `pairs` SQLite applies of the whole set to new files, each pair a bare apply and one with the spec's
+/// policy, the order alternating so that neither is always first after the other's writes: the times
+/// (bare, policy).
+fn sqlite_policy_pairs(
+    size: &Size,
+    scratch: &mut Scratch,
+    pairs: usize,
+) -> (Vec<Duration>, Vec<Duration>) {
     let (mut plain, mut policy) = (Vec::new(), Vec::new());
-    for rep in 0..7 {
+    for rep in 0..pairs {
         let (a, b) = (scratch.file(), scratch.file());
-        // The order alternates, so that neither is always first after the other's writes.
         for policy_turn in [rep % 2 == 1, rep % 2 == 0] {
             let t = Instant::now();
             if policy_turn {
@@ -446,6 +446,17 @@ fn sqlite_policy(size: &Size) {
             }
         }
     }
+    (plain, policy)
+}
+
+/// `--policy-only`: SQLite, the spec's policy against the bare apply, interleaved (7 pairs): the quick
+/// check of the policy row (`--engine postgres|both` adds [`pg_policy`]).
+fn sqlite_policy(size: &Size) {
+    let mut scratch = Scratch {
+        dir: tempfile::tempdir().expect("temp dir"),
+        count: 0,
+    };
+    let (plain, policy) = sqlite_policy_pairs(size, &mut scratch, 7);
     let (plain, policy) = (median(plain), median(policy));
     println!(
         "SQLite N = {}: apply {} ms, with the spec's policy {} ms: {:.2}x (medians of 7, interleaved)",
@@ -533,20 +544,7 @@ fn sqlite(size: &Size) {
     // The policy's price against the bare apply measured in the same pairs, the order alternating (as
     // `--policy-only`): measured after the three tools' applies instead, the bare apply's median came
     // from other conditions (each rep right after another tool's writes).
-    let (mut plain, mut defaults) = (Vec::new(), Vec::new());
-    for rep in 0..size.apply_reps.min(5) {
-        let (a, b) = (scratch.file(), scratch.file());
-        for policy_turn in [rep % 2 == 1, rep % 2 == 0] {
-            let t = Instant::now();
-            if policy_turn {
-                ours_apply(size.ours, &b, Config::default());
-                defaults.push(t.elapsed());
-            } else {
-                ours_apply(size.ours, &a, like_the_peers());
-                plain.push(t.elapsed());
-            }
-        }
-    }
+    let (plain, defaults) = sqlite_policy_pairs(size, &mut scratch, size.apply_reps.min(5));
     defaults_row("SQLite", n, defaults, median(plain));
 
     // (b) the boot check with nothing pending, and (d) the floor: open + read schema_migrations.
