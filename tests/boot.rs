@@ -539,3 +539,70 @@ fn without_rehearsal() -> migrator::Config {
         ..migrator::Config::default()
     }
 }
+
+/// The boot's backup runs beside its in-place rehearsal (the state it copies is fixed by its read
+/// transactions), and the run's commit waits for it: a backup that fails keeps the run from committing,
+/// even when the migration itself would leave a database that passes every check, and it leaves no file.
+/// Here the backup's check of the state before the run fails (a NULL in a column the schema says is NOT
+/// NULL) and the pending migration is the one that fixes the row.
+#[test]
+fn a_backup_that_fails_beside_the_run_keeps_the_run_from_committing() {
+    let ws = Workspace::new();
+    ws.add(
+        20240101000000,
+        None,
+        "contacts",
+        "CREATE TABLE contacts (id INTEGER PRIMARY KEY, email TEXT);\nINSERT INTO contacts (id, email) VALUES (1, NULL);",
+        Some("DROP TABLE contacts;"),
+    );
+    boot(&ws).unwrap();
+    let conn = ws.open();
+    conn.execute_batch(
+        "PRAGMA writable_schema = ON;
+         UPDATE sqlite_schema SET sql = 'CREATE TABLE contacts (id INTEGER PRIMARY KEY, email TEXT NOT NULL)' WHERE name = 'contacts';
+         PRAGMA writable_schema = OFF;",
+    )
+    .unwrap();
+    drop(conn);
+    let conn = ws.open();
+    let verdict: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .unwrap();
+    assert_ne!(verdict, "ok", "the state before the run fails quick_check");
+    ws.add(
+        20240102000000,
+        None,
+        "fill_emails",
+        "UPDATE contacts SET email = 'unknown@example.com' WHERE id = 1;",
+        Some("SELECT 1;"),
+    );
+    let err = boot(&ws).unwrap_err();
+    assert!(matches!(err, Error::Backup(_)), "{err:?}");
+    assert!(err.to_string().contains("quick_check"), "{err}");
+    let email: Option<String> = conn
+        .query_row("SELECT email FROM contacts WHERE id = 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(email, None, "the run was not committed");
+    assert_eq!(
+        history(&conn).len(),
+        1,
+        "only the first migration is recorded"
+    );
+    let backups = ws.path().join("app.db.backups");
+    let mut names = Vec::new();
+    for dir in std::fs::read_dir(&backups).unwrap() {
+        for file in std::fs::read_dir(dir.unwrap().path()).unwrap() {
+            names.push(file.unwrap().file_name().to_string_lossy().into_owned());
+        }
+    }
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.contains("20240102000000") && !n.ends_with(".partial")),
+        "the failed backup left nothing: {names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n.contains("before-20240101000000")),
+        "the first boot's backup stays: {names:?}"
+    );
+}

@@ -198,7 +198,9 @@ pub(crate) fn partial_path(target: &Path) -> PathBuf {
     path
 }
 
-/// Gives a finished backup its final name (and makes sure it is owner-only).
+/// Gives a finished (durable) backup its final name, makes sure it is owner-only, and makes the name
+/// durable too: the directory is synced after the rename, so a crash cannot leave the backup under its
+/// temporary name (where `prune` would take it for an orphan) once the run has gone on.
 pub(crate) fn finish(partial: &Path, target: &Path) -> Result<(), Error> {
     #[cfg(unix)]
     {
@@ -206,7 +208,107 @@ pub(crate) fn finish(partial: &Path, target: &Path) -> Result<(), Error> {
         std::fs::set_permissions(partial, std::fs::Permissions::from_mode(0o600))
             .map_err(|e| io_error("restricting the backup file", partial, e))?;
     }
-    std::fs::rename(partial, target).map_err(|e| io_error("finishing the backup", target, e))
+    std::fs::rename(partial, target).map_err(|e| io_error("finishing the backup", target, e))?;
+    #[cfg(unix)]
+    if let Some(dir) = target.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_error("syncing the backup directory", dir, e))?;
+    }
+    Ok(())
+}
+
+/// The part of a backup still running on threads of its own (see [`crate::engine::Backup::start_backup`]).
+type Finishing = std::thread::JoinHandle<Result<(), Error>>;
+
+/// A backup under way: the state it copies is fixed, and the copy, its comparison and `fsync`, and the
+/// check of the state run on threads of their own while the caller goes on;
+/// [`PendingBackup::wait`] waits for them. Only then does the backup get its final name. The boot applies
+/// its migrations meanwhile, inside its run's transaction, and waits before it commits: nothing is
+/// committed before the backup of the state before it is durable and checked.
+///
+/// Dropped without [`PendingBackup::wait`] (an error path), it still waits for its threads, and keeps the
+/// backup when they succeeded.
+#[must_use = "a pending backup is only known to be good once `wait` returns Ok"]
+pub struct PendingBackup {
+    partial: PathBuf,
+    target: PathBuf,
+    finishing: Vec<Finishing>,
+    waited: bool,
+}
+
+impl PendingBackup {
+    /// A backup already durable, checked and under its final name.
+    pub fn written(target: &Path) -> Self {
+        PendingBackup {
+            partial: target.to_path_buf(),
+            target: target.to_path_buf(),
+            finishing: Vec::new(),
+            waited: true,
+        }
+    }
+
+    /// A backup being written to `partial` by the threads `finishing`; `target` is its final name.
+    pub fn finishing(partial: PathBuf, target: PathBuf, finishing: Vec<Finishing>) -> Self {
+        PendingBackup {
+            partial,
+            target,
+            finishing,
+            waited: false,
+        }
+    }
+
+    /// Where the backup is once finished.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Waits for the last steps; on success the backup has its final name and its path is returned. On
+    /// failure the partial file is deleted and the first error is returned.
+    pub fn wait(mut self) -> Result<PathBuf, Error> {
+        self.complete()?;
+        Ok(self.target.clone())
+    }
+
+    fn complete(&mut self) -> Result<(), Error> {
+        if self.waited {
+            return Ok(());
+        }
+        self.waited = true;
+        let mut outcome = Ok(());
+        for handle in self.finishing.drain(..) {
+            let result = handle.join().unwrap_or_else(|_| {
+                Err(Error::Backup(
+                    "a thread finishing the backup panicked".to_string(),
+                ))
+            });
+            if outcome.is_ok() {
+                outcome = result;
+            }
+        }
+        let outcome = outcome.and_then(|()| finish(&self.partial, &self.target));
+        if outcome.is_err() {
+            let _ = std::fs::remove_file(&self.partial);
+        }
+        outcome
+    }
+}
+
+impl Drop for PendingBackup {
+    fn drop(&mut self) {
+        if let Err(e) = self.complete() {
+            tracing::warn!(error = %e, "a backup left unfinished failed");
+        }
+    }
+}
+
+impl std::fmt::Debug for PendingBackup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingBackup")
+            .field("target", &self.target)
+            .field("finishing", &self.finishing.len())
+            .finish()
+    }
 }
 
 /// Copies `from` into a new owner-only file `to` (which must not exist).
@@ -300,6 +402,51 @@ pub(crate) fn orphaned_partials(dir: &Path, age: std::time::Duration) -> Vec<Pat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pending(dir: &Path, outcomes: Vec<Result<(), Error>>) -> (PendingBackup, PathBuf, PathBuf) {
+        let target = dir.join("app.db-20260101T000000Z-before-1.sqlite");
+        let partial = partial_path(&target);
+        std::fs::write(&partial, b"copy").unwrap();
+        let finishing = outcomes
+            .into_iter()
+            .map(|outcome| std::thread::spawn(move || outcome))
+            .collect();
+        (
+            PendingBackup::finishing(partial.clone(), target.clone(), finishing),
+            partial,
+            target,
+        )
+    }
+
+    #[test]
+    fn a_pending_backup_gets_its_name_only_when_every_step_succeeded() {
+        let dir = tempfile::tempdir().unwrap();
+        let (backup, partial, target) = pending(dir.path(), vec![Ok(()), Ok(())]);
+        assert_eq!(backup.wait().unwrap(), target);
+        assert!(target.is_file() && !partial.exists());
+
+        let dir = tempfile::tempdir().unwrap();
+        let failed = Err(Error::Backup(
+            "the database fails PRAGMA quick_check".into(),
+        ));
+        let (backup, partial, target) = pending(dir.path(), vec![Ok(()), failed]);
+        let e = backup.wait().unwrap_err().to_string();
+        assert!(e.contains("quick_check"), "{e}");
+        assert!(!target.exists() && !partial.exists(), "nothing is left");
+    }
+
+    #[test]
+    fn a_pending_backup_dropped_unwaited_still_finishes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (backup, partial, target) = pending(dir.path(), vec![Ok(())]);
+        drop(backup);
+        assert!(target.is_file() && !partial.exists());
+        let dir = tempfile::tempdir().unwrap();
+        let (backup, partial, target) =
+            pending(dir.path(), vec![Err(Error::Backup("no space".into()))]);
+        drop(backup);
+        assert!(!target.exists() && !partial.exists());
+    }
 
     #[test]
     fn stamps_sort_by_time_and_names_carry_the_version() {

@@ -13,7 +13,8 @@
 //!
 //! Every figure is the median of `--runs` runs (5 by default).
 //!
-//! Usage: `backup-1g DB [--runs N] [--work DIR]` (DIR: where copies go, default beside DB).
+//! Usage: `backup-1g DB [--runs N] [--work DIR] [--boots-only]` (DIR: where copies go, default beside DB;
+//! `--boots-only`: the boots table alone).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -37,6 +38,8 @@ struct Args {
     db: PathBuf,
     runs: usize,
     work: PathBuf,
+    /// `--boots-only`: only the boots table (the backup table and its cold runs skipped).
+    boots_only: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -44,6 +47,7 @@ fn parse_args() -> Result<Args, String> {
     let mut db = None;
     let mut runs = 5;
     let mut work = None;
+    let mut boots_only = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--runs" => {
@@ -58,16 +62,22 @@ fn parse_args() -> Result<Args, String> {
                     args.next().ok_or("--work needs a directory")?,
                 ))
             }
+            "--boots-only" => boots_only = true,
             _ if arg.starts_with('-') => return Err(format!("unknown option {arg}")),
             _ => db = Some(PathBuf::from(arg)),
         }
     }
-    let db = db.ok_or("usage: backup-1g DB [--runs N] [--work DIR]")?;
+    let db = db.ok_or("usage: backup-1g DB [--runs N] [--work DIR] [--boots-only]")?;
     let work = work.unwrap_or_else(|| {
         db.parent()
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     });
-    Ok(Args { db, runs, work })
+    Ok(Args {
+        db,
+        runs,
+        work,
+        boots_only,
+    })
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -295,6 +305,9 @@ fn run(args: &Args) -> Result<(), String> {
         args.db.display(),
         bytes as f64 / 1e9
     );
+    if args.boots_only {
+        return boots(&args.db, scratch.path(), runs);
+    }
     wal_copy(&args.db, &wal_db)?;
 
     let db = args.db.as_path();

@@ -453,6 +453,20 @@ pub trait Backup {
     /// Writes a consistent, checked copy of the database to `target` (owner-only permissions).
     fn write_backup(&mut self, target: &Path, lock_timeout: Duration) -> Result<(), Error>;
 
+    /// Starts the backup of [`Backup::write_backup`] and may return before it is written, durable and
+    /// checked: the state it copies is fixed when this returns (nothing the caller does next changes what
+    /// is copied), and the rest runs on threads of its own until [`crate::backup::PendingBackup::wait`].
+    /// A caller must wait before it commits anything (SQLite: a commit would wait for the backup's read
+    /// transactions anyway). The default writes the backup whole.
+    fn start_backup(
+        &mut self,
+        target: &Path,
+        lock_timeout: Duration,
+    ) -> Result<crate::backup::PendingBackup, Error> {
+        self.write_backup(target, lock_timeout)?;
+        Ok(crate::backup::PendingBackup::written(target))
+    }
+
     /// Replaces the database's content with a backup made by [`Backup::write_backup`]; a failure
     /// leaves the database as it was.
     fn restore(&mut self, backup: &Path) -> Result<(), Error>;

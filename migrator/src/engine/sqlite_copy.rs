@@ -12,6 +12,7 @@ use tracing::{debug, warn};
 
 use super::sqlite::{context, Sqlite};
 use super::{Backup, CopyFrom, Engine, ScratchCopy};
+use crate::backup::PendingBackup;
 use crate::Error;
 
 impl Backup for Sqlite<'_> {
@@ -40,17 +41,30 @@ impl Backup for Sqlite<'_> {
         Some(path.with_file_name(name))
     }
 
-    fn write_backup(&mut self, target: &Path, _lock_timeout: Duration) -> Result<(), Error> {
+    fn write_backup(&mut self, target: &Path, lock_timeout: Duration) -> Result<(), Error> {
+        self.start_backup(target, lock_timeout)?.wait().map(drop)
+    }
+
+    fn start_backup(
+        &mut self,
+        target: &Path,
+        _lock_timeout: Duration,
+    ) -> Result<PendingBackup, Error> {
         let source_path = self
             .file()
             .ok_or_else(|| Error::Backup("an in-memory database has no file to back up".into()))?;
         let partial = crate::backup::partial_path(target);
-        let result = write_checked_copy(&source_path, &partial)
-            .and_then(|()| crate::backup::finish(&partial, target));
-        if result.is_err() {
-            let _ = std::fs::remove_file(&partial);
+        match start_checked_copy(&source_path, &partial) {
+            Ok(finishing) => Ok(PendingBackup::finishing(
+                partial,
+                target.to_path_buf(),
+                finishing,
+            )),
+            Err(e) => {
+                let _ = std::fs::remove_file(&partial);
+                Err(e)
+            }
         }
-        result
     }
 
     fn restore(&mut self, backup: &Path) -> Result<(), Error> {
@@ -83,9 +97,14 @@ impl Backup for Sqlite<'_> {
     }
 }
 
-/// Copies the committed state of the database at `source_path` to `partial` (created owner-only, never
-/// through a symlink) and checks it.
-fn write_checked_copy(source_path: &Path, partial: &Path) -> Result<(), Error> {
+/// Backs up the committed state of the database at `source_path` to `partial` (created owner-only, never
+/// through a symlink). Rollback journal: the state is fixed (read transactions) when this returns, and the
+/// threads returned copy it, compare and sync the copy, and check the state. WAL: the copy is made and
+/// checked before this returns, and no thread is returned.
+fn start_checked_copy(
+    source_path: &Path,
+    partial: &Path,
+) -> Result<Vec<std::thread::JoinHandle<Result<(), Error>>>, Error> {
     // A separate read-only connection: the run's own connection holds the write lock and has written
     // nothing yet, so this one reads the last committed state. Memory-mapped reads (capped by SQLite's
     // compile-time limit) make quick_check about twice as fast on large files.
@@ -102,19 +121,22 @@ fn write_checked_copy(source_path: &Path, partial: &Path) -> Result<(), Error> {
     debug!(journal_mode = %journal_mode, check = if wal { "after the copy" } else { "beside the copy" }, "backing up");
     if wal {
         // WAL: the committed state is the file plus the log, so the online backup API copies it page
-        // by page, and the copy is checked.
+        // by page (SQLite syncs the copy when the last step commits), and the copy is checked.
         let mut copy =
             Connection::open(partial).map_err(|e| context("creating the backup file", e))?;
         copy_pages(&source, &mut copy)?;
-        return quick_check(&copy);
+        quick_check(&copy)?;
+        return Ok(Vec::new());
     }
-    // Rollback journal: while a read transaction holds the SHARED lock no writer can change the
-    // database, and the file itself is the committed state. Two read-only connections that each hold a
-    // read transaction see one state: one copies the file's bytes on another thread, through SQLite's own
-    // file handle, and compares the copy with them byte for byte, while the other runs quick_check over
-    // the same state on this one; so the copy equals a state that passes quick_check. (Not with a file
-    // handle of our own: closing a second descriptor of the database file drops every POSIX lock this
-    // process holds on it, SQLite's included.)
+    // Rollback journal: while a read transaction holds the SHARED lock no writer can commit, and the
+    // file itself is the committed state. Two read-only connections that each hold a read transaction
+    // see one state: on one thread the file's bytes are copied through SQLite's own file handle, compared
+    // with them byte for byte and synced, while quick_check runs over the same state on another; so the
+    // copy equals a state that passes quick_check. (Not with a file handle of our own: closing a second
+    // descriptor of the database file drops every POSIX lock this process holds on it, SQLite's
+    // included.) Both threads run while the caller goes on: the state is fixed from here, since a writer
+    // (the run's own connection included) can change the file only by committing, and a commit needs the
+    // read transactions gone, that is the backup finished.
     let reader = Connection::open_with_flags(source_path, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|e| context("opening the database for the backup", e))?;
     for conn in [&source, &reader] {
@@ -122,59 +144,86 @@ fn write_checked_copy(source_path: &Path, partial: &Path) -> Result<(), Error> {
             .map_err(|e| context("starting the backup", e))?;
     }
     let snapshot = shape(&source, "reading the database for the backup")?;
-    let (checked, copied) = std::thread::scope(|scope| {
-        let copier = scope.spawn(move || -> Result<(), Error> {
-            let copied = copy_file_of(&reader, source_path, snapshot, partial);
-            let _ = reader.execute_batch("COMMIT");
-            drop(reader);
-            copied?;
-            // An empty database (no page yet) is copied as one empty page.
-            let copy = Connection::open_with_flags(partial, OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .map_err(|e| context("opening the backup to check it", e))?;
-            let copied_shape = shape(&copy, "checking the backup")?;
-            if copied_shape == (snapshot.0.max(1), snapshot.1) || copied_shape == snapshot {
-                Ok(())
-            } else {
-                Err(Error::Backup(format!(
-                    "the copy has {} pages and {} schema entries, the database {} and {}",
-                    copied_shape.0, copied_shape.1, snapshot.0, snapshot.1
-                )))
-            }
-        });
+    // The copier's read transaction is taken here, so that the state is fixed when this returns.
+    let same = shape(&reader, "reading the database for the backup")?;
+    if same != snapshot {
+        return Err(Error::Backup(format!(
+            "the database changed between the two reads of the backup ({} pages and {} schema entries, then {} and {})",
+            snapshot.0, snapshot.1, same.0, same.1
+        )));
+    }
+    let interrupt = source.get_interrupt_handle();
+    let checker = spawn("backup-check", move || {
         let checked = quick_check(&source);
-        let copied = copier
-            .join()
-            .unwrap_or_else(|_| Err(Error::Backup("the copying thread panicked".to_string())));
-        (checked, copied)
+        let _ = source.execute_batch("COMMIT");
+        checked
+    })?;
+    let (source_path, partial) = (source_path.to_path_buf(), partial.to_path_buf());
+    let copier = spawn("backup-copy", move || {
+        let copied = copy_file_of(&reader, &source_path, snapshot, &partial);
+        let _ = reader.execute_batch("COMMIT");
+        drop(reader);
+        let out = copied?;
+        out.sync_all()
+            .map_err(|e| crate::backup::io_error("syncing", &partial, e))?;
+        drop(out);
+        debug!("backup copied, compared and synced");
+        check_copy_shape(&partial, snapshot)
     });
-    let _ = source.execute_batch("COMMIT");
-    checked?;
-    copied
+    match copier {
+        Ok(copier) => Ok(vec![checker, copier]),
+        Err(e) => {
+            interrupt.interrupt();
+            let _ = checker.join();
+            Err(e)
+        }
+    }
+}
+
+/// Starts a named thread.
+fn spawn(
+    name: &str,
+    run: impl FnOnce() -> Result<(), Error> + Send + 'static,
+) -> Result<std::thread::JoinHandle<Result<(), Error>>, Error> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(run)
+        .map_err(|e| Error::Backup(format!("cannot start a thread for the backup: {e}")))
+}
+
+/// SQLite opens the copy and reads the page count and schema size of the state copied (an empty
+/// database, with no page yet, is copied as one empty page).
+fn check_copy_shape(partial: &Path, snapshot: (i64, i64)) -> Result<(), Error> {
+    let copy = Connection::open_with_flags(partial, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| context("opening the backup to check it", e))?;
+    let copied_shape = shape(&copy, "checking the backup")?;
+    if copied_shape == (snapshot.0.max(1), snapshot.1) || copied_shape == snapshot {
+        Ok(())
+    } else {
+        Err(Error::Backup(format!(
+            "the copy has {} pages and {} schema entries, the database {} and {}",
+            copied_shape.0, copied_shape.1, snapshot.0, snapshot.1
+        )))
+    }
 }
 
 /// Copies the database file of `conn` (in rollback journal mode, inside a read transaction, so the file
-/// is the committed state and no writer can change it) to `partial`, proves the copy equals it byte for
-/// byte and makes it durable (see [`super::sqlite_file_copy`]). `snapshot` is the page count and schema
-/// size `conn` saw.
+/// is the committed state and no writer can change it) to `partial` and proves the copy equals it byte
+/// for byte (see [`super::sqlite_file_copy`]); returns the copy, not yet synced. `snapshot` is the page
+/// count and schema size `conn` saw in that transaction.
 fn copy_file_of(
     conn: &Connection,
     source_path: &Path,
     snapshot: (i64, i64),
     partial: &Path,
-) -> Result<(), Error> {
-    // The read transaction's SHARED lock is taken by a read, and the page count read under it.
-    let (pages, entries) = shape(conn, "reading the database for the backup")?;
-    if (pages, entries) != snapshot {
-        return Err(Error::Backup(format!(
-            "the database changed between the two reads of the backup ({pages} pages and {entries} schema entries, then {} and {})",
-            snapshot.0, snapshot.1
-        )));
-    }
+) -> Result<std::fs::File, Error> {
+    let (pages, _) = snapshot;
     let page_size: i64 = conn
         .query_row("PRAGMA page_size", [], |r| r.get(0))
         .map_err(|e| context("reading the page size", e))?;
     let total = u64::try_from(pages * page_size).unwrap_or(0);
-    super::sqlite_file_copy::copy_database_file(conn, source_path, total, partial).map(drop)
+    super::sqlite_file_copy::copy_database_file(conn, source_path, total, partial)
+        .map(|(out, _)| out)
 }
 
 fn quick_check(conn: &Connection) -> Result<(), Error> {

@@ -8,9 +8,9 @@
 //! it is made (`sync_file_range`). Anywhere else the bytes go through the VFS's own `xRead` and a buffer.
 //!
 //! Then the copy is compared with the database byte for byte (both read back: the database through
-//! SQLite's `xRead`, the copy through its own descriptor) and made durable (`fsync`). The caller holds a
-//! read transaction on `conn` for all of it, so the file is the committed state and no writer can change
-//! it.
+//! SQLite's `xRead`, the copy through its own descriptor). The caller holds a read transaction on `conn`
+//! for all of it, so the file is the committed state and no writer can change it, and makes the copy
+//! durable (`fsync`) afterwards, which needs no lock.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -42,14 +42,15 @@ pub(super) enum Copied {
 }
 
 /// Copies the first `bytes` bytes of the database file of `conn` (the committed state: the caller holds a
-/// read transaction) into the existing, empty file `partial`, proves the copy equals them byte for byte,
-/// and makes it durable.
+/// read transaction) into the existing, empty file `partial` and proves the copy equals them byte for
+/// byte. Returns the copy, still open: making it durable (`sync_all`) is the caller's, which may do it on
+/// another thread once the read transaction has ended.
 pub(super) fn copy_database_file(
     conn: &Connection,
     db_path: &Path,
     bytes: u64,
     partial: &Path,
-) -> Result<Copied, Error> {
+) -> Result<(File, Copied), Error> {
     let mut file = SqliteFile::of(conn)?;
     let mut out = std::fs::OpenOptions::new()
         .read(true)
@@ -67,10 +68,8 @@ pub(super) fn copy_database_file(
         Copied::Buffered
     };
     compare(&mut file, &mut out, bytes, partial)?;
-    out.sync_all()
-        .map_err(|e| io_error("syncing", partial, e))?;
-    debug!(?copied, bytes, "database file copied, compared and synced");
-    Ok(copied)
+    debug!(?copied, bytes, "database file copied and compared");
+    Ok((out, copied))
 }
 
 /// Proves that `out` holds exactly the first `bytes` bytes of the database file: same length, same bytes.
@@ -412,7 +411,7 @@ mod tests {
         let partial = dir.path().join("copy.partial");
         std::fs::File::create(&partial).unwrap();
         assert_eq!(
-            copy_database_file(&conn, &db, bytes, &partial).unwrap(),
+            copy_database_file(&conn, &db, bytes, &partial).unwrap().1,
             Copied::InKernel
         );
         assert_eq!(

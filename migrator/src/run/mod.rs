@@ -28,6 +28,14 @@ pub use health::ROW_LIMIT_ALLOW;
 pub use rollback::{RollbackOptions, RollbackTarget};
 use session::{migration_error, Session, StepError};
 
+/// A backup started by [`Migrator::start_backup`], not yet known to be good.
+pub(crate) struct BackupUnderWay {
+    pending: crate::backup::PendingBackup,
+    /// The database's backup directory (pruned once the backup is finished).
+    dir: PathBuf,
+    started: Instant,
+}
+
 /// The runtime over one migration set.
 #[derive(Debug, Clone)]
 pub struct Migrator<'s> {
@@ -215,9 +223,17 @@ impl<'s> Migrator<'s> {
         let in_place = self.config.require_test_run
             && !plan.pending.is_empty()
             && self.can_rehearse_in_place(&mut session, &plan.pending)?;
+        let mut backup_under_way = None;
         if let Some(first) = plan.pending.first() {
             if self.config.require_backup {
-                report.backup = Some(self.take_backup(session.engine, &first.version.to_string())?);
+                let backup = self.start_backup(session.engine, &first.version.to_string())?;
+                if in_place {
+                    // The in-place rehearsal applies inside the run's transaction, which commits only at
+                    // its end: the backup finishes meanwhile, and the commit waits for it.
+                    backup_under_way = Some(backup);
+                } else {
+                    report.backup = Some(self.finish_backup(backup)?);
+                }
             }
             if self.config.require_test_run && !in_place {
                 let from = report.backup.as_deref().map_or(
@@ -230,10 +246,24 @@ impl<'s> Migrator<'s> {
         }
         if in_place {
             // The rehearsal is the apply: on a finding nothing of the migrations stays.
-            let rehearsal = match self.rehearse_in_place(&mut session, &plan.pending) {
-                Ok(rehearsal) => rehearsal,
-                Err(e) => {
+            let rehearsed = self.rehearse_in_place(&mut session, &plan.pending);
+            // Nothing commits before the backup of the state before it is durable and checked.
+            let backup = backup_under_way.map(|b| self.finish_backup(b)).transpose();
+            let rehearsal = match (rehearsed, backup) {
+                (Ok(rehearsal), Ok(backup)) => {
+                    report.backup = backup;
+                    rehearsal
+                }
+                (Err(e), backup) => {
+                    if let Err(b) = backup {
+                        warn!(error = %b, "the backup failed too");
+                    }
                     session.end(true)?;
+                    return Err(e);
+                }
+                (Ok(_), Err(e)) => {
+                    // The migrations ran, but without a good backup of the state before them: none stays.
+                    session.end(false)?;
                     return Err(e);
                 }
             };
@@ -485,15 +515,39 @@ impl<'s> Migrator<'s> {
         engine: &mut dyn Engine,
         before: &str,
     ) -> Result<PathBuf, Error> {
+        let started = self.start_backup(engine, before)?;
+        self.finish_backup(started)
+    }
+
+    /// Starts a checked backup before `before`: the state it copies is fixed when this returns, and the
+    /// backup may still be under way (copied, made durable, checked) on threads of its own; see
+    /// [`Self::finish_backup`].
+    pub(crate) fn start_backup(
+        &self,
+        engine: &mut dyn Engine,
+        before: &str,
+    ) -> Result<BackupUnderWay, Error> {
         let (dir, stem) = self.backup_place(engine)?;
         let Some(backup) = engine.backup() else {
             return Err(Error::Backup("this engine cannot make backups".to_string()));
         };
         let target = dir.join(crate::backup::file_name(&stem, before, backup.extension()));
         let started = Instant::now();
-        backup.write_backup(&target, self.config.lock_timeout)?;
-        info!(path = %target.display(), took_ms = started.elapsed().as_millis() as u64, "backup taken");
-        for old in crate::backup::prune(&dir, self.config.backups_to_keep)? {
+        let pending = backup.start_backup(&target, self.config.lock_timeout)?;
+        debug!(path = %target.display(), took_ms = started.elapsed().as_millis() as u64, "backup started");
+        Ok(BackupUnderWay {
+            pending,
+            dir,
+            started,
+        })
+    }
+
+    /// Waits until a backup is durable and checked, then prunes old ones (never before: the newest
+    /// good backup is never deleted for one that could still fail).
+    pub(crate) fn finish_backup(&self, backup: BackupUnderWay) -> Result<PathBuf, Error> {
+        let target = backup.pending.wait()?;
+        info!(path = %target.display(), took_ms = backup.started.elapsed().as_millis() as u64, "backup taken");
+        for old in crate::backup::prune(&backup.dir, self.config.backups_to_keep)? {
             debug!(path = %old.display(), "old backup deleted");
         }
         Ok(target)
