@@ -3,8 +3,9 @@
 # (once; kept in bench/target/backup-1g/), then times cp against migrator's backup of it, warm and cold
 # cache (cold needs a writable /proc/sys/vm/drop_caches, i.e. root), and the overhead of backup and
 # rehearsal on a boot that applies one small migration, then the parts of the copy and of the check alone
-# (backup-parts). Medians of RUNS runs (default 5).
-#   bash bench/backup-1g.sh [--runs N]
+# (backup-parts). Medians of RUNS runs (default 5). --boots-only: the boots table alone (no backup table, no
+# parts).
+#   bash bench/backup-1g.sh [--runs N] [--boots-only]
 set -euo pipefail
 cd "$(dirname "$0")"
 command -v sqlite3 >/dev/null || { echo "needs the sqlite3 command-line shell (apt-get install sqlite3)" >&2; exit 2; }
@@ -42,6 +43,7 @@ cargo build --release -q -p backup-bench
 echo "uptime before: $(uptime)"
 ./target/release/backup-1g "$db" --work "$dir" "$@"
 echo "uptime after the backups and boots: $(uptime)"
+[[ " $* " == *" --boots-only "* ]] && exit 0
 # Where the time goes: each part of the copy and of the check alone, warm, taking turns (medians of 3).
 ./target/release/backup-parts "$db" --runs 3 2>/dev/null
 echo "uptime after the parts: $(uptime)"
