@@ -245,37 +245,7 @@ impl<'s> Migrator<'s> {
             }
         }
         if in_place {
-            // The rehearsal is the apply: on a finding nothing of the migrations stays.
-            let rehearsed = self.rehearse_in_place(&mut session, &plan.pending);
-            // Nothing commits before the backup of the state before it is durable and checked.
-            let backup = backup_under_way.map(|b| self.finish_backup(b)).transpose();
-            let rehearsal = match (rehearsed, backup) {
-                (Ok(rehearsal), Ok(backup)) => {
-                    report.backup = backup;
-                    rehearsal
-                }
-                (Err(e), backup) => {
-                    if let Err(b) = backup {
-                        warn!(error = %b, "the backup failed too");
-                    }
-                    session.end(true)?;
-                    return Err(e);
-                }
-                (Ok(_), Err(e)) => {
-                    // The migrations ran, but without a good backup of the state before them: none stays.
-                    session.end(false)?;
-                    return Err(e);
-                }
-            };
-            for m in &plan.pending {
-                report.push(
-                    m,
-                    Some(Direction::Up),
-                    rehearsal.up_time(m.version).unwrap_or_default(),
-                );
-            }
-            report.rehearsal = Some(rehearsal);
-            session.end(true)?;
+            self.apply_in_place(session, &plan.pending, backup_under_way, &mut report)?;
             // The health checks ran in the run's transaction, on the state it committed.
             self.record_health_checks(engine, &mut report);
         } else {
@@ -288,6 +258,48 @@ impl<'s> Migrator<'s> {
         let mut report = self.after_boot(engine, report)?;
         report.total = started.elapsed();
         Ok(report)
+    }
+
+    /// The boot's apply when its rehearsal runs in the run's own transaction (the rehearsal is the apply:
+    /// on a finding nothing of the migrations stays), then the commit, once the backup started before it
+    /// (if any) is durable and checked. A backup that fails rolls the whole run back.
+    fn apply_in_place(
+        &self,
+        mut session: Session<'_>,
+        pending: &[&Migration],
+        backup_under_way: Option<BackupUnderWay>,
+        report: &mut Report,
+    ) -> Result<(), Error> {
+        let rehearsed = self.rehearse_in_place(&mut session, pending);
+        // Nothing commits before the backup of the state before it is durable and checked.
+        let backup = backup_under_way.map(|b| self.finish_backup(b)).transpose();
+        let rehearsal = match (rehearsed, backup) {
+            (Ok(rehearsal), Ok(backup)) => {
+                report.backup = backup;
+                rehearsal
+            }
+            (Err(e), backup) => {
+                if let Err(b) = backup {
+                    warn!(error = %b, "the backup failed too");
+                }
+                session.end(true)?;
+                return Err(e);
+            }
+            (Ok(_), Err(e)) => {
+                // The migrations ran, but without a good backup of the state before them: none stays.
+                session.end(false)?;
+                return Err(e);
+            }
+        };
+        for m in pending {
+            report.push(
+                m,
+                Some(Direction::Up),
+                rehearsal.up_time(m.version).unwrap_or_default(),
+            );
+        }
+        report.rehearsal = Some(rehearsal);
+        session.end(true)
     }
 
     /// Refuses before anything runs when the policy asks for something this engine cannot do.
