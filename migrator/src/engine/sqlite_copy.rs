@@ -180,14 +180,15 @@ fn start_checked_copy(
     }
 }
 
-/// Starts a named thread.
+/// Starts a named thread whose events belong to the caller's span (the boot's, say).
 fn spawn(
     name: &str,
     run: impl FnOnce() -> Result<(), Error> + Send + 'static,
 ) -> Result<std::thread::JoinHandle<Result<(), Error>>, Error> {
+    let span = tracing::Span::current();
     std::thread::Builder::new()
         .name(name.to_string())
-        .spawn(run)
+        .spawn(move || span.in_scope(run))
         .map_err(|e| Error::Backup(format!("cannot start a thread for the backup: {e}")))
 }
 
