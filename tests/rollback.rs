@@ -13,6 +13,7 @@ both_engines!(
     a_failing_down_leaves_the_migration_applied_and_says_so,
     rollback_to_a_version_and_all_the_way,
     admin_flags_drive_the_same_runtime,
+    the_confirmation_names_the_tables_with_rows_when_a_dropped_one_is_gone,
 );
 
 fn boot(ws: &Workspace, db: &Db) -> migrator::Report {
@@ -308,4 +309,31 @@ fn admin_flags_drive_the_same_runtime(ws: &Workspace, db: &Db) {
         db.with_backend(|b| migrator::admin::main(&migrator, b, ["--verbose"])),
         None
     );
+}
+
+/// Before a rollback the tables its DOWNs drop are counted in one query; when that query fails (here a
+/// `DROP TABLE IF EXISTS` names a table that is not there) they are counted one by one, so the
+/// confirmation still names the table that holds rows, and only it.
+fn the_confirmation_names_the_tables_with_rows_when_a_dropped_one_is_gone(ws: &Workspace, db: &Db) {
+    ws.add(
+        20240101000000,
+        Some(1),
+        "notes",
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\nCREATE TABLE tags (id INTEGER PRIMARY KEY);\nINSERT INTO notes (id, body) VALUES (1, 'a'), (2, 'b'), (3, 'c');",
+        Some("DROP TABLE IF EXISTS notes_archive;\nDROP TABLE tags;\nDROP TABLE notes;"),
+    );
+    boot(ws, db);
+    let set = ws.set();
+    let before = db.fingerprint();
+    let err = db
+        .with_backend(|b| Migrator::new(&set).rollback_to(b, 0, RollbackOptions::default()))
+        .unwrap_err();
+    assert!(matches!(err, Error::NeedsConfirmation(_)), "{err}");
+    let message = err.to_string();
+    assert!(message.contains("notes (3 rows)"), "{message}");
+    assert!(
+        !message.contains("notes_archive") && !message.contains("tags"),
+        "{message}"
+    );
+    assert_eq!(db.fingerprint(), before, "nothing ran");
 }

@@ -337,31 +337,76 @@ fn no_such_version(version: u64, rows: &[HistoryRow], why: &str) -> Error {
     ))
 }
 
-/// The tables the DOWNs of `targets` drop that still hold rows, as `name (N rows)`.
+/// Rows counted per table before a rollback asks for confirmation: a table being dropped is never read
+/// whole just to say how much it holds.
+const ROWS_COUNTED: u64 = 1_000_000;
+
+/// Tables counted per query (each is one column of the query's one row; PostgreSQL allows 1,664).
+const TABLES_PER_QUERY: usize = 500;
+
+/// The tables the DOWNs of `targets` drop that still hold rows, as `name (N rows)` (`more than 1000000
+/// rows` past [`ROWS_COUNTED`]). The tables are counted in one query per [`TABLES_PER_QUERY`] (one round
+/// trip, not one per table); a query that fails (a table already gone, for `DROP TABLE IF EXISTS`) is
+/// asked again table by table, and a table that cannot be read holds nothing to lose.
 fn tables_with_rows(engine: &mut dyn Engine, targets: &[&Migration]) -> Vec<String> {
-    let mut found = Vec::new();
     let mut seen = BTreeSet::new();
+    let mut tables = Vec::new();
     for m in targets {
         for statement in m.down.as_deref().unwrap_or(&[]) {
             for table in dropped_tables(&statement.sql) {
-                if !seen.insert(table.to_lowercase()) {
-                    continue;
-                }
-                let sql = format!("SELECT count(*) FROM {}", engine.dialect().ident(&table));
-                if let Ok(rows) = engine.query(&sql) {
-                    let n = rows
-                        .first()
-                        .and_then(|r| r.first())
-                        .and_then(|v| v.as_i64())
-                        .unwrap_or(0);
-                    if n > 0 {
-                        found.push(format!("{table} ({n} rows)"));
-                    }
+                if seen.insert(table.to_lowercase()) {
+                    tables.push(table);
                 }
             }
         }
     }
+    let mut found = Vec::new();
+    for chunk in tables.chunks(TABLES_PER_QUERY) {
+        let counts = count_rows(engine, chunk).unwrap_or_else(|| {
+            chunk
+                .iter()
+                .map(|t| count_rows(engine, std::slice::from_ref(t)).map_or(0, |c| c[0]))
+                .collect()
+        });
+        for (table, n) in chunk.iter().zip(counts) {
+            match n {
+                0 => {}
+                n if n > ROWS_COUNTED => {
+                    found.push(format!("{table} (more than {ROWS_COUNTED} rows)"))
+                }
+                n => found.push(format!("{table} ({n} rows)")),
+            }
+        }
+    }
     found
+}
+
+/// The rows of each of `tables` (up to [`ROWS_COUNTED`] + 1), in one query; `None` when it fails.
+fn count_rows(engine: &mut dyn Engine, tables: &[String]) -> Option<Vec<u64>> {
+    let d = engine.dialect();
+    let columns: Vec<String> = tables
+        .iter()
+        .map(|t| {
+            format!(
+                "(SELECT count(*) FROM (SELECT 1 FROM {} LIMIT {}) AS counted)",
+                d.ident(t),
+                ROWS_COUNTED + 1
+            )
+        })
+        .collect();
+    let rows = engine
+        .query(&format!("SELECT {}", columns.join(", ")))
+        .ok()?;
+    let row = rows.first()?;
+    Some(
+        (0..tables.len())
+            .map(|i| {
+                row.get(i)
+                    .and_then(|v| v.as_i64())
+                    .map_or(0, |n| n.max(0) as u64)
+            })
+            .collect(),
+    )
 }
 
 /// The tables a `DROP TABLE [IF EXISTS] a, b [CASCADE]` names (schema-qualified names keep their last
