@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rusqlite::backup::StepResult;
 use rusqlite::{Connection, OpenFlags, MAIN_DB};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::sqlite::{context, Sqlite};
 use super::{Backup, CopyFrom, Engine, ScratchCopy};
@@ -167,7 +167,7 @@ fn start_checked_copy(
         out.sync_all()
             .map_err(|e| crate::backup::io_error("syncing", &partial, e))?;
         drop(out);
-        debug!("backup copied, compared and synced");
+        info!(path = %partial.display(), "backup copy written: copied, compared and synced");
         check_copy_shape(&partial, snapshot)
     });
     match copier {
