@@ -9,17 +9,19 @@ probe=migrations/29991231235959_rebuild_probe.sql
 db=$(mktemp -d)/probe.db
 cleanup() { rm -f "$probe"; rm -rf "$(dirname "$db")"; }
 trap cleanup EXIT
+# Where cargo puts the binary (a CARGO_TARGET_DIR set in the environment moves it).
+app="${CARGO_TARGET_DIR:-target}/debug/example-app"
 
 cargo build -q -p example-app
 printf -- '-- ============ UP MIGRATION ============\nCREATE TABLE rebuild_probe (x);\n' > "$probe"
 cargo build -q -p example-app
-if ! target/debug/example-app --db "$db" --migrate-status | grep -q 29991231235959; then
+if ! "$app" --db "$db" --migrate-status | grep -q 29991231235959; then
   echo "FAIL: a new migration file did not rebuild the host" >&2
   exit 1
 fi
 rm -f "$probe"
 cargo build -q -p example-app
-if target/debug/example-app --db "$db" --migrate-status | grep -q 29991231235959; then
+if "$app" --db "$db" --migrate-status | grep -q 29991231235959; then
   echo "FAIL: a deleted migration file did not rebuild the host" >&2
   exit 1
 fi
