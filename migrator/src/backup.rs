@@ -258,11 +258,6 @@ impl PendingBackup {
         }
     }
 
-    /// Where the backup is once finished.
-    pub fn target(&self) -> &Path {
-        &self.target
-    }
-
     /// Waits for the last steps; on success the backup has its final name and its path is returned. On
     /// failure the partial file is deleted and the first error is returned.
     pub fn wait(mut self) -> Result<PathBuf, Error> {
