@@ -904,6 +904,70 @@ fn sqlite_downs_the_rows_cannot_change_are_rehearsed_on_a_copy_of_the_schema() {
     assert_no_scratch_left(&db);
 }
 
+/// The commonest DOWN drops the table its UP created: that table is empty when the DOWN runs, so its
+/// drop goes to the copy of the schema with the rest of the DOWN (here a `DROP COLUMN`, which in place
+/// rewrites every row of `t`). A table the UP may have found already there (`IF NOT EXISTS`) is dropped
+/// in place. On the copy, a DOWN that drops the new table but not the view the UP made on it is found.
+#[test]
+fn sqlite_a_down_that_drops_the_table_its_up_created_is_rehearsed_on_the_copy() {
+    let ws = Workspace::new();
+    let db = Db::sqlite(&ws);
+    base(&ws, &db);
+    ws.add(
+        20240102000000,
+        Some(2),
+        "tags",
+        "ALTER TABLE t ADD COLUMN nickname TEXT;\nCREATE TABLE tags (t_id INTEGER NOT NULL REFERENCES t (id), tag TEXT NOT NULL);\nCREATE INDEX tags_t ON tags (t_id);",
+        Some("DROP TABLE tags;\nALTER TABLE t DROP COLUMN nickname;"),
+    );
+    let report = db.boot(&ws.set()).unwrap();
+    assert_eq!(report.applied_versions(), vec![20240102000000]);
+    assert_eq!(report.rehearsal.as_ref().map(|r| r.on_schema_copy), Some(1));
+    assert_eq!(db.count("SELECT count(*) FROM t WHERE nickname IS NULL"), 3);
+
+    ws.add(
+        20240103000000,
+        Some(3),
+        "notes",
+        "CREATE TABLE IF NOT EXISTS notes (body TEXT);\nALTER TABLE t ADD COLUMN note TEXT;",
+        Some("DROP TABLE notes;\nALTER TABLE t DROP COLUMN note;"),
+    );
+    let report = db.boot(&ws.set()).unwrap();
+    assert_eq!(report.applied_versions(), vec![20240103000000]);
+    assert_eq!(
+        report.rehearsal.as_ref().map(|r| r.on_schema_copy),
+        Some(0),
+        "a table that may have been there before the UP is dropped in place"
+    );
+
+    ws.add(
+        20240104000000,
+        Some(4),
+        "labels",
+        "CREATE TABLE labels (name TEXT);\nCREATE VIEW label_names AS SELECT name FROM labels;",
+        Some("DROP TABLE labels;"),
+    );
+    let before = state(&db);
+    let err = db.boot(&ws.set()).unwrap_err();
+    let Error::Rehearsal { findings, .. } = &err else {
+        panic!("expected the rehearsal's findings, got {err}");
+    };
+    assert_eq!(
+        versions_and_steps(findings),
+        [(20240104000000, RehearsalPhase::Down)]
+    );
+    assert!(
+        findings[0]
+            .differences
+            .iter()
+            .any(|d| d.starts_with("view label_names is left behind")),
+        "{}",
+        findings[0]
+    );
+    assert_eq!(state(&db), before, "the database is as it was");
+    assert_no_scratch_left(&db);
+}
+
 /// The short path runs the DOWNs on an in-memory copy of the database's pages (SQLite), which lacks what
 /// the host registered on its own connection. A DOWN that needs the host's function (it creates an index
 /// on an expression calling it) fails on the copy only: the DOWNs then run in place, where it succeeds,

@@ -14,7 +14,8 @@
 //! Every figure is the median of `--runs` runs (5 by default).
 //!
 //! Usage: `backup-1g DB [--runs N] [--work DIR] [--boots-only]` (DIR: where copies go, default beside DB;
-//! `--boots-only`: the boots table alone).
+//! `--boots-only`: the boots table alone). With `RUST_LOG=migrator=debug` the boots' events go to stderr,
+//! timed and with their threads: where a boot's time goes (the backup threads beside the rehearsal).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -384,6 +385,15 @@ fn run(args: &Args) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    // `RUST_LOG=migrator=debug`: the boots' events on stderr, timed from the start (where the time goes).
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_timer(tracing_subscriber::fmt::time::uptime())
+            .with_thread_names(true)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let args = match parse_args() {
         Ok(args) => args,
         Err(e) => {

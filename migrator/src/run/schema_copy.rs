@@ -7,7 +7,8 @@
 //!
 //! A migration qualifies when its UP writes no row ([`super::down_chain::changes_only_the_schema`]) and
 //! every statement of its DOWN is one whose success and effect the rows cannot change
-//! ([`rows_cannot_change_the_outcome`]). Then:
+//! ([`rows_cannot_change_the_outcome`], or the `DROP TABLE` of a table the UP itself created, still empty:
+//! [`drops_one_of`]). Then:
 //! - the DOWN meets, on the copy, the schema the UP left (the copy is made right after the UP, from the
 //!   run's own transaction), and its statements fail or succeed there as they would on the tables;
 //! - the UP again would meet, on the real tables, exactly the rows the UP met (the DOWN writes none and
@@ -42,7 +43,12 @@ impl<'s> Migrator<'s> {
             && m.up
                 .iter()
                 .all(|s| super::down_chain::changes_only_the_schema(&s.sql))
-            && down.iter().all(|s| rows_cannot_change_the_outcome(&s.sql))
+            && {
+                let made_empty = tables_made_empty_by(&m.up);
+                down.iter().all(|s| {
+                    rows_cannot_change_the_outcome(&s.sql) || drops_one_of(&s.sql, &made_empty)
+                })
+            }
     }
 
     /// `m`'s DOWN and UP again, with their checks, on a copy of the schema the run's transaction holds
@@ -91,7 +97,7 @@ impl<'s> Migrator<'s> {
 /// and `DROP COLUMN`, and an `ADD COLUMN` without `NOT NULL`, `CHECK`, `REFERENCES`, a generated value or a
 /// `DEFAULT` other than a constant (SQLite refuses those only when the table holds rows, or checks them
 /// against the rows). `DROP TABLE` is not one: with foreign keys on, the check after the migration
-/// reports the rows that referenced it.
+/// reports the rows that referenced it (but see [`drops_one_of`]: the drop of a table the UP made empty).
 pub(crate) fn rows_cannot_change_the_outcome(sql: &str) -> bool {
     let Ok(words) = migrator_format::statement_words(sql) else {
         return false;
@@ -104,6 +110,67 @@ pub(crate) fn rows_cannot_change_the_outcome(sql: &str) -> bool {
         (Some("CREATE"), Some("INDEX")) => index_on_plain_columns(&words[2..]),
         (Some("CREATE"), Some("TABLE")) => super::down_chain::changes_only_the_schema(sql),
         _ => false,
+    }
+}
+
+/// A table named `[schema .] name`, lower-cased, the schema `main` when none is written (SQLite's names are
+/// case-insensitive, quoted or not).
+type TableName = (String, String);
+
+/// The tables `up` creates new and leaves empty: each `CREATE TABLE name (...)` without `IF NOT EXISTS` (it
+/// fails if the table exists, so the table is the UP's own). The caller has checked that `up` writes no
+/// row, so nothing fills them. None when a statement of `up` renames anything: a table it made could have
+/// been renamed away and another, full one renamed to its name.
+fn tables_made_empty_by(up: &[migrator_format::Statement]) -> Vec<TableName> {
+    let mut made = Vec::new();
+    for statement in up {
+        let Ok(words) = migrator_format::statement_words(&statement.sql) else {
+            return Vec::new();
+        };
+        if words.iter().any(|w| w == "RENAME") {
+            return Vec::new();
+        }
+        if let [create, table, rest @ ..] = words.as_slice() {
+            if create == "CREATE" && table == "TABLE" && rest.first().is_some_and(|w| w != "IF") {
+                if let Some((name, [open, ..])) = table_name(rest) {
+                    if open == "(" {
+                        made.push(name);
+                    }
+                }
+            }
+        }
+    }
+    made
+}
+
+/// `true` for `DROP TABLE [IF EXISTS] [schema .] name` and nothing more, of a table in `made_empty`. The
+/// table is empty when the DOWN runs (the DOWN writes no row before it: its other statements are ones the
+/// rows cannot change), so the drop removes no row another table could refer to, and the check after the
+/// migration finds on the tables what it finds on the copy.
+fn drops_one_of(sql: &str, made_empty: &[TableName]) -> bool {
+    let Ok(words) = migrator_format::statement_words(sql) else {
+        return false;
+    };
+    let rest = match words.as_slice() {
+        [drop, table, if_, exists, rest @ ..]
+            if drop == "DROP" && table == "TABLE" && if_ == "IF" && exists == "EXISTS" =>
+        {
+            rest
+        }
+        [drop, table, rest @ ..] if drop == "DROP" && table == "TABLE" => rest,
+        _ => return false,
+    };
+    matches!(table_name(rest), Some((name, [])) if made_empty.contains(&name))
+}
+
+/// The table name at the start of `words` (`name` or `schema . name`) and the words after it.
+fn table_name(words: &[String]) -> Option<(TableName, &[String])> {
+    match words {
+        [schema, dot, name, rest @ ..] if dot == "." => {
+            Some(((schema.to_lowercase(), name.to_lowercase()), rest))
+        }
+        [name, rest @ ..] if name != "(" => Some((("main".to_string(), name.to_lowercase()), rest)),
+        _ => None,
     }
 }
 
@@ -173,7 +240,51 @@ fn index_on_plain_columns(rest: &[String]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::rows_cannot_change_the_outcome;
+    use super::{drops_one_of, rows_cannot_change_the_outcome, tables_made_empty_by};
+
+    fn statements(sql: &[&str]) -> Vec<migrator_format::Statement> {
+        sql.iter()
+            .map(|s| migrator_format::Statement {
+                sql: s.to_string().into(),
+                line: 1,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_table_the_up_creates_may_be_dropped_on_the_copy() {
+        let made = tables_made_empty_by(&statements(&[
+            "ALTER TABLE contacts ADD COLUMN nickname TEXT",
+            "CREATE TABLE contact_tags (contact_id INTEGER REFERENCES contacts(id), tag TEXT)",
+            "CREATE TABLE \"Main\".\"Labels\" (name TEXT)",
+            "CREATE TABLE IF NOT EXISTS notes (body TEXT)",
+        ]));
+        for sql in [
+            "DROP TABLE contact_tags",
+            "drop table if exists CONTACT_TAGS",
+            "DROP TABLE main.contact_tags",
+            "DROP TABLE labels",
+        ] {
+            assert!(drops_one_of(sql, &made), "{sql}");
+        }
+        for sql in [
+            // Not made by the UP (`IF NOT EXISTS` may have met a full table), or not a plain drop.
+            "DROP TABLE notes",
+            "DROP TABLE contacts",
+            "DROP TABLE other.contact_tags",
+            "DROP VIEW contact_tags",
+            "DROP TABLE contact_tags CASCADE",
+        ] {
+            assert!(!drops_one_of(sql, &made), "{sql}");
+        }
+        // A UP that renames: the name it created may now be another table's, rows and all.
+        let renamed = tables_made_empty_by(&statements(&[
+            "CREATE TABLE t (x INTEGER)",
+            "ALTER TABLE t RENAME TO t_old",
+            "ALTER TABLE big RENAME TO t",
+        ]));
+        assert!(!drops_one_of("DROP TABLE t", &renamed));
+    }
 
     #[test]
     fn only_statements_the_rows_cannot_refuse_qualify() {
