@@ -33,21 +33,25 @@ pub(super) type Problem = (RehearsalPhase, String, Vec<String>);
 
 impl<'s> Migrator<'s> {
     /// `true` when `m`'s DOWN and UP again can be rehearsed on a copy of the schema (see the module's
-    /// documentation): its UP writes no row and its DOWN only holds statements the rows cannot change.
+    /// documentation): its UP writes no row and its DOWN only holds statements the rows cannot change,
+    /// not only drops of the tables the UP made.
     pub(super) fn rows_cannot_change_the_rollback(&self, m: &Migration) -> bool {
         let Some(down) = m.down.as_deref() else {
             return false;
         };
         !self.config().is_history(m)
-            && !down.is_empty()
             && m.up
                 .iter()
                 .all(|s| super::down_chain::changes_only_the_schema(&s.sql))
             && {
+                // Drops of the UP's own tables go along; a DOWN of nothing else costs nothing in place
+                // (the tables are empty) and stays there.
                 let made_empty = tables_made_empty_by(&m.up);
-                down.iter().all(|s| {
-                    rows_cannot_change_the_outcome(&s.sql) || drops_one_of(&s.sql, &made_empty)
-                })
+                let mut rest = down
+                    .iter()
+                    .filter(|s| !drops_one_of(&s.sql, &made_empty))
+                    .peekable();
+                rest.peek().is_some() && rest.all(|s| rows_cannot_change_the_outcome(&s.sql))
             }
     }
 
