@@ -292,6 +292,41 @@ fn a_lock_timeout_is_retried_with_backoff_and_succeeds_after_the_holder_commits(
     assert_eq!(db.count("SELECT count(*) FROM information_schema.columns WHERE table_name = 'accounts' AND column_name = 'note'"), 1);
 }
 
+/// A migration's transaction opens with one statement that sets its timeouts and takes the transaction
+/// lock a successor waits on (a process whose session lock was lost may still be in its transaction):
+/// that lock's wait is bounded by the `lock_timeout` set earlier in the same statement, not by the
+/// session's (none here; a 10 s statement timeout stops the test if the order were otherwise).
+#[test]
+fn the_transaction_lock_waits_only_as_long_as_the_lock_timeout_set_beside_it() {
+    let Some((_ws, db)) = pg() else { return };
+    let opening = db.with_backend(|e| e.opening_sql(Duration::from_millis(300), None, true));
+    assert!(
+        opening.starts_with("SELECT set_config('lock_timeout', '300ms', true)")
+            && opening.contains("pg_advisory_xact_lock"),
+        "{opening}"
+    );
+    let mut holder = connect(&db);
+    holder.batch_execute(&format!("BEGIN; {opening}")).unwrap();
+    let mut successor = connect(&db);
+    successor
+        .batch_execute("SET lock_timeout = 0; SET statement_timeout = '10s'; BEGIN;")
+        .unwrap();
+    let started = Instant::now();
+    let err = successor.batch_execute(&opening).unwrap_err().to_string();
+    let waited = started.elapsed();
+    assert!(err.contains("lock timeout"), "{err}");
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    successor.batch_execute("ROLLBACK").unwrap();
+    // Once the holder's transaction ends, the same statement takes the lock at once.
+    holder.batch_execute("COMMIT").unwrap();
+    successor
+        .batch_execute(&format!("BEGIN; {opening} COMMIT;"))
+        .unwrap();
+}
+
 #[test]
 fn a_lock_timeout_that_outlasts_the_retries_fails_cleanly_naming_the_lock() {
     let Some((ws, db)) = pg() else { return };
@@ -710,7 +745,10 @@ fn a_claim_lost_to_another_process_runs_nothing(live: bool) {
             )
         });
         let started = Instant::now();
-        while db.count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%migrator-claim-taken%'") == 0 {
+        // The claim waits for the other transaction's row: a transaction-id lock not granted. (Not the
+        // query text: pg_stat_activity keeps its first 1,024 bytes, and the claim comes after the
+        // transaction's opening.)
+        while db.count("SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE a.datname = current_database() AND l.locktype = 'transactionid' AND NOT l.granted") == 0 {
             assert!(started.elapsed() < Duration::from_secs(20), "the claim never waited");
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -434,7 +434,7 @@ fn statement_kinds(server: &mut Server, db: &str, label: &str, n: usize) -> Stri
     let rows = server.text(&format!(
         "(SELECT coalesce(string_agg(format('| %s | %s | %s | %s |', kind, round(calls::numeric / {n}, 2), round((exec + plan)::numeric / {n}, 3), round(exec::numeric / {n}, 3)), E'\\n' ORDER BY exec + plan DESC), '')
           FROM (SELECT CASE WHEN query ~* '^\\s*WITH' THEN 'WITH (the guarded claim)'
-                            WHEN query ~* '^\\s*(SET|SELECT pg_advisory)' THEN 'SET LOCAL / advisory xact lock'
+                            WHEN query ~* '^\\s*(SET|SELECT (pg_advisory|set_config))' THEN 'timeouts / advisory xact lock'
                             ELSE upper(substring(query FROM '^\\s*(\\w+(\\s+\\w+)?)')) END AS kind,
                        sum(calls) AS calls, sum(total_exec_time) AS exec, sum(total_plan_time) AS plan
                 FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '{db}')

@@ -178,7 +178,9 @@ fn a_replica_killed_mid_migration_leaves_nothing_half_applied_and_the_next_one_c
         "the slow migration to start",
         Duration::from_secs(30),
         || {
-            db.count("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(3)%' AND pid <> pg_backend_pid()") > 0
+            // Its `pg_sleep` under way (not the query text: pg_stat_activity keeps only its first
+            // 1,024 bytes, and the statement comes after the transaction's opening and the claim).
+            db.count("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND pid <> pg_backend_pid()") > 0
         },
     );
     victim.kill().expect("SIGKILL"); // Child::kill sends SIGKILL on Unix

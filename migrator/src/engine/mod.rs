@@ -348,7 +348,7 @@ pub trait Engine {
     }
 
     /// Sets the timeouts of the statements that follow in the current transaction (PostgreSQL's
-    /// `SET LOCAL`), or of the session for engines without transactional DDL.
+    /// `set_config(..., true)`, as `SET LOCAL`), or of the session for engines without transactional DDL.
     fn timeouts_sql(&self, lock_timeout: Duration, statement_timeout: Option<Duration>) -> String {
         let _ = (lock_timeout, statement_timeout);
         String::new()
@@ -365,10 +365,18 @@ pub trait Engine {
         Ok(String::new())
     }
 
-    /// SQL that runs first in every migration's transaction (PostgreSQL: the transaction-level advisory
-    /// lock a successor waits on, see `postgres.rs`).
-    fn migration_prologue(&self) -> String {
-        String::new()
+    /// What a migration's transaction runs right after `BEGIN`: the timeouts of [`Engine::timeouts_sql`]
+    /// and, with `take_lock`, the transaction-level lock a successor waits on (PostgreSQL's advisory lock,
+    /// see `postgres.rs`). An engine that can set both in one statement says so here (PostgreSQL: one
+    /// `SELECT` instead of three statements in every migration's transaction).
+    fn opening_sql(
+        &self,
+        lock_timeout: Duration,
+        statement_timeout: Option<Duration>,
+        take_lock: bool,
+    ) -> String {
+        let _ = take_lock;
+        self.timeouts_sql(lock_timeout, statement_timeout)
     }
 
     /// `dml` (one INSERT, UPDATE or DELETE) as a statement that fails, with `marker` in its error message,

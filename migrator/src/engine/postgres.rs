@@ -65,6 +65,20 @@ fn key_sql(name: &str) -> String {
     )
 }
 
+/// `set_config` calls for `lock_timeout` and `statement_timeout` (0: none), for the transaction
+/// (`local`, as `SET LOCAL`) or the session.
+fn timeout_settings(
+    lock_timeout: Duration,
+    statement_timeout: Option<Duration>,
+    local: bool,
+) -> String {
+    format!(
+        "set_config('lock_timeout', '{}ms', {local}), set_config('statement_timeout', '{}ms', {local})",
+        lock_timeout.as_millis().max(1),
+        statement_timeout.map_or(0, |d| d.as_millis().max(1))
+    )
+}
+
 /// Where the dedicated lock connection comes from.
 enum LockSource {
     Url(String),
@@ -356,11 +370,7 @@ impl Engine for Postgres<'_> {
         // A previous holder that died mid-migration may have left its transaction running: wait for it
         // (within what is left of lock_wait) so that the history read next sees its outcome.
         let left = wait.saturating_sub(started.elapsed());
-        let drain = format!(
-            "BEGIN; SET LOCAL lock_timeout = '{}ms'; {} COMMIT;",
-            left.as_millis().max(1),
-            self.migration_prologue()
-        );
+        let drain = format!("BEGIN; {} COMMIT;", self.opening_sql(left, None, true));
         if let Err(e) = self.conn.batch_execute(&drain) {
             let _ = self.conn.batch_execute("ROLLBACK");
             return Err(Error::Lock {
@@ -407,9 +417,30 @@ impl Engine for Postgres<'_> {
 
     fn timeouts_sql(&self, lock_timeout: Duration, statement_timeout: Option<Duration>) -> String {
         format!(
-            "SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = '{}ms';",
-            lock_timeout.as_millis().max(1),
-            statement_timeout.map_or(0, |d| d.as_millis().max(1))
+            "SELECT {};",
+            timeout_settings(lock_timeout, statement_timeout, true)
+        )
+    }
+
+    fn opening_sql(
+        &self,
+        lock_timeout: Duration,
+        statement_timeout: Option<Duration>,
+        take_lock: bool,
+    ) -> String {
+        // One statement: PostgreSQL evaluates a select list in order, so the lock waits under the
+        // transaction's own lock_timeout, set just before it (`tests/postgres.rs` checks it).
+        let lock = if take_lock {
+            format!(
+                ", pg_advisory_xact_lock({})",
+                key_sql(&format!("{}/tx", self.lock_name))
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "SELECT {}{lock};",
+            timeout_settings(lock_timeout, statement_timeout, true)
         )
     }
 
@@ -425,18 +456,12 @@ impl Engine for Postgres<'_> {
         .first()
         .and_then(|r| r.first()?.as_text())
         .unwrap_or_default();
-        let set = self
-            .timeouts_sql(lock_timeout, statement_timeout)
-            .replace("SET LOCAL", "SET");
+        let set = format!(
+            "SELECT {};",
+            timeout_settings(lock_timeout, statement_timeout, false)
+        );
         self.conn.batch_execute(&set).map_err(db_error)?;
         Ok(restore)
-    }
-
-    fn migration_prologue(&self) -> String {
-        format!(
-            "SELECT pg_advisory_xact_lock({});",
-            key_sql(&format!("{}/tx", self.lock_name))
-        )
     }
 
     fn guarded_sql(&self, dml: &str, marker: &str) -> Option<String> {

@@ -358,18 +358,13 @@ impl<'e> Session<'e> {
         })
     }
 
-    /// `BEGIN`, the timeouts and (with `prologue`) the engine's per-transaction lock.
-    fn open_sql(&self, prologue: bool) -> String {
+    /// `BEGIN`, the timeouts and (with `take_lock`) the engine's per-transaction lock.
+    fn open_sql(&self, take_lock: bool) -> String {
         format!(
-            "{}; {} {}",
+            "{}; {}",
             self.engine.dialect().begin,
             self.engine
-                .timeouts_sql(self.lock_timeout, self.statement_timeout),
-            if prologue {
-                self.engine.migration_prologue()
-            } else {
-                String::new()
-            }
+                .opening_sql(self.lock_timeout, self.statement_timeout, take_lock)
         )
     }
 

@@ -106,10 +106,13 @@ impl Migrator<'_> {
             let e = &*session.engine;
             (
                 format!(
-                    "{}; {} {}",
+                    "{}; {}",
                     d.begin,
-                    e.timeouts_sql(self.config.lock_timeout, self.config.statement_timeout),
-                    e.migration_prologue()
+                    e.opening_sql(
+                        self.config.lock_timeout,
+                        self.config.statement_timeout,
+                        true
+                    )
                 ),
                 "COMMIT",
                 "ROLLBACK",
