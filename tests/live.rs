@@ -322,8 +322,45 @@ fn exact_counts_of_affected_rows(_ws: &Workspace, db: &Db) {
     });
 }
 
+/// The rows `SELECT` is cut from the statement's clauses as written: joins, `FROM` and `USING` lists,
+/// upserts, `RETURNING` and `IS DISTINCT FROM` keep the count exact.
+fn counts_follow_every_clause_that_chooses_rows(_ws: &Workspace, db: &Db) {
+    users(db, 3000);
+    let mut cases = vec![
+        (
+            "UPDATE users AS u SET email = t.name FROM (SELECT id, name FROM users WHERE id <= 5) AS t WHERE u.id = t.id",
+            5,
+        ),
+        (
+            "UPDATE users SET email = NULL WHERE email IS NOT NULL AND name IS DISTINCT FROM 'x' AND id <= 30",
+            20,
+        ),
+        (
+            "INSERT INTO users (id, name) VALUES (5001, 'a'), (5002, 'b') ON CONFLICT (id) DO NOTHING",
+            2,
+        ),
+        (
+            "DELETE FROM users WHERE id IN (SELECT id FROM users WHERE name LIKE 'user 2%') RETURNING id",
+            1111,
+        ),
+    ];
+    if db.is_postgres() {
+        cases.push((
+            "DELETE FROM users USING users AS other WHERE users.id = other.id + 1 AND other.id < 10",
+            9,
+        ));
+    }
+    db.with_backend(|b| {
+        for (sql, rows) in cases {
+            let counted = b.stats().unwrap().count_affected(sql);
+            assert_eq!(counted.unwrap(), Some(rows), "{sql}");
+        }
+    });
+}
+
 sqlite_and_postgres!(
     rebuild_follows_the_rows,
+    counts_follow_every_clause_that_chooses_rows,
     exact_counts_of_affected_rows,
     sizes_counts_and_versions,
     row_estimates_of_updates_and_deletes,

@@ -22,6 +22,7 @@ mod model;
 mod name;
 pub mod policy;
 mod read;
+mod rows;
 mod set;
 mod split;
 
@@ -40,5 +41,6 @@ pub use name::{
 };
 pub use policy::{Policy, PolicyError, POLICY_FILE};
 pub use read::{decode, IGNORED};
+pub use rows::rows_select;
 pub use set::{load_dir, load_dir_as, migration_files, LoadedDir};
 pub use split::{split_statements, statement_words, SplitError};

@@ -623,63 +623,6 @@ impl fmt::Display for SchemaObject {
     }
 }
 
-/// The `SELECT <projection>` over the rows an UPDATE or DELETE selects (its table with alias and joins, an
-/// UPDATE's FROM list, and its WHERE), or over the rows an INSERT's source query yields. `None` for
-/// anything else or what sqlparser cannot read.
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-pub(crate) fn rows_query(sql: &str, kind: EngineKind, projection: &str) -> Option<String> {
-    use sqlparser::ast::{FromTable, Statement, UpdateTableFromKind};
-    let statements = match kind {
-        EngineKind::Sqlite => {
-            sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::SQLiteDialect {}, sql)
-        }
-        EngineKind::Postgres => {
-            sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::PostgreSqlDialect {}, sql)
-        }
-        EngineKind::MySql => {
-            sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::MySqlDialect {}, sql)
-        }
-    }
-    .ok()?;
-    let [statement] = statements.as_slice() else {
-        return None;
-    };
-    let (mut from, selection) = match statement {
-        Statement::Update(u) => {
-            let mut from = vec![u.table.to_string()];
-            if let Some(UpdateTableFromKind::AfterSet(t) | UpdateTableFromKind::BeforeSet(t)) =
-                &u.from
-            {
-                from.extend(t.iter().map(ToString::to_string));
-            }
-            (from, u.selection.as_ref())
-        }
-        Statement::Delete(d) => {
-            let (FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t)) = &d.from;
-            (
-                t.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                d.selection.as_ref(),
-            )
-        }
-        Statement::Insert(i) => {
-            let source = i.source.as_ref()?;
-            return Some(format!(
-                "SELECT {projection} FROM ({source}) AS source_rows"
-            ));
-        }
-        _ => return None,
-    };
-    if from.is_empty() {
-        return None;
-    }
-    from.dedup();
-    let filter = selection.map(|e| format!(" WHERE {e}")).unwrap_or_default();
-    Some(format!(
-        "SELECT {projection} FROM {}{filter}",
-        from.join(", ")
-    ))
-}
-
 /// Runs a client program (`pg_dump`, `mysqldump`) with extra environment (passwords go there, never into
 /// argv); `Ok(None)` when it is not installed.
 #[cfg(any(feature = "postgres", feature = "mysql"))]

@@ -83,7 +83,7 @@ impl Stats for MySql<'_> {
     }
 
     fn estimate_rows(&mut self, sql: &str) -> Result<Option<u64>, Error> {
-        let Some(count) = super::rows_query(sql, EngineKind::MySql, "count(*)") else {
+        let Some(count) = migrator_format::rows_select(sql, EngineKind::MySql, "count(*)") else {
             return Ok(None);
         };
         match self.rows(&count) {

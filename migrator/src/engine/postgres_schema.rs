@@ -298,7 +298,8 @@ impl Stats for Postgres<'_> {
             // The statement cannot be planned yet (it sets a column an earlier statement of its
             // migration adds): ask about the rows its WHERE selects instead.
             Err(e) if e.to_string().contains("does not exist") => {
-                let Some(select) = super::rows_query(sql, EngineKind::Postgres, "1") else {
+                let Some(select) = migrator_format::rows_select(sql, EngineKind::Postgres, "1")
+                else {
                     return Ok(None);
                 };
                 match self.planned_rows(&select) {
@@ -327,7 +328,8 @@ impl Stats for Postgres<'_> {
             #[diesel(sql_type = BigInt)]
             n: i64,
         }
-        let Some(count) = super::rows_query(sql, EngineKind::Postgres, "count(*) AS n") else {
+        let Some(count) = migrator_format::rows_select(sql, EngineKind::Postgres, "count(*) AS n")
+        else {
             return Ok(None);
         };
         let timeouts = self.timeouts_sql(Duration::from_secs(5), None);

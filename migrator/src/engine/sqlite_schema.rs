@@ -62,7 +62,8 @@ impl Stats for Sqlite<'_> {
     }
 
     fn estimate_rows(&mut self, sql: &str) -> Result<Option<u64>, Error> {
-        let Some(count_sql) = super::rows_query(sql, EngineKind::Sqlite, "count(*)") else {
+        let Some(count_sql) = migrator_format::rows_select(sql, EngineKind::Sqlite, "count(*)")
+        else {
             return Ok(None);
         };
         match self.conn.query_row(&count_sql, [], |r| r.get::<_, i64>(0)) {
