@@ -186,6 +186,8 @@ struct Args {
     /// Only the policy row (the spec's policy against the bare apply), interleaved: SQLite unless
     /// `--engine postgres`, PostgreSQL with `--engine postgres|both`.
     policy_only: bool,
+    /// Only the first use of the embedded set (its decoding), once: a process's start-up cost.
+    first_use: bool,
 }
 
 fn parse_args() -> Args {
@@ -196,6 +198,7 @@ fn parse_args() -> Args {
         pairs: 15,
         pg_evidence: false,
         policy_only: false,
+        first_use: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -218,6 +221,8 @@ fn parse_args() -> Args {
             args.engines = Engines::Postgres;
         } else if a == "--policy-only" {
             args.policy_only = true;
+        } else if a == "--first-use" {
+            args.first_use = true;
         } else if a == "--pairs" {
             args.pairs = it
                 .next()
@@ -234,7 +239,7 @@ fn parse_args() -> Args {
 
 fn usage(problem: &str) -> ! {
     eprintln!(
-        "{problem}\nusage: migrator-bench [--engine sqlite|postgres|both] [--pairs K] [--pg-evidence] [--pg-log] [--policy-only] [10|100|1000]"
+        "{problem}\nusage: migrator-bench [--engine sqlite|postgres|both] [--pairs K] [--pg-evidence] [--pg-log] [--policy-only] [--first-use] [10|100|1000]"
     );
     std::process::exit(2);
 }
@@ -308,6 +313,21 @@ fn rollback_row(engine: &str, n: usize, ours: Vec<Duration>, diesel: Vec<Duratio
     );
 }
 
+/// The first use of each embedded set in this process: `embed_migrations!` bakes a set in as one string that
+/// is decoded then (the boot-check rows reuse the decoded set, as a process does after its first boot).
+/// Run it in fresh processes: `for i in $(seq 11); do migrator-bench --first-use 1000; done`.
+fn first_use(sizes: &[&Size]) {
+    for size in sizes {
+        let started = Instant::now();
+        let n = size.ours.len();
+        let elapsed = started.elapsed();
+        println!(
+            "embedded set of {n}: first use (decoding) {:.1} us",
+            elapsed.as_secs_f64() * 1e6
+        );
+    }
+}
+
 fn main() {
     let args = parse_args();
     let sizes = [
@@ -340,6 +360,10 @@ fn main() {
         .iter()
         .filter(|s| args.filter.is_none_or(|f| f == s.n))
         .collect();
+    if args.first_use {
+        first_use(&sizes);
+        return;
+    }
     if args.pg_log {
         pg_log(&sizes);
         return;

@@ -53,7 +53,7 @@ pub use engine::{
 pub use error::{Error, MigrationError, RowLimitHit, ValidationProblem};
 pub use history::{tables as history_tables, HistoryRow, LogEntry, Status};
 #[doc(hidden)]
-pub use migrator_format::embed as __embed;
+pub use migrator_format::embedded as __embed;
 pub use migrator_format::{DownKind, EngineMigrations, Layout, Original};
 pub use migrator_format::{Header, Migration, Policy, PolicyError, Statement};
 pub use migrator_macros::{embed_migrations, embed_policy};

@@ -1,44 +1,86 @@
 use std::borrow::Cow;
+use std::fmt;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use migrator_format::{EngineMigrations, Layout};
 
 use crate::{Error, Migration};
 
-/// The migrations a binary carries, sorted by version: static data from `embed_migrations!`, or a set
-/// loaded from a directory at run time (the companion tool, tests) with the same parser.
+/// The migrations a binary carries, sorted by version: from `embed_migrations!`, or a set loaded from a
+/// directory at run time (the companion tool, tests) with the same parser.
 ///
 /// A directory may hold engine variants (`postgres/`, `sqlite/`, `mysql/` beside the shared files);
 /// [`MigrationSet::migrations`] are then the shared ones, and [`MigrationSet::for_engine`] gives the set an
 /// engine runs.
-#[derive(Debug, Clone)]
+///
+/// An embedded set is the text the macro wrote (parsed, checked and checksummed at compile time; see
+/// `migrator_format::embedded`), decoded once, at its first use.
+#[derive(Clone)]
 pub struct MigrationSet {
-    migrations: Cow<'static, [Migration]>,
     source_dir: Cow<'static, str>,
+    contents: Contents,
+}
+
+#[derive(Clone)]
+enum Contents {
+    Parsed(Parsed),
+    Embedded {
+        text: &'static str,
+        parsed: OnceLock<Parsed>,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Parsed {
+    migrations: Cow<'static, [Migration]>,
     layout: Layout,
     engines: Cow<'static, [EngineMigrations]>,
 }
 
+impl fmt::Debug for MigrationSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parsed = self.parsed();
+        f.debug_struct("MigrationSet")
+            .field("source_dir", &self.source_dir)
+            .field("layout", &parsed.layout)
+            .field("migrations", &parsed.migrations)
+            .field("engines", &parsed.engines)
+            .finish()
+    }
+}
+
 impl MigrationSet {
-    /// Used by `embed_migrations!`: the set is already parsed, checked and sorted at compile time.
+    /// A set of migrations already in memory (`&[]` for an empty set).
     #[doc(hidden)]
     pub const fn from_static(migrations: &'static [Migration], source_dir: &'static str) -> Self {
-        Self::from_static_engines(migrations, source_dir, Layout::Native, &[])
+        Self {
+            source_dir: Cow::Borrowed(source_dir),
+            contents: Contents::Parsed(Parsed {
+                migrations: Cow::Borrowed(migrations),
+                layout: Layout::Native,
+                engines: Cow::Borrowed(&[]),
+            }),
+        }
     }
 
-    /// Used by `embed_migrations!` for a directory of another layout or with engine variants.
+    /// Used by `embed_migrations!`: the set's text, written by `migrator_format::embedded::encode` at
+    /// compile time.
     #[doc(hidden)]
-    pub const fn from_static_engines(
-        migrations: &'static [Migration],
-        source_dir: &'static str,
-        layout: Layout,
-        engines: &'static [EngineMigrations],
-    ) -> Self {
+    pub const fn from_embedded(text: &'static str, source_dir: &'static str) -> Self {
         Self {
-            migrations: Cow::Borrowed(migrations),
             source_dir: Cow::Borrowed(source_dir),
-            layout,
-            engines: Cow::Borrowed(engines),
+            contents: Contents::Embedded {
+                text,
+                parsed: OnceLock::new(),
+            },
+        }
+    }
+
+    fn parsed(&self) -> &Parsed {
+        match &self.contents {
+            Contents::Parsed(parsed) => parsed,
+            Contents::Embedded { text, parsed } => parsed.get_or_init(|| decode(text)),
         }
     }
 
@@ -47,10 +89,12 @@ impl MigrationSet {
     pub fn from_dir(dir: &Path) -> Result<Self, Error> {
         let loaded = migrator_format::load_dir(dir).map_err(Error::Files)?;
         Ok(Self {
-            migrations: Cow::Owned(loaded.migrations),
             source_dir: Cow::Owned(dir.to_string_lossy().into_owned()),
-            layout: loaded.layout,
-            engines: Cow::Owned(loaded.engines),
+            contents: Contents::Parsed(Parsed {
+                migrations: Cow::Owned(loaded.migrations),
+                layout: loaded.layout,
+                engines: Cow::Owned(loaded.engines),
+            }),
         })
     }
 
@@ -65,45 +109,48 @@ impl MigrationSet {
         }
         let layout = migrations.first().map_or(Layout::Native, |m| m.layout);
         Ok(Self {
-            migrations: Cow::Owned(migrations),
             source_dir: Cow::Borrowed(""),
-            layout,
-            engines: Cow::Borrowed(&[]),
+            contents: Contents::Parsed(Parsed {
+                migrations: Cow::Owned(migrations),
+                layout,
+                engines: Cow::Borrowed(&[]),
+            }),
         })
     }
 
     /// The set an engine runs: the engine's variant set when the directory has its sub-directory
     /// (`postgres/`, `sqlite/`, `mysql/`), the shared migrations otherwise.
     pub fn for_engine(&self, engine: crate::EngineKind) -> MigrationSet {
-        // Static sets clone borrowed slices; sets read at run time clone their vectors.
-        let migrations = self
+        let parsed = self.parsed();
+        let migrations = parsed
             .engines
             .iter()
             .find(|e| e.engine == engine)
-            .map_or_else(|| self.migrations.clone(), |e| e.migrations.clone());
+            .map_or_else(|| parsed.migrations.clone(), |e| e.migrations.clone());
         Self {
-            migrations,
             source_dir: self.source_dir.clone(),
-            layout: self.layout,
-            engines: Cow::Borrowed(&[]),
+            contents: Contents::Parsed(Parsed {
+                migrations,
+                layout: parsed.layout,
+                engines: Cow::Borrowed(&[]),
+            }),
         }
     }
 
     /// The engines the directory holds a variant set for (an engine sub-directory).
     pub fn engines(&self) -> impl Iterator<Item = crate::EngineKind> + '_ {
-        self.engines.iter().map(|e| e.engine)
+        self.parsed().engines.iter().map(|e| e.engine)
     }
 
     /// The layout the directory was read in (native, diesel, sqlx, refinery).
     pub fn layout(&self) -> Layout {
-        self.layout
+        self.parsed().layout
     }
 
     /// The migrations, sorted by version (the shared ones when the directory has engine variants; see
     /// [`MigrationSet::for_engine`]).
-    #[inline]
     pub fn migrations(&self) -> &[Migration] {
-        &self.migrations
+        &self.parsed().migrations
     }
 
     /// The directory the set was read from (compile time or run time).
@@ -113,28 +160,49 @@ impl MigrationSet {
 
     /// The migration of a version.
     pub fn get(&self, version: u64) -> Option<&Migration> {
-        self.migrations
+        let migrations = self.migrations();
+        migrations
             .binary_search_by_key(&version, |m| m.version)
             .ok()
-            .map(|i| &self.migrations[i])
+            .map(|i| &migrations[i])
     }
 
     /// The migrations of an issue, in version order.
     pub fn of_issue(&self, issue: u32) -> impl Iterator<Item = &Migration> {
-        self.migrations
+        self.migrations()
             .iter()
             .filter(move |m| m.issue == Some(issue))
     }
 
     /// Number of migrations.
-    #[inline]
     pub fn len(&self) -> usize {
-        self.migrations.len()
+        self.migrations().len()
     }
 
     /// `true` when the set holds no migration.
-    #[inline]
     pub fn is_empty(&self) -> bool {
-        self.migrations.is_empty()
+        self.migrations().is_empty()
+    }
+}
+
+/// Decodes an embedded set's text. The macro wrote it with the same version of `migrator_format` (the
+/// code it emits asserts `FORMAT` at compile time) from a directory it had just parsed and checked, and
+/// the round trip is tested on every layout; a failure here is a bug in that pair, not an input error.
+fn decode(text: &'static str) -> Parsed {
+    let started = std::time::Instant::now();
+    let set = match migrator_format::embedded::decode(text) {
+        Ok(set) => set,
+        Err(e) => panic!("embed_migrations! wrote a set this runtime cannot read: {e}"),
+    };
+    tracing::debug!(
+        migrations = set.migrations.len(),
+        bytes = text.len(),
+        elapsed_us = started.elapsed().as_micros() as u64,
+        "embedded set decoded"
+    );
+    Parsed {
+        migrations: Cow::Owned(set.migrations),
+        layout: set.layout,
+        engines: Cow::Owned(set.engines),
     }
 }

@@ -8,11 +8,13 @@
 //! builds the per-[`Engine`] variant sets, and checks each set (no duplicate versions). [`import`] converts
 //! another tool's directory to native files. See `README.md` beside this crate.
 //!
-//! The [`Migration`] type holds `Cow<'static, _>` fields so the proc-macro can emit it as static data (no code
-//! runs at start-up) while the runtime and the tool build the same type from files read at run time.
+//! The [`Migration`] type holds `Cow<'static, _>` fields so that a set the proc-macro embeds (as one string,
+//! see [`embedded`]) borrows its strings from the binary, while the runtime and the tool build the same type
+//! from files read at run time.
 
 pub mod backfill;
 mod checks;
+pub mod embedded;
 mod engine;
 mod error;
 mod file;
@@ -33,7 +35,7 @@ pub use error::{FormatError, FormatErrorKind, SetError};
 pub use file::{checksum_hex, is_metrics_marker, normalise, parse_file};
 pub use layout::refinery::checksum as refinery_checksum;
 pub use model::{
-    embed, DownKind, Engine, EngineMigrations, Header, Layout, Migration, Original, Statement,
+    DownKind, Engine, EngineMigrations, Header, Layout, Migration, Original, Statement,
 };
 pub use name::{
     diesel_key, diesel_version, parse_file_name, parse_imported_file_name, version_now, FileName,
