@@ -30,7 +30,7 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use crate::policy::parse_duration;
-use crate::split::{lex, Token, TokenKind};
+use crate::split::{lex, qualified_name, Token, TokenKind};
 
 /// Keys per batch when the directive does not say.
 pub const DEFAULT_BATCH: u32 = 1000;
@@ -320,29 +320,6 @@ impl BatchStatement {
     pub fn column(&self) -> &str {
         &self.column
     }
-}
-
-/// The tokens of a (possibly schema-qualified) name starting at `at`, and the index after it.
-fn qualified_name<'t>(
-    sql: &str,
-    tokens: &'t [Token],
-    at: usize,
-) -> Option<(Vec<&'t Token>, usize)> {
-    let is_name = |t: &Token| matches!(t.kind, TokenKind::Word | TokenKind::QuotedIdent);
-    let first = tokens
-        .get(at)
-        .filter(|t| is_name(t) && !t.is_word(sql, "SET"))?;
-    let mut names = vec![first];
-    let mut i = at + 1;
-    while tokens
-        .get(i)
-        .is_some_and(|t| t.kind == TokenKind::Punct('.'))
-    {
-        let part = tokens.get(i + 1).filter(|t| is_name(t))?;
-        names.push(part);
-        i += 2;
-    }
-    Some((names, i))
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@
 //! The cut is by clause keywords only, not a full parse: the runtime links no SQL parser (the offline
 //! analyser, `migrator-analyse`, reads statements with `sqlparser`).
 
-use crate::split::{lex, Token, TokenKind};
+use crate::split::{lex, qualified_name, Token, TokenKind};
 use crate::EngineKind;
 
 /// `SELECT <projection> FROM ...` over the rows `sql` (one `UPDATE`, `DELETE`, `INSERT` or `REPLACE`
@@ -183,7 +183,7 @@ impl<'s> Scan<'s> {
         if self.is(at, "INTO") {
             at += 1;
         }
-        at = self.after_name(at)?;
+        at = qualified_name(self.sql, &self.tokens, at)?.1;
         if self.is(at, "AS") {
             at += 2;
         }
@@ -210,23 +210,6 @@ impl<'s> Scan<'s> {
             end += 1;
         }
         Some(format!("({}) AS source_rows", self.text(at, end)?))
-    }
-
-    /// The index after a possibly qualified name (`t`, `s.t`, `"s"."t"`) starting at `at`.
-    fn after_name(&self, at: usize) -> Option<usize> {
-        let is_name = |i: usize| {
-            self.tokens
-                .get(i)
-                .is_some_and(|t| matches!(t.kind, TokenKind::Word | TokenKind::QuotedIdent))
-        };
-        if !is_name(at) {
-            return None;
-        }
-        let mut i = at + 1;
-        while self.tokens.get(i).map(|t| t.kind) == Some(TokenKind::Punct('.')) && is_name(i + 1) {
-            i += 2;
-        }
-        Some(i)
     }
 
     /// The index after the parenthesised group opening at `at`.

@@ -242,6 +242,30 @@ fn scan_quoted(
     None
 }
 
+/// The tokens of a (possibly schema-qualified) name starting at `at` (`t`, `s.t`, `"s"."t"`; not the
+/// word `SET`), and the index after it.
+pub(crate) fn qualified_name<'t>(
+    sql: &str,
+    tokens: &'t [Token],
+    at: usize,
+) -> Option<(Vec<&'t Token>, usize)> {
+    let is_name = |t: &Token| matches!(t.kind, TokenKind::Word | TokenKind::QuotedIdent);
+    let first = tokens
+        .get(at)
+        .filter(|t| is_name(t) && !t.is_word(sql, "SET"))?;
+    let mut names = vec![first];
+    let mut i = at + 1;
+    while tokens
+        .get(i)
+        .is_some_and(|t| t.kind == TokenKind::Punct('.'))
+    {
+        let part = tokens.get(i + 1).filter(|t| is_name(t))?;
+        names.push(part);
+        i += 2;
+    }
+    Some((names, i))
+}
+
 /// The tokens of one statement as plain strings, for keyword checks: bare words upper-cased, quoted
 /// identifiers unquoted, every literal as `'`, punctuation as itself. Comments are dropped.
 pub fn statement_words(sql: &str) -> Result<Vec<String>, SplitError> {

@@ -416,10 +416,7 @@ impl Engine for Postgres<'_> {
     }
 
     fn timeouts_sql(&self, lock_timeout: Duration, statement_timeout: Option<Duration>) -> String {
-        format!(
-            "SELECT {};",
-            timeout_settings(lock_timeout, statement_timeout, true)
-        )
+        self.opening_sql(lock_timeout, statement_timeout, false)
     }
 
     fn opening_sql(
