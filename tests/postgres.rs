@@ -872,3 +872,68 @@ fn a_backfill_after_ddl_on_a_fresh_database_commits_the_run_transaction_first() 
         .unwrap();
     assert_eq!(pg.server_messages()[before..], [] as [String; 0]);
 }
+
+/// Before a rollback asks for confirmation, the catalog rules out the dropped tables that hold no row
+/// (an ordinary table with no page, a name that is no table) and the rest are counted: rows in a
+/// partition, in an inherited table, in a plain table are named; a table whose rows were all deleted
+/// (pages, no row) is counted and not named.
+#[test]
+fn the_rollback_confirmation_counts_every_table_the_catalog_cannot_rule_out() {
+    let Some((ws, db)) = pg() else { return };
+    ws.add(
+        20240101000000,
+        Some(1),
+        "tables",
+        "CREATE TABLE events (id INT, at DATE NOT NULL) PARTITION BY RANGE (at);
+CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+INSERT INTO events VALUES (1, '2024-05-01');
+CREATE TABLE parent (id INT);
+CREATE TABLE child () INHERITS (parent);
+INSERT INTO child VALUES (1), (2);
+CREATE TABLE emptied (id INT);
+INSERT INTO emptied VALUES (1);
+DELETE FROM emptied WHERE id = 1;
+CREATE TABLE never_filled (id INT);
+CREATE TABLE \"Mixed\" (id INT);
+CREATE TABLE kept_rows (id INT);
+INSERT INTO kept_rows VALUES (1), (2), (3);",
+        Some("DROP TABLE events;\nDROP TABLE parent CASCADE;\nDROP TABLE emptied;\nDROP TABLE never_filled;\nDROP TABLE \"Mixed\";\nDROP TABLE kept_rows;\nDROP TABLE IF EXISTS gone;"),
+    );
+    let set = ws.set();
+    db.boot(&set).unwrap();
+    let names = [
+        "events",
+        "parent",
+        "emptied",
+        "never_filled",
+        "Mixed",
+        "kept_rows",
+        "gone",
+    ]
+    .map(String::from);
+    let mut conn = connect(&db);
+    let empty = Postgres::new(&mut conn, url(&db))
+        .stats()
+        .unwrap()
+        .known_empty(&names)
+        .unwrap();
+    assert_eq!(
+        empty,
+        Some(vec![false, false, false, true, true, false, true])
+    );
+    let before = db.fingerprint();
+    let err = db
+        .with_backend(|b| {
+            Migrator::new(&set).rollback_to(b, 0, migrator::RollbackOptions::default())
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::NeedsConfirmation(_)), "{err}");
+    let message = err.to_string();
+    for named in ["events (1 rows)", "parent (2 rows)", "kept_rows (3 rows)"] {
+        assert!(message.contains(named), "{named}: {message}");
+    }
+    for not_named in ["emptied", "never_filled", "Mixed", "gone"] {
+        assert!(!message.contains(not_named), "{not_named}: {message}");
+    }
+    assert_eq!(db.fingerprint(), before, "nothing ran");
+}

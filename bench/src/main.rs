@@ -122,6 +122,24 @@ fn diesel_apply_pg(set: EmbeddedMigrations, url: &str, n: usize) {
     assert_eq!(applied.len(), n);
 }
 
+fn ours_rollback_pg(set: &MigrationSet, url: &str, n: usize) {
+    let mut conn = PgConnection::establish(url).expect("connect");
+    let report = Migrator::new(set)
+        .with_config(like_the_peers())
+        .rollback_to(
+            &mut Postgres::new(&mut conn, url),
+            0,
+            RollbackOptions::default(),
+        )
+        .expect("rollback");
+    assert_eq!(report.steps.len(), n);
+}
+
+fn diesel_rollback_pg(set: EmbeddedMigrations, url: &str) {
+    let mut conn = PgConnection::establish(url).expect("connect");
+    conn.revert_all_migrations(set).expect("rollback");
+}
+
 fn refinery_apply_pg(runner: fn() -> refinery::Runner, url: &str, n: usize) {
     let mut client = postgres::Client::connect(url, postgres::NoTls).expect("connect");
     let report = runner().run(&mut client).expect("apply");
@@ -534,6 +552,7 @@ fn pg_policy_evidence(server: &mut pg::Server, size: &Size) {
     pg_evidence::evidence(
         server,
         size.n,
+        "one apply",
         &[
             ("migrator", "fresh", None, &plain),
             ("migrator, the spec's policy", "fresh", None, &policy),
@@ -694,32 +713,20 @@ fn postgres(server: &mut pg::Server, size: &Size, live: &str) {
     }
     check_rows("PostgreSQL", n, ours, diesel, refinery, floor, "connect");
 
-    // (c) roll everything back (refinery has no DOWN migrations), each rep on a copy of the applied database.
+    // (c) roll everything back (refinery has no DOWN migrations), each rep on a copy of the applied database
+    // made right before the run (`Server::timed_run`), the tools taking turns at going first.
     let (mut ours, mut diesel) = (Vec::new(), Vec::new());
-    for _ in 0..size.pg_apply_reps {
-        let (a, a_url) = server.create_db(Some(&ours_db));
-        let (b, b_url) = server.create_db(Some(&diesel_db));
-        let t = Instant::now();
-        let mut conn = PgConnection::establish(&a_url).expect("connect");
-        let report = Migrator::new(size.ours)
-            .with_config(like_the_peers())
-            .rollback_to(
-                &mut Postgres::new(&mut conn, &a_url),
-                0,
-                RollbackOptions::default(),
-            )
-            .expect("rollback");
-        assert_eq!(report.steps.len(), n);
-        drop(conn);
-        ours.push(t.elapsed());
-        let t = Instant::now();
-        let mut conn = PgConnection::establish(&b_url).expect("connect");
-        conn.revert_all_migrations((size.diesel)())
-            .expect("rollback");
-        drop(conn);
-        diesel.push(t.elapsed());
-        for db in [a, b] {
-            server.drop_db(&db);
+    for rep in 0..size.pg_apply_reps {
+        for tool in [rep % 2, 1 - rep % 2] {
+            if tool == 0 {
+                ours.push(
+                    server.timed_run(Some(&ours_db), |url| ours_rollback_pg(size.ours, url, n)),
+                );
+            } else {
+                diesel.push(server.timed_run(Some(&diesel_db), |url| {
+                    diesel_rollback_pg((size.diesel)(), url)
+                }));
+            }
         }
     }
     rollback_row("PostgreSQL", n, ours, diesel);
@@ -761,12 +768,12 @@ fn pg_evidence(server: &mut pg::Server, size: &Size, live: &str, pairs: usize) {
     let ours = |url: &str| ours_apply_pg(size.ours, url, like_the_peers());
     let diesel = |url: &str| diesel_apply_pg((size.diesel)(), url, n);
     let refinery = |url: &str| refinery_apply_pg(size.refinery, url, n);
-    pg_evidence::paired_header(n);
+    pg_evidence::paired_header(n, "apply all");
     pg_evidence::paired(
         server,
         "live (migrator: a transaction per migration)",
         pairs,
-        Some(live),
+        [Some(live), Some(live)],
         &ours,
         &diesel,
     );
@@ -774,13 +781,32 @@ fn pg_evidence(server: &mut pg::Server, size: &Size, live: &str, pairs: usize) {
         server,
         "fresh (migrator: one transaction)",
         pairs,
-        None,
+        [None, None],
         &ours,
         &diesel,
+    );
+    // Roll back all: each run on a copy of a database the tool applied the set to (a live one).
+    let (ours_applied, url) = server.create_db(Some(live));
+    ours(&url);
+    server.wait_disconnected(&ours_applied);
+    let (diesel_applied, url) = server.create_db(Some(live));
+    diesel(&url);
+    server.wait_disconnected(&diesel_applied);
+    let ours_back = |url: &str| ours_rollback_pg(size.ours, url, n);
+    let diesel_back = |url: &str| diesel_rollback_pg((size.diesel)(), url);
+    pg_evidence::paired_header(n, "roll back all");
+    pg_evidence::paired(
+        server,
+        "applied, live",
+        pairs,
+        [Some(&ours_applied), Some(&diesel_applied)],
+        &ours_back,
+        &diesel_back,
     );
     pg_evidence::evidence(
         server,
         n,
+        "one apply",
         &[
             ("migrator", "live", Some(live), &ours),
             ("diesel_migrations", "live", Some(live), &diesel),
@@ -790,6 +816,23 @@ fn pg_evidence(server: &mut pg::Server, size: &Size, live: &str, pairs: usize) {
             ("refinery", "fresh", None, &refinery),
         ],
     );
+    pg_evidence::evidence(
+        server,
+        n,
+        "one roll back of everything",
+        &[
+            ("migrator", "applied", Some(&ours_applied), &ours_back),
+            (
+                "diesel_migrations",
+                "applied",
+                Some(&diesel_applied),
+                &diesel_back,
+            ),
+        ],
+    );
+    for db in [ours_applied, diesel_applied] {
+        server.drop_db(&db);
+    }
 }
 
 /// Scratch mode (`--pg-log`): what each tool's boot check (nothing pending) and the floor send to the

@@ -141,8 +141,14 @@ fn count(
     }
 }
 
-/// The counts of each `(tool, database kind, template, apply)` for a set of `n`, as a Markdown table.
-pub fn evidence(server: &mut Server, n: usize, runs: &[(&str, &str, Option<&str>, Apply)]) {
+/// The counts of each `(tool, database kind, template, run)` for a set of `n`, as a Markdown table; `what`
+/// names the work (an apply, a roll back of everything).
+pub fn evidence(
+    server: &mut Server,
+    n: usize,
+    what: &str,
+    runs: &[(&str, &str, Option<&str>, Apply)],
+) {
     server.settings(&[
         ("log_min_duration_statement", Some("0")),
         ("log_line_prefix", Some("%m [%p] %d ")),
@@ -152,7 +158,7 @@ pub fn evidence(server: &mut Server, n: usize, runs: &[(&str, &str, Option<&str>
         ("checkpoint_timeout", Some("1h")),
     ]);
     println!();
-    println!("PostgreSQL, N = {n}: what one apply costs the server, per migration (one run each, statement log on, autovacuum off, wal_writer_delay 10 s; times here include the logging; WAL records, full-page images and commit records from pg_waldump)");
+    println!("PostgreSQL, N = {n}: what {what} costs the server, per migration (one run each, statement log on, autovacuum off, wal_writer_delay 10 s; times here include the logging; WAL records, full-page images and commit records from pg_waldump)");
     println!();
     println!("| tool | database | wall | round trips | server time | client + wire | WAL bytes | WAL records | full-page images | commit records | WAL writes | WAL syncs | commits |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
@@ -190,13 +196,14 @@ pub fn evidence(server: &mut Server, n: usize, runs: &[(&str, &str, Option<&str>
     ]);
 }
 
-/// `pairs` paired runs of `ours` and `theirs`, each on a database of its own (from `template`, see
-/// [`Server::timed_run`]), the order alternating; prints one Markdown row, and each pair's times on stderr.
+/// `pairs` paired runs of `ours` and `theirs`, each on a database of its own (from `templates`, ours then
+/// theirs, see [`Server::timed_run`]), the order alternating; prints one Markdown row, and each pair's
+/// times on stderr.
 pub fn paired(
     server: &mut Server,
     label: &str,
     pairs: usize,
-    template: Option<&str>,
+    templates: [Option<&str>; 2],
     ours: Apply,
     theirs: Apply,
 ) {
@@ -205,13 +212,13 @@ pub fn paired(
     }
     let mut times = Vec::with_capacity(pairs);
     for pair in 0..pairs {
-        let mut one = |apply: Apply| server.timed_run(template, apply);
+        let mut one = |tool: usize| server.timed_run(templates[tool], [ours, theirs][tool]);
         let (o, t) = if pair % 2 == 0 {
-            let o = one(ours);
-            (o, one(theirs))
+            let o = one(0);
+            (o, one(1))
         } else {
-            let t = one(theirs);
-            (one(ours), t)
+            let t = one(1);
+            (one(0), t)
         };
         eprintln!(
             "{label}, pair {}: migrator {:.0} ms, diesel_migrations {:.0} ms",
@@ -245,9 +252,9 @@ pub fn paired(
 }
 
 /// The header of [`paired`]'s rows.
-pub fn paired_header(n: usize) {
+pub fn paired_header(n: usize, what: &str) {
     println!();
-    println!("PostgreSQL, N = {n}: paired runs of migrator and diesel_migrations (each on a database created right before its run, after a CHECKPOINT and a sync, and dropped right after it; one right after the other, the order alternating)");
+    println!("PostgreSQL, N = {n}, {what}: paired runs of migrator and diesel_migrations (each on a database created right before its run, after a CHECKPOINT and a sync, and dropped right after it; one right after the other, the order alternating)");
     println!();
     println!("| database | pairs | migrator (median) | diesel_migrations (median) | ratio, median of the pairs | min | 25% | 75% | max | pairs where migrator was faster |");
     println!("|---|---|---|---|---|---|---|---|---|---|");

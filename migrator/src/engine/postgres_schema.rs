@@ -8,7 +8,7 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::{Connection, OptionalExtension, QueryableByName, RunQueryDsl};
 use tracing::debug;
 
-use super::postgres::{db_error, Postgres, TextRow};
+use super::postgres::{db_error, Postgres, TextRow, DIALECT};
 use super::{Engine, EngineKind, Fingerprint, SchemaObject, Stats, TableStats};
 use crate::Error;
 
@@ -283,6 +283,35 @@ impl Stats for Postgres<'_> {
             table_bytes: size.table_bytes.max(0) as u64,
             index_bytes: size.index_bytes.max(0) as u64,
         }))
+    }
+
+    /// An ordinary table without children whose heap has no page holds no row, and neither does a name
+    /// that is no relation (nothing to drop); the size is the file's (`pg_relation_size`: no read of the
+    /// table, no lock on it). A partitioned table (its rows are in the partitions), a parent of inherited
+    /// tables, anything else, and a table that has pages (rows, or dead ones) are counted.
+    fn known_empty(&mut self, tables: &[String]) -> Result<Option<Vec<bool>>, Error> {
+        #[derive(QueryableByName)]
+        struct Empty {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            empty: bool,
+        }
+        let names: Vec<String> = tables.iter().map(|t| DIALECT.ident(t)).collect();
+        let rows: Vec<Empty> = diesel::sql_query(
+            "SELECT coalesce(c.relkind = 'r' AND NOT c.relhassubclass AND pg_relation_size(c.oid) = 0,
+                             c.oid IS NULL) AS empty
+             FROM unnest($1::text[]) WITH ORDINALITY AS t(name, ord)
+             LEFT JOIN pg_class c ON c.oid = to_regclass(t.name)
+             ORDER BY t.ord",
+        )
+        .bind::<diesel::sql_types::Array<Text>, _>(&names)
+        .load(self.conn)
+        .map_err(|e| db_context("reading which dropped tables are empty", e))?;
+        debug!(
+            tables = tables.len(),
+            empty = rows.iter().filter(|r| r.empty).count(),
+            "tables known to be empty"
+        );
+        Ok((rows.len() == tables.len()).then(|| rows.into_iter().map(|r| r.empty).collect()))
     }
 
     fn estimate_rows(&mut self, sql: &str) -> Result<Option<u64>, Error> {

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use tracing::{info, info_span};
+use tracing::{debug, info, info_span};
 
 use super::session::Session;
 use crate::engine::{Direction, Engine};
@@ -345,9 +345,11 @@ const ROWS_COUNTED: u64 = 1_000_000;
 const TABLES_PER_QUERY: usize = 500;
 
 /// The tables the DOWNs of `targets` drop that still hold rows, as `name (N rows)` (`more than 1000000
-/// rows` past [`ROWS_COUNTED`]). The tables are counted in one query per [`TABLES_PER_QUERY`] (one round
-/// trip, not one per table); a query that fails (a table already gone, for `DROP TABLE IF EXISTS`) is
-/// asked again table by table, and a table that cannot be read holds nothing to lose.
+/// rows` past [`ROWS_COUNTED`]). Those the engine knows to be empty without reading them
+/// ([`crate::engine::Stats::known_empty`]) are left out; the others are counted in one query per
+/// [`TABLES_PER_QUERY`] (one round trip, not one per table); a query that fails (a table already gone,
+/// for `DROP TABLE IF EXISTS`) is asked again table by table, and a table that cannot be read holds
+/// nothing to lose.
 fn tables_with_rows(engine: &mut dyn Engine, targets: &[&Migration]) -> Vec<String> {
     let mut seen = BTreeSet::new();
     let mut tables = Vec::new();
@@ -360,6 +362,7 @@ fn tables_with_rows(engine: &mut dyn Engine, targets: &[&Migration]) -> Vec<Stri
             }
         }
     }
+    let tables = without_known_empty(engine, tables);
     let mut found = Vec::new();
     for chunk in tables.chunks(TABLES_PER_QUERY) {
         let counts = count_rows(engine, chunk).unwrap_or_else(|| {
@@ -379,6 +382,34 @@ fn tables_with_rows(engine: &mut dyn Engine, targets: &[&Migration]) -> Vec<Stri
         }
     }
     found
+}
+
+/// `tables` without those the engine knows to hold no row, asked per [`TABLES_PER_QUERY`] (a chunk
+/// whose question fails, or an engine that cannot tell, keeps its tables: they are counted). On
+/// PostgreSQL, planning the count of 500 tables took about 100 ms, a tenth of a rollback of 1,000 small
+/// migrations; the catalog answers for 1,000 in about 25 ms.
+fn without_known_empty(engine: &mut dyn Engine, tables: Vec<String>) -> Vec<String> {
+    let Some(stats) = engine.stats() else {
+        return tables;
+    };
+    let mut kept = Vec::new();
+    for chunk in tables.chunks(TABLES_PER_QUERY) {
+        match stats.known_empty(chunk) {
+            Ok(Some(empty)) => kept.extend(
+                chunk
+                    .iter()
+                    .zip(empty)
+                    .filter(|(_, empty)| !empty)
+                    .map(|(table, _)| table.clone()),
+            ),
+            Ok(None) => kept.extend_from_slice(chunk),
+            Err(e) => {
+                debug!(error = %e, "could not tell which tables are empty; counting them");
+                kept.extend_from_slice(chunk);
+            }
+        }
+    }
+    kept
 }
 
 /// The rows of each of `tables` (up to [`ROWS_COUNTED`] + 1), in one query; `None` when it fails.
