@@ -154,7 +154,13 @@ fn start_checked_copy(
     }
     let interrupt = source.get_interrupt_handle();
     let checker = spawn("backup-check", move || {
+        let checking = std::time::Instant::now();
         let checked = quick_check(&source);
+        debug!(
+            took_ms = checking.elapsed().as_millis() as u64,
+            ok = checked.is_ok(),
+            "backup's quick_check done"
+        );
         let _ = source.execute_batch("COMMIT");
         checked
     })?;
@@ -164,10 +170,12 @@ fn start_checked_copy(
         let _ = reader.execute_batch("COMMIT");
         drop(reader);
         let out = copied?;
+        let syncing = std::time::Instant::now();
         out.sync_all()
             .map_err(|e| crate::backup::io_error("syncing", &partial, e))?;
         drop(out);
-        info!(path = %partial.display(), "backup copy written: copied, compared and synced");
+        let sync_ms = syncing.elapsed().as_millis() as u64;
+        info!(path = %partial.display(), sync_ms, "backup copy written: copied, compared and synced");
         check_copy_shape(&partial, snapshot)
     });
     match copier {

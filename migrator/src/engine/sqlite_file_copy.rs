@@ -57,6 +57,7 @@ pub(super) fn copy_database_file(
         .write(true)
         .open(partial)
         .map_err(|e| io_error("opening", partial, e))?;
+    let started = std::time::Instant::now();
     let copied = if in_kernel(&file, conn, db_path, &out, bytes) {
         Copied::InKernel
     } else {
@@ -67,8 +68,13 @@ pub(super) fn copy_database_file(
         buffered_copy(&mut file, &mut out, bytes, partial)?;
         Copied::Buffered
     };
+    let copy_ms = started.elapsed().as_millis() as u64;
     compare(&mut file, &mut out, bytes, partial)?;
-    debug!(?copied, bytes, "database file copied and compared");
+    let compare_ms = started.elapsed().as_millis() as u64 - copy_ms;
+    debug!(
+        ?copied,
+        bytes, copy_ms, compare_ms, "database file copied and compared"
+    );
     Ok((out, copied))
 }
 
