@@ -286,8 +286,8 @@ impl Stats for Postgres<'_> {
     }
 
     /// An ordinary table without children whose heap has no page holds no row, and neither does a name
-    /// that is no relation (nothing to drop); the size is the file's (`pg_relation_size`: no read of the
-    /// table, no lock on it). A partitioned table (its rows are in the partitions), a parent of inherited
+    /// that is no relation (nothing to drop); the size is the file's (`pg_relation_size`: no page of the
+    /// table is read; it takes the lock a read takes). A partitioned table (its rows are in the partitions), a parent of inherited
     /// tables, anything else, and a table that has pages (rows, or dead ones) are counted.
     fn known_empty(&mut self, tables: &[String]) -> Result<Option<Vec<bool>>, Error> {
         #[derive(QueryableByName)]
