@@ -472,9 +472,16 @@ fn child(
         .env(WORKER_URL, db.url())
         .env(WORKER_DIR, ws.migrations())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Its stderr (a panic's message) is kept for the failure message; read aside so it never blocks.
+    let mut stderr = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
     let stdout = BufReader::new(child.stdout.take().unwrap());
     let mut started = false;
     for line in stdout.lines() {
@@ -505,7 +512,8 @@ fn child(
     if !started {
         timeline.push(spawned, now_us(), Kind::Startup);
     }
-    assert!(status.success(), "the worker failed: {status}");
+    let stderr = stderr.join().unwrap_or_default();
+    assert!(status.success(), "the worker failed: {status}\n{stderr}");
     None
 }
 
