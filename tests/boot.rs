@@ -540,13 +540,121 @@ fn without_rehearsal() -> migrator::Config {
     }
 }
 
-/// The boot's backup runs beside its in-place rehearsal (the state it copies is fixed by its read
-/// transactions), and the run's commit waits for it: a backup that fails keeps the run from committing,
-/// even when the migration itself would leave a database that passes every check, and it leaves no file.
-/// Here the backup's check of the state before the run fails (a NULL in a column the schema says is NOT
-/// NULL) and the pending migration is the one that fixes the row.
+/// The `.partial` files under a workspace's backup directory: a backup still being made.
+fn partial_backups(backups: &std::path::Path) -> i64 {
+    let Ok(dirs) = std::fs::read_dir(backups) else {
+        return 0;
+    };
+    let mut n = 0;
+    for dir in dirs.flatten() {
+        for file in std::fs::read_dir(dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            n += i64::from(file.file_name().to_string_lossy().ends_with(".partial"));
+        }
+    }
+    n
+}
+
+/// Without a rehearsal, a SQLite boot applies while its backup is made (the run commits once, and no
+/// other connection sees it before): the migration itself sees the backup's partial file, which gets its
+/// final name only once the copy is durable and checked, before the commit. The backup is the state
+/// before the run. The in-place rehearsal does the same; a run with a `no-transaction` migration, which
+/// commits before its end, takes the backup first.
+#[test]
+fn a_sqlite_run_that_commits_once_applies_beside_its_backup() {
+    use rusqlite::functions::FunctionFlags;
+    for (config, no_transaction_after, beside) in [
+        (without_rehearsal(), false, 1),
+        (Config::default(), false, 1),
+        (without_rehearsal(), true, 0),
+    ] {
+        let ws = Workspace::new();
+        ws.add(
+            20240101000000,
+            None,
+            "contacts",
+            "CREATE TABLE contacts (id INTEGER PRIMARY KEY, email TEXT);",
+            Some("DROP TABLE contacts;"),
+        );
+        boot(&ws).unwrap();
+        ws.add(
+            20240102000000,
+            None,
+            "seen",
+            "CREATE TABLE seen AS SELECT partial_backups() AS n;",
+            Some("DROP TABLE seen;"),
+        );
+        if no_transaction_after {
+            ws.write(
+                "20240103000000_compact.sql",
+                "-- migrator:no-transaction\n-- ============ UP MIGRATION ============\nVACUUM;\n-- ============ DOWN MIGRATION ============\nSELECT 1;\n",
+            );
+        }
+        let conn = ws.open();
+        let backups = ws.path().join("app.db.backups");
+        let dir = backups.clone();
+        conn.create_scalar_function(
+            "partial_backups",
+            0,
+            FunctionFlags::SQLITE_UTF8,
+            move |_| Ok(partial_backups(&dir)),
+        )
+        .unwrap();
+        let set = ws.set();
+        let report = Migrator::new(&set)
+            .with_config(config)
+            .boot(&mut Sqlite::new(&conn))
+            .unwrap();
+        assert_eq!(report.applied_versions()[0], 20240102000000);
+        let seen: i64 = conn
+            .query_row("SELECT n FROM seen", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            seen, beside,
+            "backups still being made while the migration ran (no-transaction after it: {no_transaction_after})"
+        );
+        assert_eq!(
+            partial_backups(&backups),
+            0,
+            "the backup has its final name"
+        );
+        let backup = report.backup.expect("a backup");
+        let copy = rusqlite::Connection::open(&backup).unwrap();
+        let tables: Vec<String> = copy
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            tables.contains(&"contacts".to_string()) && !tables.contains(&"seen".to_string()),
+            "the backup is the state before the run: {tables:?}"
+        );
+    }
+}
+
+/// The boot's backup runs beside its in-place rehearsal, or beside the apply when there is no rehearsal
+/// (on SQLite the state it copies is fixed by its read transactions, and the run commits once), and the
+/// run's commit waits for it: a backup that fails keeps the run from committing, even when the migration
+/// itself would leave a database that passes every check, and it leaves no file. Here the backup's check
+/// of the state before the run fails (a NULL in a column the schema says is NOT NULL) and the pending
+/// migration is the one that fixes the row.
 #[test]
 fn a_backup_that_fails_beside_the_run_keeps_the_run_from_committing() {
+    backup_fails_beside_the_run(migrator::Config::default());
+}
+
+/// The same without a rehearsal: the backup runs beside the apply itself.
+#[test]
+fn a_backup_that_fails_beside_the_apply_keeps_it_from_committing() {
+    backup_fails_beside_the_run(without_rehearsal());
+}
+
+fn backup_fails_beside_the_run(config: migrator::Config) {
     let ws = Workspace::new();
     ws.add(
         20240101000000,
@@ -576,7 +684,7 @@ fn a_backup_that_fails_beside_the_run_keeps_the_run_from_committing() {
         "UPDATE contacts SET email = 'unknown@example.com' WHERE id = 1;",
         Some("SELECT 1;"),
     );
-    let err = boot(&ws).unwrap_err();
+    let err = Db::sqlite(&ws).boot_with(&ws.set(), config).unwrap_err();
     assert!(matches!(err, Error::Backup(_)), "{err:?}");
     assert!(err.to_string().contains("quick_check"), "{err}");
     let email: Option<String> = conn

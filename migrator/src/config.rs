@@ -24,7 +24,9 @@ pub struct Config {
     /// `-- Reviewed-by: name` header. Empty: no review needed.
     pub require_review: Vec<String>,
     /// The spec's `require_backup`: take a backup before a boot applies anything (on by default). A boot
-    /// that cannot make one refuses to apply.
+    /// that cannot make one refuses to apply. Where the run commits once, unseen before its commit
+    /// (SQLite, no `no-transaction` migration, no backfill), the backup is made beside the run, from the
+    /// state before it, and the commit waits for it; a backup that fails rolls the run back.
     pub require_backup: bool,
     /// Where backups go; `None`: beside the database (SQLite: `<file>.backups/`, PostgreSQL:
     /// `migrator-backups/` in the working directory).
@@ -104,7 +106,9 @@ impl HealthCheck {
     }
 }
 
-/// What a failed health check after applying does.
+/// What a failed health check after applying does. When the checks ran in the run's own transaction,
+/// before its commit (a SQLite boot without a rehearsal: see [`Config::require_backup`]), `RollBack` and
+/// `Restore` both roll that transaction back instead: nothing of the boot stays and no DOWN runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnHealthFailure {
     /// Roll the migrations of this boot back through their DOWNs, newest first (the default).

@@ -276,6 +276,11 @@ impl Db {
         matches!(self, Db::Postgres(_))
     }
 
+    /// `true` for SQLite.
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, Db::Sqlite(_))
+    }
+
     /// Runs `f` with a backend over a new connection.
     pub fn with_backend<R>(&self, f: impl FnOnce(&mut dyn migrator::Engine) -> R) -> R {
         match self {

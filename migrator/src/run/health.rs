@@ -16,11 +16,26 @@ impl Migrator<'_> {
         engine: &mut dyn Engine,
         report: &mut Report,
     ) -> Result<(), Error> {
-        let applied = report.applied_versions();
-        if applied.is_empty() {
+        if report.applied_versions().is_empty() {
             return Ok(());
         }
         let problems = self.health_problems(engine)?;
+        self.health_verdict(engine, report, problems, true)
+    }
+
+    /// What follows health checks that found `problems` (none: they passed) after a boot applied
+    /// something: recorded in `report` and the log, and on failure the configured reaction, returned as
+    /// [`Error::HealthCheck`]. `committed` is `false` when the checks ran in the run's transaction and it
+    /// was rolled back on these problems instead of committing: nothing of the boot stays, so there is
+    /// nothing to react to.
+    pub(crate) fn health_verdict(
+        &self,
+        engine: &mut dyn Engine,
+        report: &mut Report,
+        problems: Vec<String>,
+        committed: bool,
+    ) -> Result<(), Error> {
+        let applied = report.applied_versions();
         self.record_health_checks(engine, report);
         if problems.is_empty() {
             info!(checks = report.health_checks.len(), "health checks passed");
@@ -32,7 +47,11 @@ impl Migrator<'_> {
         for version in &applied {
             let _ = history.log(engine, *version, "health_failed", Some(&detail));
         }
-        let outcome = self.react_to_bad_health(engine, report, &applied);
+        let outcome = if committed {
+            self.react_to_bad_health(engine, report, &applied)
+        } else {
+            Ok("The run's transaction was rolled back before it committed: nothing of this boot stays, the database is as before it; fix the migrations (or the health check) and boot again.".to_string())
+        };
         let action = match &outcome {
             Ok(action) => action.clone(),
             Err(e) => format!(

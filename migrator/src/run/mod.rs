@@ -223,13 +223,15 @@ impl<'s> Migrator<'s> {
         let in_place = self.config.require_test_run
             && !plan.pending.is_empty()
             && self.can_rehearse_in_place(&mut session, &plan.pending)?;
+        // Without a rehearsal on a copy (which starts from the backup), a run that commits once, unseen
+        // before its commit, can apply while the backup is made: the commit waits for the backup.
+        let backup_beside = in_place
+            || (!self.config.require_test_run && session.commits_once_unseen(&plan.pending));
         let mut backup_under_way = None;
         if let Some(first) = plan.pending.first() {
             if self.config.require_backup {
                 let backup = self.start_backup(session.engine, &first.version.to_string())?;
-                if in_place {
-                    // The in-place rehearsal applies inside the run's transaction, which commits only at
-                    // its end: the backup finishes meanwhile, and the commit waits for it.
+                if backup_beside {
                     backup_under_way = Some(backup);
                 } else {
                     report.backup = Some(self.finish_backup(backup)?);
@@ -248,6 +250,12 @@ impl<'s> Migrator<'s> {
             self.apply_in_place(session, &plan.pending, backup_under_way, &mut report)?;
             // The health checks ran in the run's transaction, on the state it committed.
             self.record_health_checks(engine, &mut report);
+        } else if let Some(backup) = backup_under_way {
+            let (problems, committed) =
+                self.apply_beside_backup(session, &plan.pending, backup, &mut report)?;
+            if !report.applied_versions().is_empty() {
+                self.health_verdict(engine, &mut report, problems, committed)?;
+            }
         } else {
             // A failure keeps what came before it (and its own failure record): the run commits either way.
             let applied = self.apply_all(&mut session, &plan.pending, Direction::Up, &mut report);
@@ -300,6 +308,56 @@ impl<'s> Migrator<'s> {
         }
         report.rehearsal = Some(rehearsal);
         session.end(true)
+    }
+
+    /// The boot's apply when the run commits once, unseen by other connections, and no rehearsal on a copy
+    /// needs the backup first ([`Session::commits_once_unseen`]): the migrations, then the health checks,
+    /// run in the run's transaction while the backup is made, and the commit waits for the backup. A
+    /// backup that fails rolls the whole run back. A migration that fails keeps what came before it, as
+    /// always. Returns the health problems found (none when nothing was applied) and whether the run
+    /// committed: on problems it is rolled back, so that nothing of it stays, unless `on_health_failure`
+    /// is `Stop`.
+    fn apply_beside_backup(
+        &self,
+        mut session: Session<'_>,
+        pending: &[&Migration],
+        backup: BackupUnderWay,
+        report: &mut Report,
+    ) -> Result<(Vec<String>, bool), Error> {
+        let applied = self.apply_all(&mut session, pending, Direction::Up, report);
+        let checked = match applied {
+            Ok(()) if !report.applied_versions().is_empty() => self.health_problems(session.engine),
+            _ => Ok(Vec::new()),
+        };
+        match self.finish_backup(backup) {
+            Ok(path) => report.backup = Some(path),
+            Err(e) => {
+                // No good backup of the state before the run: none of it stays.
+                if let Err(a) = applied {
+                    warn!(error = %a, "a migration failed too");
+                }
+                session.end(false)?;
+                return Err(e);
+            }
+        }
+        let problems = match checked {
+            Ok(problems) => problems,
+            Err(e) => {
+                session.end(false)?;
+                return Err(e);
+            }
+        };
+        let commit =
+            problems.is_empty() || self.config.on_health_failure == crate::OnHealthFailure::Stop;
+        if !commit {
+            warn!(
+                problems = problems.len(),
+                "health checks failed in the run's transaction: rolling it back"
+            );
+        }
+        session.end(commit)?;
+        applied?;
+        Ok((problems, commit))
     }
 
     /// Refuses before anything runs when the policy asks for something this engine cannot do.

@@ -263,13 +263,10 @@ impl<'s> Migrator<'s> {
         session: &mut Session<'_>,
         pending: &[&Migration],
     ) -> Result<bool, Error> {
-        if !pending
-            .iter()
-            .all(|m| !m.no_transaction && m.backfill.is_none())
-        {
+        if !super::session::all_in_a_transaction(pending) {
             return Ok(false);
         }
-        if session.engine.scratch().is_some_and(|s| s.run_is_a_copy()) && session.can_undo() {
+        if session.commits_once_unseen(pending) {
             return Ok(true);
         }
         session.open_fresh_run()

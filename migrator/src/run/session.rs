@@ -180,6 +180,16 @@ impl<'e> Session<'e> {
             || self.engine.dialect().atomicity == Atomicity::RunTransaction
     }
 
+    /// `true` when every one of `pending` runs inside the run's transaction (no `no-transaction`
+    /// migration, no backfill) and that transaction is seen by no other connection before it commits, at
+    /// the end of the run (the engine says so: SQLite). Whatever reads the committed state meanwhile (a
+    /// backup) reads the state before the run.
+    pub(crate) fn commits_once_unseen(&mut self, pending: &[&Migration]) -> bool {
+        all_in_a_transaction(pending)
+            && self.can_undo()
+            && self.engine.scratch().is_some_and(|s| s.run_is_a_copy())
+    }
+
     /// Decides now, before the first migration, whether an UP run is one transaction (a
     /// `MigrationTransaction` engine on a fresh database: see [`Session::apply`]) and opens it if so;
     /// `true` when the run is one transaction nobody else sees before it commits.
@@ -806,6 +816,14 @@ impl Drop for Session<'_> {
             warn!(error = %e, "ending an abandoned run");
         }
     }
+}
+
+/// `true` when none of `migrations` runs outside a transaction (`no-transaction`) or in batches of its
+/// own (a backfill): a run of them can be one transaction.
+pub(crate) fn all_in_a_transaction(migrations: &[&Migration]) -> bool {
+    migrations
+        .iter()
+        .all(|m| !m.no_transaction && m.backfill.is_none())
 }
 
 fn failure(index: Option<usize>, error: DbError) -> StepFailure {
