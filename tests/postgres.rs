@@ -937,3 +937,60 @@ INSERT INTO kept_rows VALUES (1), (2), (3);",
     }
     assert_eq!(db.fingerprint(), before, "nothing ran");
 }
+
+/// A migration that cannot get its locks on history's own table (another session holds it in SHARE mode:
+/// a report, a hand-run `LOCK TABLE`) fails after its retries, and the record of that failure, written
+/// after the migration's transaction is gone, waits no longer than the lock timeout either: the boot
+/// returns the error in time instead of waiting as long as the holder does (here up to 20 s).
+#[test]
+fn recording_a_failure_waits_no_longer_than_the_lock_timeout() {
+    let Some((ws, db)) = pg() else { return };
+    let config = || Config {
+        lock_timeout: Duration::from_millis(100),
+        lock_retries: 1,
+        require_backup: false,
+        require_test_run: false,
+        ..Config::default()
+    };
+    ws.add(
+        20240101000000,
+        Some(9),
+        "first",
+        "CREATE TABLE first_table (id INTEGER PRIMARY KEY);",
+        None,
+    );
+    db.boot_with(&ws.set(), config()).unwrap();
+    ws.add(
+        20240102000000,
+        Some(9),
+        "second",
+        "CREATE TABLE second_table (id INTEGER PRIMARY KEY);",
+        None,
+    );
+    let mut holder = connect(&db);
+    holder
+        .batch_execute("SET application_name = 'history_report'; BEGIN; LOCK TABLE schema_migrations IN SHARE MODE;")
+        .unwrap();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let holding = std::thread::spawn(move || {
+        let _ = released.recv_timeout(Duration::from_secs(20));
+        holder.batch_execute("COMMIT").unwrap();
+    });
+    let started = Instant::now();
+    let err = db.boot_with(&ws.set(), config()).unwrap_err();
+    let took = started.elapsed();
+    let _ = release.send(());
+    holding.join().unwrap();
+    assert!(err.to_string().contains("lock timeout"), "{err}");
+    assert!(
+        took < Duration::from_secs(10),
+        "the boot returned after {took:?}, waiting for the holder"
+    );
+    // Once the holder is gone, the migration applies.
+    assert_eq!(
+        db.boot_with(&ws.set(), config())
+            .unwrap()
+            .applied_versions(),
+        [20240102000000]
+    );
+}

@@ -269,10 +269,7 @@ impl<'e> Session<'e> {
             }
             Err(StepError::Failed(failure)) => {
                 warn!(version = m.version, message = %failure.error.message, "migration failed");
-                if let Err(e) =
-                    self.history
-                        .fail(self.engine, m, direction, &failure.error.to_string())
-                {
+                if let Err(e) = self.record_failure(m, direction, &failure.error.to_string()) {
                     warn!(error = %e, "could not record the failure");
                 }
                 Err(StepError::Failed(failure))
@@ -285,6 +282,32 @@ impl<'e> Session<'e> {
             }
             Err(other) => Err(other),
         }
+    }
+
+    /// Records a failed migration in history and the log, under the run's timeouts: the migration's
+    /// transaction is gone, and without them a session holding history's table (a report, a hand-run
+    /// `LOCK TABLE`, perhaps the very lock the migration timed out on) would hold the boot as long as it
+    /// runs.
+    fn record_failure(
+        &mut self,
+        m: &Migration,
+        direction: Direction,
+        message: &str,
+    ) -> Result<(), Error> {
+        let restore = self
+            .engine
+            .session_timeouts(self.lock_timeout, self.statement_timeout)
+            .map_err(|e| Error::Database {
+                context: "setting the session's timeouts to record a failure".into(),
+                source: e,
+            })?;
+        let recorded = self.history.fail(self.engine, m, direction, message);
+        if !restore.is_empty() {
+            if let Err(e) = self.engine.execute(&restore) {
+                warn!(error = %e, "restoring the session's timeouts failed");
+            }
+        }
+        recorded
     }
 
     /// At the first transactional migration of a `MigrationTransaction` run: an UP run on a fresh
