@@ -13,7 +13,7 @@ use migrator::render::thousands;
 use migrator::{Config, Error, Migrator, Outcome};
 use migrator_tests::items::{self, config, Probe, BACKFILL_UP};
 use migrator_tests::timeline::{now_us, Kind, Timeline};
-use migrator_tests::{all_engines, Db, Workspace};
+use migrator_tests::{all_engines, Db, OtherSession, Workspace};
 
 use items::{three_migrations, AFTER, BACKFILL, FIRST as TABLE};
 
@@ -334,6 +334,88 @@ fn the_row_limit_points_to_the_backfill_form_and_lets_it_pass(ws: &Workspace, db
     let (_, updated) = items::expected(3000);
     assert_eq!(report.backfills[0].rows, updated);
     assert!(updated > 1000);
+}
+
+/// An application transaction that holds a row of the first batch and then asks for a row the batch
+/// already holds: the server breaks the deadlock by ending one of the two. Here it ends the batch
+/// (PostgreSQL: the batch waited first and the application's session was given a long
+/// `deadlock_timeout`, so the batch's check finds the cycle; MariaDB: the lighter transaction, and the
+/// application's has updated a few thousand rows of another table). The batch is rolled back and
+/// retried, not failed: the application's transaction goes on, and the backfill completes with every
+/// row updated exactly once and nothing logged as failed.
+mod a_batch_ended_to_break_a_deadlock_is_retried {
+    use super::*;
+
+    #[test]
+    fn postgres() {
+        let ws = Workspace::new();
+        let Some(db) = Db::postgres() else { return };
+        run(&ws, &db, "SELECT count(*) FROM pg_locks WHERE NOT granted");
+    }
+
+    #[test]
+    fn mysql() {
+        let ws = Workspace::new();
+        let Some(db) = Db::mysql() else { return };
+        run(
+            &ws,
+            &db,
+            "SELECT count(*) FROM information_schema.PROCESSLIST WHERE info LIKE 'UPDATE items SET n = n + 1%' AND time_ms > 200",
+        );
+    }
+
+    fn run(ws: &Workspace, db: &Db, lock_waits: &str) {
+        three_migrations(ws, db, 4000, "batch=500");
+        db.exec("CREATE TABLE ballast (id INTEGER PRIMARY KEY, x INTEGER NOT NULL)");
+        db.exec("INSERT INTO ballast (id, x) SELECT id, 0 FROM items");
+        let held = key_at(400);
+        let app = OtherSession::open(db);
+        if db.is_postgres() {
+            app.run("SET deadlock_timeout = '60s'").unwrap();
+        }
+        app.run("BEGIN").unwrap();
+        app.run("UPDATE ballast SET x = x + 1").unwrap();
+        app.run(&format!(
+            "UPDATE items SET touched = touched + 1 WHERE id = {held}"
+        ))
+        .unwrap();
+        let set = ws.set();
+        std::thread::scope(|s| {
+            let boot = s.spawn(|| db.boot_with(&set, config(BackfillMode::Inline)));
+            let started = Instant::now();
+            while db.count(lock_waits) == 0 {
+                assert!(
+                    started.elapsed() < Duration::from_secs(30),
+                    "the batch never waited for the held row: {:?}",
+                    db.rows(if db.is_postgres() {
+                        "SELECT state, wait_event, query FROM pg_stat_activity"
+                    } else {
+                        "SELECT trx_state, trx_query, trx_rows_modified FROM information_schema.INNODB_TRX"
+                    })
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            // The batch holds row 1 and waits for `held`; this waits for row 1: a deadlock.
+            let asked = app.run("UPDATE items SET touched = touched + 1 WHERE id = 1");
+            assert!(
+                asked.is_ok(),
+                "the application's transaction was ended instead of the batch: {asked:?}"
+            );
+            app.run("COMMIT").unwrap();
+            let report = boot.join().unwrap().unwrap();
+            assert_eq!(report.backfills.len(), 1, "{report:?}");
+        });
+        let (_, updated) = items::expected(4000);
+        assert_eq!(items::counters(db), (updated as i64, 0, 0));
+        assert_eq!(
+            db.count(&format!(
+                "SELECT count(*) FROM items WHERE touched = 1 AND id IN (1, {held})"
+            )),
+            2
+        );
+        assert_eq!(log_actions(db, BACKFILL), ["backfill_started", "applied"]);
+        assert_eq!(db.history().last(), Some(&(AFTER, "applied".to_string())));
+    }
 }
 
 all_engines!(

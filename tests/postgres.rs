@@ -994,3 +994,55 @@ fn recording_a_failure_waits_no_longer_than_the_lock_timeout() {
         [20240102000000]
     );
 }
+
+/// A migration and an application transaction that lock two tables in opposite orders: PostgreSQL breaks
+/// the deadlock by ending the migration's transaction (it waited first; the application's session has a
+/// long `deadlock_timeout`), and the migration is rolled back and retried like a lock timeout, not
+/// failed: the application goes on, and the migration applies once the application commits.
+#[test]
+fn a_migration_ended_to_break_a_deadlock_is_retried() {
+    let Some((ws, db)) = pg() else { return };
+    db.exec("CREATE TABLE orders (id INTEGER PRIMARY KEY); CREATE TABLE invoices (id INTEGER PRIMARY KEY)");
+    ws.add(
+        20240101000000,
+        Some(9),
+        "notes",
+        "ALTER TABLE orders ADD COLUMN note TEXT;\nALTER TABLE invoices ADD COLUMN note TEXT;",
+        None,
+    );
+    let app = migrator_tests::OtherSession::open(&db);
+    app.run("SET deadlock_timeout = '60s'").unwrap();
+    app.run("BEGIN").unwrap();
+    app.run("INSERT INTO invoices (id) VALUES (1)").unwrap();
+    let config = Config {
+        require_backup: false,
+        require_test_run: false,
+        ..Config::default()
+    };
+    let set = ws.set();
+    std::thread::scope(|s| {
+        let boot = s.spawn(|| db.boot_with(&set, config.clone()));
+        let started = Instant::now();
+        // The migration holds orders and waits for invoices.
+        while db.count("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE NOT l.granted AND c.relname = 'invoices'") == 0 {
+            assert!(started.elapsed() < Duration::from_secs(30), "the migration never waited");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let asked = app.run("SELECT count(*) FROM orders");
+        assert!(
+            asked.is_ok(),
+            "the application's transaction was ended instead of the migration: {asked:?}"
+        );
+        app.run("COMMIT").unwrap();
+        let report = boot.join().unwrap().unwrap();
+        assert_eq!(report.applied_versions(), [20240101000000]);
+    });
+    assert_eq!(
+        db.count("SELECT count(*) FROM information_schema.columns WHERE column_name = 'note'"),
+        2
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM schema_migrations_log WHERE action = 'up_failed'"),
+        0
+    );
+}

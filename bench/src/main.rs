@@ -642,27 +642,34 @@ fn sqlite(size: &Size) {
     }
     check_rows("SQLite", n, ours, diesel, refinery, floor, "open");
 
-    // (c) roll everything back (refinery has no DOWN migrations).
+    // (c) roll everything back (refinery has no DOWN migrations), each rep on a copy of the applied
+    // database made right before the run (not timed), the tools taking turns at going first.
     let (mut ours, mut diesel) = (Vec::new(), Vec::new());
-    for _ in 0..size.apply_reps {
-        let (a, b) = (scratch.file(), scratch.file());
-        std::fs::copy(&ours_db, &a).expect("copy");
-        std::fs::copy(&diesel_db, &b).expect("copy");
-        let t = Instant::now();
-        let conn = rusqlite::Connection::open(&a).expect("open");
-        let report = Migrator::new(size.ours)
-            .with_config(like_the_peers())
-            .rollback_to(&mut Sqlite::new(&conn), 0, RollbackOptions::default())
-            .expect("rollback");
-        assert_eq!(report.steps.len(), n);
-        drop(conn);
-        ours.push(t.elapsed());
-        let t = Instant::now();
-        let mut conn = SqliteConnection::establish(&b.to_string_lossy()).expect("open");
-        conn.revert_all_migrations((size.diesel)())
-            .expect("rollback");
-        drop(conn);
-        diesel.push(t.elapsed());
+    for rep in 0..size.apply_reps {
+        for tool in [rep % 2, 1 - rep % 2] {
+            let copy = scratch.file();
+            if tool == 0 {
+                std::fs::copy(&ours_db, &copy).expect("copy");
+                let t = Instant::now();
+                let conn = rusqlite::Connection::open(&copy).expect("open");
+                let report = Migrator::new(size.ours)
+                    .with_config(like_the_peers())
+                    .rollback_to(&mut Sqlite::new(&conn), 0, RollbackOptions::default())
+                    .expect("rollback");
+                assert_eq!(report.steps.len(), n);
+                drop(conn);
+                ours.push(t.elapsed());
+            } else {
+                std::fs::copy(&diesel_db, &copy).expect("copy");
+                let t = Instant::now();
+                let mut conn =
+                    SqliteConnection::establish(&copy.to_string_lossy()).expect("open");
+                conn.revert_all_migrations((size.diesel)())
+                    .expect("rollback");
+                drop(conn);
+                diesel.push(t.elapsed());
+            }
+        }
     }
     rollback_row("SQLite", n, ours, diesel);
 }

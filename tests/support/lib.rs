@@ -550,3 +550,41 @@ macro_rules! sqlite_and_postgres {
 
 /// [`both_engines!`] by the name it deserves now: every engine.
 pub use both_engines as all_engines;
+
+/// Another session on a server database (an application's, holding locks while a test runs migrator): a
+/// connection of its own on a thread of its own, running one statement at a time when asked.
+pub struct OtherSession {
+    ask: std::sync::mpsc::Sender<String>,
+    answer: std::sync::mpsc::Receiver<Result<(), String>>,
+}
+
+impl OtherSession {
+    /// Connects to `db` (PostgreSQL or MariaDB).
+    pub fn open(db: &Db) -> OtherSession {
+        let (ask, asked) = std::sync::mpsc::channel::<String>();
+        let (answer, answers) = std::sync::mpsc::channel();
+        let url = db.url();
+        std::thread::spawn(move || {
+            let mut database =
+                migrator::connect::Database::open(&url, migrator::connect::Create::No)
+                    .expect("the other session's connection");
+            database.with_engine(|engine| {
+                for sql in asked {
+                    let _ = answer.send(engine.execute(&sql).map_err(|e| e.to_string()));
+                }
+            });
+        });
+        OtherSession {
+            ask,
+            answer: answers,
+        }
+    }
+
+    /// Runs `sql` and waits for it: the database's error as text.
+    pub fn run(&self, sql: &str) -> Result<(), String> {
+        self.ask
+            .send(sql.to_string())
+            .expect("the session's thread");
+        self.answer.recv().expect("the session's answer")
+    }
+}

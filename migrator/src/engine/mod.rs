@@ -217,6 +217,9 @@ pub enum DbErrorKind {
     LockTimeout,
     /// SQLite's database is busy or locked.
     Busy,
+    /// The database broke a deadlock by ending this transaction (PostgreSQL 40P01, MySQL 1213): the
+    /// transaction was rolled back whole, and running it again is safe; retried like a lock timeout.
+    Deadlock,
     /// A unique key was violated.
     UniqueViolation,
     /// A table or column does not exist (yet).

@@ -151,6 +151,9 @@ pub(super) fn db_error(e: DieselError) -> DbError {
         DbErrorKind::Other if message.contains("Lock wait timeout exceeded") => {
             DbErrorKind::LockTimeout
         }
+        DbErrorKind::Other if message.contains("Deadlock found when trying to get lock") => {
+            DbErrorKind::Deadlock
+        }
         DbErrorKind::Other
             if message.contains("doesn't exist") || message.contains("Unknown column") =>
         {

@@ -316,6 +316,7 @@ pub(super) fn db_error(e: DieselError) -> DbError {
                     DbErrorKind::ConnectionLost
                 }
                 _ if is_lock_timeout(&message) => DbErrorKind::LockTimeout,
+                _ if message.starts_with("deadlock detected") => DbErrorKind::Deadlock,
                 _ if message.contains("does not exist") => DbErrorKind::MissingObject,
                 _ => DbErrorKind::Other,
             };

@@ -560,7 +560,10 @@ impl<'e> Session<'e> {
         loop {
             match self.transaction_attempt(m, direction)? {
                 Ok(()) => return Ok(started.elapsed()),
-                Err(e) if e.kind == DbErrorKind::LockTimeout && attempt < self.lock_retries => {
+                Err(e)
+                    if matches!(e.kind, DbErrorKind::LockTimeout | DbErrorKind::Deadlock)
+                        && attempt < self.lock_retries =>
+                {
                     let backoff = FIRST_BACKOFF
                         .saturating_mul(1u32 << attempt.min(16))
                         .min(MAX_BACKOFF)
@@ -574,7 +577,8 @@ impl<'e> Session<'e> {
                         retries = self.lock_retries,
                         backoff_ms = backoff.as_millis() as u64,
                         blockers = blockers.as_deref().unwrap_or("unknown"),
-                        "lock timeout; the migration was rolled back and will be retried"
+                        error = %e.message,
+                        "lock timeout or deadlock; the migration was rolled back and will be retried"
                     );
                     std::thread::sleep(backoff);
                     self.check_lock()?;
@@ -583,7 +587,13 @@ impl<'e> Session<'e> {
                     let index = self.find_failing_statement(statements(m, direction));
                     let tables: Vec<&str> = m.tables.iter().map(|t| t.as_ref()).collect();
                     let mut diagnosis = self.engine.diagnose(&e, &tables);
-                    if e.kind == DbErrorKind::LockTimeout {
+                    if e.kind == DbErrorKind::Deadlock {
+                        diagnosis = Some(format!(
+                            "the server ended the migration's transaction to break a deadlock, {} time(s) with backoff; {}. What to do: find the transactions that lock the same tables in another order (the server's log names them), or migrate at a quieter time",
+                            attempt + 1,
+                            diagnosis.unwrap_or_else(|| "no other session holds a lock on the migration's tables now".to_string())
+                        ));
+                    } else if e.kind == DbErrorKind::LockTimeout {
                         diagnosis = Some(format!(
                             "lock_timeout {} ms, {} attempt(s) with backoff; {}. What to do: find the long transaction holding the lock and end it, or migrate at a quieter time",
                             self.lock_timeout.as_millis(),
