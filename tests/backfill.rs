@@ -382,19 +382,7 @@ mod a_batch_ended_to_break_a_deadlock_is_retried {
         let set = ws.set();
         std::thread::scope(|s| {
             let boot = s.spawn(|| db.boot_with(&set, config(BackfillMode::Inline)));
-            let started = Instant::now();
-            while db.count(lock_waits) == 0 {
-                assert!(
-                    started.elapsed() < Duration::from_secs(30),
-                    "the batch never waited for the held row: {:?}",
-                    db.rows(if db.is_postgres() {
-                        "SELECT state, wait_event, query FROM pg_stat_activity"
-                    } else {
-                        "SELECT trx_state, trx_query, trx_rows_modified FROM information_schema.INNODB_TRX"
-                    })
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            OtherSession::wait_for(db, lock_waits, "the batch waiting for the held row");
             // The batch holds row 1 and waits for `held`; this waits for row 1: a deadlock.
             let asked = app.run("UPDATE items SET touched = touched + 1 WHERE id = 1");
             assert!(

@@ -1022,12 +1022,11 @@ fn a_migration_ended_to_break_a_deadlock_is_retried() {
     let set = ws.set();
     std::thread::scope(|s| {
         let boot = s.spawn(|| db.boot_with(&set, config.clone()));
-        let started = Instant::now();
-        // The migration holds orders and waits for invoices.
-        while db.count("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE NOT l.granted AND c.relname = 'invoices'") == 0 {
-            assert!(started.elapsed() < Duration::from_secs(30), "the migration never waited");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        migrator_tests::OtherSession::wait_for(
+            &db,
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE NOT l.granted AND c.relname = 'invoices'",
+            "the migration holding orders and waiting for invoices",
+        );
         let asked = app.run("SELECT count(*) FROM orders");
         assert!(
             asked.is_ok(),

@@ -580,6 +580,19 @@ impl OtherSession {
         }
     }
 
+    /// Polls `sql` (a count) on `db` every 20 ms until it is not 0; panics after 30 s, saying that `what`
+    /// never happened.
+    pub fn wait_for(db: &Db, sql: &str, what: &str) {
+        let started = std::time::Instant::now();
+        while db.count(sql) == 0 {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "{what} never happened"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Runs `sql` and waits for it: the database's error as text.
     pub fn run(&self, sql: &str) -> Result<(), String> {
         self.ask

@@ -294,20 +294,32 @@ impl<'e> Session<'e> {
         direction: Direction,
         message: &str,
     ) -> Result<(), Error> {
+        self.under_session_timeouts("to record a failure", |session| {
+            session.history.fail(session.engine, m, direction, message)
+        })
+    }
+
+    /// Runs `f` with the run's lock and statement timeouts set on the session (for what runs outside a
+    /// migration's transaction), then puts back the session's own; `why` ends the error's context.
+    fn under_session_timeouts<T, E: From<Error>>(
+        &mut self,
+        why: &str,
+        f: impl FnOnce(&mut Self) -> Result<T, E>,
+    ) -> Result<T, E> {
         let restore = self
             .engine
             .session_timeouts(self.lock_timeout, self.statement_timeout)
             .map_err(|e| Error::Database {
-                context: "setting the session's timeouts to record a failure".into(),
+                context: format!("setting the session's timeouts {why}"),
                 source: e,
             })?;
-        let recorded = self.history.fail(self.engine, m, direction, message);
+        let result = f(self);
         if !restore.is_empty() {
             if let Err(e) = self.engine.execute(&restore) {
                 warn!(error = %e, "restoring the session's timeouts failed");
             }
         }
-        recorded
+        result
     }
 
     /// At the first transactional migration of a `MigrationTransaction` run: an UP run on a fresh
@@ -779,20 +791,9 @@ impl<'e> Session<'e> {
         m: &Migration,
         direction: Direction,
     ) -> Result<Duration, StepError> {
-        let restore = self
-            .engine
-            .session_timeouts(self.lock_timeout, self.statement_timeout)
-            .map_err(|e| Error::Database {
-                context: "setting the session's timeouts for a no-transaction migration".into(),
-                source: e,
-            })?;
-        let result = self.claimed_in_autocommit(m, direction);
-        if !restore.is_empty() {
-            if let Err(e) = self.engine.execute(&restore) {
-                warn!(error = %e, "restoring the session's timeouts failed");
-            }
-        }
-        result
+        self.under_session_timeouts("for a no-transaction migration", |session| {
+            session.claimed_in_autocommit(m, direction)
+        })
     }
 
     fn claimed_in_autocommit(
