@@ -662,8 +662,7 @@ fn sqlite(size: &Size) {
             } else {
                 std::fs::copy(&diesel_db, &copy).expect("copy");
                 let t = Instant::now();
-                let mut conn =
-                    SqliteConnection::establish(&copy.to_string_lossy()).expect("open");
+                let mut conn = SqliteConnection::establish(&copy.to_string_lossy()).expect("open");
                 conn.revert_all_migrations((size.diesel)())
                     .expect("rollback");
                 drop(conn);
