@@ -406,6 +406,44 @@ mod a_batch_ended_to_break_a_deadlock_is_retried {
     }
 }
 
+/// A server whose transactions are REPEATABLE READ by default (`default_transaction_isolation`, set by
+/// some teams for their application): a batch that waited for a row an application transaction updated
+/// ends with a serialization failure when that transaction commits (PostgreSQL 40001: the row changed
+/// after the batch's snapshot). The batch is rolled back and retried with a new snapshot, not failed.
+#[test]
+fn on_repeatable_read_a_batch_that_lost_a_row_to_a_commit_is_retried() {
+    let ws = Workspace::new();
+    let Some(db) = Db::postgres() else { return };
+    three_migrations(&ws, &db, 4000, "batch=500");
+    db.exec("DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET default_transaction_isolation = %L', current_database(), 'repeatable read'); END $$");
+    let held = key_at(400);
+    let app = OtherSession::open(&db);
+    app.run("BEGIN").unwrap();
+    app.run(&format!(
+        "UPDATE items SET touched = touched + 1 WHERE id = {held}"
+    ))
+    .unwrap();
+    let set = ws.set();
+    std::thread::scope(|s| {
+        let boot = s.spawn(|| db.boot_with(&set, config(BackfillMode::Inline)));
+        OtherSession::wait_for(
+            &db,
+            "SELECT count(*) FROM pg_locks WHERE NOT granted",
+            "the batch waiting for the held row",
+        );
+        app.run("COMMIT").unwrap();
+        let report = boot.join().unwrap().unwrap();
+        assert_eq!(report.backfills.len(), 1, "{report:?}");
+    });
+    let (_, updated) = items::expected(4000);
+    assert_eq!(items::counters(&db), (updated as i64, 0, 0));
+    assert_eq!(
+        db.count(&format!("SELECT touched FROM items WHERE id = {held}")),
+        1
+    );
+    assert_eq!(log_actions(&db, BACKFILL), ["backfill_started", "applied"]);
+}
+
 all_engines!(
     inline_boot_runs_every_batch_then_what_follows,
     background_boot_starts_it_and_the_host_runs_it,

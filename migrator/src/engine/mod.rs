@@ -217,9 +217,11 @@ pub enum DbErrorKind {
     LockTimeout,
     /// SQLite's database is busy or locked.
     Busy,
-    /// The database broke a deadlock by ending this transaction (PostgreSQL 40P01, MySQL 1213): the
-    /// transaction was rolled back whole, and running it again is safe; retried like a lock timeout.
-    Deadlock,
+    /// The database ended this transaction to resolve a conflict with another one: a deadlock it broke
+    /// (PostgreSQL 40P01, MySQL 1213), or a row another transaction changed after this one's snapshot
+    /// under REPEATABLE READ or SERIALIZABLE (PostgreSQL 40001). The transaction was rolled back whole,
+    /// and running it again is safe: retried like a lock timeout.
+    Conflict,
     /// A unique key was violated.
     UniqueViolation,
     /// A table or column does not exist (yet).

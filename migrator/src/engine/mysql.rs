@@ -152,7 +152,7 @@ pub(super) fn db_error(e: DieselError) -> DbError {
             DbErrorKind::LockTimeout
         }
         DbErrorKind::Other if message.contains("Deadlock found when trying to get lock") => {
-            DbErrorKind::Deadlock
+            DbErrorKind::Conflict
         }
         DbErrorKind::Other
             if message.contains("doesn't exist") || message.contains("Unknown column") =>

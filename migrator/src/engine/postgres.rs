@@ -316,7 +316,7 @@ pub(super) fn db_error(e: DieselError) -> DbError {
                     DbErrorKind::ConnectionLost
                 }
                 _ if is_lock_timeout(&message) => DbErrorKind::LockTimeout,
-                _ if message.starts_with("deadlock detected") => DbErrorKind::Deadlock,
+                _ if is_conflict(&message) => DbErrorKind::Conflict,
                 _ if message.contains("does not exist") => DbErrorKind::MissingObject,
                 _ => DbErrorKind::Other,
             };
@@ -343,6 +343,12 @@ pub(super) fn db_error(e: DieselError) -> DbError {
             DbError::new(kind, message)
         }
     }
+}
+
+/// `true` for SQLSTATE 40P01 (deadlock_detected) and 40001 (serialization_failure), recognised by the
+/// server's English messages.
+fn is_conflict(message: &str) -> bool {
+    message.starts_with("deadlock detected") || message.starts_with("could not serialize access")
 }
 
 /// `true` for SQLSTATE 55P03 (lock_not_available), recognised by the server's English messages.
@@ -617,6 +623,18 @@ mod tests {
         assert!(is_lock_timeout("canceling statement due to lock timeout"));
         assert!(is_lock_timeout("could not obtain lock on relation \"t\""));
         assert!(!is_lock_timeout("relation \"t\" does not exist"));
+    }
+
+    #[test]
+    fn conflicts_are_recognised() {
+        assert!(is_conflict("deadlock detected"));
+        assert!(is_conflict(
+            "could not serialize access due to concurrent update"
+        ));
+        assert!(is_conflict(
+            "could not serialize access due to read/write dependencies among transactions"
+        ));
+        assert!(!is_conflict("canceling statement due to lock timeout"));
     }
 
     #[test]

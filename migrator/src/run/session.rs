@@ -573,7 +573,7 @@ impl<'e> Session<'e> {
             match self.transaction_attempt(m, direction)? {
                 Ok(()) => return Ok(started.elapsed()),
                 Err(e)
-                    if matches!(e.kind, DbErrorKind::LockTimeout | DbErrorKind::Deadlock)
+                    if matches!(e.kind, DbErrorKind::LockTimeout | DbErrorKind::Conflict)
                         && attempt < self.lock_retries =>
                 {
                     let backoff = FIRST_BACKOFF
@@ -590,7 +590,7 @@ impl<'e> Session<'e> {
                         backoff_ms = backoff.as_millis() as u64,
                         blockers = blockers.as_deref().unwrap_or("unknown"),
                         error = %e.message,
-                        "lock timeout or deadlock; the migration was rolled back and will be retried"
+                        "lock timeout or conflict (deadlock, serialization failure); the migration was rolled back and will be retried"
                     );
                     std::thread::sleep(backoff);
                     self.check_lock()?;
@@ -599,9 +599,9 @@ impl<'e> Session<'e> {
                     let index = self.find_failing_statement(statements(m, direction));
                     let tables: Vec<&str> = m.tables.iter().map(|t| t.as_ref()).collect();
                     let mut diagnosis = self.engine.diagnose(&e, &tables);
-                    if e.kind == DbErrorKind::Deadlock {
+                    if e.kind == DbErrorKind::Conflict {
                         diagnosis = Some(format!(
-                            "the server ended the migration's transaction to break a deadlock, {} time(s) with backoff; {}. What to do: find the transactions that lock the same tables in another order (the server's log names them), or migrate at a quieter time",
+                            "the server ended the migration's transaction on a conflict with another transaction (a deadlock, or a serialization failure), {} time(s) with backoff; {}. What to do: find the transactions that lock the same tables in another order (the server's log names them), or migrate at a quieter time",
                             attempt + 1,
                             diagnosis.unwrap_or_else(|| "no other session holds a lock on the migration's tables now".to_string())
                         ));

@@ -160,7 +160,7 @@ impl Runner<'_> {
                 Err(f) if is_lock_wait(&f.error) && lock_failures < self.config.lock_retries => {
                     let backoff = backoff(lock_failures);
                     lock_failures += 1;
-                    warn!(target: "migrator::backfill", version = run.version, attempt = lock_failures, backoff_ms = backoff.as_millis() as u64, error = %f.error, "batch could not get its locks (lock timeout, or chosen to break a deadlock); rolled back, retrying");
+                    warn!(target: "migrator::backfill", version = run.version, attempt = lock_failures, backoff_ms = backoff.as_millis() as u64, error = %f.error, "batch could not get its locks (lock timeout), or the server ended it on a conflict (deadlock, serialization failure); rolled back, retrying");
                     if !nap(backoff, &self.config.stop) {
                         return Err(self.stopped(&run));
                     }
@@ -439,12 +439,12 @@ impl Runner<'_> {
     }
 }
 
-/// SQLite's busy database, the servers' lock timeouts and the deadlocks they broke by ending the batch's
-/// transaction: the batch is rolled back and retried.
+/// SQLite's busy database, the servers' lock timeouts, and the conflicts they resolved by ending the
+/// batch's transaction (deadlocks, serialization failures): the batch is rolled back and retried.
 fn is_lock_wait(e: &DbError) -> bool {
     matches!(
         e.kind,
-        DbErrorKind::LockTimeout | DbErrorKind::Busy | DbErrorKind::Deadlock
+        DbErrorKind::LockTimeout | DbErrorKind::Busy | DbErrorKind::Conflict
     )
 }
 
