@@ -291,7 +291,16 @@ impl fmt::Display for BackfillError {
         }
         writeln!(f, "  {} said: {}", self.engine, self.db_error)?;
         if self.lock_attempts > 0 {
-            writeln!(f, "  The batch could not get its locks within lock_timeout, {} time(s) in a row (each attempt was rolled back).", self.lock_attempts)?;
+            let why = if self.db_error.kind == crate::engine::DbErrorKind::Conflict {
+                "was ended by the server on a conflict with another transaction (a deadlock, or a serialization failure)"
+            } else {
+                "could not get its locks within lock_timeout"
+            };
+            writeln!(
+                f,
+                "  The batch {why}, {} time(s) in a row (each attempt was rolled back).",
+                self.lock_attempts
+            )?;
         }
         write!(
             f,
