@@ -375,35 +375,56 @@ mod a_batch_ended_to_break_a_deadlock_is_retried {
         }
         app.run("BEGIN").unwrap();
         app.run("UPDATE ballast SET x = x + 1").unwrap();
-        app.run(&format!(
-            "UPDATE items SET touched = touched + 1 WHERE id = {held}"
-        ))
-        .unwrap();
-        let set = ws.set();
-        std::thread::scope(|s| {
-            let boot = s.spawn(|| db.boot_with(&set, config(BackfillMode::Inline)));
-            OtherSession::wait_for(db, lock_waits, "the batch waiting for the held row");
+        backfill_while_a_row_is_held(ws, db, &app, held, lock_waits, || {
             // The batch holds row 1 and waits for `held`; this waits for row 1: a deadlock.
             let asked = app.run("UPDATE items SET touched = touched + 1 WHERE id = 1");
             assert!(
                 asked.is_ok(),
                 "the application's transaction was ended instead of the batch: {asked:?}"
             );
-            app.run("COMMIT").unwrap();
-            let report = boot.join().unwrap().unwrap();
-            assert_eq!(report.backfills.len(), 1, "{report:?}");
         });
-        let (_, updated) = items::expected(4000);
-        assert_eq!(items::counters(db), (updated as i64, 0, 0));
         assert_eq!(
             db.count(&format!(
                 "SELECT count(*) FROM items WHERE touched = 1 AND id IN (1, {held})"
             )),
             2
         );
-        assert_eq!(log_actions(db, BACKFILL), ["backfill_started", "applied"]);
         assert_eq!(db.history().last(), Some(&(AFTER, "applied".to_string())));
     }
+}
+
+/// An inline boot of the backfill of [`three_migrations`] (4000 rows, batches of 500) while `app`, in its
+/// open transaction, updates row `held` of the first batch: once the batch waits for that row (`lock_waits`
+/// counts it), `meanwhile` runs, then `app` commits. The backfill must complete all the same: every row
+/// updated exactly once, `held` touched once, nothing logged as failed.
+fn backfill_while_a_row_is_held(
+    ws: &Workspace,
+    db: &Db,
+    app: &OtherSession,
+    held: i64,
+    lock_waits: &str,
+    meanwhile: impl FnOnce(),
+) {
+    app.run(&format!(
+        "UPDATE items SET touched = touched + 1 WHERE id = {held}"
+    ))
+    .unwrap();
+    let set = ws.set();
+    std::thread::scope(|s| {
+        let boot = s.spawn(|| db.boot_with(&set, config(BackfillMode::Inline)));
+        OtherSession::wait_for(db, lock_waits, "the batch waiting for the held row");
+        meanwhile();
+        app.run("COMMIT").unwrap();
+        let report = boot.join().unwrap().unwrap();
+        assert_eq!(report.backfills.len(), 1, "{report:?}");
+    });
+    let (_, updated) = items::expected(4000);
+    assert_eq!(items::counters(db), (updated as i64, 0, 0));
+    assert_eq!(
+        db.count(&format!("SELECT touched FROM items WHERE id = {held}")),
+        1
+    );
+    assert_eq!(log_actions(db, BACKFILL), ["backfill_started", "applied"]);
 }
 
 /// A server whose transactions are REPEATABLE READ by default (`default_transaction_isolation`, set by
@@ -416,32 +437,16 @@ fn on_repeatable_read_a_batch_that_lost_a_row_to_a_commit_is_retried() {
     let Some(db) = Db::postgres() else { return };
     three_migrations(&ws, &db, 4000, "batch=500");
     db.exec("DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET default_transaction_isolation = %L', current_database(), 'repeatable read'); END $$");
-    let held = key_at(400);
     let app = OtherSession::open(&db);
     app.run("BEGIN").unwrap();
-    app.run(&format!(
-        "UPDATE items SET touched = touched + 1 WHERE id = {held}"
-    ))
-    .unwrap();
-    let set = ws.set();
-    std::thread::scope(|s| {
-        let boot = s.spawn(|| db.boot_with(&set, config(BackfillMode::Inline)));
-        OtherSession::wait_for(
-            &db,
-            "SELECT count(*) FROM pg_locks WHERE NOT granted",
-            "the batch waiting for the held row",
-        );
-        app.run("COMMIT").unwrap();
-        let report = boot.join().unwrap().unwrap();
-        assert_eq!(report.backfills.len(), 1, "{report:?}");
-    });
-    let (_, updated) = items::expected(4000);
-    assert_eq!(items::counters(&db), (updated as i64, 0, 0));
-    assert_eq!(
-        db.count(&format!("SELECT touched FROM items WHERE id = {held}")),
-        1
+    backfill_while_a_row_is_held(
+        &ws,
+        &db,
+        &app,
+        key_at(400),
+        "SELECT count(*) FROM pg_locks WHERE NOT granted",
+        || {},
     );
-    assert_eq!(log_actions(&db, BACKFILL), ["backfill_started", "applied"]);
 }
 
 all_engines!(
