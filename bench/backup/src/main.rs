@@ -86,6 +86,18 @@ fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
+/// The first and third quartiles of `samples`, as `a-b s`.
+fn quartiles(samples: &[Duration]) -> String {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    let n = sorted.len();
+    format!(
+        "{:.2}-{:.2} s",
+        sorted[n / 4].as_secs_f64(),
+        sorted[(3 * n / 4).min(n - 1)].as_secs_f64()
+    )
+}
+
 fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
 }
@@ -257,21 +269,25 @@ fn boots(db: &Path, scratch: &Path, runs: usize) -> Result<(), String> {
             true,
         ),
     ];
-    println!("\n| boot applying 1 small migration to the database (warm cache) | median | overhead |\n|---|---|---|");
+    println!("\n| boot applying 1 small migration to the database (warm cache) | median | quartiles | overhead |\n|---|---|---|---|");
     let fresh = || -> Result<(), String> {
         let _ = std::fs::remove_dir_all(scratch.join("work.db.backups"));
         // The fresh copy is written out first, so its write-back does not slow the boot's fsyncs.
         cp_fsync(db, &work_db)?;
         warm(&work_db)
     };
-    // Round robin over the configurations, as above.
+    // Round robin over the configurations, each round starting one further, so that no configuration
+    // always follows the same one (the boot before leaves its own writes and deletions behind).
     let mut samples = vec![Vec::with_capacity(runs); configs.len()];
-    for _ in 0..runs {
-        for ((_, backup_on, test_run), samples) in configs.iter().zip(samples.iter_mut()) {
+    for round in 0..runs {
+        for turn in 0..configs.len() {
+            let which = (round + turn) % configs.len();
+            let (_, backup_on, test_run) = configs[which];
+            let samples = &mut samples[which];
             fresh()?;
             let config = Config {
-                require_backup: *backup_on,
-                require_test_run: *test_run,
+                require_backup: backup_on,
+                require_test_run: test_run,
                 ..Config::default()
             };
             let start = Instant::now();
@@ -281,12 +297,13 @@ fn boots(db: &Path, scratch: &Path, runs: usize) -> Result<(), String> {
     }
     let mut base = None;
     for ((name, _, _), samples) in configs.iter().zip(samples) {
+        let quartiles = quartiles(&samples);
         let t = median(samples);
         let overhead = base.map_or_else(String::new, |b: Duration| {
             format!("+{}", secs(t.saturating_sub(b)))
         });
         base.get_or_insert(t);
-        println!("| {name} | {} | {overhead} |", secs(t));
+        println!("| {name} | {} | {quartiles} | {overhead} |", secs(t));
     }
     Ok(())
 }
