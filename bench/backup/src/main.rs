@@ -353,11 +353,14 @@ fn run(args: &Args) -> Result<(), String> {
                 drop_caches();
                 Ok(())
             } else {
+                // No dirty pages of an earlier measure are left to be written back during this one.
+                let _ = Command::new("sync").status();
                 warm(source)
             }
         };
         // Round robin: each run times every measure once, so a burst of load elsewhere on the machine
-        // hits all of them alike instead of the one that happened to be running.
+        // hits all of them alike instead of the one that happened to be running; each run starts one
+        // measure further, so that no measure always follows the same one.
         type Op<'a> = Box<dyn Fn() -> Result<(), String> + 'a>;
         let measures: Vec<(&Path, &Path, Op)> = vec![
             (db, &copy, Box::new(|| cp(db, &copy))),
@@ -380,8 +383,11 @@ fn run(args: &Args) -> Result<(), String> {
             (db, &copy, Box::new(|| quick_check(db))),
         ];
         let mut samples = vec![Vec::with_capacity(runs); measures.len()];
-        for _ in 0..runs {
-            for ((source, target, op), samples) in measures.iter().zip(samples.iter_mut()) {
+        for round in 0..runs {
+            for turn in 0..measures.len() {
+                let which = (round + turn) % measures.len();
+                let (source, target, op) = &measures[which];
+                let samples = &mut samples[which];
                 prepare(source, target)?;
                 let start = Instant::now();
                 op()?;
