@@ -86,6 +86,12 @@ fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
+/// The order in which `count` measures run over `runs` rounds: each round once over all of them, starting
+/// one further than the round before, so that no measure always follows the same one.
+fn taking_turns(runs: usize, count: usize) -> impl Iterator<Item = usize> {
+    (0..runs).flat_map(move |round| (0..count).map(move |turn| (round + turn) % count))
+}
+
 /// The first and third quartiles of `samples`, as `a-b s`.
 fn quartiles(samples: &[Duration]) -> String {
     let mut sorted = samples.to_vec();
@@ -276,24 +282,20 @@ fn boots(db: &Path, scratch: &Path, runs: usize) -> Result<(), String> {
         cp_fsync(db, &work_db)?;
         warm(&work_db)
     };
-    // Round robin over the configurations, each round starting one further, so that no configuration
-    // always follows the same one (the boot before leaves its own writes and deletions behind).
+    // Round robin over the configurations, taking turns (the boot before leaves its own writes and
+    // deletions behind).
     let mut samples = vec![Vec::with_capacity(runs); configs.len()];
-    for round in 0..runs {
-        for turn in 0..configs.len() {
-            let which = (round + turn) % configs.len();
-            let (_, backup_on, test_run) = configs[which];
-            let samples = &mut samples[which];
-            fresh()?;
-            let config = Config {
-                require_backup: backup_on,
-                require_test_run: test_run,
-                ..Config::default()
-            };
-            let start = Instant::now();
-            boot(&set, &work_db, config)?;
-            samples.push(start.elapsed());
-        }
+    for which in taking_turns(runs, configs.len()) {
+        let (_, backup_on, test_run) = configs[which];
+        fresh()?;
+        let config = Config {
+            require_backup: backup_on,
+            require_test_run: test_run,
+            ..Config::default()
+        };
+        let start = Instant::now();
+        boot(&set, &work_db, config)?;
+        samples[which].push(start.elapsed());
     }
     let mut base = None;
     for ((name, _, _), samples) in configs.iter().zip(samples) {
@@ -359,8 +361,7 @@ fn run(args: &Args) -> Result<(), String> {
             }
         };
         // Round robin: each run times every measure once, so a burst of load elsewhere on the machine
-        // hits all of them alike instead of the one that happened to be running; each run starts one
-        // measure further, so that no measure always follows the same one.
+        // hits all of them alike instead of the one that happened to be running; the measures take turns.
         type Op<'a> = Box<dyn Fn() -> Result<(), String> + 'a>;
         let measures: Vec<(&Path, &Path, Op)> = vec![
             (db, &copy, Box::new(|| cp(db, &copy))),
@@ -383,16 +384,12 @@ fn run(args: &Args) -> Result<(), String> {
             (db, &copy, Box::new(|| quick_check(db))),
         ];
         let mut samples = vec![Vec::with_capacity(runs); measures.len()];
-        for round in 0..runs {
-            for turn in 0..measures.len() {
-                let which = (round + turn) % measures.len();
-                let (source, target, op) = &measures[which];
-                let samples = &mut samples[which];
-                prepare(source, target)?;
-                let start = Instant::now();
-                op()?;
-                samples.push(start.elapsed());
-            }
+        for which in taking_turns(runs, measures.len()) {
+            let (source, target, op) = &measures[which];
+            prepare(source, target)?;
+            let start = Instant::now();
+            op()?;
+            samples[which].push(start.elapsed());
         }
         let figures = samples.into_iter().map(median);
         for (row, figure) in table.iter_mut().zip(figures) {
