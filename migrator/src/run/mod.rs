@@ -204,6 +204,10 @@ impl<'s> Migrator<'s> {
         // Another process may have migrated while we waited: plan again under the lock.
         let rows = session.history.read(session.engine)?;
         let plan = plan(set, &rows, &self.config, atomic).map_err(Error::Validation)?;
+        if plan.applied > 0 {
+            // Not a fresh database: no one-transaction run to decide.
+            session.known_live();
+        }
         if backfill::backfill_first(&plan.pending, &rows) {
             // Another process started the backfill while this one waited for the lock.
             session.end(true)?;
