@@ -714,3 +714,136 @@ fn backup_fails_beside_the_run(config: migrator::Config) {
         "the first boot's backup stays: {names:?}"
     );
 }
+
+/// Neither a backup (whose own check reads the whole file) nor a rehearsal: the checks after the boot
+/// alone, and the DOWNs when they fail.
+fn without_backup_or_rehearsal() -> migrator::Config {
+    migrator::Config {
+        require_backup: false,
+        ..without_rehearsal()
+    }
+}
+
+/// A table whose `NOT NULL` its rows break (the schema edited by hand, as a damaged or hand-patched
+/// database would have it): `PRAGMA quick_check` reports it.
+fn break_not_null(ws: &Workspace, table: &str) {
+    let conn = ws.open();
+    conn.execute_batch(&format!(
+        "CREATE TABLE {table} (id INTEGER PRIMARY KEY, name TEXT);
+         INSERT INTO {table} (id, name) VALUES (1, NULL);
+         PRAGMA writable_schema = ON;
+         UPDATE sqlite_master SET sql = 'CREATE TABLE {table} (id INTEGER PRIMARY KEY, name TEXT NOT NULL)' WHERE name = '{table}';
+         PRAGMA writable_schema = OFF;"
+    ))
+    .unwrap();
+}
+
+/// The checks after a boot stop at the tables its migrations name: a table the boot never touched, broken
+/// before it, neither costs the boot a scan nor blames (and rolls back) a migration that did not break it;
+/// a migration that names the table is checked against it.
+#[test]
+fn health_checks_stop_at_the_tables_the_boot_names() {
+    let ws = Workspace::new();
+    break_not_null(&ws, "legacy");
+    ws.add(
+        20240101000000,
+        None,
+        "notes",
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);\nINSERT INTO notes (body) VALUES ('hello');",
+        Some("DROP TABLE notes;"),
+    );
+    let report = Db::sqlite(&ws)
+        .boot_with(&ws.set(), without_backup_or_rehearsal())
+        .unwrap();
+    assert_eq!(report.applied_versions(), [20240101000000]);
+
+    ws.add(
+        20240102000000,
+        None,
+        "legacy_ids",
+        "UPDATE legacy SET id = id + 100;",
+        Some("UPDATE legacy SET id = id - 100;"),
+    );
+    let err = Db::sqlite(&ws)
+        .boot_with(&ws.set(), without_backup_or_rehearsal())
+        .unwrap_err();
+    assert!(matches!(err, Error::HealthCheck { .. }), "{err:?}");
+    assert!(err.to_string().contains("legacy"), "{err}");
+    let id: i64 = ws
+        .open()
+        .query_row("SELECT id FROM legacy", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(id, 1, "the boot's migration did not stay");
+}
+
+/// A migration that rewrites a parent table (foreign keys off, SQLite's default) orphans rows of a child
+/// table it never names: the checks follow the foreign keys to the child and find them.
+#[test]
+fn health_checks_follow_foreign_keys_from_the_tables_the_boot_names() {
+    let ws = Workspace::new();
+    ws.add(
+        20240101000000,
+        None,
+        "family",
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY);
+CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id));
+CREATE TABLE grandchild (id INTEGER PRIMARY KEY, child_id INTEGER REFERENCES child(id));
+INSERT INTO parent (id) VALUES (1);
+INSERT INTO child (id, parent_id) VALUES (10, 1);
+INSERT INTO grandchild (id, child_id) VALUES (100, 10);",
+        None,
+    );
+    boot(&ws).unwrap();
+    ws.add(
+        20240102000000,
+        None,
+        "renumber_parents",
+        "UPDATE parent SET id = id + 1;",
+        Some("UPDATE parent SET id = id - 1;"),
+    );
+    let err = Db::sqlite(&ws)
+        .boot_with(&ws.set(), without_backup_or_rehearsal())
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("foreign key violations after the migration: child rowid 10 -> parent"),
+        "{err}"
+    );
+    let id: i64 = ws
+        .open()
+        .query_row("SELECT id FROM parent", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(id, 1, "the boot's migration did not stay");
+}
+
+/// What a trigger writes is named nowhere: a boot touching a table with a trigger checks the whole
+/// database, and so does one whose migration holds a `PRAGMA`.
+#[test]
+fn health_checks_cover_the_whole_database_after_a_trigger_or_a_pragma() {
+    for (version, name, up) in [
+        (
+            20240102000000,
+            "audited",
+            "INSERT INTO audited (id) VALUES (1);",
+        ),
+        (20240102000000, "pragma", "PRAGMA user_version = 7;"),
+    ] {
+        let ws = Workspace::new();
+        break_not_null(&ws, "legacy");
+        ws.add(
+            20240101000000,
+            None,
+            "audited",
+            "CREATE TABLE audited (id INTEGER PRIMARY KEY);
+CREATE TABLE audit (at TEXT);
+CREATE TRIGGER audited_insert AFTER INSERT ON audited BEGIN INSERT INTO audit (at) VALUES ('now'); END;",
+            Some("DROP TABLE audit;\nDROP TABLE audited;"),
+        );
+        ws.add(version, None, name, up, Some("SELECT 1;"));
+        let err = Db::sqlite(&ws)
+            .boot_with(&ws.set(), without_backup_or_rehearsal())
+            .unwrap_err();
+        assert!(matches!(err, Error::HealthCheck { .. }), "{name}: {err:?}");
+        assert!(err.to_string().contains("legacy"), "{name}: {err}");
+    }
+}

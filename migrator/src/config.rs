@@ -33,7 +33,8 @@ pub struct Config {
     pub backup_dir: Option<std::path::PathBuf>,
     /// How many backups to keep (the newest).
     pub backups_to_keep: usize,
-    /// SQLite: run the full `integrity_check` after applying instead of `quick_check`.
+    /// SQLite: run the full `integrity_check` of the whole database after applying, instead of
+    /// `quick_check` of the tables the boot's migrations can have changed (README, "Health checks").
     pub full_integrity_check: bool,
     /// The application's own checks after applying: queries that must return true.
     pub health_checks: Vec<HealthCheck>,

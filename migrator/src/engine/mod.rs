@@ -417,8 +417,14 @@ pub trait Engine {
     }
 
     /// The engine's own health checks after applying (integrity, invalid indexes); empty when healthy.
-    fn health_problems(&mut self, full_integrity_check: bool) -> Result<Vec<String>, Error> {
-        let _ = full_integrity_check;
+    /// `tables`: the tables the applied migrations name, where the checks may stop (an engine widens the
+    /// scope to what those tables' writes can reach, or checks everything); `None`: the whole database.
+    fn health_problems(
+        &mut self,
+        full_integrity_check: bool,
+        tables: Option<&[String]>,
+    ) -> Result<Vec<String>, Error> {
+        let _ = (full_integrity_check, tables);
         Ok(Vec::new())
     }
 

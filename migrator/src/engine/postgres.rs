@@ -558,7 +558,11 @@ impl Engine for Postgres<'_> {
         }
     }
 
-    fn health_problems(&mut self, _full_integrity_check: bool) -> Result<Vec<String>, Error> {
+    fn health_problems(
+        &mut self,
+        _full_integrity_check: bool,
+        _tables: Option<&[String]>,
+    ) -> Result<Vec<String>, Error> {
         let rows = query_rows(
             self.conn,
             "SELECT format('index %s on %s is INVALID (a failed CREATE INDEX CONCURRENTLY?): drop it with DROP INDEX CONCURRENTLY and build it again', i.indexrelid::regclass, i.indrelid::regclass)

@@ -5,13 +5,13 @@
 //! Capabilities: backups and scratch copies in `sqlite_copy.rs`, the schema fingerprint and statistics in
 //! `sqlite_schema.rs`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, OptionalExtension};
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::sqlite_schema_mirror::SchemaMirror;
 use super::{
@@ -111,22 +111,36 @@ impl<'c> Sqlite<'c> {
         }
     }
 
-    fn foreign_key_violations(&self) -> rusqlite::Result<Option<String>> {
-        let mut stmt = self.conn.prepare("PRAGMA foreign_key_check")?;
-        let mut rows = stmt.query([])?;
+    /// The rows of foreign keys whose parent row is missing, of `tables` (`None`: every table), as one
+    /// problem naming the first five.
+    fn foreign_key_violations(
+        &self,
+        tables: Option<&[String]>,
+    ) -> rusqlite::Result<Option<String>> {
+        let pragmas: Vec<String> = match tables {
+            None => vec!["PRAGMA foreign_key_check".to_string()],
+            Some(tables) => tables
+                .iter()
+                .map(|t| format!("PRAGMA foreign_key_check({})", DIALECT.ident(t)))
+                .collect(),
+        };
         let mut found = Vec::new();
-        while let Some(row) = rows.next()? {
-            if found.len() == 5 {
-                found.push("...".to_string());
-                break;
+        'pragmas: for pragma in pragmas {
+            let mut stmt = self.conn.prepare(&pragma)?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                if found.len() == 5 {
+                    found.push("...".to_string());
+                    break 'pragmas;
+                }
+                let table: String = row.get(0)?;
+                let rowid: Option<i64> = row.get(1)?;
+                let parent: String = row.get(2)?;
+                found.push(format!(
+                    "{table} rowid {} -> {parent}",
+                    rowid.map_or("?".into(), |r| r.to_string())
+                ));
             }
-            let table: String = row.get(0)?;
-            let rowid: Option<i64> = row.get(1)?;
-            let parent: String = row.get(2)?;
-            found.push(format!(
-                "{table} rowid {} -> {parent}",
-                rowid.map_or("?".into(), |r| r.to_string())
-            ));
         }
         Ok((!found.is_empty()).then(|| {
             format!(
@@ -134,6 +148,56 @@ impl<'c> Sqlite<'c> {
                 found.join(", ")
             )
         }))
+    }
+}
+
+impl Sqlite<'_> {
+    /// The first column of every row of `sql`, as text.
+    fn text_rows(&self, sql: &str) -> rusqlite::Result<Vec<String>> {
+        self.conn
+            .prepare(sql)?
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect()
+    }
+
+    /// Where the checks after a boot must look when its migrations name `named`: those tables, and every
+    /// table whose foreign keys lead to one of them, however many steps away (a deleted or rewritten
+    /// parent row orphans their rows, a cascade writes them), as the schema names them. `None`, the whole
+    /// database, when a trigger hangs on one of them: what a trigger writes is not named anywhere.
+    fn health_scope(&self, named: &[String]) -> rusqlite::Result<Option<Vec<String>>> {
+        let mut scope: BTreeSet<String> = named.iter().map(|t| t.to_lowercase()).collect();
+        let mut edges = Vec::new();
+        let mut stmt = self.conn.prepare(
+            "SELECT lower(m.name), lower(f.\"table\") FROM sqlite_master m, pragma_foreign_key_list(m.name) f WHERE m.type = 'table'",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            edges.push((row.get::<_, String>(0)?, row.get::<_, String>(1)?));
+        }
+        loop {
+            let reached: Vec<String> = edges
+                .iter()
+                .filter(|(child, parent)| scope.contains(parent) && !scope.contains(child))
+                .map(|(child, _)| child.clone())
+                .collect();
+            if reached.is_empty() {
+                break;
+            }
+            scope.extend(reached);
+        }
+        let triggered = self
+            .text_rows("SELECT lower(tbl_name) FROM sqlite_master WHERE type = 'trigger'")?
+            .into_iter()
+            .any(|t| scope.contains(&t));
+        if triggered {
+            return Ok(None);
+        }
+        let tables = self
+            .text_rows("SELECT name FROM sqlite_master WHERE type = 'table'")?
+            .into_iter()
+            .filter(|t| scope.contains(&t.to_lowercase()))
+            .collect();
+        Ok(Some(tables))
     }
 }
 
@@ -293,23 +357,46 @@ impl Engine for Sqlite<'_> {
         if !self.foreign_keys_were_on {
             return Ok(None);
         }
-        self.foreign_key_violations().map_err(db_error)
+        self.foreign_key_violations(None).map_err(db_error)
     }
 
-    fn health_problems(&mut self, full_integrity_check: bool) -> Result<Vec<String>, Error> {
+    fn health_problems(
+        &mut self,
+        full_integrity_check: bool,
+        tables: Option<&[String]>,
+    ) -> Result<Vec<String>, Error> {
         let read = |e| context("running the health checks", e);
-        let pragma = if full_integrity_check {
-            "PRAGMA integrity_check"
-        } else {
-            "PRAGMA quick_check"
+        let scope = match tables {
+            Some(named) if !full_integrity_check => self.health_scope(named).map_err(read)?,
+            _ => None,
         };
-        let mut problems: Vec<String> = self
-            .conn
-            .prepare(pragma)
-            .and_then(|mut s| s.query_map([], |r| r.get::<_, String>(0))?.collect())
-            .map_err(read)?;
+        let mut problems = Vec::new();
+        match &scope {
+            None => {
+                let pragma = if full_integrity_check {
+                    "PRAGMA integrity_check"
+                } else {
+                    "PRAGMA quick_check"
+                };
+                problems.extend(self.text_rows(pragma).map_err(read)?);
+            }
+            Some(tables) => {
+                for table in tables {
+                    let pragma = format!("PRAGMA quick_check({})", DIALECT.ident(table));
+                    problems.extend(self.text_rows(&pragma).map_err(read)?);
+                }
+            }
+        }
         problems.retain(|p| p != "ok");
-        if let Some(violations) = self.foreign_key_violations().map_err(read)? {
+        debug!(
+            scope = ?scope.as_ref().map(Vec::len),
+            problems = problems.len(),
+            "integrity checked"
+        );
+        if let Some(violations) = self
+            .foreign_key_violations(scope.as_deref())
+            .map_err(read)?
+        {
             problems.push(violations);
         }
         Ok(problems)

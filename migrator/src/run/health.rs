@@ -7,6 +7,25 @@ use super::session::{shorten, Session};
 use crate::engine::{Direction, Engine};
 use crate::{Error, Migration, Migrator, OnHealthFailure, Report};
 
+/// The tables the engine's own checks after `applied` may stop at: those the migrations name. `None`, the
+/// whole database, when a migration holds a `PRAGMA` (it may change what SQLite itself enforces:
+/// `writable_schema`, `ignore_check_constraints`, `foreign_keys`) or names no table although it runs
+/// statements (what it touches is not known).
+pub(crate) fn health_scope(applied: &[&Migration]) -> Option<Vec<String>> {
+    let mut tables = std::collections::BTreeSet::new();
+    for m in applied {
+        let pragma = m.up.iter().any(|s| {
+            migrator_format::statement_words(&s.sql)
+                .map_or(true, |words| words.first().is_some_and(|w| w == "PRAGMA"))
+        });
+        if pragma || (m.tables.is_empty() && !m.up.is_empty()) {
+            return None;
+        }
+        tables.extend(m.tables.iter().map(|t| t.to_string()));
+    }
+    Some(tables.into_iter().collect())
+}
+
 impl Migrator<'_> {
     /// Health checks after a boot applied something: the engine's own and the application's. On failure,
     /// the configured reaction (roll back this boot's migrations, restore the backup, or stop), recorded in
@@ -19,7 +38,8 @@ impl Migrator<'_> {
         if report.applied_versions().is_empty() {
             return Ok(());
         }
-        let problems = self.health_problems(engine)?;
+        let applied = self.applied_in(engine, report);
+        let problems = self.health_problems(engine, &applied)?;
         self.health_verdict(engine, report, problems, true)
     }
 
@@ -82,9 +102,27 @@ impl Migrator<'_> {
             .extend(self.config().health_checks.iter().map(|c| c.name.clone()));
     }
 
-    /// The engine's own health checks and the application's, run now: the problems found.
-    pub(crate) fn health_problems(&self, engine: &mut dyn Engine) -> Result<Vec<String>, Error> {
-        let mut problems = engine.health_problems(self.config().full_integrity_check)?;
+    /// The migrations `report` says were applied.
+    pub(crate) fn applied_in(&self, engine: &dyn Engine, report: &Report) -> Vec<&Migration> {
+        let set = self.set_for(engine.dialect().kind);
+        report
+            .applied_versions()
+            .into_iter()
+            .filter_map(|v| set.get(v))
+            .collect()
+    }
+
+    /// The engine's own health checks and the application's, run now after `applied`: the problems
+    /// found. The engine's checks may stop at the tables `applied` name ([`health_scope`]).
+    pub(crate) fn health_problems(
+        &self,
+        engine: &mut dyn Engine,
+        applied: &[&Migration],
+    ) -> Result<Vec<String>, Error> {
+        let scope = health_scope(applied);
+        debug!(tables = ?scope, "health checks");
+        let mut problems =
+            engine.health_problems(self.config().full_integrity_check, scope.as_deref())?;
         for check in &self.config().health_checks {
             match engine.query(&check.sql) {
                 Ok(rows)

@@ -330,7 +330,10 @@ impl<'s> Migrator<'s> {
     ) -> Result<(Vec<String>, bool), Error> {
         let applied = self.apply_all(&mut session, pending, Direction::Up, report);
         let checked = match applied {
-            Ok(()) if !report.applied_versions().is_empty() => self.health_problems(session.engine),
+            Ok(()) if !report.applied_versions().is_empty() => {
+                let applied = self.applied_in(session.engine, report);
+                self.health_problems(session.engine, &applied)
+            }
             _ => Ok(Vec::new()),
         };
         match self.finish_backup(backup) {

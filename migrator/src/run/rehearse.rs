@@ -428,7 +428,7 @@ impl<'s> Migrator<'s> {
         rehearsal: &mut Rehearsal,
     ) -> Result<(), Error> {
         let started = Instant::now();
-        let problems = self.health_problems(scratch.engine)?;
+        let problems = self.health_problems(scratch.engine, migrations)?;
         if let Some(last) = migrations.last() {
             if problems.is_empty() {
                 rehearsal.push(last, RehearsalPhase::HealthChecks, started.elapsed());
