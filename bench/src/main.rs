@@ -4,8 +4,10 @@
 //! with each library's defaults. Prints medians and ratios as one Markdown table.
 //!
 //! Run through `bash bench/run.sh [--engine sqlite|postgres|both] [10|100|1000]` (it generates the sets
-//! first). `--pg-log` is a scratch mode, not a measurement: it starts the server with `log_statement=all`
-//! and `log_connections=on`, runs one boot check per tool and the floor, and prints what the server saw.
+//! first). `--pg-log` is a scratch mode, not a measurement: it starts the server logging every statement
+//! with its duration (`log_min_duration_statement=0`) and every connection, runs one apply per tool
+//! (fresh and live), one boot with one pending, one boot check per tool and the floor, and prints what
+//! the server saw.
 
 mod pg;
 mod pg_evidence;
@@ -560,6 +562,65 @@ fn pg_policy_evidence(server: &mut pg::Server, size: &Size) {
     );
 }
 
+/// The SQL that forgets the last of `n` applied migrations (the bench sets' migration k creates table
+/// `t_k`): its table dropped and its history row deleted, so that a boot has exactly one pending.
+fn forget_last_sql(n: usize, history: &str) -> String {
+    format!(
+        "DROP TABLE t_{n:04}; DELETE FROM {history} WHERE version = (SELECT max(version) FROM {history})"
+    )
+}
+
+/// The history tables of the three tools, in the order (migrator, diesel_migrations, refinery).
+const HISTORIES: [&str; 3] = [
+    "schema_migrations",
+    "__diesel_schema_migrations",
+    "refinery_schema_history",
+];
+
+/// One boot of `tool` (0 migrator, 1 diesel_migrations, 2 refinery) on a SQLite file with one pending.
+fn sqlite_one_pending(size: &Size, tool: usize, path: &Path) {
+    match tool {
+        0 => {
+            let conn = rusqlite::Connection::open(path).expect("open");
+            let report = Migrator::new(size.ours)
+                .with_config(like_the_peers())
+                .boot(&mut Sqlite::new(&conn))
+                .expect("apply");
+            assert_eq!(report.applied_versions().len(), 1);
+        }
+        1 => {
+            let mut conn = SqliteConnection::establish(&path.to_string_lossy()).expect("open");
+            let applied = conn.run_pending_migrations((size.diesel)()).expect("apply");
+            assert_eq!(applied.len(), 1);
+        }
+        _ => {
+            let mut conn = rusqlite::Connection::open(path).expect("open");
+            let report = (size.refinery)().run(&mut conn).expect("apply");
+            assert_eq!(report.applied_migrations().len(), 1);
+        }
+    }
+}
+
+/// One boot of `tool` on a PostgreSQL database with one pending.
+fn pg_one_pending(size: &Size, tool: usize, url: &str) {
+    match tool {
+        0 => {
+            let mut conn = PgConnection::establish(url).expect("connect");
+            let report = Migrator::new(size.ours)
+                .with_config(like_the_peers())
+                .boot(&mut Postgres::new(&mut conn, url))
+                .expect("apply");
+            assert_eq!(report.applied_versions().len(), 1);
+        }
+        1 => {
+            let mut conn = PgConnection::establish(url).expect("connect");
+            let applied = conn.run_pending_migrations((size.diesel)()).expect("apply");
+            assert_eq!(applied.len(), 1);
+        }
+        _ => refinery_apply_pg(size.refinery, url, 1),
+    }
+}
+
 fn sqlite(size: &Size) {
     let check_reps = 101;
     let mut scratch = Scratch {
@@ -671,6 +732,32 @@ fn sqlite(size: &Size) {
         }
     }
     rollback_row("SQLite", n, ours, diesel);
+
+    // (e) the everyday boot: one pending migration on a database holding the others, each rep on a copy
+    // made right before it (not timed), the tools taking turns at going first.
+    let applied = [&ours_db, &diesel_db, &refinery_db];
+    let mut took: [Vec<Duration>; 3] = Default::default();
+    for rep in 0..size.apply_reps {
+        for tool in (0..3).map(|k| (k + rep) % 3) {
+            let copy = scratch.file();
+            std::fs::copy(applied[tool], &copy).expect("copy");
+            rusqlite::Connection::open(&copy)
+                .and_then(|c| c.execute_batch(&forget_last_sql(n, HISTORIES[tool])))
+                .expect("forget the last migration");
+            let t = Instant::now();
+            sqlite_one_pending(size, tool, &copy);
+            took[tool].push(t.elapsed());
+        }
+    }
+    let [ours, diesel, refinery] = took;
+    apply_row(
+        "SQLite",
+        n,
+        "apply one pending (the others applied)",
+        ours,
+        diesel,
+        refinery,
+    );
 }
 
 fn postgres(server: &mut pg::Server, size: &Size, live: &str) {
@@ -736,7 +823,41 @@ fn postgres(server: &mut pg::Server, size: &Size, live: &str) {
         }
     }
     rollback_row("PostgreSQL", n, ours, diesel);
-    for db in [ours_db, diesel_db, refinery_db] {
+
+    // (e) the everyday boot: one pending migration on a database holding the others, each rep on a copy
+    // made right before it (`Server::timed_run`), the tools taking turns at going first.
+    let mut templates = Vec::new();
+    for (tool, applied) in [&ours_db, &diesel_db, &refinery_db].into_iter().enumerate() {
+        let (db, url) = server.create_db(Some(applied));
+        diesel::connection::SimpleConnection::batch_execute(
+            &mut PgConnection::establish(&url).expect("connect"),
+            &forget_last_sql(n, HISTORIES[tool]),
+        )
+        .expect("forget the last migration");
+        server.wait_disconnected(&db);
+        templates.push(db);
+    }
+    let mut took: [Vec<Duration>; 3] = Default::default();
+    for rep in 0..size.pg_apply_reps {
+        for tool in (0..3).map(|k| (k + rep) % 3) {
+            took[tool].push(server.timed_run(Some(&templates[tool]), |url| {
+                pg_one_pending(size, tool, url)
+            }));
+        }
+    }
+    let [ours, diesel, refinery] = took;
+    apply_row(
+        "PostgreSQL",
+        n,
+        "apply one pending (the others applied)",
+        ours,
+        diesel,
+        refinery,
+    );
+    for db in templates
+        .into_iter()
+        .chain([ours_db, diesel_db, refinery_db])
+    {
         server.drop_db(&db);
     }
 }
@@ -841,11 +962,12 @@ fn pg_evidence(server: &mut pg::Server, size: &Size, live: &str, pairs: usize) {
     }
 }
 
-/// Scratch mode (`--pg-log`): what each tool's boot check (nothing pending) and the floor send to the
-/// server, from its statement log (`log_statement=all`, `log_connections=on`, `log_disconnections=on`).
+/// Scratch mode (`--pg-log`): what each tool's applies, its boot with one pending, its boot check
+/// (nothing pending) and the floor send to the server, from its statement log with durations
+/// (`log_min_duration_statement=0`, `log_connections=on`, `log_disconnections=on`).
 fn pg_log(sizes: &[&Size]) {
     let mut server = pg::Server::start(&[
-        "log_statement=all",
+        "log_min_duration_statement=0",
         "log_connections=on",
         "log_disconnections=on",
         "log_line_prefix='%m [%p] '",
@@ -857,34 +979,76 @@ fn pg_log(sizes: &[&Size]) {
     println!("PostgreSQL: {}", server.settings);
     let log = server.log_path();
     let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    // Runs each, then prints what the server logged meanwhile under `title: tool (time taken)`.
+    let show = |title: &str, runs: &[(&str, &dyn Fn())]| {
+        for (tool, run) in runs {
+            std::thread::sleep(Duration::from_millis(300));
+            let before = read().len();
+            let t = Instant::now();
+            run();
+            let took = t.elapsed();
+            std::thread::sleep(Duration::from_millis(300));
+            println!("\n## {title}: {tool} ({took:?})\n");
+            for line in read()[before..].lines() {
+                let line: String = line.chars().take(200).collect();
+                println!("    {line}");
+            }
+        }
+    };
     for size in sizes {
         let n = size.n;
         let (_, ours_url) = server.create_db(None);
         let (_, diesel_url) = server.create_db(None);
         let (_, refinery_url) = server.create_db(None);
-        ours_apply_pg(size.ours, &ours_url, like_the_peers());
-        diesel_apply_pg((size.diesel)(), &diesel_url, n);
-        refinery_apply_pg(size.refinery, &refinery_url, n);
-        let runs: [(&str, &dyn Fn()); 4] = [
-            ("migrator", &|| ours_check_pg(size.ours, &ours_url, n)),
-            ("diesel_migrations", &|| {
-                diesel_check_pg((size.diesel)(), &diesel_url)
-            }),
-            ("refinery", &|| {
-                refinery_check_pg(size.refinery, &refinery_url)
-            }),
-            ("floor", &|| floor_pg(&ours_url, n)),
-        ];
-        for (tool, run) in runs {
-            std::thread::sleep(Duration::from_millis(300));
-            let before = read().len();
-            run();
-            std::thread::sleep(Duration::from_millis(300));
-            println!("\n## N = {n}, boot check, nothing pending: {tool}\n");
-            for line in read()[before..].lines() {
-                let line: String = line.chars().take(160).collect();
-                println!("    {line}");
-            }
+        let live = server.live_template();
+        let (_, ours_live) = server.create_db(Some(&live));
+        let (_, diesel_live) = server.create_db(Some(&live));
+        show(
+            &format!("N = {n}, apply all"),
+            &[
+                ("migrator, fresh", &|| {
+                    ours_apply_pg(size.ours, &ours_url, like_the_peers())
+                }),
+                ("diesel_migrations, fresh", &|| {
+                    diesel_apply_pg((size.diesel)(), &diesel_url, n)
+                }),
+                ("migrator, live", &|| {
+                    ours_apply_pg(size.ours, &ours_live, like_the_peers())
+                }),
+                ("diesel_migrations, live", &|| {
+                    diesel_apply_pg((size.diesel)(), &diesel_live, n)
+                }),
+            ],
+        );
+        for (url, history) in [(&ours_live, HISTORIES[0]), (&diesel_live, HISTORIES[1])] {
+            diesel::connection::SimpleConnection::batch_execute(
+                &mut PgConnection::establish(url).expect("connect"),
+                &forget_last_sql(n, history),
+            )
+            .expect("forget the last migration");
         }
+        show(
+            &format!("N = {n}, one pending"),
+            &[
+                ("migrator", &|| pg_one_pending(size, 0, &ours_live)),
+                ("diesel_migrations", &|| {
+                    pg_one_pending(size, 1, &diesel_live)
+                }),
+            ],
+        );
+        refinery_apply_pg(size.refinery, &refinery_url, n);
+        show(
+            &format!("N = {n}, boot check, nothing pending"),
+            &[
+                ("migrator", &|| ours_check_pg(size.ours, &ours_url, n)),
+                ("diesel_migrations", &|| {
+                    diesel_check_pg((size.diesel)(), &diesel_url)
+                }),
+                ("refinery", &|| {
+                    refinery_check_pg(size.refinery, &refinery_url)
+                }),
+                ("floor", &|| floor_pg(&ours_url, n)),
+            ],
+        );
     }
 }
