@@ -847,3 +847,55 @@ CREATE TRIGGER audited_insert AFTER INSERT ON audited BEGIN INSERT INTO audit (a
         assert!(err.to_string().contains("legacy"), "{name}: {err}");
     }
 }
+
+/// With the host enforcing foreign keys, each migration is checked for the violations it can have made
+/// (its tables and those whose foreign keys lead to them): orphans left in an untouched table before the
+/// boot do not fail a migration that never came near them, and one that writes the child is still caught.
+#[test]
+fn foreign_key_checks_after_each_migration_stop_at_what_it_can_have_changed() {
+    let ws = Workspace::new();
+    ws.add(
+        20240101000000,
+        None,
+        "family",
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY);\nCREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id));",
+        Some("DROP TABLE child;\nDROP TABLE parent;"),
+    );
+    boot(&ws).unwrap();
+    ws.open()
+        .execute_batch(
+            "PRAGMA foreign_keys = OFF; INSERT INTO child (id, parent_id) VALUES (1, 42);",
+        )
+        .unwrap();
+    ws.add(
+        20240102000000,
+        None,
+        "notes",
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);",
+        Some("DROP TABLE notes;"),
+    );
+    let conn = ws.open();
+    conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+    let report = Migrator::new(&ws.set())
+        .with_config(without_backup_or_rehearsal())
+        .boot(&mut Sqlite::new(&conn))
+        .unwrap();
+    assert_eq!(report.applied_versions(), [20240102000000]);
+
+    ws.add(
+        20240103000000,
+        None,
+        "renumber_parents",
+        "INSERT INTO parent (id) VALUES (1);\nINSERT INTO child (id, parent_id) VALUES (2, 1);\nUPDATE parent SET id = 2;",
+        Some("SELECT 1;"),
+    );
+    let err = Migrator::new(&ws.set())
+        .with_config(without_backup_or_rehearsal())
+        .boot(&mut Sqlite::new(&conn))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("foreign key violations after the migration: child rowid"),
+        "{err}"
+    );
+}

@@ -167,8 +167,10 @@ impl Sqlite<'_> {
     fn health_scope(&self, named: &[String]) -> rusqlite::Result<Option<Vec<String>>> {
         let mut scope: BTreeSet<String> = named.iter().map(|t| t.to_lowercase()).collect();
         let mut edges = Vec::new();
+        // Only a table whose text says REFERENCES has foreign keys: the others are not asked.
         let mut stmt = self.conn.prepare(
-            "SELECT lower(m.name), lower(f.\"table\") FROM sqlite_master m, pragma_foreign_key_list(m.name) f WHERE m.type = 'table'",
+            "SELECT lower(m.name), lower(f.\"table\") FROM sqlite_master m, pragma_foreign_key_list(m.name) f
+             WHERE m.type = 'table' AND m.sql LIKE '%REFERENCES%'",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
@@ -185,18 +187,24 @@ impl Sqlite<'_> {
             }
             scope.extend(reached);
         }
-        let triggered = self
-            .text_rows("SELECT lower(tbl_name) FROM sqlite_master WHERE type = 'trigger'")?
-            .into_iter()
-            .any(|t| scope.contains(&t));
-        if triggered {
-            return Ok(None);
+        let mut tables = Vec::new();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT type = 'trigger', name, lower(tbl_name) FROM sqlite_master WHERE type IN ('table', 'trigger')")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let (trigger, name, table) = (
+                row.get::<_, bool>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            );
+            if scope.contains(&table) {
+                if trigger {
+                    return Ok(None);
+                }
+                tables.push(name);
+            }
         }
-        let tables = self
-            .text_rows("SELECT name FROM sqlite_master WHERE type = 'table'")?
-            .into_iter()
-            .filter(|t| scope.contains(&t.to_lowercase()))
-            .collect();
         Ok(Some(tables))
     }
 }
@@ -353,11 +361,16 @@ impl Engine for Sqlite<'_> {
             .map_err(db_error)
     }
 
-    fn after_migration(&mut self) -> Result<Option<String>, DbError> {
+    fn after_migration(&mut self, tables: Option<&[String]>) -> Result<Option<String>, DbError> {
         if !self.foreign_keys_were_on {
             return Ok(None);
         }
-        self.foreign_key_violations(None).map_err(db_error)
+        let scope = match tables {
+            Some(named) => self.health_scope(named).map_err(db_error)?,
+            None => None,
+        };
+        self.foreign_key_violations(scope.as_deref())
+            .map_err(db_error)
     }
 
     fn health_problems(

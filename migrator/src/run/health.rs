@@ -7,14 +7,15 @@ use super::session::{shorten, Session};
 use crate::engine::{Direction, Engine};
 use crate::{Error, Migration, Migrator, OnHealthFailure, Report};
 
-/// The tables the engine's own checks after `applied` may stop at: those the migrations name. `None`, the
-/// whole database, when a migration holds a `PRAGMA` (it may change what SQLite itself enforces:
+/// The tables the engine's own checks after `applied` may stop at: those the migrations name (UP or DOWN).
+/// `None`, the whole database, when a migration holds a `PRAGMA` (it may change what SQLite itself enforces:
 /// `writable_schema`, `ignore_check_constraints`, `foreign_keys`) or names no table although it runs
 /// statements (what it touches is not known).
 pub(crate) fn health_scope(applied: &[&Migration]) -> Option<Vec<String>> {
     let mut tables = std::collections::BTreeSet::new();
     for m in applied {
-        let pragma = m.up.iter().any(|s| {
+        let down = m.down.as_deref().unwrap_or(&[]);
+        let pragma = m.up.iter().chain(down).any(|s| {
             migrator_format::statement_words(&s.sql)
                 .map_or(true, |words| words.first().is_some_and(|w| w == "PRAGMA"))
         });
