@@ -404,10 +404,8 @@ pub trait Engine {
     }
 
     /// A check after each migration, in its transaction: a problem that fails the migration (SQLite:
-    /// foreign key violations when the host enforces them). `tables`: the tables the migration names,
-    /// where the check may stop as [`Engine::health_problems`] does; `None`: the whole database.
-    fn after_migration(&mut self, tables: Option<&[String]>) -> Result<Option<String>, DbError> {
-        let _ = tables;
+    /// foreign key violations when the host enforces them).
+    fn after_migration(&mut self) -> Result<Option<String>, DbError> {
         Ok(None)
     }
 

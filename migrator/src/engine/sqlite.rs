@@ -187,23 +187,21 @@ impl Sqlite<'_> {
             }
             scope.extend(reached);
         }
+        if scope.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let names: Vec<String> = scope.iter().map(|t| DIALECT.literal(t)).collect();
         let mut tables = Vec::new();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT type = 'trigger', name, lower(tbl_name) FROM sqlite_master WHERE type IN ('table', 'trigger')")?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT type = 'trigger', name FROM sqlite_master WHERE type IN ('table', 'trigger') AND lower(tbl_name) IN ({})",
+            names.join(", ")
+        ))?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
-            let (trigger, name, table) = (
-                row.get::<_, bool>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-            );
-            if scope.contains(&table) {
-                if trigger {
-                    return Ok(None);
-                }
-                tables.push(name);
+            if row.get::<_, bool>(0)? {
+                return Ok(None);
             }
+            tables.push(row.get::<_, String>(1)?);
         }
         Ok(Some(tables))
     }
@@ -361,16 +359,14 @@ impl Engine for Sqlite<'_> {
             .map_err(db_error)
     }
 
-    fn after_migration(&mut self, tables: Option<&[String]>) -> Result<Option<String>, DbError> {
+    fn after_migration(&mut self) -> Result<Option<String>, DbError> {
         if !self.foreign_keys_were_on {
             return Ok(None);
         }
-        let scope = match tables {
-            Some(named) => self.health_scope(named).map_err(db_error)?,
-            None => None,
-        };
-        self.foreign_key_violations(scope.as_deref())
-            .map_err(db_error)
+        // The whole database: `foreign_key_check` costs what the child tables hold (8 us at 1,000
+        // tables without foreign keys), while finding the children of a migration's tables reads the
+        // whole catalog (about 0.3 ms there), after every migration.
+        self.foreign_key_violations(None).map_err(db_error)
     }
 
     fn health_problems(

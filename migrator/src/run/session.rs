@@ -491,8 +491,7 @@ impl<'e> Session<'e> {
         let mut outcome = self.run_one_by_one(m, direction);
         let took = started.elapsed();
         if outcome.is_ok() {
-            let scope = super::health::health_scope(&[m]);
-            outcome = match self.engine.after_migration(scope.as_deref()) {
+            outcome = match self.engine.after_migration() {
                 Ok(None) => Ok(()),
                 Ok(Some(problem)) => Err(failure(None, DbError::new(DbErrorKind::Other, problem))),
                 Err(e) => Err(failure(None, e)),
