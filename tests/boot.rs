@@ -715,11 +715,12 @@ fn backup_fails_beside_the_run(config: migrator::Config) {
     );
 }
 
-/// Neither a backup (whose own check reads the whole file) nor a rehearsal: the checks after the boot
-/// alone, and the DOWNs when they fail.
+/// Neither a backup (whose own check reads the whole file) nor a rehearsal, nor a review of drops: the
+/// checks after the boot alone, and the DOWNs when they fail.
 fn without_backup_or_rehearsal() -> migrator::Config {
     migrator::Config {
         require_backup: false,
+        require_review: Vec::new(),
         ..without_rehearsal()
     }
 }
@@ -736,6 +737,17 @@ fn break_not_null(ws: &Workspace, table: &str) {
          PRAGMA writable_schema = OFF;"
     ))
     .unwrap();
+}
+
+/// Boots without a backup or a rehearsal, expecting its health checks to fail and its migration to be
+/// undone (`sql`, one integer, reads 1 afterwards); returns the boot's error.
+fn boot_undone_by_health_checks(ws: &Workspace, sql: &str) -> Error {
+    let err = Db::sqlite(ws)
+        .boot_with(&ws.set(), without_backup_or_rehearsal())
+        .unwrap_err();
+    let value: i64 = ws.open().query_row(sql, [], |r| r.get(0)).unwrap();
+    assert_eq!(value, 1, "the boot's migration did not stay: {err}");
+    err
 }
 
 /// The checks after a boot stop at the tables its migrations name: a table the boot never touched, broken
@@ -764,16 +776,52 @@ fn health_checks_stop_at_the_tables_the_boot_names() {
         "UPDATE legacy SET id = id + 100;",
         Some("UPDATE legacy SET id = id - 100;"),
     );
-    let err = Db::sqlite(&ws)
-        .boot_with(&ws.set(), without_backup_or_rehearsal())
-        .unwrap_err();
+    let err = boot_undone_by_health_checks(&ws, "SELECT id FROM legacy");
     assert!(matches!(err, Error::HealthCheck { .. }), "{err:?}");
     assert!(err.to_string().contains("legacy"), "{err}");
-    let id: i64 = ws
-        .open()
-        .query_row("SELECT id FROM legacy", [], |r| r.get(0))
+}
+
+/// A migration that only changes a table's schema (`ADD COLUMN`, an index) leaves its rows as they were:
+/// the checks do not read them (SQLite tests a new column's constraints against them itself: an `ADD
+/// COLUMN ... CHECK` here fails on the broken row), so a table broken before the boot does not fail it.
+/// Dropping a parent still has its children's keys checked.
+#[test]
+fn health_checks_read_no_rows_of_a_table_whose_schema_alone_changed() {
+    let ws = Workspace::new();
+    break_not_null(&ws, "legacy");
+    ws.add(
+        20240101000000,
+        None,
+        "legacy_note",
+        "ALTER TABLE legacy ADD COLUMN note TEXT DEFAULT 'none';\nCREATE INDEX legacy_note ON legacy (note);",
+        Some("DROP INDEX legacy_note;\nALTER TABLE legacy DROP COLUMN note;"),
+    );
+    let report = Db::sqlite(&ws)
+        .boot_with(&ws.set(), without_backup_or_rehearsal())
         .unwrap();
-    assert_eq!(id, 1, "the boot's migration did not stay");
+    assert_eq!(report.applied_versions(), [20240101000000]);
+
+    let conn = ws.open();
+    conn.execute_batch(
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY);
+         CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id));
+         INSERT INTO parent (id) VALUES (1);
+         INSERT INTO child (id, parent_id) VALUES (10, 1);",
+    )
+    .unwrap();
+    ws.add(
+        20240102000000,
+        None,
+        "drop_parent",
+        "DROP TABLE parent;",
+        Some("CREATE TABLE parent (id INTEGER PRIMARY KEY);\nINSERT INTO parent (id) VALUES (1);"),
+    );
+    let err = boot_undone_by_health_checks(&ws, "SELECT count(*) FROM parent");
+    assert!(
+        err.to_string()
+            .contains("foreign key violations after the migration: child rowid 10 -> parent"),
+        "{err}"
+    );
 }
 
 /// A migration that rewrites a parent table (foreign keys off, SQLite's default) orphans rows of a child
@@ -801,19 +849,12 @@ INSERT INTO grandchild (id, child_id) VALUES (100, 10);",
         "UPDATE parent SET id = id + 1;",
         Some("UPDATE parent SET id = id - 1;"),
     );
-    let err = Db::sqlite(&ws)
-        .boot_with(&ws.set(), without_backup_or_rehearsal())
-        .unwrap_err();
+    let err = boot_undone_by_health_checks(&ws, "SELECT id FROM parent");
     assert!(
         err.to_string()
             .contains("foreign key violations after the migration: child rowid 10 -> parent"),
         "{err}"
     );
-    let id: i64 = ws
-        .open()
-        .query_row("SELECT id FROM parent", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(id, 1, "the boot's migration did not stay");
 }
 
 /// What a trigger writes is named nowhere: a boot touching a table with a trigger checks the whole

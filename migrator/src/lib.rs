@@ -47,7 +47,7 @@ pub use engine::postgres::Postgres;
 #[cfg(feature = "sqlite")]
 pub use engine::sqlite::Sqlite;
 pub use engine::{
-    Backup, CopyFrom, DbError, DbErrorKind, Direction, Engine, EngineKind, Fingerprint,
+    Backup, CheckScope, CopyFrom, DbError, DbErrorKind, Direction, Engine, EngineKind, Fingerprint,
     SchemaObject, ScratchCopy, Stats, TableStats,
 };
 pub use error::{Error, MigrationError, RowLimitHit, ValidationProblem};

@@ -288,6 +288,18 @@ pub struct TransactionLock;
 
 impl LockGuard for TransactionLock {}
 
+/// Where the engine's own checks after a boot may stop: what the boot's migrations can have changed
+/// (`run/health.rs` decides it; `None` in its place means the whole database).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckScope {
+    /// The tables the boot's migrations name (created, altered, dropped, written), lower-case.
+    pub named: Vec<String>,
+    /// Of those, the tables whose rows a migration may have written: every table of a migration that
+    /// holds a statement other than a schema-only one (`CREATE TABLE` with columns, `CREATE INDEX`,
+    /// `ALTER TABLE`, ...), or a `DROP TABLE`.
+    pub written: Vec<String>,
+}
+
 /// One database engine: the few things the algorithm cannot do in portable SQL.
 pub trait Engine {
     /// The facts of this engine's SQL.
@@ -417,14 +429,14 @@ pub trait Engine {
     }
 
     /// The engine's own health checks after applying (integrity, invalid indexes); empty when healthy.
-    /// `tables`: the tables the applied migrations name, where the checks may stop (an engine widens the
-    /// scope to what those tables' writes can reach, or checks everything); `None`: the whole database.
+    /// `scope`: what the applied migrations can have changed, where the checks may stop (an engine widens
+    /// it to what those tables' writes can reach, or checks everything); `None`: the whole database.
     fn health_problems(
         &mut self,
         full_integrity_check: bool,
-        tables: Option<&[String]>,
+        scope: Option<&CheckScope>,
     ) -> Result<Vec<String>, Error> {
-        let _ = (full_integrity_check, tables);
+        let _ = (full_integrity_check, scope);
         Ok(Vec::new())
     }
 

@@ -561,7 +561,7 @@ impl Engine for Postgres<'_> {
     fn health_problems(
         &mut self,
         _full_integrity_check: bool,
-        _tables: Option<&[String]>,
+        _scope: Option<&super::CheckScope>,
     ) -> Result<Vec<String>, Error> {
         let rows = query_rows(
             self.conn,

@@ -15,8 +15,8 @@ use tracing::{debug, warn};
 
 use super::sqlite_schema_mirror::SchemaMirror;
 use super::{
-    Atomicity, Backup, DbError, DbErrorKind, Dialect, Engine, EngineKind, Fingerprint, LockGuard,
-    Row, SchemaObject, ScratchCopy, Stats, TransactionLock, Upsert, Value,
+    Atomicity, Backup, CheckScope, DbError, DbErrorKind, Dialect, Engine, EngineKind, Fingerprint,
+    LockGuard, Row, SchemaObject, ScratchCopy, Stats, TransactionLock, Upsert, Value,
 };
 use crate::Error;
 
@@ -160,12 +160,12 @@ impl Sqlite<'_> {
             .collect()
     }
 
-    /// Where the checks after a boot must look when its migrations name `named`: those tables, and every
-    /// table whose foreign keys lead to one of them, however many steps away (a deleted or rewritten
-    /// parent row orphans their rows, a cascade writes them), as the schema names them. `None`, the whole
-    /// database, when a trigger hangs on one of them: what a trigger writes is not named anywhere.
-    fn health_scope(&self, named: &[String]) -> rusqlite::Result<Option<Vec<String>>> {
-        let mut scope: BTreeSet<String> = named.iter().map(|t| t.to_lowercase()).collect();
+    /// The tables the checks after a boot must read when its migrations can have changed `scope`, as the
+    /// schema names them: every table whose foreign keys lead to a named one, however many steps away,
+    /// goes with it (a deleted, rewritten or dropped parent orphans its rows; a cascade writes them).
+    /// `None`, the whole database, when a trigger hangs on one of them (what a trigger writes is not named
+    /// anywhere).
+    fn checked_tables(&self, scope: &CheckScope) -> rusqlite::Result<Option<CheckedTables>> {
         let mut edges = Vec::new();
         // Only a table whose text says REFERENCES has foreign keys: the others are not asked.
         let mut stmt = self.conn.prepare(
@@ -176,24 +176,34 @@ impl Sqlite<'_> {
         while let Some(row) = rows.next()? {
             edges.push((row.get::<_, String>(0)?, row.get::<_, String>(1)?));
         }
-        loop {
-            let reached: Vec<String> = edges
-                .iter()
-                .filter(|(child, parent)| scope.contains(parent) && !scope.contains(child))
-                .map(|(child, _)| child.clone())
-                .collect();
-            if reached.is_empty() {
-                break;
+        let reach = |from: &[String]| {
+            let mut reached: BTreeSet<String> = from.iter().map(|t| t.to_lowercase()).collect();
+            loop {
+                let more: Vec<String> = edges
+                    .iter()
+                    .filter(|(child, parent)| reached.contains(parent) && !reached.contains(child))
+                    .map(|(child, _)| child.clone())
+                    .collect();
+                if more.is_empty() {
+                    return reached;
+                }
+                reached.extend(more);
             }
-            scope.extend(reached);
+        };
+        let keys = reach(&scope.named);
+        // Before 3.37 an `ADD COLUMN` with a CHECK is not tested against the rows already there.
+        let written = if rusqlite::version_number() >= 3_037_000 {
+            reach(&scope.written)
+        } else {
+            keys.clone()
+        };
+        let mut checked = CheckedTables::default();
+        if keys.is_empty() {
+            return Ok(Some(checked));
         }
-        if scope.is_empty() {
-            return Ok(Some(Vec::new()));
-        }
-        let names: Vec<String> = scope.iter().map(|t| DIALECT.literal(t)).collect();
-        let mut tables = Vec::new();
+        let names: Vec<String> = keys.iter().map(|t| DIALECT.literal(t)).collect();
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT type = 'trigger', name FROM sqlite_master WHERE type IN ('table', 'trigger') AND lower(tbl_name) IN ({})",
+            "SELECT type = 'trigger', name, lower(tbl_name) FROM sqlite_master WHERE type IN ('table', 'trigger') AND lower(tbl_name) IN ({})",
             names.join(", ")
         ))?;
         let mut rows = stmt.query([])?;
@@ -201,10 +211,23 @@ impl Sqlite<'_> {
             if row.get::<_, bool>(0)? {
                 return Ok(None);
             }
-            tables.push(row.get::<_, String>(1)?);
+            let name: String = row.get(1)?;
+            if written.contains(&row.get::<_, String>(2)?) {
+                checked.rows.push(name.clone());
+            }
+            checked.keys.push(name);
         }
-        Ok(Some(tables))
+        Ok(Some(checked))
     }
+}
+
+/// The tables the checks after a boot read, as the schema names them.
+#[derive(Default)]
+struct CheckedTables {
+    /// Whose rows `quick_check` reads: the rows may have changed.
+    rows: Vec<String>,
+    /// Whose foreign keys `foreign_key_check` follows: they or their parents may have changed.
+    keys: Vec<String>,
 }
 
 /// `true` when `sql` may roll something back (a word `ROLLBACK` anywhere, case folded).
@@ -372,15 +395,15 @@ impl Engine for Sqlite<'_> {
     fn health_problems(
         &mut self,
         full_integrity_check: bool,
-        tables: Option<&[String]>,
+        scope: Option<&CheckScope>,
     ) -> Result<Vec<String>, Error> {
         let read = |e| context("running the health checks", e);
-        let scope = match tables {
-            Some(named) if !full_integrity_check => self.health_scope(named).map_err(read)?,
+        let tables = match scope {
+            Some(scope) if !full_integrity_check => self.checked_tables(scope).map_err(read)?,
             _ => None,
         };
         let mut problems = Vec::new();
-        match &scope {
+        match &tables {
             None => {
                 let pragma = if full_integrity_check {
                     "PRAGMA integrity_check"
@@ -389,8 +412,8 @@ impl Engine for Sqlite<'_> {
                 };
                 problems.extend(self.text_rows(pragma).map_err(read)?);
             }
-            Some(tables) => {
-                for table in tables {
+            Some(checked) => {
+                for table in &checked.rows {
                     let pragma = format!("PRAGMA quick_check({})", DIALECT.ident(table));
                     problems.extend(self.text_rows(&pragma).map_err(read)?);
                 }
@@ -398,14 +421,13 @@ impl Engine for Sqlite<'_> {
         }
         problems.retain(|p| p != "ok");
         debug!(
-            scope = ?scope.as_ref().map(Vec::len),
+            rows_checked = ?tables.as_ref().map(|t| t.rows.len()),
+            keys_checked = ?tables.as_ref().map(|t| t.keys.len()),
             problems = problems.len(),
             "integrity checked"
         );
-        if let Some(violations) = self
-            .foreign_key_violations(scope.as_deref())
-            .map_err(read)?
-        {
+        let keys = tables.as_ref().map(|t| t.keys.as_slice());
+        if let Some(violations) = self.foreign_key_violations(keys).map_err(read)? {
             problems.push(violations);
         }
         Ok(problems)

@@ -3,16 +3,21 @@
 
 use tracing::{debug, info, warn};
 
+use std::collections::BTreeSet;
+
+use super::down_chain::changes_only_the_schema;
 use super::session::{shorten, Session};
-use crate::engine::{Direction, Engine};
+use crate::engine::{CheckScope, Direction, Engine};
 use crate::{Error, Migration, Migrator, OnHealthFailure, Report};
 
-/// The tables the engine's own checks after `applied` may stop at: those the migrations name (UP or DOWN).
-/// `None`, the whole database, when a migration holds a `PRAGMA` (it may change what SQLite itself enforces:
-/// `writable_schema`, `ignore_check_constraints`, `foreign_keys`) or names no table although it runs
-/// statements (what it touches is not known).
-pub(crate) fn health_scope(applied: &[&Migration]) -> Option<Vec<String>> {
-    let mut tables = std::collections::BTreeSet::new();
+/// What the engine's own checks after `applied` may stop at: the tables the migrations name (UP or DOWN),
+/// and of those the ones whose rows they may have written. `None`, the whole database, when a migration
+/// holds a `PRAGMA` (it may change what SQLite itself enforces: `writable_schema`,
+/// `ignore_check_constraints`, `foreign_keys`) or names no table although it runs statements (what it
+/// touches is not known).
+pub(crate) fn health_scope(applied: &[&Migration]) -> Option<CheckScope> {
+    let mut named = BTreeSet::new();
+    let mut written = BTreeSet::new();
     for m in applied {
         let down = m.down.as_deref().unwrap_or(&[]);
         let pragma = m.up.iter().chain(down).any(|s| {
@@ -22,9 +27,25 @@ pub(crate) fn health_scope(applied: &[&Migration]) -> Option<Vec<String>> {
         if pragma || (m.tables.is_empty() && !m.up.is_empty()) {
             return None;
         }
-        tables.extend(m.tables.iter().map(|t| t.to_string()));
+        let tables = m.tables.iter().map(|t| t.to_string());
+        if !m.up.iter().all(|s| leaves_rows_alone(&s.sql)) {
+            written.extend(tables.clone());
+        }
+        named.extend(tables);
     }
-    Some(tables.into_iter().collect())
+    Some(CheckScope {
+        named: named.into_iter().collect(),
+        written: written.into_iter().collect(),
+    })
+}
+
+/// `true` for a statement that changes only the schema and writes no row ([`changes_only_the_schema`]),
+/// and is not a `DROP TABLE` (which deletes the rows first when foreign keys are enforced, cascading).
+fn leaves_rows_alone(sql: &str) -> bool {
+    changes_only_the_schema(sql)
+        && migrator_format::statement_words(sql).is_ok_and(|w| {
+            !(w.first().is_some_and(|w| w == "DROP") && w.get(1).is_some_and(|w| w == "TABLE"))
+        })
 }
 
 impl Migrator<'_> {
@@ -121,9 +142,9 @@ impl Migrator<'_> {
         applied: &[&Migration],
     ) -> Result<Vec<String>, Error> {
         let scope = health_scope(applied);
-        debug!(tables = ?scope, "health checks");
+        debug!(?scope, "health checks");
         let mut problems =
-            engine.health_problems(self.config().full_integrity_check, scope.as_deref())?;
+            engine.health_problems(self.config().full_integrity_check, scope.as_ref())?;
         for check in &self.config().health_checks {
             match engine.query(&check.sql) {
                 Ok(rows)
