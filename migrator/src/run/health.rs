@@ -1,9 +1,9 @@
 //! After applying: the engine's own health checks and the application's, with the configured reaction
 //! when they fail; and before applying, the spec's `max_rows_affected`.
 
-use tracing::{debug, info, warn};
-
 use std::collections::BTreeSet;
+
+use tracing::{debug, info, warn};
 
 use super::down_chain::changes_only_the_schema;
 use super::session::{shorten, Session};
