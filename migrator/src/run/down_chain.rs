@@ -349,9 +349,11 @@ fn read_incrementally(session: &mut Session<'_>, on: bool) {
 /// (DML, `PRAGMA`, `CREATE TABLE ... AS`, virtual, temporary or materialised objects, functions,
 /// types, extensions) is `false`, and the general rehearsal runs.
 pub(crate) fn changes_only_the_schema(sql: &str) -> bool {
-    let Ok(words) = migrator_format::statement_words(sql) else {
-        return false;
-    };
+    migrator_format::statement_words(sql).is_ok_and(|words| words_change_only_the_schema(&words))
+}
+
+/// [`changes_only_the_schema`] of a statement already cut into words (`migrator_format::statement_words`).
+pub(crate) fn words_change_only_the_schema(words: &[String]) -> bool {
     let word = |i: usize| words.get(i).map(String::as_str);
     match (word(0), word(1)) {
         (Some("ALTER"), Some("TABLE")) => true,

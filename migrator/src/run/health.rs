@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use tracing::{debug, info, warn};
 
-use super::down_chain::changes_only_the_schema;
+use super::down_chain::words_change_only_the_schema;
 use super::session::{shorten, Session};
 use crate::engine::{CheckScope, Direction, Engine};
 use crate::{Error, Migration, Migrator, OnHealthFailure, Report};
@@ -19,16 +19,20 @@ pub(crate) fn health_scope(applied: &[&Migration]) -> Option<CheckScope> {
     let mut named = BTreeSet::new();
     let mut written = BTreeSet::new();
     for m in applied {
-        let down = m.down.as_deref().unwrap_or(&[]);
-        let pragma = m.up.iter().chain(down).any(|s| {
-            migrator_format::statement_words(&s.sql)
-                .map_or(true, |words| words.first().is_some_and(|w| w == "PRAGMA"))
-        });
-        if pragma || (m.tables.is_empty() && !m.up.is_empty()) {
+        if m.tables.is_empty() && !m.up.is_empty() {
             return None;
         }
+        let down = m.down.as_deref().unwrap_or(&[]);
+        let mut writes = false;
+        for (index, statement) in m.up.iter().chain(down).enumerate() {
+            let words = migrator_format::statement_words(&statement.sql).ok()?;
+            if words.first().is_some_and(|w| w == "PRAGMA") {
+                return None;
+            }
+            writes |= index < m.up.len() && !leaves_rows_alone(&words);
+        }
         let tables = m.tables.iter().map(|t| t.to_string());
-        if !m.up.iter().all(|s| leaves_rows_alone(&s.sql)) {
+        if writes {
             written.extend(tables.clone());
         }
         named.extend(tables);
@@ -39,13 +43,13 @@ pub(crate) fn health_scope(applied: &[&Migration]) -> Option<CheckScope> {
     })
 }
 
-/// `true` for a statement that changes only the schema and writes no row ([`changes_only_the_schema`]),
-/// and is not a `DROP TABLE` (which deletes the rows first when foreign keys are enforced, cascading).
-fn leaves_rows_alone(sql: &str) -> bool {
-    changes_only_the_schema(sql)
-        && migrator_format::statement_words(sql).is_ok_and(|w| {
-            !(w.first().is_some_and(|w| w == "DROP") && w.get(1).is_some_and(|w| w == "TABLE"))
-        })
+/// `true` for a statement (cut into words) that changes only the schema and writes no row
+/// ([`words_change_only_the_schema`]), and is not a `DROP TABLE` (which deletes the rows first when foreign
+/// keys are enforced, cascading).
+fn leaves_rows_alone(words: &[String]) -> bool {
+    words_change_only_the_schema(words)
+        && !(words.first().is_some_and(|w| w == "DROP")
+            && words.get(1).is_some_and(|w| w == "TABLE"))
 }
 
 impl Migrator<'_> {
