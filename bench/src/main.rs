@@ -89,12 +89,17 @@ fn like_the_peers() -> Config {
 }
 
 fn ours_apply(set: &MigrationSet, path: &Path, config: Config) {
+    ours_boot(set, path, config, set.len());
+}
+
+/// One boot on the SQLite file `path`, which must apply `n` migrations.
+fn ours_boot(set: &MigrationSet, path: &Path, config: Config, n: usize) {
     let conn = rusqlite::Connection::open(path).expect("open");
     let report = Migrator::new(set)
         .with_config(config)
         .boot(&mut Sqlite::new(&conn))
         .expect("apply");
-    assert_eq!(report.applied_versions().len(), set.len());
+    assert_eq!(report.applied_versions().len(), n);
 }
 
 fn diesel_apply(set: EmbeddedMigrations, path: &Path, n: usize) {
@@ -110,12 +115,17 @@ fn refinery_apply(runner: fn() -> refinery::Runner, path: &Path, n: usize) {
 }
 
 fn ours_apply_pg(set: &MigrationSet, url: &str, config: Config) {
+    ours_boot_pg(set, url, config, set.len());
+}
+
+/// One boot on the PostgreSQL database at `url`, which must apply `n` migrations.
+fn ours_boot_pg(set: &MigrationSet, url: &str, config: Config, n: usize) {
     let mut conn = PgConnection::establish(url).expect("connect");
     let report = Migrator::new(set)
         .with_config(config)
         .boot(&mut Postgres::new(&mut conn, url))
         .expect("apply");
-    assert_eq!(report.applied_versions().len(), set.len());
+    assert_eq!(report.applied_versions().len(), n);
 }
 
 fn diesel_apply_pg(set: EmbeddedMigrations, url: &str, n: usize) {
@@ -580,43 +590,17 @@ const HISTORIES: [&str; 3] = [
 /// One boot of `tool` (0 migrator, 1 diesel_migrations, 2 refinery) on a SQLite file with one pending.
 fn sqlite_one_pending(size: &Size, tool: usize, path: &Path) {
     match tool {
-        0 => {
-            let conn = rusqlite::Connection::open(path).expect("open");
-            let report = Migrator::new(size.ours)
-                .with_config(like_the_peers())
-                .boot(&mut Sqlite::new(&conn))
-                .expect("apply");
-            assert_eq!(report.applied_versions().len(), 1);
-        }
-        1 => {
-            let mut conn = SqliteConnection::establish(&path.to_string_lossy()).expect("open");
-            let applied = conn.run_pending_migrations((size.diesel)()).expect("apply");
-            assert_eq!(applied.len(), 1);
-        }
-        _ => {
-            let mut conn = rusqlite::Connection::open(path).expect("open");
-            let report = (size.refinery)().run(&mut conn).expect("apply");
-            assert_eq!(report.applied_migrations().len(), 1);
-        }
+        0 => ours_boot(size.ours, path, like_the_peers(), 1),
+        1 => diesel_apply((size.diesel)(), path, 1),
+        _ => refinery_apply(size.refinery, path, 1),
     }
 }
 
 /// One boot of `tool` on a PostgreSQL database with one pending.
 fn pg_one_pending(size: &Size, tool: usize, url: &str) {
     match tool {
-        0 => {
-            let mut conn = PgConnection::establish(url).expect("connect");
-            let report = Migrator::new(size.ours)
-                .with_config(like_the_peers())
-                .boot(&mut Postgres::new(&mut conn, url))
-                .expect("apply");
-            assert_eq!(report.applied_versions().len(), 1);
-        }
-        1 => {
-            let mut conn = PgConnection::establish(url).expect("connect");
-            let applied = conn.run_pending_migrations((size.diesel)()).expect("apply");
-            assert_eq!(applied.len(), 1);
-        }
+        0 => ours_boot_pg(size.ours, url, like_the_peers(), 1),
+        1 => diesel_apply_pg((size.diesel)(), url, 1),
         _ => refinery_apply_pg(size.refinery, url, 1),
     }
 }
