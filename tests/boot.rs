@@ -2,6 +2,8 @@
 //! engine-independent bodies run on SQLite and on PostgreSQL (`both_engines!`); SQLite specifics
 //! (foreign key checks, the write lock, two processes on one file, the standalone spec layout) after them.
 
+use std::time::Duration;
+
 use migrator::{Config, Error, Migrator, Outcome, Sqlite, ValidationProblem};
 use migrator_tests::{both_engines, fingerprint, history, Db, Workspace};
 
@@ -456,6 +458,56 @@ fn a_held_write_lock_times_out_with_a_clear_error() {
     );
     holder.execute_batch("COMMIT").unwrap();
     assert_eq!(boot(&ws).unwrap().with_outcome(Outcome::Applied).count(), 3);
+}
+
+/// A boot that read the history and then waited for the lock sees what the lock's holder applied
+/// meanwhile (on SQLite the holder's commit changes `PRAGMA data_version`, so the history is read again
+/// under the lock) and applies nothing twice.
+#[test]
+fn a_boot_that_waited_for_the_lock_sees_what_the_holder_applied_meanwhile() {
+    let ws = Workspace::new();
+    three(&ws);
+    boot(&ws).unwrap();
+    // The seed forgotten (its row saved aside): a boot now finds it pending.
+    let holder = ws.open();
+    holder.busy_timeout(Duration::from_secs(10)).unwrap();
+    holder
+        .execute_batch(
+            "CREATE TABLE saved AS SELECT * FROM schema_migrations WHERE version = 20240103000000;
+             DELETE FROM schema_migrations WHERE version = 20240103000000;
+             DELETE FROM users;
+             BEGIN IMMEDIATE;",
+        )
+        .unwrap();
+    let set = ws.set();
+    let path = ws.db_path();
+    let booting = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let report = Migrator::new(&set)
+            .with_config(without_rehearsal())
+            .boot(&mut Sqlite::new(&conn));
+        report
+    });
+    // The boot reads the history (the seed pending) and waits for the write lock, while the holder
+    // applies the seed as another process would.
+    std::thread::sleep(Duration::from_millis(500));
+    holder
+        .execute_batch(
+            "INSERT INTO users (id, name) VALUES (1, 'ada');
+             INSERT INTO schema_migrations SELECT * FROM saved;
+             DROP TABLE saved;
+             COMMIT;",
+        )
+        .unwrap();
+    let report = booting.join().unwrap().unwrap();
+    // Planned again from the history the holder left: nothing pending, no claim lost to it, no backup.
+    assert!(report.steps.is_empty(), "{report:?}");
+    assert_eq!(report.already_applied, 3);
+    assert!(report.backup.is_none(), "{report:?}");
+    let users: i64 = holder
+        .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(users, 1, "the seed ran once");
 }
 
 /// Two processes (this test binary, re-executed) boot the same file at once: each migration is applied

@@ -351,6 +351,14 @@ pub trait Engine {
         None
     }
 
+    /// A number that changes whenever *another* connection commits to the database (SQLite's
+    /// `PRAGMA data_version`): read before the history and again under the lock, an unchanged number
+    /// means the history read before the lock still holds and need not be read again. `None`: the
+    /// engine has no such number, and the history is read again under the lock.
+    fn commits_by_others(&mut self) -> Option<i64> {
+        None
+    }
+
     /// Ends a run: commits (or rolls back) what a `RunTransaction` engine kept open, and restores the
     /// connection's settings. Called on every path after a successful [`Engine::lock`].
     fn end_run(&mut self, commit: bool) -> Result<(), DbError> {

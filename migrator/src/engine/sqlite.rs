@@ -342,6 +342,14 @@ impl Engine for Sqlite<'_> {
         Ok(out)
     }
 
+    fn commits_by_others(&mut self) -> Option<i64> {
+        // Cached: read twice a boot, prepared once.
+        self.conn
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .ok()
+    }
+
     fn end_run(&mut self, commit: bool) -> Result<(), DbError> {
         self.mirror = None;
         let result = if self.in_open_run() {

@@ -161,6 +161,7 @@ impl<'s> Migrator<'s> {
         };
         let atomic = engine.dialect().atomicity != crate::engine::Atomicity::None;
         let history_missing = !history_exists && adoption.adopted.is_empty();
+        let seen_before = engine.commits_by_others();
         let (rows, first) = self.plan_before_the_lock(engine, set, atomic, history_missing)?;
         self.check_review(&first.pending)?;
         self.check_history_untouched(&first.pending)?;
@@ -201,8 +202,15 @@ impl<'s> Migrator<'s> {
         let lock_started = Instant::now();
         let mut session = Session::begin(engine, &self.config)?;
         let lock_wait = lock_started.elapsed();
-        // Another process may have migrated while we waited: plan again under the lock.
-        let rows = session.history.read(session.engine)?;
+        // Another process may have migrated while we waited: plan again under the lock, from the
+        // history read again unless no other connection has committed since the read before the lock.
+        let rows = match seen_before {
+            Some(seen) if session.engine.commits_by_others() == Some(seen) => {
+                debug!("no other connection committed since the history was read: not read again");
+                rows
+            }
+            _ => session.history.read(session.engine)?,
+        };
         let plan = plan(set, &rows, &self.config, atomic).map_err(Error::Validation)?;
         if plan.applied > 0 {
             // Not a fresh database: no one-transaction run to decide.
