@@ -217,6 +217,32 @@ fn the_lock_wait_has_a_deadline_and_names_the_holder() {
     );
 }
 
+/// The lock connection a boot opens ahead, beside its history reads, may be ended by the server before
+/// the lock is taken (here a 300 ms `idle_session_timeout` on the connections opened from the URL): the
+/// lock is taken on another one.
+#[test]
+fn a_lock_connection_opened_ahead_and_ended_by_the_server_is_opened_again() {
+    let Some((_ws, db)) = pg() else { return };
+    let short_lived = format!("{}?options=-c%20idle_session_timeout%3D300ms", url(&db));
+    let mut conn = connect(&db);
+    let mut backend = Postgres::new(&mut conn, short_lived);
+    backend.lock_ahead();
+    std::thread::sleep(Duration::from_millis(1200));
+    let mut guard = backend
+        .lock("schema_migrations", Duration::from_secs(5))
+        .expect("the lock, on a connection opened again");
+    guard.check().expect("the lock is held");
+    drop(guard);
+    // Released: another session takes it at once.
+    let mut other = connect(&db);
+    let mut backend = Postgres::new(&mut other, url(&db));
+    drop(
+        backend
+            .lock("schema_migrations", Duration::from_millis(200))
+            .expect("the lock is free again"),
+    );
+}
+
 #[test]
 fn the_advisory_lock_is_released_on_error_and_on_panic() {
     let Some((ws, db)) = pg() else { return };

@@ -351,6 +351,11 @@ pub trait Engine {
         None
     }
 
+    /// Told when a run is about to take the lock (a boot found something pending), before it reads the
+    /// history in full and plans: an engine whose lock needs a connection of its own may start opening it
+    /// now, beside those reads. [`Engine::lock`] uses it (or opens one itself when this was not called).
+    fn lock_ahead(&mut self) {}
+
     /// A number that changes whenever *another* connection commits to the database (SQLite's
     /// `PRAGMA data_version`): read before the history and again under the lock, an unchanged number
     /// means the history read before the lock still holds and need not be read again. `None`: the

@@ -1,7 +1,8 @@
 //! PostgreSQL through diesel's `PgConnection` (the host hands us the connection it already has).
 //!
 //! - **The lock**: a session-level advisory lock taken on a *dedicated* connection (opened from the
-//!   database URL, or handed over by the host), polled with `pg_try_advisory_lock` until `lock_wait`. A
+//!   database URL, on a thread from [`Engine::lock_ahead`] on while the boot reads the history, or
+//!   handed over by the host), polled with `pg_try_advisory_lock` until `lock_wait`. A
 //!   heartbeat thread keeps that connection busy (so `idle_session_timeout` or an idle-dropping firewall
 //!   does not end it) and notices at once when the server ends it anyway: the run then stops with
 //!   [`Error::LockLost`]. The key is the first 8 bytes of `sha256(current_database() || '/' || table)` read
@@ -95,6 +96,8 @@ pub struct Postgres<'c> {
     pub(super) conn: &'c mut PgConnection,
     source: LockSource,
     lock_name: String,
+    /// The lock connection being opened on a thread since [`Engine::lock_ahead`].
+    opening: Option<std::thread::JoinHandle<diesel::ConnectionResult<PgConnection>>>,
 }
 
 impl<'c> Postgres<'c> {
@@ -106,6 +109,7 @@ impl<'c> Postgres<'c> {
             conn,
             source: LockSource::Url(database_url.into()),
             lock_name: "schema_migrations".to_string(),
+            opening: None,
         }
     }
 
@@ -116,6 +120,7 @@ impl<'c> Postgres<'c> {
             conn,
             source: LockSource::Connection(Arc::new(Mutex::new(Some(lock_conn)))),
             lock_name: "schema_migrations".to_string(),
+            opening: None,
         }
     }
 
@@ -127,20 +132,35 @@ impl<'c> Postgres<'c> {
         }
     }
 
-    fn lock_connection(&mut self) -> Result<PgConnection, Error> {
-        match &self.source {
+    /// The connection to hold the lock on, and whether it was opened ahead (see [`Engine::lock_ahead`]).
+    fn lock_connection(&mut self) -> Result<(PgConnection, bool), Error> {
+        let conn = match &self.source {
             LockSource::Connection(slot) => slot
                 .lock()
                 .ok()
                 .and_then(|mut s| s.take())
+                .map(|mut conn| {
+                    let _ = conn.batch_execute("SET application_name = 'migrator lock'");
+                    conn
+                })
                 .ok_or_else(|| Error::LockLost {
                     message: "the connection handed over for the advisory lock was lost; create a new Postgres engine".into(),
                 }),
-            LockSource::Url(url) => PgConnection::establish(url).map_err(|e| Error::Database {
-                context: "opening the dedicated connection for the advisory lock".to_string(),
-                source: DbError::new(DbErrorKind::ConnectionLost, crate::redact::url_in(&e.to_string(), url)),
-            }),
-        }
+            LockSource::Url(url) => {
+                let (opened, ahead) = match self.opening.take().map(std::thread::JoinHandle::join) {
+                    Some(Ok(opened)) => (opened, true),
+                    // Not opened ahead (or its thread panicked): opened here.
+                    _ => (open_lock_connection(url), false),
+                };
+                return opened
+                    .map(|conn| (conn, ahead))
+                    .map_err(|e| Error::Database {
+                        context: "opening the dedicated connection for the advisory lock".to_string(),
+                        source: DbError::new(DbErrorKind::ConnectionLost, crate::redact::url_in(&e.to_string(), url)),
+                    });
+            }
+        };
+        conn.map(|conn| (conn, false))
     }
 
     /// Names what holds the advisory lock `key` (pid, application, since when).
@@ -165,22 +185,34 @@ impl<'c> Postgres<'c> {
         name: &str,
         wait: Duration,
     ) -> Result<HeartbeatLock<PgConnection>, Error> {
-        let mut conn = self.lock_connection()?;
-        let _ = conn.batch_execute("SET application_name = 'migrator lock'");
+        let (mut conn, mut opened_ahead) = self.lock_connection()?;
         let key = key_sql(name);
         let started = Instant::now();
         let mut poll = FIRST_POLL;
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            let row = diesel::sql_query(format!(
+            let row = match diesel::sql_query(format!(
                 "SELECT pg_try_advisory_lock({key}) AS locked, {key} AS key"
             ))
             .get_result::<TryLock>(&mut conn)
-            .map_err(|e| Error::Database {
-                context: "taking the advisory lock".to_string(),
-                source: db_error(e),
-            })?;
+            {
+                Ok(row) => row,
+                // Opened while the history was read, it may have been ended since (a short
+                // idle_session_timeout): opened again, once.
+                Err(e) if opened_ahead => {
+                    warn!(error = %db_error(e), "the lock connection opened ahead was lost; opening another");
+                    opened_ahead = false;
+                    conn = self.lock_connection()?.0;
+                    continue;
+                }
+                Err(e) => {
+                    return Err(Error::Database {
+                        context: "taking the advisory lock".to_string(),
+                        source: db_error(e),
+                    })
+                }
+            };
             if row.locked {
                 info!(
                     key = row.key,
@@ -230,6 +262,13 @@ impl<'c> Postgres<'c> {
             poll = (poll * 2).min(MAX_POLL);
         }
     }
+}
+
+/// Opens the dedicated lock connection from `url`, named so that `pg_stat_activity` shows what it is.
+fn open_lock_connection(url: &str) -> diesel::ConnectionResult<PgConnection> {
+    let mut conn = PgConnection::establish(url)?;
+    let _ = conn.batch_execute("SET application_name = 'migrator lock'");
+    Ok(conn)
 }
 
 #[derive(QueryableByName)]
@@ -368,6 +407,14 @@ pub(super) fn query_rows(conn: &mut PgConnection, sql: &str) -> Result<Vec<Row>,
 impl Engine for Postgres<'_> {
     fn dialect(&self) -> &'static Dialect {
         &DIALECT
+    }
+
+    fn lock_ahead(&mut self) {
+        if let (LockSource::Url(url), None) = (&self.source, &self.opening) {
+            debug!("opening the lock connection beside the history reads");
+            let url = url.clone();
+            self.opening = Some(std::thread::spawn(move || open_lock_connection(&url)));
+        }
     }
 
     fn lock(&mut self, name: &str, wait: Duration) -> Result<Box<dyn LockGuard>, Error> {

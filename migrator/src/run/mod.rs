@@ -140,7 +140,11 @@ impl<'s> Migrator<'s> {
         let started = Instant::now();
         self.config.validate()?;
         let set = self.set_for(engine.dialect().kind);
-        let (all_applied, history_exists) = self.all_applied(engine)?;
+        let BootCheck {
+            all_applied,
+            history_exists,
+            new_at_the_end,
+        } = self.boot_check(engine)?;
         if let Some(applied) = all_applied {
             let report = Report {
                 already_applied: applied,
@@ -152,6 +156,10 @@ impl<'s> Migrator<'s> {
                 applied, "nothing to apply"
             );
             return Ok(report);
+        }
+        if new_at_the_end {
+            // The everyday boot (the history as embedded, new migrations after it): the lock is needed.
+            engine.lock_ahead();
         }
         // A database another tool migrated: its history is adopted first, so nothing is run again.
         let adoption = if self.config.adopt_peers {
@@ -449,10 +457,10 @@ impl<'s> Migrator<'s> {
         Err(Error::ReviewRequired(unreviewed))
     }
 
-    /// The boot check's fast path: `Some(count)` when every embedded migration is applied with its
-    /// checksum and history holds nothing else, read without allocating; `None` sends the boot to the full
-    /// validation, which explains whatever differs. With it, whether the history table exists.
-    fn all_applied(&self, engine: &mut dyn Engine) -> Result<(Option<usize>, bool), Error> {
+    /// The boot check's fast path, read without allocating: whether every embedded migration is applied
+    /// with its checksum and history holds nothing else (anything else sends the boot to the full
+    /// validation, which explains whatever differs), and whether the history table exists.
+    fn boot_check(&self, engine: &mut dyn Engine) -> Result<BootCheck, Error> {
         let migrations = self.set_for(engine.dialect().kind).migrations();
         let mut next = 0;
         let mut clean = true;
@@ -468,7 +476,11 @@ impl<'s> Migrator<'s> {
                 next += 1;
             })?;
         let all = clean && next == migrations.len() && (exists || migrations.is_empty());
-        Ok((all.then_some(next), exists))
+        Ok(BootCheck {
+            all_applied: all.then_some(next),
+            history_exists: exists,
+            new_at_the_end: clean && next < migrations.len(),
+        })
     }
 
     /// Reads the history rows (no lock).
@@ -669,4 +681,15 @@ impl<'s> Migrator<'s> {
         info!(safety = %safety.display(), "restored");
         Ok(safety)
     }
+}
+
+/// What the boot check read from the history.
+struct BootCheck {
+    /// `Some(count)` when every embedded migration is applied with its checksum and the history holds
+    /// nothing else.
+    all_applied: Option<usize>,
+    /// Whether the history table exists.
+    history_exists: bool,
+    /// The history is the embedded set's beginning, as embedded, and migrations follow it: pending.
+    new_at_the_end: bool,
 }
