@@ -210,15 +210,8 @@ impl<'s> Migrator<'s> {
         let lock_started = Instant::now();
         let mut session = Session::begin(engine, &self.config)?;
         let lock_wait = lock_started.elapsed();
-        // Another process may have migrated while we waited: plan again under the lock, from the
-        // history read again unless no other connection has committed since the read before the lock.
-        let rows = match seen_before {
-            Some(seen) if session.engine.commits_by_others() == Some(seen) => {
-                debug!("no other connection committed since the history was read: not read again");
-                rows
-            }
-            _ => session.history.read(session.engine)?,
-        };
+        // Another process may have migrated while we waited: plan again under the lock.
+        let rows = history_under_the_lock(&mut session, seen_before, rows)?;
         let plan = plan(set, &rows, &self.config, atomic).map_err(Error::Validation)?;
         if plan.applied > 0 {
             // Not a fresh database: no one-transaction run to decide.
@@ -680,6 +673,23 @@ impl<'s> Migrator<'s> {
             .restore(backup)?;
         info!(safety = %safety.display(), "restored");
         Ok(safety)
+    }
+}
+
+/// The history under the lock: read again (another process may have migrated while this one waited for
+/// the lock) unless the engine shows that no other connection has committed since `seen_before`, taken
+/// before `read_before` was read.
+fn history_under_the_lock(
+    session: &mut Session<'_>,
+    seen_before: Option<i64>,
+    read_before: Vec<HistoryRow>,
+) -> Result<Vec<HistoryRow>, Error> {
+    match seen_before {
+        Some(seen) if session.engine.commits_by_others() == Some(seen) => {
+            debug!("no other connection committed since the history was read: not read again");
+            Ok(read_before)
+        }
+        _ => session.history.read(session.engine),
     }
 }
 
