@@ -1076,3 +1076,161 @@ fn a_migration_ended_to_break_a_deadlock_is_retried() {
         0
     );
 }
+
+/// What a migration's transaction sees of the lock: connections open for the migration lock, and advisory
+/// locks held by the migration's own backend.
+const LOCK_SEEN: &str = "SELECT (SELECT count(*) FROM pg_stat_activity WHERE application_name = 'migrator lock' AND datname = current_database()) AS lock_connections, (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS own_advisory";
+
+fn add_lock_seen(ws: &Workspace, i: u64) {
+    ws.add(
+        20240101000000 + i,
+        Some(i as u32),
+        &format!("seen{i}"),
+        &format!("CREATE TABLE seen{i} AS {LOCK_SEEN};"),
+        Some(&format!("DROP TABLE seen{i};")),
+    );
+}
+
+/// A boot on a live database with no backup or rehearsal to take first is a short run: it opens no
+/// connection for the lock; each migration's transaction takes the migration lock itself (a
+/// transaction-level advisory lock on the session lock's key, beside the one a successor waits on).
+/// With a backup to take, the run holds the lock on a connection of its own, as before.
+#[test]
+fn a_short_run_locks_in_each_migrations_transaction_and_opens_no_lock_connection() {
+    let Some((ws, db)) = pg() else { return };
+    add_tables(&ws, 1, 1);
+    db.boot_with(&ws.set(), apply_only()).unwrap();
+    add_lock_seen(&ws, 2);
+    add_lock_seen(&ws, 3);
+    let report = db.boot_with(&ws.set(), apply_only()).unwrap();
+    assert_eq!(report.applied_versions().len(), 2);
+    assert_eq!(report.already_applied, 1);
+    for t in ["seen2", "seen3"] {
+        assert_eq!(db.count(&format!("SELECT lock_connections FROM {t}")), 0);
+        assert_eq!(db.count(&format!("SELECT own_advisory FROM {t}")), 2);
+    }
+    add_lock_seen(&ws, 4);
+    let report = db.boot_with(&ws.set(), on_the_real_database()).unwrap();
+    assert_eq!(report.applied_versions().len(), 1);
+    assert!(report.backup.is_some());
+    assert_eq!(db.count("SELECT lock_connections FROM seen4"), 1);
+    assert_eq!(db.count("SELECT own_advisory FROM seen4"), 1);
+    assert_eq!(
+        db.count("SELECT count(*) FROM schema_migrations_log WHERE action = 'applied'"),
+        4
+    );
+}
+
+/// A short run that finds the migration lock held elsewhere runs nothing, and waits for the lock like
+/// any run: at most `lock_wait`, then an error naming the holder.
+#[test]
+fn a_short_run_that_finds_the_lock_held_waits_for_it_like_any_run() {
+    let Some((ws, db)) = pg() else { return };
+    add_tables(&ws, 1, 1);
+    db.boot_with(&ws.set(), apply_only()).unwrap();
+    add_tables(&ws, 2, 2);
+    let mut holder_conn = connect(&db);
+    let mut holder = Postgres::new(&mut holder_conn, url(&db));
+    let guard = holder
+        .lock("schema_migrations", Duration::from_secs(60))
+        .unwrap();
+    let config = Config {
+        lock_wait: Duration::from_millis(300),
+        ..apply_only()
+    };
+    let err = db.boot_with(&ws.set(), config.clone()).unwrap_err();
+    assert!(matches!(err, Error::Lock { .. }), "{err}");
+    assert!(err.to_string().contains("held by pid"), "{err}");
+    assert_eq!(db.history().len(), 1);
+    assert_eq!(
+        db.count("SELECT count(*) FROM pg_class WHERE relname = 't2'"),
+        0
+    );
+    drop(guard);
+    let report = db.boot_with(&ws.set(), config).unwrap();
+    assert_eq!(report.applied_versions(), vec![20240101000002]);
+}
+
+/// Each transaction of a short run checks that the history is still as the run planned it. Here another
+/// process records a migration this binary does not know (a newer release) while the first of two
+/// pending migrations runs: the second finds the history changed, runs nothing, and the boot plans again
+/// under the lock, which refuses the unknown migration as any boot would.
+#[test]
+fn a_short_run_whose_history_changed_meanwhile_plans_again_under_the_lock() {
+    let Some((ws, db)) = pg() else { return };
+    add_tables(&ws, 1, 1);
+    db.boot_with(&ws.set(), apply_only()).unwrap();
+    ws.add(
+        20240101000002,
+        Some(2),
+        "slow",
+        "CREATE TABLE slow (id INTEGER PRIMARY KEY);\nSELECT pg_sleep(1);",
+        None,
+    );
+    add_tables(&ws, 3, 3);
+    let db = std::sync::Arc::new(db);
+    let newer_release = {
+        let db = db.clone();
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            while db.count("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND datname = current_database()") == 0 {
+                assert!(started.elapsed() < Duration::from_secs(20), "the slow migration never ran");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            db.exec("INSERT INTO schema_migrations (version, name, status, checksum) VALUES (20240101000009, 'newer', 'applied', 'x')");
+        })
+    };
+    let booted = db.boot_with(&ws.set(), apply_only());
+    newer_release.join().unwrap();
+    let err = booted.unwrap_err();
+    assert!(matches!(err, Error::Validation(_)), "{err}");
+    assert_eq!(
+        db.history(),
+        vec![
+            (20240101000001, "applied".to_string()),
+            (20240101000002, "applied".to_string()),
+            (20240101000009, "applied".to_string()),
+        ]
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM pg_class WHERE relname = 't3'"),
+        0
+    );
+}
+
+/// A migration that fails in a short run is rolled back, reported with its statement and recorded as
+/// failed, as in any run (the record is written under the lock too).
+#[test]
+fn a_migration_that_fails_in_a_short_run_is_reported_and_recorded_as_in_any_run() {
+    let Some((ws, db)) = pg() else { return };
+    add_tables(&ws, 1, 1);
+    db.boot_with(&ws.set(), apply_only()).unwrap();
+    ws.add(
+        20240101000002,
+        Some(2),
+        "bad",
+        "CREATE TABLE u (id INTEGER PRIMARY KEY);\nINSERT INTO no_such_table VALUES (1);",
+        None,
+    );
+    let err = db.boot_with(&ws.set(), apply_only()).unwrap_err();
+    let Error::Migration(failure) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(
+        (failure.statement_index, failure.statement_count),
+        (2, 2),
+        "{err}"
+    );
+    assert!(failure.db_error.message.contains("no_such_table"), "{err}");
+    assert_eq!(
+        db.history(),
+        vec![
+            (20240101000001, "applied".to_string()),
+            (20240101000002, "failed".to_string()),
+        ]
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM pg_class WHERE relname = 'u'"),
+        0
+    );
+}

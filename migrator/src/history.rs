@@ -396,6 +396,16 @@ CREATE TABLE IF NOT EXISTS {l} (
         Some(sql.replace("CURRENT_TIMESTAMP", d.now))
     }
 
+    /// An SQL boolean that holds while the history is as a short run planned it: `rows` rows, every one
+    /// applied, all of them before `version` (the migration about to run). Another process that
+    /// applied, rolled back or failed anything since makes it false, and the run goes under the lock.
+    pub fn unchanged_condition(&self, d: &Dialect, rows: usize, version: u64) -> String {
+        format!(
+            "(SELECT count(*) = {rows} AND count(CASE WHEN status <> 'applied' THEN 1 END) = 0 AND coalesce(max(version), 0) < {version} FROM {})",
+            self.name(d, &self.table)
+        )
+    }
+
     fn row_values(&self, d: &Dialect, m: &Migration, status: Status) -> String {
         format!(
             "{}, {}, {}, {}, '{status}', {}, NULL, NULL, NULL",

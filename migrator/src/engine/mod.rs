@@ -356,6 +356,25 @@ pub trait Engine {
     /// now, beside those reads. [`Engine::lock`] uses it (or opens one itself when this was not called).
     fn lock_ahead(&mut self) {}
 
+    /// Statements that take the migration lock `name` for the current transaction only, when no one
+    /// holds it, then check `condition` (an SQL boolean, read after the lock is taken), and otherwise
+    /// fail the transaction with `marker` in the error message. With them a short run (a boot applying
+    /// migrations on a live database, with no backup or rehearsal to protect) needs no lock of its own:
+    /// each migration's transaction locks for itself and checks that the history is still as planned
+    /// (PostgreSQL: a transaction-level advisory lock on the key of [`Engine::lock`], which a session
+    /// holding that lock excludes, and which the commit releases). `None` (the default): every run
+    /// takes [`Engine::lock`]. Also sets the lock name that [`Engine::opening_sql`] uses, as
+    /// [`Engine::lock`] does.
+    fn transaction_lock_sql(
+        &mut self,
+        name: &str,
+        condition: &str,
+        marker: &str,
+    ) -> Option<String> {
+        let _ = (name, condition, marker);
+        None
+    }
+
     /// A number that changes whenever *another* connection commits to the database (SQLite's
     /// `PRAGMA data_version`): read before the history and again under the lock, an unchanged number
     /// means the history read before the lock still holds and need not be read again. `None`: the

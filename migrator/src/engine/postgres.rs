@@ -436,6 +436,24 @@ impl Engine for Postgres<'_> {
         Ok(Box::new(lock))
     }
 
+    fn transaction_lock_sql(
+        &mut self,
+        name: &str,
+        condition: &str,
+        marker: &str,
+    ) -> Option<String> {
+        self.lock_name = name.to_string();
+        // Two statements: the condition's snapshot is taken after the lock is. The failing casts are of
+        // non-constant text (a constant would fail when planned); their messages quote the marker.
+        Some(format!(
+            "SELECT CASE WHEN pg_try_advisory_xact_lock({}) THEN 1 ELSE ({} || pg_backend_pid())::int END;\n\
+             SELECT CASE WHEN {condition} THEN 1 ELSE ({} || pg_backend_pid())::int END",
+            key_sql(name),
+            DIALECT.literal(&format!("{marker}: the migration lock is held by another session ")),
+            DIALECT.literal(&format!("{marker}: the history changed since it was read ")),
+        ))
+    }
+
     fn execute(&mut self, sql: &str) -> Result<(), DbError> {
         self.conn.batch_execute(sql).map_err(db_error)
     }

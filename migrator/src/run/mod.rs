@@ -129,7 +129,10 @@ impl<'s> Migrator<'s> {
 
     /// Brings the database up to date: validates the embedded set against the history (refusing on
     /// edited, missing, out-of-order or interrupted migrations), and applies what is pending in version
-    /// order under the migration lock. When nothing is pending it takes no lock and writes nothing.
+    /// order under the migration lock. When nothing is pending it takes no lock and writes nothing. On
+    /// a live database with no backup or rehearsal to take, an engine that can lock inside a
+    /// migration's transaction (PostgreSQL) applies as a short run: each migration's transaction takes
+    /// the lock for itself ([`Self::short_run`]).
     pub fn boot(&self, engine: &mut dyn Engine) -> Result<Report, Error> {
         let span = info_span!(
             "migrator.boot",
@@ -144,6 +147,7 @@ impl<'s> Migrator<'s> {
             all_applied,
             history_exists,
             new_at_the_end,
+            rows,
         } = self.boot_check(engine)?;
         if let Some(applied) = all_applied {
             let report = Report {
@@ -157,7 +161,10 @@ impl<'s> Migrator<'s> {
             );
             return Ok(report);
         }
-        if new_at_the_end {
+        let short_run_likely = new_at_the_end
+            && rows > 0
+            && self.short_run_allowed(set.migrations().get(rows..).unwrap_or_default());
+        if new_at_the_end && !short_run_likely {
             // The everyday boot (the history as embedded, new migrations after it): the lock is needed.
             engine.lock_ahead();
         }
@@ -170,7 +177,27 @@ impl<'s> Migrator<'s> {
         let atomic = engine.dialect().atomicity != crate::engine::Atomicity::None;
         let history_missing = !history_exists && adoption.adopted.is_empty();
         let seen_before = engine.commits_by_others();
-        let (rows, first) = self.plan_before_the_lock(engine, set, atomic, history_missing)?;
+        let (read_before, first) =
+            if new_at_the_end && adoption.adopted.is_empty() && seen_before.is_none() {
+                // The history as embedded, new migrations after it: that is the plan. With no number to
+                // tell that the history is unchanged under the lock (PostgreSQL), it is read there anyway,
+                // and a short run checks it in each transaction: no full read before the lock.
+                let plan = crate::Plan {
+                    pending: set
+                        .migrations()
+                        .get(rows..)
+                        .unwrap_or_default()
+                        .iter()
+                        .collect(),
+                    skipped: Vec::new(),
+                    applied: rows,
+                };
+                (None, plan)
+            } else {
+                let (read, plan) =
+                    self.plan_before_the_lock(engine, set, atomic, history_missing)?;
+                (Some(read), plan)
+            };
         self.check_review(&first.pending)?;
         self.check_history_untouched(&first.pending)?;
         self.check_capabilities(engine, !first.pending.is_empty())?;
@@ -204,14 +231,56 @@ impl<'s> Migrator<'s> {
             return Ok(report);
         }
         // A backfill already under way is first: nothing to apply before it, no lock to take.
-        if let Some(report) = self.backfill_under_way(engine, &first.pending, &rows)? {
+        let rows_read = read_before.as_deref().unwrap_or_default();
+        if let Some(report) = self.backfill_under_way(engine, &first.pending, rows_read)? {
             return Ok(report);
         }
+        let mut report = Report {
+            already_applied: first.applied,
+            adopted: adoption.adopted,
+            ..Report::default()
+        };
+        // The history rows before the run, when every one is applied (a live database).
+        let all_applied_rows = match &read_before {
+            None => Some(rows),
+            Some(read) => read
+                .iter()
+                .all(|r| r.status == crate::history::Status::Applied)
+                .then_some(read.len()),
+        };
+        if let Some(rows_before) = all_applied_rows.filter(|_| self.short_run_fits(&first)) {
+            if self.short_run(engine, &first.pending, rows_before, &mut report)? {
+                self.check_health(engine, &mut report)?;
+                let mut report = self.after_boot(engine, report)?;
+                report.total = started.elapsed();
+                return Ok(report);
+            }
+        }
+        let mut report = self.boot_under_the_lock(engine, read_before, seen_before, report)?;
+        report.total = started.elapsed();
+        Ok(report)
+    }
+
+    /// The boot from the lock on: waits for it, plans again under it (another process may have migrated
+    /// meanwhile), then backs up, rehearses and applies as the policy says, and checks health. `report`
+    /// holds what a short run applied before it had to take the lock.
+    fn boot_under_the_lock(
+        &self,
+        engine: &mut dyn Engine,
+        read_before: Option<Vec<HistoryRow>>,
+        seen_before: Option<i64>,
+        mut report: Report,
+    ) -> Result<Report, Error> {
+        let set = self.set_for(engine.dialect().kind);
+        let atomic = engine.dialect().atomicity != crate::engine::Atomicity::None;
+        let applied_short = report.steps.len();
+        // The history read before the lock does not hold what a short run committed since.
+        let seen_before = seen_before.filter(|_| applied_short == 0);
         let lock_started = Instant::now();
         let mut session = Session::begin(engine, &self.config)?;
         let lock_wait = lock_started.elapsed();
         // Another process may have migrated while we waited: plan again under the lock.
-        let rows = history_under_the_lock(&mut session, seen_before, rows)?;
+        let rows = history_under_the_lock(&mut session, seen_before, read_before)?;
         let plan = plan(set, &rows, &self.config, atomic).map_err(Error::Validation)?;
         if plan.applied > 0 {
             // Not a fresh database: no one-transaction run to decide.
@@ -224,12 +293,8 @@ impl<'s> Migrator<'s> {
                 .backfill_under_way(engine, &plan.pending, &rows)?
                 .unwrap_or_default());
         }
-        let mut report = Report {
-            already_applied: plan.applied,
-            lock_wait,
-            adopted: adoption.adopted,
-            ..Report::default()
-        };
+        report.already_applied = plan.applied.saturating_sub(applied_short);
+        report.lock_wait = lock_wait;
         for m in &plan.skipped {
             report.push(m, None, Duration::ZERO);
         }
@@ -276,9 +341,62 @@ impl<'s> Migrator<'s> {
             applied?;
             self.check_health(engine, &mut report)?;
         }
-        let mut report = self.after_boot(engine, report)?;
-        report.total = started.elapsed();
-        Ok(report)
+        self.after_boot(engine, report)
+    }
+
+    /// Whether a boot may apply `pending` as a short run, by the policy and the migrations: no backup
+    /// or rehearsal to take first, every migration in a transaction of its own.
+    fn short_run_allowed<'m>(&self, pending: impl IntoIterator<Item = &'m Migration>) -> bool {
+        !self.config.require_backup
+            && !self.config.require_test_run
+            && pending
+                .into_iter()
+                .all(|m| !m.no_transaction && m.backfill.is_none())
+    }
+
+    /// Whether the plan made before the lock can be applied as a short run on a database whose history
+    /// holds only applied migrations: some (a live database), nothing rolled back to skip, and the
+    /// policy allows it ([`Self::short_run_allowed`]).
+    fn short_run_fits(&self, plan: &crate::Plan<'_>) -> bool {
+        plan.applied > 0
+            && plan.skipped.is_empty()
+            && self.short_run_allowed(plan.pending.iter().copied())
+    }
+
+    /// A short run: the pending migrations of a live database, applied without a lock of the run's own,
+    /// each in a transaction that takes the migration lock for itself and checks that the history is
+    /// as planned ([`Session::locking_each_transaction`]). An engine whose lock needs a connection of its
+    /// own (PostgreSQL) saves that connection, the lock and unlock, and the history read under the lock.
+    /// Returns `true` when every migration was applied; `false` when the engine has no such lock or a
+    /// transaction could not take it: the boot goes on under the lock, with what was applied in
+    /// `report`. A migration that fails is reported as in any run.
+    fn short_run(
+        &self,
+        engine: &mut dyn Engine,
+        pending: &[&Migration],
+        rows_before: usize,
+        report: &mut Report,
+    ) -> Result<bool, Error> {
+        let Some(mut session) =
+            Session::locking_each_transaction(engine, &self.config, rows_before)?
+        else {
+            return Ok(false);
+        };
+        self.apply_all(&mut session, pending, Direction::Up, report)?;
+        let all = session.completed.len() == pending.len();
+        if all {
+            info!(
+                applied = pending.len(),
+                "short run: each migration's transaction took the lock"
+            );
+        } else {
+            info!(
+                applied = session.completed.len(),
+                "short run: a migration's transaction could not take the lock (held elsewhere, or the history changed): the rest under the lock"
+            );
+        }
+        session.end(true)?;
+        Ok(all)
     }
 
     /// The boot's apply when its rehearsal runs in the run's own transaction (the rehearsal is the apply:
@@ -473,6 +591,7 @@ impl<'s> Migrator<'s> {
             all_applied: all.then_some(next),
             history_exists: exists,
             new_at_the_end: clean && next < migrations.len(),
+            rows: next,
         })
     }
 
@@ -482,7 +601,9 @@ impl<'s> Migrator<'s> {
     }
 
     /// Runs `migrations` in order in one direction inside a session; stops at the first failure (the
-    /// migrations before it stay done).
+    /// migrations before it stay done). In a session without a lock of its own
+    /// ([`Session::locking_each_transaction`]) it also stops, with `Ok`, at the first migration whose
+    /// transaction could not take the lock: `session.completed` says how far it got.
     pub(crate) fn apply_all(
         &self,
         session: &mut Session<'_>,
@@ -523,6 +644,9 @@ impl<'s> Migrator<'s> {
                         step.outcome = crate::Outcome::DoneElsewhere;
                     }
                 }
+                // A session without a lock of its own could not take it for this migration: what it
+                // applied stays, and the caller goes on under the lock.
+                Err(StepError::NotLocked) => return Ok(()),
                 Err(StepError::Other(e)) => return Err(e),
                 Err(e @ StepError::Aborted(_)) => return Err(e.unexpected(m)),
                 Err(StepError::Failed(failed)) => {
@@ -677,15 +801,15 @@ impl<'s> Migrator<'s> {
 }
 
 /// The history under the lock: read again (another process may have migrated while this one waited for
-/// the lock) unless the engine shows that no other connection has committed since `seen_before`, taken
-/// before `read_before` was read.
+/// the lock) unless it was read before the lock and the engine shows that no other connection has
+/// committed since `seen_before`, taken before that read.
 fn history_under_the_lock(
     session: &mut Session<'_>,
     seen_before: Option<i64>,
-    read_before: Vec<HistoryRow>,
+    read_before: Option<Vec<HistoryRow>>,
 ) -> Result<Vec<HistoryRow>, Error> {
-    match seen_before {
-        Some(seen) if session.engine.commits_by_others() == Some(seen) => {
+    match (seen_before, read_before) {
+        (Some(seen), Some(read_before)) if session.engine.commits_by_others() == Some(seen) => {
             debug!("no other connection committed since the history was read: not read again");
             Ok(read_before)
         }
@@ -702,4 +826,6 @@ struct BootCheck {
     history_exists: bool,
     /// The history is the embedded set's beginning, as embedded, and migrations follow it: pending.
     new_at_the_end: bool,
+    /// How many rows the history holds.
+    rows: usize,
 }

@@ -635,7 +635,9 @@ impl<'s> Migrator<'s> {
             Err(StepError::Other(e)) => Err(e),
             // Only a boot's own apply runs optimistically, and the forward pass without savepoints
             // answers its own failures (`down_chain.rs`): said plainly if either came here.
-            Err(e @ (StepError::RunUndone { .. } | StepError::Aborted(_))) => Err(e.unexpected(m)),
+            Err(
+                e @ (StepError::RunUndone { .. } | StepError::Aborted(_) | StepError::NotLocked),
+            ) => Err(e.unexpected(m)),
         }
     }
 

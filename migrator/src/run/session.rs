@@ -14,6 +14,12 @@
 //! - without a transaction (a `no-transaction` migration, or any migration on MySQL): a committed `running`
 //!   row, the statements one by one, then the final status.
 //!
+//! A short run ([`Session::locking_each_transaction`], a boot on a live database with no backup or
+//! rehearsal to take first) holds no lock of its own: each migration's transaction takes the migration
+//! lock for itself, when no one holds it, and checks that the history is as the run planned it, in the
+//! same round trip as the migration; when it cannot, nothing of the migration runs and the boot goes on
+//! under the lock ([`StepError::NotLocked`]).
+//!
 //! Every style claims the history row first (see [`History::claim`]); a claim that affects no row means
 //! another process did this migration, and the run stops with [`Error::AlreadyDone`] without touching it.
 
@@ -29,6 +35,9 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// What the guarded claim's error says when another process has the migration (see
 /// [`Engine::guarded_sql`]).
 const CLAIM_TAKEN: &str = "migrator-claim-taken";
+/// What the error of a transaction that could not take the migration lock for itself says (see
+/// [`Engine::transaction_lock_sql`]).
+const NOT_LOCKED: &str = "migrator-not-locked";
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// A migration that did not complete, before it becomes an [`Error`].
@@ -61,6 +70,11 @@ pub(crate) enum StepError {
     /// for no savepoints rolls back to one of its own. The text is the database's error, for the
     /// caller's error when even that rollback fails.
     Aborted(String),
+    /// In a session that takes the lock in each migration's transaction
+    /// ([`Session::locking_each_transaction`]): the transaction could not take it (another session holds
+    /// it) or found the history changed since the run planned. Nothing of the migration ran; the caller
+    /// goes on under the lock, planning again.
+    NotLocked,
 }
 
 impl StepError {
@@ -121,6 +135,9 @@ pub(crate) struct Session<'e> {
     /// In an open run transaction, each migration in a savepoint of its own (the default); off, a
     /// failure aborts the transaction ([`StepError::Aborted`]).
     step_savepoints: bool,
+    /// A session holding no lock ([`Session::locking_each_transaction`]): each migration's transaction
+    /// takes it and checks that the history still holds this many rows, plus what the run completed.
+    rows_before: Option<usize>,
 }
 
 impl<'e> Session<'e> {
@@ -133,6 +150,38 @@ impl<'e> Session<'e> {
             waited_ms = started.elapsed().as_millis() as u64,
             "lock taken"
         );
+        Self::new(engine, config, Some(guard), None)
+    }
+
+    /// A session for a short run that holds no lock of its own: each migration's transaction takes the
+    /// migration lock for itself when no one holds it, and checks that the history is as planned: all
+    /// `rows_before` rows applied, none after the migration (see [`Engine::transaction_lock_sql`]).
+    /// When either fails the migration returns [`StepError::NotLocked`] having run nothing. Nothing is
+    /// written to history without the lock, a failure's record included. `None` when the engine has no
+    /// such lock. The run goes a transaction per migration (the database is live).
+    pub fn locking_each_transaction(
+        engine: &'e mut dyn Engine,
+        config: &Config,
+        rows_before: usize,
+    ) -> Result<Option<Self>, Error> {
+        config.validate()?;
+        if engine
+            .transaction_lock_sql(&config.history_table, "true", NOT_LOCKED)
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let mut session = Self::new(engine, config, None, Some(rows_before))?;
+        session.known_live();
+        Ok(Some(session))
+    }
+
+    fn new(
+        engine: &'e mut dyn Engine,
+        config: &Config,
+        guard: Option<Box<dyn LockGuard>>,
+        rows_before: Option<usize>,
+    ) -> Result<Self, Error> {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
@@ -141,7 +190,7 @@ impl<'e> Session<'e> {
         let session = Session {
             engine,
             history: History::new(&config.history_table, config.lock_wait).in_schema(schema),
-            guard: Some(guard),
+            guard,
             lock_timeout: config.lock_timeout,
             statement_timeout: config.statement_timeout,
             lock_retries: config.lock_retries,
@@ -153,6 +202,7 @@ impl<'e> Session<'e> {
             note: None,
             nested: false,
             step_savepoints: true,
+            rows_before,
         };
         session.history.ensure(session.engine)?;
         Ok(session)
@@ -244,6 +294,8 @@ impl<'e> Session<'e> {
     pub fn check_lock(&mut self) -> Result<(), Error> {
         match &mut self.guard {
             Some(guard) => guard.check(),
+            // Each transaction takes the lock for itself.
+            None if self.rows_before.is_some() => Ok(()),
             None => Err(Error::LockLost {
                 message: "the run has ended".to_string(),
             }),
@@ -306,8 +358,42 @@ impl<'e> Session<'e> {
         message: &str,
     ) -> Result<(), Error> {
         self.under_session_timeouts("to record a failure", |session| {
-            session.history.fail(session.engine, m, direction, message)
+            let Some(lock) = session.transaction_lock(m) else {
+                return session.history.fail(session.engine, m, direction, message);
+            };
+            // A session without a lock of its own: the record is written under the lock too.
+            let begin = format!("{}; {lock}", session.engine.dialect().begin);
+            if let Err(e) = session.engine.execute(&begin) {
+                let _ = session.engine.execute("ROLLBACK");
+                return Err(Error::Database {
+                    context: "taking the migration lock to record the failure".to_string(),
+                    source: e,
+                });
+            }
+            let recorded = session.history.fail(session.engine, m, direction, message);
+            let end = if recorded.is_ok() {
+                "COMMIT"
+            } else {
+                "ROLLBACK"
+            };
+            session.engine.execute(end).map_err(|e| Error::Database {
+                context: "committing the failure's record".to_string(),
+                source: e,
+            })?;
+            recorded
         })
+    }
+
+    /// In a session without a lock of its own: the statements with which `m`'s transaction takes it
+    /// and checks the history (see [`Session::locking_each_transaction`]).
+    fn transaction_lock(&mut self, m: &Migration) -> Option<String> {
+        let rows = self.rows_before? + self.completed.len();
+        let condition = self
+            .history
+            .unchanged_condition(self.engine.dialect(), rows, m.version);
+        let name = self.history.table().to_string();
+        self.engine
+            .transaction_lock_sql(&name, &condition, NOT_LOCKED)
     }
 
     /// Runs `f` with the run's lock and statement timeouts set on the session (for what runs outside a
@@ -419,9 +505,14 @@ impl<'e> Session<'e> {
         format!(
             "{}; {}",
             self.engine.dialect().begin,
-            self.engine
-                .opening_sql(self.lock_timeout, self.statement_timeout, take_lock)
+            self.opening(take_lock)
         )
+    }
+
+    /// What follows `BEGIN` in a migration's transaction: [`Engine::opening_sql`] with the run's timeouts.
+    fn opening(&self, take_lock: bool) -> String {
+        self.engine
+            .opening_sql(self.lock_timeout, self.statement_timeout, take_lock)
     }
 
     fn already_done(&self, m: &Migration, direction: Direction) -> StepError {
@@ -670,9 +761,18 @@ impl<'e> Session<'e> {
                 "ROLLBACK TO migrator_step; RELEASE migrator_step",
             ),
             RunTransaction::Optimistic => (String::new(), "", "ROLLBACK"),
-            RunTransaction::Undecided | RunTransaction::Off => {
-                (self.open_sql(true), "COMMIT", "ROLLBACK")
-            }
+            RunTransaction::Undecided | RunTransaction::Off => match self.transaction_lock(m) {
+                Some(lock) => (
+                    format!(
+                        "{}; {lock};\n{}",
+                        self.engine.dialect().begin,
+                        self.opening(true)
+                    ),
+                    "COMMIT",
+                    "ROLLBACK",
+                ),
+                None => (self.open_sql(true), "COMMIT", "ROLLBACK"),
+            },
         };
         batch.push_str(";\n");
         let dialect = self.engine.dialect();
@@ -740,6 +840,10 @@ impl<'e> Session<'e> {
                 }
                 if e.message.contains(CLAIM_TAKEN) {
                     return Err(self.already_done(m, direction));
+                }
+                if e.message.contains(NOT_LOCKED) {
+                    debug!(version = m.version, error = %e.message, "the migration's transaction did not take the lock");
+                    return Err(StepError::NotLocked);
                 }
                 Ok(Err(e))
             }
@@ -899,6 +1003,9 @@ fn step_error_text(e: &StepError) -> String {
         }
         StepError::Aborted(error) => {
             format!("the transaction was aborted with no savepoint to go back to: {error}")
+        }
+        StepError::NotLocked => {
+            "the migration's transaction could not take the migration lock".to_string()
         }
     }
 }
