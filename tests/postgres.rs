@@ -1234,3 +1234,34 @@ fn a_migration_that_fails_in_a_short_run_is_reported_and_recorded_as_in_any_run(
         0
     );
 }
+
+/// The INVALID-index health check looks where a run can have left one: after a run with a migration
+/// outside a transaction (a concurrent build), not after a run whose migrations each ran in a
+/// transaction, which builds no such index (one left by something else is not that run's to report).
+#[test]
+fn the_invalid_index_check_follows_migrations_outside_a_transaction_only() {
+    let Some((ws, db)) = pg() else { return };
+    add_tables(&ws, 1, 1);
+    db.boot_with(&ws.set(), apply_only()).unwrap();
+    db.exec("CREATE TABLE dup (x TEXT); INSERT INTO dup VALUES ('a'), ('a');");
+    let failed = connect(&db).batch_execute("CREATE UNIQUE INDEX CONCURRENTLY dup_x ON dup (x)");
+    assert!(failed.is_err());
+    assert_eq!(
+        db.count("SELECT count(*) FROM pg_index WHERE NOT indisvalid"),
+        1
+    );
+    add_tables(&ws, 2, 2);
+    let report = db.boot_with(&ws.set(), apply_only()).unwrap();
+    assert_eq!(report.applied_versions(), vec![20240101000002]);
+    ws.write(
+        "20240101000003_t2_id.sql",
+        "-- migrator:no-transaction\n-- ============ UP MIGRATION ============\nCREATE INDEX CONCURRENTLY t2_id ON t2 (id);\n",
+    );
+    let err = db.boot_with(&ws.set(), apply_only()).unwrap_err();
+    assert!(matches!(err, Error::HealthCheck { .. }), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("dup_x") && message.contains("INVALID"),
+        "{message}"
+    );
+}

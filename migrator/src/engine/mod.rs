@@ -298,6 +298,10 @@ pub struct CheckScope {
     /// holds a statement other than a schema-only one (`CREATE TABLE` with columns, `CREATE INDEX`,
     /// `ALTER TABLE`, ...), or a `DROP TABLE`.
     pub written: Vec<String>,
+    /// Whether a boot's migration ran outside a transaction (`no-transaction`): only such a migration
+    /// can leave something half-built behind (PostgreSQL: the INVALID index of a failed concurrent
+    /// build), as a transaction that fails leaves nothing.
+    pub outside_a_transaction: bool,
 }
 
 /// One database engine: the few things the algorithm cannot do in portable SQL.

@@ -18,7 +18,9 @@ use crate::{Error, Migration, Migrator, OnHealthFailure, Report};
 pub(crate) fn health_scope(applied: &[&Migration]) -> Option<CheckScope> {
     let mut named = BTreeSet::new();
     let mut written = BTreeSet::new();
+    let mut outside_a_transaction = false;
     for m in applied {
+        outside_a_transaction |= m.no_transaction;
         if m.tables.is_empty() && !m.up.is_empty() {
             return None;
         }
@@ -40,6 +42,7 @@ pub(crate) fn health_scope(applied: &[&Migration]) -> Option<CheckScope> {
     Some(CheckScope {
         named: named.into_iter().collect(),
         written: written.into_iter().collect(),
+        outside_a_transaction,
     })
 }
 
