@@ -1077,6 +1077,26 @@ fn a_migration_ended_to_break_a_deadlock_is_retried() {
     );
 }
 
+/// A database with one migration applied (and its table): a live one.
+fn live_with_one_applied() -> Option<(Workspace, Db)> {
+    let (ws, db) = pg()?;
+    add_tables(&ws, 1, 1);
+    db.boot_with(&ws.set(), apply_only()).unwrap();
+    Some((ws, db))
+}
+
+/// Whether the database holds a relation (table, index, ...) of that name.
+fn has_relation(db: &Db, name: &str) -> bool {
+    db.count(&format!(
+        "SELECT count(*) FROM pg_class WHERE relname = '{name}'"
+    )) > 0
+}
+
+/// History as [`Db::history`] returns it.
+fn statuses(rows: &[(u64, &str)]) -> Vec<(u64, String)> {
+    rows.iter().map(|(v, s)| (*v, s.to_string())).collect()
+}
+
 /// What a migration's transaction sees of the lock: connections open for the migration lock, and advisory
 /// locks held by the migration's own backend.
 const LOCK_SEEN: &str = "SELECT (SELECT count(*) FROM pg_stat_activity WHERE application_name = 'migrator lock' AND datname = current_database()) AS lock_connections, (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS own_advisory";
@@ -1097,9 +1117,9 @@ fn add_lock_seen(ws: &Workspace, i: u64) {
 /// With a backup to take, the run holds the lock on a connection of its own, as before.
 #[test]
 fn a_short_run_locks_in_each_migrations_transaction_and_opens_no_lock_connection() {
-    let Some((ws, db)) = pg() else { return };
-    add_tables(&ws, 1, 1);
-    db.boot_with(&ws.set(), apply_only()).unwrap();
+    let Some((ws, db)) = live_with_one_applied() else {
+        return;
+    };
     add_lock_seen(&ws, 2);
     add_lock_seen(&ws, 3);
     let report = db.boot_with(&ws.set(), apply_only()).unwrap();
@@ -1125,9 +1145,9 @@ fn a_short_run_locks_in_each_migrations_transaction_and_opens_no_lock_connection
 /// any run: at most `lock_wait`, then an error naming the holder.
 #[test]
 fn a_short_run_that_finds_the_lock_held_waits_for_it_like_any_run() {
-    let Some((ws, db)) = pg() else { return };
-    add_tables(&ws, 1, 1);
-    db.boot_with(&ws.set(), apply_only()).unwrap();
+    let Some((ws, db)) = live_with_one_applied() else {
+        return;
+    };
     add_tables(&ws, 2, 2);
     let mut holder_conn = connect(&db);
     let mut holder = Postgres::new(&mut holder_conn, url(&db));
@@ -1142,10 +1162,7 @@ fn a_short_run_that_finds_the_lock_held_waits_for_it_like_any_run() {
     assert!(matches!(err, Error::Lock { .. }), "{err}");
     assert!(err.to_string().contains("held by pid"), "{err}");
     assert_eq!(db.history().len(), 1);
-    assert_eq!(
-        db.count("SELECT count(*) FROM pg_class WHERE relname = 't2'"),
-        0
-    );
+    assert!(!has_relation(&db, "t2"));
     drop(guard);
     let report = db.boot_with(&ws.set(), config).unwrap();
     assert_eq!(report.applied_versions(), vec![20240101000002]);
@@ -1157,9 +1174,9 @@ fn a_short_run_that_finds_the_lock_held_waits_for_it_like_any_run() {
 /// under the lock, which refuses the unknown migration as any boot would.
 #[test]
 fn a_short_run_whose_history_changed_meanwhile_plans_again_under_the_lock() {
-    let Some((ws, db)) = pg() else { return };
-    add_tables(&ws, 1, 1);
-    db.boot_with(&ws.set(), apply_only()).unwrap();
+    let Some((ws, db)) = live_with_one_applied() else {
+        return;
+    };
     ws.add(
         20240101000002,
         Some(2),
@@ -1186,25 +1203,22 @@ fn a_short_run_whose_history_changed_meanwhile_plans_again_under_the_lock() {
     assert!(matches!(err, Error::Validation(_)), "{err}");
     assert_eq!(
         db.history(),
-        vec![
-            (20240101000001, "applied".to_string()),
-            (20240101000002, "applied".to_string()),
-            (20240101000009, "applied".to_string()),
-        ]
+        statuses(&[
+            (20240101000001, "applied"),
+            (20240101000002, "applied"),
+            (20240101000009, "applied")
+        ])
     );
-    assert_eq!(
-        db.count("SELECT count(*) FROM pg_class WHERE relname = 't3'"),
-        0
-    );
+    assert!(!has_relation(&db, "t3"));
 }
 
 /// A migration that fails in a short run is rolled back, reported with its statement and recorded as
 /// failed, as in any run (the record is written under the lock too).
 #[test]
 fn a_migration_that_fails_in_a_short_run_is_reported_and_recorded_as_in_any_run() {
-    let Some((ws, db)) = pg() else { return };
-    add_tables(&ws, 1, 1);
-    db.boot_with(&ws.set(), apply_only()).unwrap();
+    let Some((ws, db)) = live_with_one_applied() else {
+        return;
+    };
     ws.add(
         20240101000002,
         Some(2),
@@ -1224,15 +1238,9 @@ fn a_migration_that_fails_in_a_short_run_is_reported_and_recorded_as_in_any_run(
     assert!(failure.db_error.message.contains("no_such_table"), "{err}");
     assert_eq!(
         db.history(),
-        vec![
-            (20240101000001, "applied".to_string()),
-            (20240101000002, "failed".to_string()),
-        ]
+        statuses(&[(20240101000001, "applied"), (20240101000002, "failed")])
     );
-    assert_eq!(
-        db.count("SELECT count(*) FROM pg_class WHERE relname = 'u'"),
-        0
-    );
+    assert!(!has_relation(&db, "u"));
 }
 
 /// The INVALID-index health check looks where a run can have left one: after a run with a migration
@@ -1240,9 +1248,9 @@ fn a_migration_that_fails_in_a_short_run_is_reported_and_recorded_as_in_any_run(
 /// transaction, which builds no such index (one left by something else is not that run's to report).
 #[test]
 fn the_invalid_index_check_follows_migrations_outside_a_transaction_only() {
-    let Some((ws, db)) = pg() else { return };
-    add_tables(&ws, 1, 1);
-    db.boot_with(&ws.set(), apply_only()).unwrap();
+    let Some((ws, db)) = live_with_one_applied() else {
+        return;
+    };
     db.exec("CREATE TABLE dup (x TEXT); INSERT INTO dup VALUES ('a'), ('a');");
     let failed = connect(&db).batch_execute("CREATE UNIQUE INDEX CONCURRENTLY dup_x ON dup (x)");
     assert!(failed.is_err());
