@@ -101,6 +101,21 @@ fn row_kind(m: &Migration, row: &HistoryRow, atomic: bool) -> StatusKind {
     }
 }
 
+/// The plan when the history is the set's first `applied` migrations, each applied as embedded (what the
+/// boot check found): the rest is pending.
+pub(crate) fn after_applied(set: &MigrationSet, applied: usize) -> Plan<'_> {
+    Plan {
+        pending: set
+            .migrations()
+            .get(applied..)
+            .unwrap_or_default()
+            .iter()
+            .collect(),
+        skipped: Vec::new(),
+        applied,
+    }
+}
+
 /// Validates the set against the history and plans the boot. Every problem is reported, not only the
 /// first, so one look at the error tells the operator everything that blocks the boot.
 pub fn plan<'s>(

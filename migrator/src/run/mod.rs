@@ -182,17 +182,7 @@ impl<'s> Migrator<'s> {
                 // The history as embedded, new migrations after it: that is the plan. With no number to
                 // tell that the history is unchanged under the lock (PostgreSQL), it is read there anyway,
                 // and a short run checks it in each transaction: no full read before the lock.
-                let plan = crate::Plan {
-                    pending: set
-                        .migrations()
-                        .get(rows..)
-                        .unwrap_or_default()
-                        .iter()
-                        .collect(),
-                    skipped: Vec::new(),
-                    applied: rows,
-                };
-                (None, plan)
+                (None, crate::plan::after_applied(set, rows))
             } else {
                 let (read, plan) =
                     self.plan_before_the_lock(engine, set, atomic, history_missing)?;
@@ -349,9 +339,7 @@ impl<'s> Migrator<'s> {
     fn short_run_allowed<'m>(&self, pending: impl IntoIterator<Item = &'m Migration>) -> bool {
         !self.config.require_backup
             && !self.config.require_test_run
-            && pending
-                .into_iter()
-                .all(|m| !m.no_transaction && m.backfill.is_none())
+            && session::all_in_a_transaction(pending)
     }
 
     /// Whether the plan made before the lock can be applied as a short run on a database whose history

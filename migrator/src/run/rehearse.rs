@@ -263,7 +263,7 @@ impl<'s> Migrator<'s> {
         session: &mut Session<'_>,
         pending: &[&Migration],
     ) -> Result<bool, Error> {
-        if !super::session::all_in_a_transaction(pending) {
+        if !super::session::all_in_a_transaction(pending.iter().copied()) {
             return Ok(false);
         }
         if session.commits_once_unseen(pending) {

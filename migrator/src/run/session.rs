@@ -236,7 +236,7 @@ impl<'e> Session<'e> {
     /// the end of the run (the engine says so: SQLite). Whatever reads the committed state meanwhile (a
     /// backup) reads the state before the run.
     pub(crate) fn commits_once_unseen(&mut self, pending: &[&Migration]) -> bool {
-        all_in_a_transaction(pending)
+        all_in_a_transaction(pending.iter().copied())
             && self.can_undo()
             && self.engine.scratch().is_some_and(|s| s.run_is_a_copy())
     }
@@ -969,9 +969,11 @@ impl Drop for Session<'_> {
 
 /// `true` when none of `migrations` runs outside a transaction (`no-transaction`) or in batches of its
 /// own (a backfill): a run of them can be one transaction.
-pub(crate) fn all_in_a_transaction(migrations: &[&Migration]) -> bool {
+pub(crate) fn all_in_a_transaction<'m>(
+    migrations: impl IntoIterator<Item = &'m Migration>,
+) -> bool {
     migrations
-        .iter()
+        .into_iter()
         .all(|m| !m.no_transaction && m.backfill.is_none())
 }
 
