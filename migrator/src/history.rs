@@ -251,19 +251,28 @@ CREATE TABLE IF NOT EXISTS {l} (
     }
 
     /// Visits `(version, checksum, status)` of every row in version order: the boot check's fast path.
-    /// Returns `false` when the table does not exist.
+    /// Returns `None` when the table does not exist, else the engine's
+    /// [`Engine::commits_by_others_sql`] number read in the same statement (`None` when it has none, or
+    /// the table no rows).
     pub fn scan(
         &self,
         engine: &mut dyn Engine,
         visit: &mut dyn FnMut(u64, Option<&str>, &str),
-    ) -> Result<bool, Error> {
+    ) -> Result<Option<Option<i64>>, Error> {
+        let commits = engine.commits_by_others_sql();
         let sql = format!(
-            "SELECT version, checksum, status FROM {} ORDER BY version",
+            "SELECT version, checksum, status{}{} FROM {} ORDER BY version",
+            if commits.is_some() { ", " } else { "" },
+            commits.unwrap_or_default(),
             self.name(engine.dialect(), &self.table)
         );
         let Some(rows) = self.bounded_query(engine, &sql, &self.table.clone())? else {
-            return Ok(false);
+            return Ok(None);
         };
+        let seen = commits
+            .and_then(|_| rows.first())
+            .and_then(|row| row.get(3))
+            .and_then(Value::as_i64);
         for row in &rows {
             let version = row.first().and_then(Value::as_i64).unwrap_or(-1);
             let checksum = match row.get(1) {
@@ -276,7 +285,7 @@ CREATE TABLE IF NOT EXISTS {l} (
             };
             visit(version.max(0) as u64, checksum, status);
         }
-        Ok(true)
+        Ok(Some(seen))
     }
 
     /// The log, oldest first; with `after`, only entries with a larger id.

@@ -387,6 +387,14 @@ pub trait Engine {
         None
     }
 
+    /// [`Engine::commits_by_others`] as an SQL expression, read with the boot check's scan of the
+    /// history in one statement (SQLite: `pragma_data_version`), so that the number and the rows come
+    /// from one snapshot: a boot whose check found new migrations after the history as embedded can then
+    /// take its plan from the check, and under the lock read nothing when the number has not moved.
+    fn commits_by_others_sql(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Ends a run: commits (or rolls back) what a `RunTransaction` engine kept open, and restores the
     /// connection's settings. Called on every path after a successful [`Engine::lock`].
     fn end_run(&mut self, commit: bool) -> Result<(), DbError> {

@@ -350,6 +350,10 @@ impl Engine for Sqlite<'_> {
             .ok()
     }
 
+    fn commits_by_others_sql(&self) -> Option<&'static str> {
+        Some("(SELECT data_version FROM pragma_data_version)")
+    }
+
     fn end_run(&mut self, commit: bool) -> Result<(), DbError> {
         self.mirror = None;
         let result = if self.in_open_run() {

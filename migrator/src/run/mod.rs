@@ -148,6 +148,7 @@ impl<'s> Migrator<'s> {
             history_exists,
             new_at_the_end,
             rows,
+            seen,
         } = self.boot_check(engine)?;
         if let Some(applied) = all_applied {
             let report = Report {
@@ -176,18 +177,20 @@ impl<'s> Migrator<'s> {
         };
         let atomic = engine.dialect().atomicity != crate::engine::Atomicity::None;
         let history_missing = !history_exists && adoption.adopted.is_empty();
-        let seen_before = engine.commits_by_others();
-        let (read_before, first) =
-            if new_at_the_end && adoption.adopted.is_empty() && seen_before.is_none() {
-                // The history as embedded, new migrations after it: that is the plan. With no number to
-                // tell that the history is unchanged under the lock (PostgreSQL), it is read there anyway,
-                // and a short run checks it in each transaction: no full read before the lock.
-                (None, crate::plan::after_applied(set, rows))
-            } else {
-                let (read, plan) =
-                    self.plan_before_the_lock(engine, set, atomic, history_missing)?;
-                (Some(read), plan)
-            };
+        // Read with the check's scan when the engine can (SQLite), else now, before the full read.
+        let seen_before = seen.or_else(|| engine.commits_by_others());
+        let (before, first) = if new_at_the_end
+            && adoption.adopted.is_empty()
+            && (seen.is_some() || seen_before.is_none())
+        {
+            // The history as embedded, new migrations after it: that is the plan. Under the lock the
+            // history is read unless the number read with the check shows no other commit since
+            // (SQLite); a short run checks it in each transaction (PostgreSQL).
+            (Before::Checked(rows), crate::plan::after_applied(set, rows))
+        } else {
+            let (read, plan) = self.plan_before_the_lock(engine, set, atomic, history_missing)?;
+            (Before::Read(read), plan)
+        };
         self.check_review(&first.pending)?;
         self.check_history_untouched(&first.pending)?;
         self.check_capabilities(engine, !first.pending.is_empty())?;
@@ -221,8 +224,7 @@ impl<'s> Migrator<'s> {
             return Ok(report);
         }
         // A backfill already under way is first: nothing to apply before it, no lock to take.
-        let rows_read = read_before.as_deref().unwrap_or_default();
-        if let Some(report) = self.backfill_under_way(engine, &first.pending, rows_read)? {
+        if let Some(report) = self.backfill_under_way(engine, &first.pending, before.rows())? {
             return Ok(report);
         }
         let mut report = Report {
@@ -230,15 +232,7 @@ impl<'s> Migrator<'s> {
             adopted: adoption.adopted,
             ..Report::default()
         };
-        // The history rows before the run, when every one is applied (a live database).
-        let all_applied_rows = match &read_before {
-            None => Some(rows),
-            Some(read) => read
-                .iter()
-                .all(|r| r.status == crate::history::Status::Applied)
-                .then_some(read.len()),
-        };
-        if let Some(rows_before) = all_applied_rows.filter(|_| self.short_run_fits(&first)) {
+        if let Some(rows_before) = before.all_applied().filter(|_| self.short_run_fits(&first)) {
             if self.short_run(engine, &first.pending, rows_before, &mut report)? {
                 self.check_health(engine, &mut report)?;
                 let mut report = self.after_boot(engine, report)?;
@@ -246,7 +240,7 @@ impl<'s> Migrator<'s> {
                 return Ok(report);
             }
         }
-        let mut report = self.boot_under_the_lock(engine, read_before, seen_before, report)?;
+        let mut report = self.boot_under_the_lock(engine, before, seen_before, report)?;
         report.total = started.elapsed();
         Ok(report)
     }
@@ -257,21 +251,21 @@ impl<'s> Migrator<'s> {
     fn boot_under_the_lock(
         &self,
         engine: &mut dyn Engine,
-        read_before: Option<Vec<HistoryRow>>,
+        before: Before,
         seen_before: Option<i64>,
         mut report: Report,
     ) -> Result<Report, Error> {
         let set = self.set_for(engine.dialect().kind);
         let atomic = engine.dialect().atomicity != crate::engine::Atomicity::None;
         let applied_short = report.steps.len();
-        // The history read before the lock does not hold what a short run committed since.
+        // What the boot knew before the lock does not hold what a short run committed since.
         let seen_before = seen_before.filter(|_| applied_short == 0);
         let lock_started = Instant::now();
         let mut session = Session::begin(engine, &self.config)?;
         let lock_wait = lock_started.elapsed();
         // Another process may have migrated while we waited: plan again under the lock.
-        let rows = history_under_the_lock(&mut session, seen_before, read_before)?;
-        let plan = plan(set, &rows, &self.config, atomic).map_err(Error::Validation)?;
+        let (rows, plan) =
+            self.plan_under_the_lock(&mut session, set, atomic, before, seen_before)?;
         if plan.applied > 0 {
             // Not a fresh database: no one-transaction run to decide.
             session.known_live();
@@ -332,6 +326,33 @@ impl<'s> Migrator<'s> {
             self.check_health(engine, &mut report)?;
         }
         self.after_boot(engine, report)
+    }
+
+    /// The plan under the lock, with the history rows it rests on: read again (another process may have
+    /// migrated while this one waited for the lock) unless the engine shows that no other connection
+    /// has committed since `seen_before`, taken before what the boot knew (`before`) was read.
+    fn plan_under_the_lock<'m>(
+        &self,
+        session: &mut Session<'_>,
+        set: &'m MigrationSet,
+        atomic: bool,
+        before: Before,
+        seen_before: Option<i64>,
+    ) -> Result<(Vec<HistoryRow>, crate::Plan<'m>), Error> {
+        let unchanged = seen_before.is_some() && session.engine.commits_by_others() == seen_before;
+        let rows = match before {
+            Before::Checked(applied) if unchanged => {
+                debug!("no other connection committed since the boot check: its plan stands");
+                return Ok((Vec::new(), crate::plan::after_applied(set, applied)));
+            }
+            Before::Read(rows) if unchanged => {
+                debug!("no other connection committed since the history was read: not read again");
+                rows
+            }
+            _ => session.history.read(session.engine)?,
+        };
+        let plan = plan(set, &rows, &self.config, atomic).map_err(Error::Validation)?;
+        Ok((rows, plan))
     }
 
     /// Whether a boot may apply `pending` as a short run, by the policy and the migrations: no backup
@@ -563,7 +584,7 @@ impl<'s> Migrator<'s> {
         let migrations = self.set_for(engine.dialect().kind).migrations();
         let mut next = 0;
         let mut clean = true;
-        let exists = self
+        let scanned = self
             .history_store()
             .scan(engine, &mut |version, checksum, status| {
                 let matches = migrations.get(next).is_some_and(|m| {
@@ -574,12 +595,14 @@ impl<'s> Migrator<'s> {
                 clean &= matches;
                 next += 1;
             })?;
+        let exists = scanned.is_some();
         let all = clean && next == migrations.len() && (exists || migrations.is_empty());
         Ok(BootCheck {
             all_applied: all.then_some(next),
             history_exists: exists,
             new_at_the_end: clean && next < migrations.len(),
             rows: next,
+            seen: scanned.flatten(),
         })
     }
 
@@ -788,20 +811,32 @@ impl<'s> Migrator<'s> {
     }
 }
 
-/// The history under the lock: read again (another process may have migrated while this one waited for
-/// the lock) unless it was read before the lock and the engine shows that no other connection has
-/// committed since `seen_before`, taken before that read.
-fn history_under_the_lock(
-    session: &mut Session<'_>,
-    seen_before: Option<i64>,
-    read_before: Option<Vec<HistoryRow>>,
-) -> Result<Vec<HistoryRow>, Error> {
-    match (seen_before, read_before) {
-        (Some(seen), Some(read_before)) if session.engine.commits_by_others() == Some(seen) => {
-            debug!("no other connection committed since the history was read: not read again");
-            Ok(read_before)
+/// What a boot knew of the history before it took the lock.
+enum Before {
+    /// The rows, read in full.
+    Read(Vec<HistoryRow>),
+    /// The boot check found this many rows: the set's first migrations, applied as embedded.
+    Checked(usize),
+}
+
+impl Before {
+    /// The rows read (none for a check: it found no row of a pending migration).
+    fn rows(&self) -> &[HistoryRow] {
+        match self {
+            Before::Read(rows) => rows,
+            Before::Checked(_) => &[],
         }
-        _ => session.history.read(session.engine),
+    }
+
+    /// How many rows the history holds when every one is applied (a clean history).
+    fn all_applied(&self) -> Option<usize> {
+        match self {
+            Before::Checked(rows) => Some(*rows),
+            Before::Read(rows) => rows
+                .iter()
+                .all(|r| r.status == crate::history::Status::Applied)
+                .then_some(rows.len()),
+        }
     }
 }
 
@@ -816,4 +851,6 @@ struct BootCheck {
     new_at_the_end: bool,
     /// How many rows the history holds.
     rows: usize,
+    /// [`Engine::commits_by_others`], read with the rows (SQLite), when the history holds any.
+    seen: Option<i64>,
 }
