@@ -909,6 +909,49 @@ INSERT INTO grandchild (id, child_id) VALUES (100, 10);",
     );
 }
 
+/// A migration that only creates new objects (tables with columns, indexes) cannot orphan a row: the
+/// checks after it do not read the schema, and a child's orphan from before the boot does not blame it.
+/// The next migration that writes the new parent is checked against that child again.
+#[test]
+fn a_migration_that_only_creates_is_not_blamed_for_orphans_from_before() {
+    let ws = Workspace::new();
+    let conn = ws.open();
+    conn.execute_batch(
+        "PRAGMA foreign_keys = OFF;
+         CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id));
+         INSERT INTO child (id, parent_id) VALUES (10, 1);",
+    )
+    .unwrap();
+    ws.add(
+        20240101000000,
+        None,
+        "parent",
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT);\nCREATE UNIQUE INDEX parent_name ON parent(name);",
+        Some("DROP TABLE parent;"),
+    );
+    let report = Db::sqlite(&ws)
+        .boot_with(&ws.set(), without_backup_or_rehearsal())
+        .unwrap();
+    assert_eq!(report.applied_versions(), [20240101000000]);
+
+    ws.add(
+        20240102000000,
+        None,
+        "first_parent",
+        "INSERT INTO parent (id, name) VALUES (2, 'two');",
+        Some("DELETE FROM parent WHERE id = 2;"),
+    );
+    let err = boot_undone_by_health_checks(
+        &ws,
+        "SELECT count(*) FROM schema_migrations WHERE status = 'applied'",
+    );
+    assert!(
+        err.to_string()
+            .contains("foreign key violations after the migration: child rowid 10 -> parent"),
+        "{err}"
+    );
+}
+
 /// What a trigger writes is named nowhere: a boot touching a table with a trigger checks the whole
 /// database, and so does one whose migration holds a `PRAGMA`.
 #[test]

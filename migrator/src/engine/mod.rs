@@ -292,7 +292,8 @@ impl LockGuard for TransactionLock {}
 /// (`run/health.rs` decides it; `None` in its place means the whole database).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CheckScope {
-    /// The tables the boot's migrations name (created, altered, dropped, written), lower-case.
+    /// The tables the boot's migrations name (created, altered, dropped, written), lower-case; after a
+    /// boot, not those of a migration that only created new objects (nothing there for a check to find).
     pub named: Vec<String>,
     /// Of those, the tables whose rows a migration may have written: every table of a migration that
     /// holds a statement other than a schema-only one (`CREATE TABLE` with columns, `CREATE INDEX`,

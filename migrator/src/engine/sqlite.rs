@@ -166,6 +166,10 @@ impl Sqlite<'_> {
     /// `None`, the whole database, when a trigger hangs on one of them (what a trigger writes is not named
     /// anywhere).
     fn checked_tables(&self, scope: &CheckScope) -> rusqlite::Result<Option<CheckedTables>> {
+        if scope.named.is_empty() {
+            // Nothing changed that a check could find: the schema is not read.
+            return Ok(Some(CheckedTables::default()));
+        }
         let mut edges = Vec::new();
         // Only a table whose text says REFERENCES has foreign keys: the others are not asked.
         let mut stmt = self.conn.prepare(
@@ -309,6 +313,16 @@ impl Engine for Sqlite<'_> {
             self.mirror = None;
         }
         self.conn.execute_batch(sql).map_err(db_error)
+    }
+
+    fn tables_exist(&mut self, tables: &[&str]) -> Result<Vec<bool>, DbError> {
+        // SQLite's schema, already in memory, answers without a statement to prepare and fail (as
+        // `SELECT 1 FROM t` would, for every table that is missing): tables and views, in every
+        // attached database, the way a query would find them.
+        tables
+            .iter()
+            .map(|t| self.conn.table_exists(None, *t).map_err(db_error))
+            .collect()
     }
 
     fn execute_count(&mut self, sql: &str) -> Result<u64, DbError> {

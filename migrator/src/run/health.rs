@@ -8,14 +8,19 @@ use tracing::{debug, info, warn};
 use super::down_chain::words_change_only_the_schema;
 use super::session::{shorten, Session};
 use crate::engine::{CheckScope, Direction, Engine};
-use crate::{Error, Migration, Migrator, OnHealthFailure, Report};
+use crate::{Error, Migration, Migrator, OnHealthFailure, Report, Statement};
 
 /// What the engine's own checks after `applied` may stop at: the tables the migrations name (UP or DOWN),
 /// and of those the ones whose rows they may have written. `None`, the whole database, when a migration
 /// holds a `PRAGMA` (it may change what SQLite itself enforces: `writable_schema`,
 /// `ignore_check_constraints`, `foreign_keys`) or names no table although it runs statements (what it
 /// touches is not known).
-pub(crate) fn health_scope(applied: &[&Migration]) -> Option<CheckScope> {
+///
+/// After a boot (`ran` is [`Ran::UpOnly`]) a migration whose every UP statement creates something new
+/// (`CREATE TABLE` with columns, `CREATE INDEX`, `CREATE VIEW`, `CREATE TRIGGER`) names nothing: a new
+/// table is empty and the others keep their rows and keys, so no check can find anything it did. After a
+/// rehearsal its DOWN ran too, and what that dropped is checked.
+pub(crate) fn health_scope(applied: &[&Migration], ran: Ran) -> Option<CheckScope> {
     let mut named = BTreeSet::new();
     let mut written = BTreeSet::new();
     let mut outside_a_transaction = false;
@@ -33,6 +38,9 @@ pub(crate) fn health_scope(applied: &[&Migration]) -> Option<CheckScope> {
             }
             writes |= index < m.up.len() && !leaves_rows_alone(&words);
         }
+        if ran == Ran::UpOnly && only_creates(&m.up) {
+            continue;
+        }
         let tables = m.tables.iter().map(|t| t.to_string());
         if writes {
             written.extend(tables.clone());
@@ -43,6 +51,26 @@ pub(crate) fn health_scope(applied: &[&Migration]) -> Option<CheckScope> {
         named: named.into_iter().collect(),
         written: written.into_iter().collect(),
         outside_a_transaction,
+    })
+}
+
+/// Which statements of the migrations ran before the checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ran {
+    /// A boot: each migration's UP.
+    UpOnly,
+    /// A rehearsal: UP, DOWN and UP again.
+    UpAndDown,
+}
+
+/// `true` when every one of `statements` only creates a new schema object: `CREATE TABLE` with columns
+/// (not `AS SELECT`), `CREATE [UNIQUE] INDEX`, `CREATE VIEW`, `CREATE TRIGGER`. Such a section writes no
+/// row and a new table is empty: no foreign key or integrity check can find anything it did.
+pub(crate) fn only_creates(statements: &[Statement]) -> bool {
+    statements.iter().all(|statement| {
+        migrator_format::statement_words(&statement.sql).is_ok_and(|words| {
+            words.first().is_some_and(|w| w == "CREATE") && words_change_only_the_schema(&words)
+        })
     })
 }
 
@@ -68,7 +96,7 @@ impl Migrator<'_> {
             return Ok(());
         }
         let applied = self.applied_in(engine, report);
-        let problems = self.health_problems(engine, &applied)?;
+        let problems = self.health_problems(engine, &applied, Ran::UpOnly)?;
         self.health_verdict(engine, report, problems, true)
     }
 
@@ -147,8 +175,9 @@ impl Migrator<'_> {
         &self,
         engine: &mut dyn Engine,
         applied: &[&Migration],
+        ran: Ran,
     ) -> Result<Vec<String>, Error> {
-        let scope = health_scope(applied);
+        let scope = health_scope(applied, ran);
         debug!(?scope, "health checks");
         let mut problems =
             engine.health_problems(self.config().full_integrity_check, scope.as_ref())?;

@@ -468,7 +468,7 @@ impl<'s> Migrator<'s> {
         let checked = match applied {
             Ok(()) if !report.applied_versions().is_empty() => {
                 let applied = self.applied_in(session.engine, report);
-                self.health_problems(session.engine, &applied)
+                self.health_problems(session.engine, &applied, health::Ran::UpOnly)
             }
             _ => Ok(Vec::new()),
         };

@@ -428,7 +428,8 @@ impl<'s> Migrator<'s> {
         rehearsal: &mut Rehearsal,
     ) -> Result<(), Error> {
         let started = Instant::now();
-        let problems = self.health_problems(scratch.engine, migrations)?;
+        let problems =
+            self.health_problems(scratch.engine, migrations, super::health::Ran::UpAndDown)?;
         if let Some(last) = migrations.last() {
             if problems.is_empty() {
                 rehearsal.push(last, RehearsalPhase::HealthChecks, started.elapsed());
