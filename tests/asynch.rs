@@ -232,7 +232,7 @@ fn a_dropped_boot_stops_at_a_migration_boundary(ws: &Workspace, db: &Db) {
     assert_eq!(stopped, SLOW as i64);
     if db.is_postgres() {
         assert_eq!(
-            db.count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
+            db.count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
             0,
             "no advisory lock left"
         );
@@ -368,7 +368,7 @@ fn sixteen_concurrent_boots_on_a_multi_threaded_runtime() {
         .sum();
     assert_eq!(rows, updated, "the tasks' batches add up to the table");
     assert_eq!(
-        db.count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
+        db.count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
         0
     );
 }

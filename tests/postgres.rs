@@ -1097,9 +1097,10 @@ fn statuses(rows: &[(u64, &str)]) -> Vec<(u64, String)> {
     rows.iter().map(|(v, s)| (*v, s.to_string())).collect()
 }
 
-/// What a migration's transaction sees of the lock: connections open for the migration lock, and advisory
-/// locks held by the migration's own backend.
-const LOCK_SEEN: &str = "SELECT (SELECT count(*) FROM pg_stat_activity WHERE application_name = 'migrator lock' AND datname = current_database()) AS lock_connections, (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS own_advisory";
+/// What a migration's transaction sees of the lock: connections open for the migration lock, advisory
+/// locks held by the migration's own backend, and of those the ones on the migration lock's key as the
+/// server computes it (`sha256` of `current_database() || '/schema_migrations'`).
+const LOCK_SEEN: &str = "SELECT (SELECT count(*) FROM pg_stat_activity WHERE application_name = 'migrator lock' AND datname = current_database()) AS lock_connections, (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS own_advisory, (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND ((classid::bigint << 32) | objid::bigint) = ('x' || left(encode(sha256(convert_to(current_database() || '/schema_migrations', 'UTF8')), 'hex'), 16))::bit(64)::bigint) AS own_on_the_key";
 
 fn add_lock_seen(ws: &Workspace, i: u64) {
     ws.add(
@@ -1113,8 +1114,9 @@ fn add_lock_seen(ws: &Workspace, i: u64) {
 
 /// A boot on a live database with no backup or rehearsal to take first is a short run: it opens no
 /// connection for the lock; each migration's transaction takes the migration lock itself (a
-/// transaction-level advisory lock on the session lock's key, beside the one a successor waits on).
-/// With a backup to take, the run holds the lock on a connection of its own, as before.
+/// transaction-level advisory lock on the session lock's key, computed by the client to the same
+/// number as the server's expression, and no other). With a backup to take, the run holds the lock on a
+/// connection of its own, and each transaction the per-transaction lock a successor waits on.
 #[test]
 fn a_short_run_locks_in_each_migrations_transaction_and_opens_no_lock_connection() {
     let Some((ws, db)) = live_with_one_applied() else {
@@ -1127,7 +1129,8 @@ fn a_short_run_locks_in_each_migrations_transaction_and_opens_no_lock_connection
     assert_eq!(report.already_applied, 1);
     for t in ["seen2", "seen3"] {
         assert_eq!(db.count(&format!("SELECT lock_connections FROM {t}")), 0);
-        assert_eq!(db.count(&format!("SELECT own_advisory FROM {t}")), 2);
+        assert_eq!(db.count(&format!("SELECT own_advisory FROM {t}")), 1);
+        assert_eq!(db.count(&format!("SELECT own_on_the_key FROM {t}")), 1);
     }
     add_lock_seen(&ws, 4);
     let report = db.boot_with(&ws.set(), on_the_real_database()).unwrap();
@@ -1135,6 +1138,7 @@ fn a_short_run_locks_in_each_migrations_transaction_and_opens_no_lock_connection
     assert!(report.backup.is_some());
     assert_eq!(db.count("SELECT lock_connections FROM seen4"), 1);
     assert_eq!(db.count("SELECT own_advisory FROM seen4"), 1);
+    assert_eq!(db.count("SELECT own_on_the_key FROM seen4"), 0);
     assert_eq!(
         db.count("SELECT count(*) FROM schema_migrations_log WHERE action = 'applied'"),
         4
@@ -1272,4 +1276,26 @@ fn the_invalid_index_check_follows_migrations_outside_a_transaction_only() {
         message.contains("dup_x") && message.contains("INVALID"),
         "{message}"
     );
+}
+
+/// The engine reads the current schema with its catalog lookup of tables (the boot asks for both, one
+/// round trip), and answers from that read only while no statement ran since: a statement that moves
+/// `search_path` is seen.
+#[test]
+fn the_current_schema_read_ahead_does_not_outlive_a_statement() {
+    let Some((_ws, db)) = pg() else { return };
+    let mut conn = connect(&db);
+    let mut engine = Postgres::new(&mut conn, url(&db));
+    assert_eq!(
+        engine.tables_exist(&["schema_migrations"]).unwrap(),
+        [false]
+    );
+    assert_eq!(engine.current_schema().as_deref(), Some("public"));
+    engine.tables_exist(&["schema_migrations"]).unwrap();
+    engine
+        .execute("CREATE SCHEMA elsewhere; SET search_path TO elsewhere, public")
+        .unwrap();
+    assert_eq!(engine.current_schema().as_deref(), Some("elsewhere"));
+    engine.tables_exist(&["schema_migrations"]).unwrap();
+    assert_eq!(engine.current_schema().as_deref(), Some("elsewhere"));
 }

@@ -58,12 +58,24 @@ pub const DIALECT: Dialect = Dialect {
 const FIRST_POLL: Duration = Duration::from_millis(20);
 const MAX_POLL: Duration = Duration::from_millis(250);
 
-/// The lock key of `name` in this database, as SQL.
+/// The lock key of `name` in this database, as SQL the server computes.
 fn key_sql(name: &str) -> String {
     format!(
         "('x' || left(encode(sha256(convert_to(current_database() || '/' || {}, 'UTF8')), 'hex'), 16))::bit(64)::bigint",
         DIALECT.literal(name)
     )
+}
+
+/// The lock key of `name` in `database`, computed here: the same number as [`key_sql`] (the first 8
+/// bytes of the SHA-256 of `database/name`, big-endian, signed), so that a process of an older version
+/// and this one exclude each other. As a literal it saves the server the lookups of five functions and a
+/// cast on a new backend (about 0.6 ms), and keeps the batch short in `pg_stat_activity`.
+fn key_literal(database: &str, name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{database}/{name}").as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first).to_string()
 }
 
 /// `set_config` calls for `lock_timeout` and `statement_timeout` (0: none), for the transaction
@@ -98,6 +110,11 @@ pub struct Postgres<'c> {
     lock_name: String,
     /// The lock connection being opened on a thread since [`Engine::lock_ahead`].
     opening: Option<std::thread::JoinHandle<diesel::ConnectionResult<PgConnection>>>,
+    /// `current_database()`, read with the current schema: a connection's database never changes.
+    database: Option<String>,
+    /// `current_schema()` as read with the last [`Engine::tables_exist`], for the next
+    /// [`Engine::current_schema`] when no statement ran in between (a boot asks both: one round trip).
+    schema_read_ahead: Option<String>,
 }
 
 impl<'c> Postgres<'c> {
@@ -110,6 +127,8 @@ impl<'c> Postgres<'c> {
             source: LockSource::Url(database_url.into()),
             lock_name: "schema_migrations".to_string(),
             opening: None,
+            database: None,
+            schema_read_ahead: None,
         }
     }
 
@@ -121,6 +140,16 @@ impl<'c> Postgres<'c> {
             source: LockSource::Connection(Arc::new(Mutex::new(Some(lock_conn)))),
             lock_name: "schema_migrations".to_string(),
             opening: None,
+            database: None,
+            schema_read_ahead: None,
+        }
+    }
+
+    /// The lock key of `name`: a literal once the database's name is known, else SQL.
+    fn key(&self, name: &str) -> String {
+        match &self.database {
+            Some(database) => key_literal(database, name),
+            None => key_sql(name),
         }
     }
 
@@ -448,17 +477,19 @@ impl Engine for Postgres<'_> {
         Some(format!(
             "SELECT CASE WHEN pg_try_advisory_xact_lock({}) THEN 1 ELSE ({} || pg_backend_pid())::int END;\n\
              SELECT CASE WHEN {condition} THEN 1 ELSE ({} || pg_backend_pid())::int END",
-            key_sql(name),
+            self.key(name),
             DIALECT.literal(&format!("{marker}: the migration lock is held by another session ")),
             DIALECT.literal(&format!("{marker}: the history changed since it was read ")),
         ))
     }
 
     fn execute(&mut self, sql: &str) -> Result<(), DbError> {
+        self.schema_read_ahead = None;
         self.conn.batch_execute(sql).map_err(db_error)
     }
 
     fn execute_count(&mut self, sql: &str) -> Result<u64, DbError> {
+        self.schema_read_ahead = None;
         diesel::sql_query(sql)
             .execute(self.conn)
             .map(|n| n as u64)
@@ -466,15 +497,24 @@ impl Engine for Postgres<'_> {
     }
 
     fn query(&mut self, sql: &str) -> Result<Vec<Row>, DbError> {
+        self.schema_read_ahead = None;
         query_rows(self.conn, sql)
     }
 
     fn current_schema(&mut self) -> Option<String> {
-        query_rows(self.conn, "SELECT current_schema()::text")
-            .ok()?
-            .first()?
-            .first()?
-            .as_text()
+        if let Some(schema) = self.schema_read_ahead.take() {
+            return Some(schema);
+        }
+        let rows = query_rows(
+            self.conn,
+            "SELECT current_schema()::text, current_database()::text",
+        )
+        .ok()?;
+        let row = rows.first()?;
+        if let Some(database) = row.get(1).and_then(Value::as_text) {
+            self.database = Some(database);
+        }
+        row.first()?.as_text()
     }
 
     fn read_guard(&self, wait: Duration) -> Option<(String, String)> {
@@ -502,7 +542,7 @@ impl Engine for Postgres<'_> {
         let lock = if take_lock {
             format!(
                 ", pg_advisory_xact_lock({})",
-                key_sql(&format!("{}/tx", self.lock_name))
+                self.key(&format!("{}/tx", self.lock_name))
             )
         } else {
             String::new()
@@ -556,9 +596,18 @@ impl Engine for Postgres<'_> {
             })
             .collect::<Vec<_>>()
             .join(", ");
-        let rows = query_rows(self.conn, &format!("SELECT {lookups}"))?;
+        // The current schema and the database come along: the boot asks for them next.
+        let rows = query_rows(
+            self.conn,
+            &format!("SELECT {lookups}, current_schema()::text, current_database()::text"),
+        )?;
         let row = rows.first().map(Vec::as_slice).unwrap_or_default();
-        Ok((0..tables.len())
+        let n = tables.len();
+        self.schema_read_ahead = row.get(n).and_then(Value::as_text);
+        if let Some(database) = row.get(n + 1).and_then(Value::as_text) {
+            self.database = Some(database);
+        }
+        Ok((0..n)
             .map(|i| row.get(i).is_some_and(Value::is_true))
             .collect())
     }

@@ -762,12 +762,14 @@ impl<'e> Session<'e> {
                 "ROLLBACK TO migrator_step; RELEASE migrator_step",
             ),
             RunTransaction::Optimistic => (String::new(), "", "ROLLBACK"),
+            // A transaction that takes the migration lock itself needs no per-transaction lock beside
+            // it: a successor waits on the migration lock until this transaction ends.
             RunTransaction::Undecided | RunTransaction::Off => match self.transaction_lock(m) {
                 Some(lock) => (
                     format!(
                         "{}; {lock};\n{}",
                         self.engine.dialect().begin,
-                        self.opening(true)
+                        self.opening(false)
                     ),
                     "COMMIT",
                     "ROLLBACK",
