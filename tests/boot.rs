@@ -777,6 +777,15 @@ fn without_backup_or_rehearsal() -> migrator::Config {
     }
 }
 
+/// Adds migration `version` and boots without a backup or a rehearsal: it must apply.
+fn applied_without_safety(ws: &Workspace, version: u64, name: &str, up: &str, down: &str) {
+    ws.add(version, None, name, up, Some(down));
+    let report = Db::sqlite(ws)
+        .boot_with(&ws.set(), without_backup_or_rehearsal())
+        .unwrap();
+    assert_eq!(report.applied_versions(), [version]);
+}
+
 /// A table whose `NOT NULL` its rows break (the schema edited by hand, as a damaged or hand-patched
 /// database would have it): `PRAGMA quick_check` reports it.
 fn break_not_null(ws: &Workspace, table: &str) {
@@ -809,17 +818,13 @@ fn boot_undone_by_health_checks(ws: &Workspace, sql: &str) -> Error {
 fn health_checks_stop_at_the_tables_the_boot_names() {
     let ws = Workspace::new();
     break_not_null(&ws, "legacy");
-    ws.add(
+    applied_without_safety(
+        &ws,
         20240101000000,
-        None,
         "notes",
         "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);\nINSERT INTO notes (body) VALUES ('hello');",
-        Some("DROP TABLE notes;"),
+        "DROP TABLE notes;",
     );
-    let report = Db::sqlite(&ws)
-        .boot_with(&ws.set(), without_backup_or_rehearsal())
-        .unwrap();
-    assert_eq!(report.applied_versions(), [20240101000000]);
 
     ws.add(
         20240102000000,
@@ -841,17 +846,13 @@ fn health_checks_stop_at_the_tables_the_boot_names() {
 fn health_checks_read_no_rows_of_a_table_whose_schema_alone_changed() {
     let ws = Workspace::new();
     break_not_null(&ws, "legacy");
-    ws.add(
+    applied_without_safety(
+        &ws,
         20240101000000,
-        None,
         "legacy_note",
         "ALTER TABLE legacy ADD COLUMN note TEXT DEFAULT 'none';\nCREATE INDEX legacy_note ON legacy (note);",
-        Some("DROP INDEX legacy_note;\nALTER TABLE legacy DROP COLUMN note;"),
+        "DROP INDEX legacy_note;\nALTER TABLE legacy DROP COLUMN note;",
     );
-    let report = Db::sqlite(&ws)
-        .boot_with(&ws.set(), without_backup_or_rehearsal())
-        .unwrap();
-    assert_eq!(report.applied_versions(), [20240101000000]);
 
     let conn = ws.open();
     conn.execute_batch(
@@ -922,17 +923,13 @@ fn a_migration_that_only_creates_is_not_blamed_for_orphans_from_before() {
          INSERT INTO child (id, parent_id) VALUES (10, 1);",
     )
     .unwrap();
-    ws.add(
+    applied_without_safety(
+        &ws,
         20240101000000,
-        None,
         "parent",
         "CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT);\nCREATE UNIQUE INDEX parent_name ON parent(name);",
-        Some("DROP TABLE parent;"),
+        "DROP TABLE parent;",
     );
-    let report = Db::sqlite(&ws)
-        .boot_with(&ws.set(), without_backup_or_rehearsal())
-        .unwrap();
-    assert_eq!(report.applied_versions(), [20240101000000]);
 
     ws.add(
         20240102000000,
