@@ -145,6 +145,13 @@ impl<'c> Postgres<'c> {
         }
     }
 
+    /// Keeps `current_database()` as read in `value`, for the lock keys ([`Self::key`]).
+    fn remember_database(&mut self, value: Option<&Value>) {
+        if let Some(database) = value.and_then(Value::as_text) {
+            self.database = Some(database);
+        }
+    }
+
     /// The lock key of `name`: a literal once the database's name is known, else SQL.
     fn key(&self, name: &str) -> String {
         match &self.database {
@@ -511,9 +518,7 @@ impl Engine for Postgres<'_> {
         )
         .ok()?;
         let row = rows.first()?;
-        if let Some(database) = row.get(1).and_then(Value::as_text) {
-            self.database = Some(database);
-        }
+        self.remember_database(row.get(1));
         row.first()?.as_text()
     }
 
@@ -604,9 +609,7 @@ impl Engine for Postgres<'_> {
         let row = rows.first().map(Vec::as_slice).unwrap_or_default();
         let n = tables.len();
         self.schema_read_ahead = row.get(n).and_then(Value::as_text);
-        if let Some(database) = row.get(n + 1).and_then(Value::as_text) {
-            self.database = Some(database);
-        }
+        self.remember_database(row.get(n + 1));
         Ok((0..n)
             .map(|i| row.get(i).is_some_and(Value::is_true))
             .collect())
