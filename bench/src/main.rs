@@ -218,6 +218,8 @@ struct Args {
     policy_only: bool,
     /// Only the first use of the embedded set (its decoding), once: a process's start-up cost.
     first_use: bool,
+    /// Only the PostgreSQL one-pending boot, `pairs` paired runs per size (a quick check of one row).
+    one_pending: bool,
 }
 
 fn parse_args() -> Args {
@@ -229,6 +231,7 @@ fn parse_args() -> Args {
         pg_evidence: false,
         policy_only: false,
         first_use: false,
+        one_pending: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -253,6 +256,9 @@ fn parse_args() -> Args {
             args.policy_only = true;
         } else if a == "--first-use" {
             args.first_use = true;
+        } else if a == "--one-pending" {
+            args.one_pending = true;
+            args.engines = Engines::Postgres;
         } else if a == "--pairs" {
             args.pairs = it
                 .next()
@@ -269,7 +275,7 @@ fn parse_args() -> Args {
 
 fn usage(problem: &str) -> ! {
     eprintln!(
-        "{problem}\nusage: migrator-bench [--engine sqlite|postgres|both] [--pairs K] [--pg-evidence] [--pg-log] [--policy-only] [--first-use] [10|100|1000]"
+        "{problem}\nusage: migrator-bench [--engine sqlite|postgres|both] [--pairs K] [--pg-evidence] [--pg-log] [--policy-only] [--first-use] [--one-pending] [10|100|1000]"
     );
     std::process::exit(2);
 }
@@ -422,6 +428,13 @@ fn main() {
             }
         },
     };
+    if let (Some(server), true) = (&mut server, args.one_pending) {
+        let live = server.live_template();
+        for size in &sizes {
+            pg_one_pending_pairs(server, size, &live, args.pairs);
+        }
+        return;
+    }
     if let (Some(server), true) = (&mut server, args.policy_only) {
         for size in &sizes {
             if args.pg_evidence {
@@ -914,6 +927,7 @@ fn pg_evidence(server: &mut pg::Server, size: &Size, live: &str, pairs: usize) {
         &ours_back,
         &diesel_back,
     );
+    pg_one_pending_pairs(server, size, live, pairs);
     pg_evidence::evidence(
         server,
         n,
@@ -942,6 +956,39 @@ fn pg_evidence(server: &mut pg::Server, size: &Size, live: &str, pairs: usize) {
         ],
     );
     for db in [ours_applied, diesel_applied] {
+        server.drop_db(&db);
+    }
+}
+
+/// Paired runs of the everyday boot, one pending migration on a live database holding the others
+/// applied (migrator's short run against diesel_migrations), each on a copy made right before it.
+fn pg_one_pending_pairs(server: &mut pg::Server, size: &Size, live: &str, pairs: usize) {
+    let n = size.n;
+    let mut templates = Vec::new();
+    for (tool, history) in HISTORIES.iter().take(2).enumerate() {
+        let (db, url) = server.create_db(Some(live));
+        match tool {
+            0 => ours_apply_pg(size.ours, &url, like_the_peers()),
+            _ => diesel_apply_pg((size.diesel)(), &url, n),
+        }
+        diesel::connection::SimpleConnection::batch_execute(
+            &mut PgConnection::establish(&url).expect("connect"),
+            &forget_last_sql(n, history),
+        )
+        .expect("forget the last migration");
+        server.wait_disconnected(&db);
+        templates.push(db);
+    }
+    pg_evidence::paired_header(n, "apply one pending (the others applied)");
+    pg_evidence::paired(
+        server,
+        "live, one pending",
+        pairs,
+        [Some(&templates[0]), Some(&templates[1])],
+        &|url: &str| pg_one_pending(size, 0, url),
+        &|url: &str| pg_one_pending(size, 1, url),
+    );
+    for db in templates {
         server.drop_db(&db);
     }
 }

@@ -240,15 +240,25 @@ pub fn paired(
     };
     let below = ratios.iter().filter(|r| **r < 1.0).count();
     println!(
-        "| {label} | {pairs} | {:.0} ms | {:.0} ms | **{:.2}** | {:.2} | {:.2} | {:.2} | {:.2} | {below} of {pairs} |",
-        median(times.iter().map(|t| t.0).collect()).as_secs_f64() * 1000.0,
-        median(times.iter().map(|t| t.1).collect()).as_secs_f64() * 1000.0,
+        "| {label} | {pairs} | {} | {} | **{:.2}** | {:.2} | {:.2} | {:.2} | {:.2} | {below} of {pairs} |",
+        milliseconds(median(times.iter().map(|t| t.0).collect())),
+        milliseconds(median(times.iter().map(|t| t.1).collect())),
         quantile(0.5),
         quantile(0.0),
         quantile(0.25),
         quantile(0.75),
         quantile(1.0),
     );
+}
+
+/// A median as the table shows it: whole milliseconds from 100 ms, two decimals below.
+fn milliseconds(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms >= 100.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{ms:.2} ms")
+    }
 }
 
 /// The header of [`paired`]'s rows.
