@@ -1278,24 +1278,87 @@ fn the_invalid_index_check_follows_migrations_outside_a_transaction_only() {
     );
 }
 
-/// The engine reads the current schema with its catalog lookup of tables (the boot asks for both, one
-/// round trip), and answers from that read only while no statement ran since: a statement that moves
-/// `search_path` is seen.
+/// The schema the history store names: where the search path finds the history table, else where new
+/// tables go; read afresh each time, so a statement that moves `search_path` is seen.
 #[test]
-fn the_current_schema_read_ahead_does_not_outlive_a_statement() {
+fn the_history_schema_is_where_the_search_path_finds_the_history() {
     let Some((_ws, db)) = pg() else { return };
     let mut conn = connect(&db);
     let mut engine = Postgres::new(&mut conn, url(&db));
     assert_eq!(
-        engine.tables_exist(&["schema_migrations"]).unwrap(),
-        [false]
+        engine.history_schema("schema_migrations").as_deref(),
+        Some("public")
     );
-    assert_eq!(engine.current_schema().as_deref(), Some("public"));
-    engine.tables_exist(&["schema_migrations"]).unwrap();
     engine
         .execute("CREATE SCHEMA elsewhere; SET search_path TO elsewhere, public")
         .unwrap();
-    assert_eq!(engine.current_schema().as_deref(), Some("elsewhere"));
-    engine.tables_exist(&["schema_migrations"]).unwrap();
-    assert_eq!(engine.current_schema().as_deref(), Some("elsewhere"));
+    assert_eq!(
+        engine.history_schema("schema_migrations").as_deref(),
+        Some("elsewhere")
+    );
+    engine
+        .execute("CREATE TABLE public.schema_migrations (version BIGINT PRIMARY KEY)")
+        .unwrap();
+    assert_eq!(
+        engine.history_schema("schema_migrations").as_deref(),
+        Some("public")
+    );
+}
+
+/// A database whose `search_path` gained a schema in front of the one holding the history (the app's
+/// own schema, added after the first deploys): the next boot finds the history where it is and applies
+/// only what is pending, with or without the policy, and creates no second history.
+#[test]
+fn a_search_path_changed_between_boots_keeps_the_history_where_it_is() {
+    for policy in [false, true] {
+        let Some((ws, db)) = pg() else { return };
+        ws.add(
+            20240101000000,
+            Some(1),
+            "users",
+            "CREATE TABLE users (id INTEGER PRIMARY KEY);",
+            Some("DROP TABLE users;"),
+        );
+        ws.add(
+            20240102000000,
+            Some(2),
+            "posts",
+            "CREATE TABLE posts (id INTEGER PRIMARY KEY);",
+            Some("DROP TABLE posts;"),
+        );
+        let config = if policy {
+            on_the_real_database()
+        } else {
+            Config {
+                require_backup: false,
+                require_test_run: false,
+                ..Config::default()
+            }
+        };
+        db.boot_with(&ws.set(), config.clone()).unwrap();
+        db.exec("CREATE SCHEMA app; DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = app, public', current_database()); END $$");
+        ws.add(
+            20240103000000,
+            Some(3),
+            "tags",
+            "CREATE TABLE tags (id INTEGER PRIMARY KEY);",
+            Some("DROP TABLE tags;"),
+        );
+        let report = db.boot_with(&ws.set(), config).unwrap();
+        assert_eq!(
+            report.applied_versions(),
+            [20240103000000],
+            "policy {policy}"
+        );
+        assert_eq!(
+            db.count("SELECT count(*) FROM public.schema_migrations"),
+            3,
+            "policy {policy}"
+        );
+        assert_eq!(
+            db.count("SELECT count(*) FROM pg_tables WHERE schemaname = 'app' AND tablename LIKE 'schema_migrations%'"),
+            0,
+            "policy {policy}"
+        );
+    }
 }

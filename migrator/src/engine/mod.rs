@@ -342,9 +342,13 @@ pub trait Engine {
             .collect()
     }
 
-    /// The schema new tables go to now (PostgreSQL's `current_schema()`), when the engine has schemas: the
-    /// history store names it in every statement.
-    fn current_schema(&mut self) -> Option<String> {
+    /// The schema the history store names in every statement (so that a migration that moves
+    /// `search_path` cannot send a history write elsewhere), when the engine has schemas: the one where
+    /// the search path finds `table`, as the boot check's unqualified read does, or where new tables go
+    /// (PostgreSQL's `current_schema()`) when it finds none. A schema put in front of the history's on
+    /// the search path between deploys must not hide the history, or every migration would run again.
+    fn history_schema(&mut self, table: &str) -> Option<String> {
+        let _ = table;
         None
     }
 

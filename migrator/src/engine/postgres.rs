@@ -110,11 +110,8 @@ pub struct Postgres<'c> {
     lock_name: String,
     /// The lock connection being opened on a thread since [`Engine::lock_ahead`].
     opening: Option<std::thread::JoinHandle<diesel::ConnectionResult<PgConnection>>>,
-    /// `current_database()`, read with the current schema: a connection's database never changes.
+    /// `current_database()`, read with the history's schema: a connection's database never changes.
     database: Option<String>,
-    /// `current_schema()` as read with the last [`Engine::tables_exist`], for the next
-    /// [`Engine::current_schema`] when no statement ran in between (a boot asks both: one round trip).
-    schema_read_ahead: Option<String>,
 }
 
 impl<'c> Postgres<'c> {
@@ -128,7 +125,6 @@ impl<'c> Postgres<'c> {
             lock_name: "schema_migrations".to_string(),
             opening: None,
             database: None,
-            schema_read_ahead: None,
         }
     }
 
@@ -141,7 +137,6 @@ impl<'c> Postgres<'c> {
             lock_name: "schema_migrations".to_string(),
             opening: None,
             database: None,
-            schema_read_ahead: None,
         }
     }
 
@@ -496,12 +491,10 @@ impl Engine for Postgres<'_> {
     }
 
     fn execute(&mut self, sql: &str) -> Result<(), DbError> {
-        self.schema_read_ahead = None;
         self.conn.batch_execute(sql).map_err(db_error)
     }
 
     fn execute_count(&mut self, sql: &str) -> Result<u64, DbError> {
-        self.schema_read_ahead = None;
         diesel::sql_query(sql)
             .execute(self.conn)
             .map(|n| n as u64)
@@ -509,17 +502,18 @@ impl Engine for Postgres<'_> {
     }
 
     fn query(&mut self, sql: &str) -> Result<Vec<Row>, DbError> {
-        self.schema_read_ahead = None;
         query_rows(self.conn, sql)
     }
 
-    fn current_schema(&mut self) -> Option<String> {
-        if let Some(schema) = self.schema_read_ahead.take() {
-            return Some(schema);
-        }
+    fn history_schema(&mut self, table: &str) -> Option<String> {
         let rows = query_rows(
             self.conn,
-            "SELECT current_schema()::text, current_database()::text",
+            &format!(
+                "SELECT coalesce((SELECT n.nspname::text FROM pg_catalog.pg_class c \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass({})), \
+                 current_schema()::text), current_database()::text",
+                DIALECT.literal(&DIALECT.ident(table))
+            ),
         )
         .ok()?;
         let row = rows.first()?;
@@ -606,15 +600,9 @@ impl Engine for Postgres<'_> {
             })
             .collect::<Vec<_>>()
             .join(", ");
-        // The current schema and the database come along: the boot asks for them next.
-        let rows = query_rows(
-            self.conn,
-            &format!("SELECT {lookups}, current_schema()::text, current_database()::text"),
-        )?;
+        let rows = query_rows(self.conn, &format!("SELECT {lookups}"))?;
         let row = rows.first().map(Vec::as_slice).unwrap_or_default();
         let n = tables.len();
-        self.schema_read_ahead = row.get(n).and_then(Value::as_text);
-        self.remember_database(row.get(n + 1));
         Ok((0..n)
             .map(|i| row.get(i).is_some_and(Value::is_true))
             .collect())

@@ -186,7 +186,7 @@ impl<'e> Session<'e> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
             ^ (u64::from(std::process::id()) << 32);
-        let schema = engine.current_schema();
+        let schema = engine.history_schema(&config.history_table);
         let session = Session {
             engine,
             history: History::new(&config.history_table, config.lock_wait).in_schema(schema),
