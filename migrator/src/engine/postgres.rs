@@ -506,19 +506,32 @@ impl Engine for Postgres<'_> {
     }
 
     fn history_schema(&mut self, table: &str) -> Option<String> {
+        let name = DIALECT.literal(&DIALECT.ident(table));
+        // Most databases keep the history in the current schema: one cheap row says so (or that there
+        // is no history yet). Only a history found elsewhere on the search path pays for the catalog
+        // join that names its schema (0.9 ms on a new backend, replayed, against 0.1 ms).
         let rows = query_rows(
             self.conn,
             &format!(
-                "SELECT coalesce((SELECT n.nspname::text FROM pg_catalog.pg_class c \
-                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass({})), \
-                 current_schema()::text), current_database()::text",
-                DIALECT.literal(&DIALECT.ident(table))
+                "SELECT current_schema()::text, current_database()::text, to_regclass({name}) IS NOT NULL \
+                 AND to_regclass(quote_ident(current_schema()) || '.' || {name}) IS NULL"
             ),
         )
         .ok()?;
         let row = rows.first()?;
         self.remember_database(row.get(1));
-        row.first()?.as_text()
+        if !row.get(2).is_some_and(Value::is_true) {
+            return row.first()?.as_text();
+        }
+        let rows = query_rows(
+            self.conn,
+            &format!(
+                "SELECT n.nspname::text FROM pg_catalog.pg_class c \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass({name})"
+            ),
+        )
+        .ok()?;
+        rows.first()?.first()?.as_text()
     }
 
     fn read_guard(&self, wait: Duration) -> Option<(String, String)> {
