@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
-use migrator::{Config, Engine, Error, Migrator, Postgres};
+use migrator::{Config, DbErrorKind, Engine, Error, Migrator, Postgres};
 use migrator_tests::{Db, Workspace};
 
 fn pg() -> Option<(Workspace, Db)> {
@@ -1073,6 +1073,72 @@ fn a_migration_ended_to_break_a_deadlock_is_retried() {
     );
     assert_eq!(
         db.count("SELECT count(*) FROM schema_migrations_log WHERE action = 'up_failed'"),
+        0
+    );
+}
+
+/// The same deadlock on every attempt, until the retries run out: the failure names the statement that
+/// was waiting (the second), although replaying the statements afterwards meets no deadlock. The retry
+/// goes a statement at a time for that.
+#[test]
+fn a_deadlock_on_every_attempt_names_its_statement() {
+    let Some((ws, db)) = pg() else { return };
+    db.exec("CREATE TABLE orders (id INTEGER PRIMARY KEY); CREATE TABLE invoices (id INTEGER PRIMARY KEY)");
+    ws.add(
+        20240101000000,
+        Some(9),
+        "notes",
+        "ALTER TABLE orders ADD COLUMN note TEXT;\nALTER TABLE invoices ADD COLUMN note TEXT;",
+        None,
+    );
+    let app = migrator_tests::OtherSession::open(&db);
+    app.run("SET deadlock_timeout = '60s'").unwrap();
+    app.run("BEGIN").unwrap();
+    app.run("INSERT INTO invoices (id) VALUES (1)").unwrap();
+    let config = Config {
+        require_backup: false,
+        require_test_run: false,
+        lock_retries: 1,
+        lock_timeout: Duration::from_secs(30),
+        ..Config::default()
+    };
+    let waiting = "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE NOT l.granted AND c.relname = 'invoices'";
+    let set = ws.set();
+    let err = std::thread::scope(|s| {
+        let boot = s.spawn(|| db.boot_with(&set, config.clone()));
+        for attempt in ["first", "second"] {
+            migrator_tests::OtherSession::wait_for(&db, waiting, attempt);
+            // The application waits for `orders`, which the migration holds: the server ends the
+            // migration's transaction. The savepoint lets the application drop its lock on `orders`
+            // again, so that the retry meets the same deadlock.
+            app.run("SAVEPOINT s").unwrap();
+            app.run("SELECT count(*) FROM orders").unwrap();
+            if attempt == "first" {
+                app.run("ROLLBACK TO SAVEPOINT s").unwrap();
+            }
+        }
+        app.run("COMMIT").unwrap();
+        boot.join().unwrap().unwrap_err()
+    });
+    let Error::Migration(failure) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(failure.db_error.kind, DbErrorKind::Conflict, "{err}");
+    assert_eq!(
+        (failure.statement_index, failure.statement_count),
+        (2, 2),
+        "{err}"
+    );
+    assert!(failure.sql.contains("invoices"), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("deadlock"), "{err}");
+    assert!(
+        text.contains("needs a change: other transactions held it up"),
+        "a deadlock is not the file's fault: {err}"
+    );
+    assert!(!text.contains("fix the statement"), "{err}");
+    assert_eq!(
+        db.count("SELECT count(*) FROM information_schema.columns WHERE column_name = 'note'"),
         0
     );
 }

@@ -437,7 +437,16 @@ impl fmt::Display for MigrationError {
                 "  This statement cannot run in a transaction: add the line `-- migrator:no-transaction` to the file's header, so its statements run one by one (a failure part way then needs an operator, see --migrate-mark)."
             )?;
         }
+        let held_up = matches!(
+            self.db_error.kind,
+            crate::engine::DbErrorKind::LockTimeout | crate::engine::DbErrorKind::Conflict
+        );
         match (self.direction, self.without_transaction) {
+            (Direction::Up, false) if held_up => write!(
+                f,
+                "  What to do: nothing in {} needs a change: other transactions held it up (see above); start again when they are gone, or at a quieter time.",
+                self.file
+            ),
             (Direction::Up, false) => write!(
                 f,
                 "  What to do: fix the statement in {} (it is not recorded as applied, so editing it is allowed), rebuild and start again.",

@@ -263,11 +263,13 @@ impl DbError {
 impl fmt::Display for DbError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.message.trim_end())?;
+        // A DETAIL of several lines (a deadlock's, one line per process) keeps them under its label.
+        let indented = |text: &str| text.trim_end().replace('\n', "\n            ");
         if let Some(detail) = &self.detail {
-            write!(f, "\n    DETAIL: {detail}")?;
+            write!(f, "\n    DETAIL: {}", indented(detail))?;
         }
         if let Some(hint) = &self.hint {
-            write!(f, "\n    HINT: {hint}")?;
+            write!(f, "\n    HINT: {}", indented(hint))?;
         }
         Ok(())
     }

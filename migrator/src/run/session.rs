@@ -665,17 +665,19 @@ impl<'e> Session<'e> {
     ) -> Result<Duration, StepError> {
         let started = Instant::now();
         if self.run == RunTransaction::Optimistic {
-            return match self.transaction_attempt(m, direction) {
+            return match self.transaction_attempt(m, direction, false) {
                 Ok(Ok(())) => Ok(started.elapsed()),
-                Ok(Err(e)) => Err(self.undo_optimistic_run(m, &e.to_string())),
+                Ok(Err(failed)) => Err(self.undo_optimistic_run(m, &failed.error.to_string())),
                 Err(e) => Err(self.undo_optimistic_run(m, &step_error_text(&e))),
             };
         }
         let mut attempt = 0u32;
         loop {
-            match self.transaction_attempt(m, direction)? {
+            // A retry goes a statement at a time: when it fails too, its error names the statement
+            // (a deadlock cannot be found again by replaying once the server broke it).
+            match self.transaction_attempt(m, direction, attempt > 0)? {
                 Ok(()) => return Ok(started.elapsed()),
-                Err(e)
+                Err(AttemptFailure { error: e, .. })
                     if matches!(e.kind, DbErrorKind::LockTimeout | DbErrorKind::Conflict)
                         && attempt < self.lock_retries =>
                 {
@@ -698,8 +700,9 @@ impl<'e> Session<'e> {
                     std::thread::sleep(backoff);
                     self.check_lock()?;
                 }
-                Err(e) => {
-                    let index = self.find_failing_statement(statements(m, direction));
+                Err(AttemptFailure { error: e, index }) => {
+                    let index =
+                        index.or_else(|| self.find_failing_statement(statements(m, direction)));
                     let tables: Vec<&str> = m.tables.iter().map(|t| t.as_ref()).collect();
                     let mut diagnosis = self.engine.diagnose(&e, &tables);
                     if e.kind == DbErrorKind::Conflict {
@@ -744,15 +747,19 @@ impl<'e> Session<'e> {
         StepError::RunUndone { undone }
     }
 
-    /// One attempt, as one batch: `BEGIN`, the timeouts and the transaction lock (in the run transaction:
-    /// a `SAVEPOINT`), the claim guarded so that the batch stops when it affects no row, the statements,
-    /// the history write and the log row, `COMMIT` (`RELEASE`). `Ok(Err(e))` is a failure of the
-    /// migration (rolled back), `Err` anything else.
+    /// One attempt: `BEGIN`, the timeouts and the transaction lock (in the run transaction: a
+    /// `SAVEPOINT`), the claim guarded so that the batch stops when it affects no row, the statements,
+    /// the history write and the log row, `COMMIT` (`RELEASE`). Sent as one batch, or, when
+    /// `one_by_one` (a retry after a lock timeout or a conflict, see [`Session::in_own_transaction`]),
+    /// a round trip per statement, so that a failure names its statement even when replaying it later
+    /// cannot (a deadlock is gone once the server broke it). `Ok(Err(_))` is a failure of the migration
+    /// (rolled back) with the failing statement's index when known, `Err` anything else.
     fn transaction_attempt(
         &mut self,
         m: &Migration,
         direction: Direction,
-    ) -> Result<Result<(), DbError>, StepError> {
+        one_by_one: bool,
+    ) -> Result<Result<(), AttemptFailure>, StepError> {
         let unguarded = self.run == RunTransaction::Open && !self.step_savepoints;
         let (mut batch, close, undo) = match self.run {
             RunTransaction::Open if unguarded => (String::new(), "", ""),
@@ -778,6 +785,12 @@ impl<'e> Session<'e> {
             },
         };
         batch.push_str(";\n");
+        let attempt = Attempt {
+            m,
+            direction,
+            undo,
+            unguarded,
+        };
         let dialect = self.engine.dialect();
         let status = Self::claim_status(direction, true);
         let guarded = self
@@ -792,11 +805,7 @@ impl<'e> Session<'e> {
             None => {
                 // The engine cannot guard the claim: it gets a round trip of its own.
                 if let Err(e) = self.engine.execute(&batch) {
-                    if unguarded {
-                        return Err(StepError::Aborted(e.to_string()));
-                    }
-                    let _ = self.engine.execute(undo);
-                    return Ok(Err(e));
+                    return self.attempt_failed(&attempt, e, None);
                 }
                 let claimed = match self.history.claim(self.engine, m, direction, status) {
                     Ok(claimed) => claimed,
@@ -816,41 +825,77 @@ impl<'e> Session<'e> {
                 batch.clear();
             }
         }
+        let ms = dialect.elapsed_ms.unwrap_or("NULL");
+        let mut finish =
+            self.history
+                .finish_sql(dialect, m, direction, true, ms, self.note.as_deref());
+        finish.push_str(";\n");
+        finish.push_str(close);
+        if one_by_one {
+            return self.attempt_one_by_one(&attempt, &batch, &finish);
+        }
         for statement in statements(m, direction) {
             batch.push_str(&statement.sql);
             batch.push_str("\n;\n");
         }
-        let ms = dialect.elapsed_ms.unwrap_or("NULL");
-        batch.push_str(&self.history.finish_sql(
-            dialect,
-            m,
-            direction,
-            true,
-            ms,
-            self.note.as_deref(),
-        ));
-        batch.push_str(";\n");
-        batch.push_str(close);
+        batch.push_str(&finish);
         match self.engine.execute(&batch) {
             Ok(()) => Ok(Ok(())),
-            Err(e) if unguarded => {
-                debug!(version = m.version, error = %e, "a migration without its savepoint failed");
-                Err(StepError::Aborted(e.to_string()))
-            }
-            Err(e) => {
-                if let Err(r) = self.engine.execute(undo) {
-                    debug!(error = %r, "rolling back a failed migration");
-                }
-                if e.message.contains(CLAIM_TAKEN) {
-                    return Err(self.already_done(m, direction));
-                }
-                if e.message.contains(NOT_LOCKED) {
-                    debug!(version = m.version, error = %e.message, "the migration's transaction did not take the lock");
-                    return Err(StepError::NotLocked);
-                }
-                Ok(Err(e))
-            }
+            Err(e) => self.attempt_failed(&attempt, e, None),
         }
+    }
+
+    /// [`Session::transaction_attempt`] a round trip at a time: the opening with the claim, each
+    /// statement, then the history write with the closing.
+    fn attempt_one_by_one(
+        &mut self,
+        attempt: &Attempt<'_>,
+        opening: &str,
+        finish: &str,
+    ) -> Result<Result<(), AttemptFailure>, StepError> {
+        debug!(
+            version = attempt.m.version,
+            "a retry: the migration's statements are sent one at a time"
+        );
+        let sent = self
+            .engine
+            .execute(opening)
+            .map_err(|e| (e, None))
+            .and_then(|()| {
+                self.run_one_by_one(attempt.m, attempt.direction)
+                    .map_err(|f| (*f.error, f.index))
+            })
+            .and_then(|()| self.engine.execute(finish).map_err(|e| (e, None)));
+        match sent {
+            Ok(()) => Ok(Ok(())),
+            Err((e, index)) => self.attempt_failed(attempt, e, index),
+        }
+    }
+
+    /// A failed attempt: rolled back (unless it ran without its savepoint), then told apart: the claim
+    /// found another process's row, the transaction could not take the lock, or the migration failed.
+    fn attempt_failed(
+        &mut self,
+        attempt: &Attempt<'_>,
+        error: DbError,
+        index: Option<usize>,
+    ) -> Result<Result<(), AttemptFailure>, StepError> {
+        let m = attempt.m;
+        if attempt.unguarded {
+            debug!(version = m.version, error = %error, "a migration without its savepoint failed");
+            return Err(StepError::Aborted(error.to_string()));
+        }
+        if let Err(r) = self.engine.execute(attempt.undo) {
+            debug!(error = %r, "rolling back a failed migration");
+        }
+        if error.message.contains(CLAIM_TAKEN) {
+            return Err(self.already_done(m, attempt.direction));
+        }
+        if error.message.contains(NOT_LOCKED) {
+            debug!(version = m.version, error = %error.message, "the migration's transaction did not take the lock");
+            return Err(StepError::NotLocked);
+        }
+        Ok(Err(AttemptFailure { error, index }))
     }
 
     /// After a failed batch: replays the statements one by one inside a transaction that is rolled
@@ -978,6 +1023,23 @@ pub(crate) fn all_in_a_transaction<'m>(
     migrations
         .into_iter()
         .all(|m| !m.no_transaction && m.backfill.is_none())
+}
+
+/// What [`Session::transaction_attempt`] keeps for telling a failure apart and undoing it.
+struct Attempt<'m> {
+    m: &'m Migration,
+    direction: Direction,
+    /// The SQL that rolls the attempt back.
+    undo: &'static str,
+    /// In an open run transaction without a savepoint per migration: a failure aborts the run.
+    unguarded: bool,
+}
+
+/// A migration's attempt that failed and was rolled back.
+struct AttemptFailure {
+    error: DbError,
+    /// 0-based index of the statement that failed, when the attempt knows it.
+    index: Option<usize>,
 }
 
 fn failure(index: Option<usize>, error: DbError) -> StepFailure {
