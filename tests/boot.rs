@@ -290,6 +290,15 @@ fn a_failing_migration_leaves_the_database_exactly_as_before_it(ws: &Workspace, 
         db.boot(&ws.set()).unwrap().applied_versions(),
         [20240105000000]
     );
+    // The failed row was taken over: applied, with its duration, and the log says so after the failure.
+    assert_eq!(
+        db.count("SELECT count(*) FROM schema_migrations WHERE version = 20240105000000 AND status = 'applied' AND execution_ms IS NOT NULL AND error IS NULL"),
+        1
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM schema_migrations_log WHERE version = 20240105000000 AND action = 'applied'"),
+        1
+    );
 }
 
 #[test]

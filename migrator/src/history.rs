@@ -227,8 +227,16 @@ CREATE TABLE IF NOT EXISTS {l} (
         )
     }
 
-    /// Creates the tables when they are missing.
+    /// Creates the tables when they are missing (nothing is sent when the engine knows both are there:
+    /// [`Engine::tables_known`]).
     pub fn ensure(&self, engine: &mut dyn Engine) -> Result<(), Error> {
+        if self.schema.is_none()
+            && engine
+                .tables_known(&[&self.table, &self.log])
+                .is_some_and(|known| known.iter().all(|exists| *exists))
+        {
+            return Ok(());
+        }
         let sql = self.create_sql(engine.dialect());
         engine
             .execute(&sql)
@@ -339,18 +347,8 @@ CREATE TABLE IF NOT EXISTS {l} (
         }
         let t = self.name(d, &self.table);
         let values = self.row_values(d, m, status);
-        let update = format!(
-            "UPDATE {t} SET name = {}, issue_number = {}, checksum = {}, status = '{status}', applied_at = CURRENT_TIMESTAMP,
-                execution_ms = NULL, rolled_back_at = NULL, error = NULL
-             WHERE version = {} AND status IN {RETRYABLE}",
-            d.literal(&m.name),
-            issue_sql(m.issue),
-            d.literal(&m.checksum),
-            m.version
-        )
-        .replace("CURRENT_TIMESTAMP", d.now);
         if engine
-            .execute_count(&update)
+            .execute_count(&self.retake_sql(d, m, status, "NULL"))
             .map_err(|e| Self::db(&context, e))?
             == 1
         {
@@ -364,6 +362,60 @@ CREATE TABLE IF NOT EXISTS {l} (
             Err(e) if e.kind == DbErrorKind::UniqueViolation => Ok(false),
             Err(e) => Err(Self::db(&context, e)),
         }
+    }
+
+    /// The statement that takes over the row of a migration that may run again (`failed`, or
+    /// `rolled_back` for an UP), with the status it gets and its duration (`ms`, an SQL expression):
+    /// one row affected when it did, none when the row is another's or missing.
+    fn retake_sql(&self, d: &Dialect, m: &Migration, status: Status, ms: &str) -> String {
+        format!(
+            "UPDATE {} SET name = {}, issue_number = {}, checksum = {}, status = '{status}', applied_at = {},
+                execution_ms = {ms}, rolled_back_at = NULL, error = NULL
+             WHERE version = {} AND status IN {RETRYABLE}",
+            self.name(d, &self.table),
+            d.literal(&m.name),
+            issue_sql(m.issue),
+            d.literal(&m.checksum),
+            d.now,
+            m.version
+        )
+    }
+
+    /// Records an UP that just ran in the current transaction, after its statements, on an engine whose
+    /// run holds the database's only write lock and read the history under it (SQLite): nobody can have
+    /// written the row meanwhile, so the claim of [`History::claim`] is not needed first. One batch, the
+    /// row with its duration (`ms`, an SQL expression) and the log row; a row left by a failed or
+    /// rolled-back run is taken over instead. `Ok(false)`, having written nothing, when the row is
+    /// another's (applied or running).
+    pub fn record_up(
+        &self,
+        engine: &mut dyn Engine,
+        m: &Migration,
+        ms: &str,
+        detail: Option<&str>,
+    ) -> Result<bool, DbError> {
+        let d = engine.dialect();
+        let log = self.log_sql(d, m.version, "applied", Some(&m.checksum), ms, detail);
+        let insert = format!(
+            "INSERT INTO {} (version, name, issue_number, checksum, status, applied_at, execution_ms, rolled_back_at, error)
+             VALUES ({}, {}, {}, {}, 'applied', {}, {ms}, NULL, NULL);\n{log}",
+            self.name(d, &self.table),
+            m.version,
+            d.literal(&m.name),
+            issue_sql(m.issue),
+            d.literal(&m.checksum),
+            d.now,
+        );
+        match engine.execute(&insert) {
+            Ok(()) => return Ok(true),
+            Err(e) if e.kind == DbErrorKind::UniqueViolation => {}
+            Err(e) => return Err(e),
+        }
+        if engine.execute_count(&self.retake_sql(d, m, Status::Applied, ms))? != 1 {
+            return Ok(false);
+        }
+        engine.execute(&log)?;
+        Ok(true)
     }
 
     /// The claim of [`History::claim`] as one statement that affects one row when the claim succeeds and

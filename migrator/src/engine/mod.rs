@@ -327,6 +327,14 @@ pub trait Engine {
     /// Runs one query and returns its rows.
     fn query(&mut self, sql: &str) -> Result<Vec<Row>, DbError>;
 
+    /// Whether each of `tables` exists where an unqualified `CREATE TABLE` puts it, when the engine can
+    /// tell without running a statement (SQLite: its schema is in memory); `None`, the default, when it
+    /// cannot. The history's `CREATE TABLE IF NOT EXISTS` is skipped when both tables are known.
+    fn tables_known(&mut self, tables: &[&str]) -> Option<Vec<bool>> {
+        let _ = tables;
+        None
+    }
+
     /// Which of `tables` (unqualified, as a query names them) exist, one answer each. The default asks
     /// each with a query that reads no row; an engine whose server logs failed statements (PostgreSQL)
     /// looks them up in its catalog instead, so a boot does not fill the server's log with errors.

@@ -325,6 +325,14 @@ impl Engine for Sqlite<'_> {
             .collect()
     }
 
+    fn tables_known(&mut self, tables: &[&str]) -> Option<Vec<bool>> {
+        // `main`, where an unqualified CREATE TABLE puts a table (a TEMP table of the name does not count).
+        tables
+            .iter()
+            .map(|t| self.conn.table_exists(Some("main"), *t).ok())
+            .collect()
+    }
+
     fn execute_count(&mut self, sql: &str) -> Result<u64, DbError> {
         self.statements_run += 1;
         self.conn

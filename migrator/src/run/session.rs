@@ -22,6 +22,9 @@
 //!
 //! Every style claims the history row first (see [`History::claim`]); a claim that affects no row means
 //! another process did this migration, and the run stops with [`Error::AlreadyDone`] without touching it.
+//! The one exception is an UP on SQLite: the run holds the database's only write lock and read the
+//! history under it, so no one else can write the row; it is written after the statements, with the
+//! duration, instead ([`History::record_up`]).
 
 use std::time::{Duration, Instant};
 
@@ -567,12 +570,19 @@ impl<'e> Session<'e> {
         self.engine
             .execute("SAVEPOINT migrator_step")
             .map_err(|e| db("opening the migration's savepoint", e))?;
-        if !self.history.claim(
-            self.engine,
-            m,
-            direction,
-            Self::claim_status(direction, true),
-        )? {
+        // On SQLite the run holds the only write lock and checked the history under it: an UP's row is
+        // written after its statements, with its duration (History::record_up). Elsewhere (a rehearsal
+        // on a PostgreSQL copy) a failed insert would abort the transaction: the claim comes first.
+        let claimed_first = direction == Direction::Down
+            || self.engine.dialect().atomicity != Atomicity::RunTransaction;
+        if claimed_first
+            && !self.history.claim(
+                self.engine,
+                m,
+                direction,
+                Self::claim_status(direction, true),
+            )?
+        {
             let _ = self
                 .engine
                 .execute("ROLLBACK TO migrator_step; RELEASE migrator_step");
@@ -591,15 +601,31 @@ impl<'e> Session<'e> {
         }
         if outcome.is_ok() {
             let ms = took.as_millis().to_string();
-            let finish = self.history.finish_sql(
-                self.engine.dialect(),
-                m,
-                direction,
-                true,
-                &ms,
-                self.note.as_deref(),
-            );
-            outcome = self.engine.execute(&finish).map_err(|e| failure(None, e));
+            outcome = if claimed_first {
+                let finish = self.history.finish_sql(
+                    self.engine.dialect(),
+                    m,
+                    direction,
+                    true,
+                    &ms,
+                    self.note.as_deref(),
+                );
+                self.engine.execute(&finish).map_err(|e| failure(None, e))
+            } else {
+                match self
+                    .history
+                    .record_up(self.engine, m, &ms, self.note.as_deref())
+                {
+                    Ok(true) => Ok(()),
+                    Ok(false) => {
+                        let _ = self
+                            .engine
+                            .execute("ROLLBACK TO migrator_step; RELEASE migrator_step");
+                        return Err(self.already_done(m, direction));
+                    }
+                    Err(e) => Err(failure(None, e)),
+                }
+            };
         }
         match outcome {
             Ok(()) => {
