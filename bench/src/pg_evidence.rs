@@ -228,6 +228,13 @@ pub fn paired(
         );
         times.push((o, t));
     }
+    paired_row(label, &times);
+}
+
+/// The Markdown row of `times`, (migrator, diesel_migrations) per pair: each tool's median, the median
+/// of the pairs' ratios with its spread, and how many pairs migrator won.
+pub fn paired_row(label: &str, times: &[(Duration, Duration)]) {
+    let pairs = times.len();
     let mut ratios: Vec<f64> = times
         .iter()
         .map(|(o, t)| o.as_secs_f64() / t.as_secs_f64())
