@@ -418,9 +418,10 @@ pub trait Engine {
     }
 
     /// Called after each migration of a `RunTransaction` run succeeded (SQLite's `commit_each` commits
-    /// there and opens the next transaction).
-    fn checkpoint(&mut self) -> Result<(), DbError> {
-        Ok(())
+    /// there and opens the next transaction). `Ok(true)` when it did: another process may have written
+    /// in between, so the run can no longer rely on the history it read under its lock.
+    fn checkpoint(&mut self) -> Result<bool, DbError> {
+        Ok(false)
     }
 
     /// Sets the timeouts of the statements that follow in the current transaction (PostgreSQL's

@@ -389,13 +389,14 @@ impl Engine for Sqlite<'_> {
         result.map_err(db_error)
     }
 
-    fn checkpoint(&mut self) -> Result<(), DbError> {
+    fn checkpoint(&mut self) -> Result<bool, DbError> {
         if self.commit_each && self.in_open_run() {
             self.conn
                 .execute_batch("COMMIT; BEGIN IMMEDIATE")
                 .map_err(db_error)?;
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 
     fn is_fresh(&mut self, own: &[&str]) -> Result<bool, DbError> {

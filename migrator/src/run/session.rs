@@ -24,7 +24,7 @@
 //! another process did this migration, and the run stops with [`Error::AlreadyDone`] without touching it.
 //! The one exception is an UP on SQLite: the run holds the database's only write lock and read the
 //! history under it, so no one else can write the row; it is written after the statements, with the
-//! duration, instead ([`History::record_up`]).
+//! duration, instead ([`History::record_up`]), until a `commit_each` run first lets the lock go.
 
 use std::time::{Duration, Instant};
 
@@ -141,6 +141,9 @@ pub(crate) struct Session<'e> {
     /// A session holding no lock ([`Session::locking_each_transaction`]): each migration's transaction
     /// takes it and checks that the history still holds this many rows, plus what the run completed.
     rows_before: Option<usize>,
+    /// The run committed between migrations and took the write lock again ([`Engine::checkpoint`]):
+    /// another process may have written the history meanwhile, so each UP claims its row first again.
+    lock_was_let_go: bool,
 }
 
 impl<'e> Session<'e> {
@@ -206,6 +209,7 @@ impl<'e> Session<'e> {
             nested: false,
             step_savepoints: true,
             rows_before,
+            lock_was_let_go: false,
         };
         session.history.ensure(session.engine)?;
         Ok(session)
@@ -571,10 +575,12 @@ impl<'e> Session<'e> {
             .execute("SAVEPOINT migrator_step")
             .map_err(|e| db("opening the migration's savepoint", e))?;
         // On SQLite the run holds the only write lock and checked the history under it: an UP's row is
-        // written after its statements, with its duration (History::record_up). Elsewhere (a rehearsal
-        // on a PostgreSQL copy) a failed insert would abort the transaction: the claim comes first.
+        // written after its statements, with its duration (History::record_up). Once a commit let the
+        // lock go between migrations (`commit_each`), or elsewhere (a rehearsal on a PostgreSQL copy,
+        // where a failed insert would abort the transaction), the claim comes first.
         let claimed_first = direction == Direction::Down
-            || self.engine.dialect().atomicity != Atomicity::RunTransaction;
+            || self.engine.dialect().atomicity != Atomicity::RunTransaction
+            || self.lock_was_let_go;
         if claimed_first
             && !self.history.claim(
                 self.engine,
@@ -629,10 +635,12 @@ impl<'e> Session<'e> {
         }
         match outcome {
             Ok(()) => {
-                self.engine
+                let reopened = self
+                    .engine
                     .execute("RELEASE migrator_step")
                     .and_then(|()| self.engine.checkpoint())
                     .map_err(|e| StepError::Failed(failure(None, e)))?;
+                self.lock_was_let_go |= reopened;
                 Ok(took)
             }
             Err(mut failed) => {
