@@ -1026,13 +1026,10 @@ fn recording_a_failure_waits_no_longer_than_the_lock_timeout() {
     );
 }
 
-/// A migration and an application transaction that lock two tables in opposite orders: PostgreSQL breaks
-/// the deadlock by ending the migration's transaction (it waited first; the application's session has a
-/// long `deadlock_timeout`), and the migration is rolled back and retried like a lock timeout, not
-/// failed: the application goes on, and the migration applies once the application commits.
-#[test]
-fn a_migration_ended_to_break_a_deadlock_is_retried() {
-    let Some((ws, db)) = pg() else { return };
+/// Two tables, a migration that alters `orders` then `invoices`, and an application session (with a
+/// long `deadlock_timeout`, so that the server ends the migration's side) in a transaction that holds a
+/// row of `invoices`.
+fn deadlock_setup(ws: &Workspace, db: &Db) -> migrator_tests::OtherSession {
     db.exec("CREATE TABLE orders (id INTEGER PRIMARY KEY); CREATE TABLE invoices (id INTEGER PRIMARY KEY)");
     ws.add(
         20240101000000,
@@ -1041,10 +1038,21 @@ fn a_migration_ended_to_break_a_deadlock_is_retried() {
         "ALTER TABLE orders ADD COLUMN note TEXT;\nALTER TABLE invoices ADD COLUMN note TEXT;",
         None,
     );
-    let app = migrator_tests::OtherSession::open(&db);
+    let app = migrator_tests::OtherSession::open(db);
     app.run("SET deadlock_timeout = '60s'").unwrap();
     app.run("BEGIN").unwrap();
     app.run("INSERT INTO invoices (id) VALUES (1)").unwrap();
+    app
+}
+
+/// A migration and an application transaction that lock two tables in opposite orders: PostgreSQL breaks
+/// the deadlock by ending the migration's transaction (it waited first; the application's session has a
+/// long `deadlock_timeout`), and the migration is rolled back and retried like a lock timeout, not
+/// failed: the application goes on, and the migration applies once the application commits.
+#[test]
+fn a_migration_ended_to_break_a_deadlock_is_retried() {
+    let Some((ws, db)) = pg() else { return };
+    let app = deadlock_setup(&ws, &db);
     let config = Config {
         require_backup: false,
         require_test_run: false,
@@ -1083,18 +1091,7 @@ fn a_migration_ended_to_break_a_deadlock_is_retried() {
 #[test]
 fn a_deadlock_on_every_attempt_names_its_statement() {
     let Some((ws, db)) = pg() else { return };
-    db.exec("CREATE TABLE orders (id INTEGER PRIMARY KEY); CREATE TABLE invoices (id INTEGER PRIMARY KEY)");
-    ws.add(
-        20240101000000,
-        Some(9),
-        "notes",
-        "ALTER TABLE orders ADD COLUMN note TEXT;\nALTER TABLE invoices ADD COLUMN note TEXT;",
-        None,
-    );
-    let app = migrator_tests::OtherSession::open(&db);
-    app.run("SET deadlock_timeout = '60s'").unwrap();
-    app.run("BEGIN").unwrap();
-    app.run("INSERT INTO invoices (id) VALUES (1)").unwrap();
+    let app = deadlock_setup(&ws, &db);
     let config = Config {
         require_backup: false,
         require_test_run: false,

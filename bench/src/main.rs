@@ -644,18 +644,11 @@ fn sqlite_one_pending_pairs(size: &Size, pairs: usize) {
         for (from, to) in applied.iter().zip(&copies) {
             std::fs::copy(from, to).expect("copy");
         }
-        let one = |tool: usize| {
+        let (o, t) = pg_evidence::in_turn(pair, |tool| {
             let t = Instant::now();
             sqlite_one_pending(size, tool, &copies[tool]);
             t.elapsed()
-        };
-        let (o, t) = if pair % 2 == 0 {
-            let o = one(0);
-            (o, one(1))
-        } else {
-            let t = one(1);
-            (one(0), t)
-        };
+        });
         for copy in &copies {
             let _ = std::fs::remove_file(copy);
         }

@@ -212,14 +212,9 @@ pub fn paired(
     }
     let mut times = Vec::with_capacity(pairs);
     for pair in 0..pairs {
-        let mut one = |tool: usize| server.timed_run(templates[tool], [ours, theirs][tool]);
-        let (o, t) = if pair % 2 == 0 {
-            let o = one(0);
-            (o, one(1))
-        } else {
-            let t = one(1);
-            (one(0), t)
-        };
+        let (o, t) = in_turn(pair, |tool| {
+            server.timed_run(templates[tool], [ours, theirs][tool])
+        });
         eprintln!(
             "{label}, pair {}: migrator {:.0} ms, diesel_migrations {:.0} ms",
             pair + 1,
@@ -229,6 +224,18 @@ pub fn paired(
         times.push((o, t));
     }
     paired_row(label, &times);
+}
+
+/// One pair's times, (migrator, diesel_migrations), from `one(0)` and `one(1)`: migrator first in even
+/// pairs, diesel_migrations first in odd ones.
+pub fn in_turn(pair: usize, mut one: impl FnMut(usize) -> Duration) -> (Duration, Duration) {
+    if pair.is_multiple_of(2) {
+        let o = one(0);
+        (o, one(1))
+    } else {
+        let t = one(1);
+        (one(0), t)
+    }
 }
 
 /// The Markdown row of `times`, (migrator, diesel_migrations) per pair: each tool's median, the median

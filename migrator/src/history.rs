@@ -345,8 +345,6 @@ CREATE TABLE IF NOT EXISTS {l} (
                 .map_err(|e| Self::db(&context, e))?;
             return Ok(claimed == 1);
         }
-        let t = self.name(d, &self.table);
-        let values = self.row_values(d, m, status);
         if engine
             .execute_count(&self.retake_sql(d, m, status, "NULL"))
             .map_err(|e| Self::db(&context, e))?
@@ -354,9 +352,7 @@ CREATE TABLE IF NOT EXISTS {l} (
         {
             return Ok(true);
         }
-        let insert = format!(
-            "INSERT INTO {t} (version, name, issue_number, checksum, status, applied_at, execution_ms, rolled_back_at, error) VALUES ({values})"
-        );
+        let insert = self.insert_sql(d, m, status, "NULL", "NULL");
         match engine.execute_count(&insert) {
             Ok(_) => Ok(true),
             Err(e) if e.kind == DbErrorKind::UniqueViolation => Ok(false),
@@ -397,14 +393,8 @@ CREATE TABLE IF NOT EXISTS {l} (
         let d = engine.dialect();
         let log = self.log_sql(d, m.version, "applied", Some(&m.checksum), ms, detail);
         let insert = format!(
-            "INSERT INTO {} (version, name, issue_number, checksum, status, applied_at, execution_ms, rolled_back_at, error)
-             VALUES ({}, {}, {}, {}, 'applied', {}, {ms}, NULL, NULL);\n{log}",
-            self.name(d, &self.table),
-            m.version,
-            d.literal(&m.name),
-            issue_sql(m.issue),
-            d.literal(&m.checksum),
-            d.now,
+            "{};\n{log}",
+            self.insert_sql(d, m, Status::Applied, ms, "NULL")
         );
         match engine.execute(&insert) {
             Ok(()) => return Ok(true),
@@ -471,13 +461,34 @@ CREATE TABLE IF NOT EXISTS {l} (
     }
 
     fn row_values(&self, d: &Dialect, m: &Migration, status: Status) -> String {
+        Self::values(d, m, status, "NULL", "NULL")
+    }
+
+    /// A history row's values in the order of [`History::insert_sql`]: `ms` and `error` are SQL.
+    fn values(d: &Dialect, m: &Migration, status: Status, ms: &str, error: &str) -> String {
         format!(
-            "{}, {}, {}, {}, '{status}', {}, NULL, NULL, NULL",
+            "{}, {}, {}, {}, '{status}', {}, {ms}, NULL, {error}",
             m.version,
             d.literal(&m.name),
             issue_sql(m.issue),
             d.literal(&m.checksum),
             d.now,
+        )
+    }
+
+    /// A plain `INSERT` of `m`'s history row (no `ON CONFLICT`: an existing row fails it).
+    fn insert_sql(
+        &self,
+        d: &Dialect,
+        m: &Migration,
+        status: Status,
+        ms: &str,
+        error: &str,
+    ) -> String {
+        format!(
+            "INSERT INTO {} (version, name, issue_number, checksum, status, applied_at, execution_ms, rolled_back_at, error) VALUES ({})",
+            self.name(d, &self.table),
+            Self::values(d, m, status, ms, error)
         )
     }
 
@@ -546,15 +557,7 @@ CREATE TABLE IF NOT EXISTS {l} (
             .execute_count(&update)
             .map_err(|e| Self::db(&context, e))?;
         if updated == 0 && direction == Direction::Up {
-            let insert = format!(
-                "INSERT INTO {t} (version, name, issue_number, checksum, status, applied_at, execution_ms, rolled_back_at, error)
-                 VALUES ({}, {}, {}, {}, 'failed', {}, NULL, NULL, {error})",
-                m.version,
-                d.literal(&m.name),
-                issue_sql(m.issue),
-                d.literal(&m.checksum),
-                d.now,
-            );
+            let insert = self.insert_sql(d, m, Status::Failed, "NULL", &error);
             match engine.execute_count(&insert) {
                 // A row that exists is applied or rolled back (by another process): it keeps its state.
                 Ok(_) => {}
