@@ -1083,6 +1083,15 @@ fn a_migration_ended_to_break_a_deadlock_is_retried() {
         db.count("SELECT count(*) FROM schema_migrations_log WHERE action = 'up_failed'"),
         0
     );
+    // The retry, sent a statement at a time, recorded its row with a duration and its log row.
+    assert_eq!(
+        db.count("SELECT count(*) FROM schema_migrations WHERE status = 'applied' AND execution_ms IS NOT NULL"),
+        1
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM schema_migrations_log WHERE action = 'applied' AND duration_ms IS NOT NULL"),
+        1
+    );
 }
 
 /// The same deadlock on every attempt, until the retries run out: the failure names the statement that

@@ -859,15 +859,15 @@ impl<'e> Session<'e> {
                 batch.clear();
             }
         }
+        if one_by_one {
+            return self.attempt_one_by_one(&attempt, &batch, close);
+        }
         let ms = dialect.elapsed_ms.unwrap_or("NULL");
         let mut finish =
             self.history
                 .finish_sql(dialect, m, direction, true, ms, self.note.as_deref());
         finish.push_str(";\n");
         finish.push_str(close);
-        if one_by_one {
-            return self.attempt_one_by_one(&attempt, &batch, &finish);
-        }
         for statement in statements(m, direction) {
             batch.push_str(&statement.sql);
             batch.push_str("\n;\n");
@@ -880,17 +880,19 @@ impl<'e> Session<'e> {
     }
 
     /// [`Session::transaction_attempt`] a round trip at a time: the opening with the claim, each
-    /// statement, then the history write with the closing.
+    /// statement, then the history write (its duration measured here: the server's
+    /// `statement_timestamp()` would be the last round trip's) with `close`.
     fn attempt_one_by_one(
         &mut self,
         attempt: &Attempt<'_>,
         opening: &str,
-        finish: &str,
+        close: &str,
     ) -> Result<Result<(), AttemptFailure>, StepError> {
         debug!(
             version = attempt.m.version,
             "a retry: the migration's statements are sent one at a time"
         );
+        let started = Instant::now();
         let sent = self
             .engine
             .execute(opening)
@@ -899,7 +901,20 @@ impl<'e> Session<'e> {
                 self.run_one_by_one(attempt.m, attempt.direction)
                     .map_err(|f| (*f.error, f.index))
             })
-            .and_then(|()| self.engine.execute(finish).map_err(|e| (e, None)));
+            .and_then(|()| {
+                let ms = started.elapsed().as_millis().to_string();
+                let finish = self.history.finish_sql(
+                    self.engine.dialect(),
+                    attempt.m,
+                    attempt.direction,
+                    true,
+                    &ms,
+                    self.note.as_deref(),
+                );
+                self.engine
+                    .execute(&format!("{finish};\n{close}"))
+                    .map_err(|e| (e, None))
+            });
         match sent {
             Ok(()) => Ok(Ok(())),
             Err((e, index)) => self.attempt_failed(attempt, e, index),
