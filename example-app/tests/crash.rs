@@ -400,26 +400,82 @@ fn crash_at_fifty_points(copies: &dyn Copies, seeded: &Db) {
 
     let mut rng = Instant::now().elapsed().as_nanos() as u64 | 1;
     let seed = rng;
-    let mut hits = std::collections::BTreeMap::new();
-    for (i, (from, to)) in windows.into_iter().enumerate() {
+    let mut random_in = |(from, to): (f64, f64)| {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        let at = std::time::Duration::from_secs_f64(
+        std::time::Duration::from_secs_f64(
             from + (to - from) * ((rng >> 11) as f64 / (1u64 << 53) as f64),
+        )
+    };
+    let run = KillRun {
+        copies,
+        pending: pending.path(),
+        seed_checksum: &seed_checksum,
+        seed,
+    };
+    let mut hits = std::collections::BTreeMap::new();
+    for (i, window) in windows.into_iter().enumerate() {
+        let phase = run.kill_and_check(i, random_in(window));
+        *hits.entry(phase).or_insert(0) += 1;
+    }
+    // A noisy machine can shift a short phase away from where the timing boots saw it: a phase no kill
+    // landed in gets up to ten more, each in that phase's window, before the test calls it missed.
+    let phase_windows = [
+        (Phase::Backup, (backup, copied.max(backup))),
+        (Phase::Rehearsal, (rehearsal, apply)),
+        (Phase::Apply, (apply, done)),
+    ];
+    let mut extra = POINTS;
+    for (phase, window) in phase_windows {
+        for _ in 0..10 {
+            if hits.get(&phase).is_some_and(|n| *n > 0) {
+                break;
+            }
+            let landed = run.kill_and_check(extra, random_in(window));
+            *hits.entry(landed).or_insert(0) += 1;
+            extra += 1;
+        }
+    }
+    eprintln!(
+        "{extra} kills; phases start at {backup:.3} s (backup, its copy written at {copied:.3} s), {rehearsal:.3} s (rehearsal), {apply:.3} s (apply), done at {done:.3} s; kills by phase: {hits:?}"
+    );
+    for (phase, _) in phase_windows {
+        assert!(
+            hits.get(&phase).is_some_and(|n| *n > 0),
+            "no kill landed in the {phase:?} phase: {hits:?}"
         );
-        let (target, db) = copies.copy(i);
-        let mut child = boot(pending.path(), &target).spawn().expect("boot");
+    }
+}
+
+/// What each kill of [`crash_at_fifty_points`] needs: the copies to boot, the pending set, the seed's data
+/// checksum, and the random seed (printed so that a failure can be retraced).
+struct KillRun<'a> {
+    copies: &'a dyn Copies,
+    pending: &'a Path,
+    seed_checksum: &'a str,
+    seed: u64,
+}
+
+impl KillRun<'_> {
+    /// Boots a fresh copy, kills it (SIGKILL) `at` after the start, checks that nothing is half done,
+    /// boots again to completion and checks again; returns the phase the kill landed in.
+    fn kill_and_check(&self, i: usize, at: std::time::Duration) -> Phase {
+        let (target, db) = self.copies.copy(i);
+        let mut child = boot(self.pending, &target).spawn().expect("boot");
         std::thread::sleep(at);
         let _ = child.kill(); // SIGKILL
         let killed = child.wait_with_output().expect("wait");
-        copies.settle(&db);
+        self.copies.settle(&db);
         let phase = phase_of(&String::from_utf8_lossy(&killed.stderr));
-        *hits.entry(phase).or_insert(0) += 1;
-        let when = format!("point {i} ({at:?}, {phase:?}, rng seed {seed})");
-        assert_consistent(&db, &seed_checksum, &format!("after the kill at {when}"));
+        let when = format!("point {i} ({at:?}, {phase:?}, rng seed {})", self.seed);
+        assert_consistent(
+            &db,
+            self.seed_checksum,
+            &format!("after the kill at {when}"),
+        );
 
-        let next = boot(pending.path(), &target).output().expect("boot");
+        let next = boot(self.pending, &target).output().expect("boot");
         assert!(
             next.status.success(),
             "the boot after the kill at {when} failed:\n{}",
@@ -428,19 +484,11 @@ fn crash_at_fifty_points(copies: &dyn Copies, seeded: &Db) {
         assert_eq!(applied(&db).len(), 5, "after the next boot ({when})");
         assert_consistent(
             &db,
-            &seed_checksum,
+            self.seed_checksum,
             &format!("after the boot that followed {when}"),
         );
-        copies.remove(db);
-    }
-    eprintln!(
-        "{POINTS} kills; phases start at {backup:.3} s (backup, its copy written at {copied:.3} s), {rehearsal:.3} s (rehearsal), {apply:.3} s (apply), done at {done:.3} s; kills by phase: {hits:?}"
-    );
-    for phase in [Phase::Backup, Phase::Rehearsal, Phase::Apply] {
-        assert!(
-            hits.get(&phase).is_some_and(|n| *n > 0),
-            "no kill landed in the {phase:?} phase: {hits:?}"
-        );
+        self.copies.remove(db);
+        phase
     }
 }
 
