@@ -23,11 +23,12 @@ pub struct Unreviewed {
 
 /// The UP statements of `migration` that fall under one of `kinds`, when the file has no review mark.
 pub fn unreviewed(migration: &Migration, kinds: &[String]) -> Vec<Unreviewed> {
-    if migration
-        .header
-        .reviewed_by
-        .as_deref()
-        .is_some_and(|r| !r.trim().is_empty())
+    if kinds.is_empty()
+        || migration
+            .header
+            .reviewed_by
+            .as_deref()
+            .is_some_and(|r| !r.trim().is_empty())
     {
         return Vec::new();
     }

@@ -11,8 +11,8 @@ use crate::engine::{CheckScope, Direction, Engine};
 use crate::{Error, Migration, Migrator, OnHealthFailure, Report, Statement};
 
 /// What the engine's own checks after `applied` may stop at: the tables the migrations name (UP or DOWN),
-/// and of those the ones whose rows they may have written. `None`, the whole database, when a migration
-/// holds a `PRAGMA` (it may change what SQLite itself enforces: `writable_schema`,
+/// and of those the ones whose rows they may have written. `None`, the whole database, when a statement
+/// that ran (the UP after a boot, the UP and DOWN after a rehearsal) is a `PRAGMA` (it may change what SQLite itself enforces: `writable_schema`,
 /// `ignore_check_constraints`, `foreign_keys`) or names no table although it runs statements (what it
 /// touches is not known).
 ///
@@ -29,16 +29,24 @@ pub(crate) fn health_scope(applied: &[&Migration], ran: Ran) -> Option<CheckScop
         if m.tables.is_empty() && !m.up.is_empty() {
             return None;
         }
-        let down = m.down.as_deref().unwrap_or(&[]);
+        // What ran: after a boot the UP alone, after a rehearsal its DOWN too.
+        let down = match ran {
+            Ran::UpOnly => &[],
+            Ran::UpAndDown => m.down.as_deref().unwrap_or(&[]),
+        };
         let mut writes = false;
+        let mut creates_only = true;
         for (index, statement) in m.up.iter().chain(down).enumerate() {
             let words = migrator_format::statement_words(&statement.sql).ok()?;
             if words.first().is_some_and(|w| w == "PRAGMA") {
                 return None;
             }
-            writes |= index < m.up.len() && !leaves_rows_alone(&words);
+            if index < m.up.len() {
+                writes |= !leaves_rows_alone(&words);
+                creates_only &= creates_something_new(&words);
+            }
         }
-        if ran == Ran::UpOnly && only_creates(&m.up) {
+        if ran == Ran::UpOnly && creates_only {
             continue;
         }
         let tables = m.tables.iter().map(|t| t.to_string());
@@ -68,10 +76,24 @@ pub(crate) enum Ran {
 /// row and a new table is empty: no foreign key or integrity check can find anything it did.
 pub(crate) fn only_creates(statements: &[Statement]) -> bool {
     statements.iter().all(|statement| {
-        migrator_format::statement_words(&statement.sql).is_ok_and(|words| {
-            words.first().is_some_and(|w| w == "CREATE") && words_change_only_the_schema(&words)
-        })
+        migrator_format::statement_words(&statement.sql)
+            .is_ok_and(|words| creates_something_new(&words))
     })
+}
+
+/// `true` for a statement (cut into words) that [`only_creates`] counts: a `CREATE` that changes only the
+/// schema.
+fn creates_something_new(words: &[String]) -> bool {
+    words.first().is_some_and(|w| w == "CREATE") && words_change_only_the_schema(words)
+}
+
+/// A statement's first word as written (its text starts at its first token): enough to tell an `UPDATE`
+/// or a `DELETE` without cutting the whole statement into words.
+fn leading_word(sql: &str) -> &str {
+    let end = sql
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(sql.len());
+    &sql[..end]
 }
 
 /// `true` for a statement (cut into words) that changes only the schema and writes no row
@@ -268,8 +290,8 @@ pub(crate) fn check_row_limit(
             continue;
         }
         for statement in m.up.iter() {
-            let words = migrator_format::statement_words(&statement.sql).unwrap_or_default();
-            if !matches!(words.first().map(String::as_str), Some("UPDATE" | "DELETE")) {
+            let first = leading_word(&statement.sql);
+            if !(first.eq_ignore_ascii_case("UPDATE") || first.eq_ignore_ascii_case("DELETE")) {
                 continue;
             }
             let estimate = stats.estimate_rows(&statement.sql)?;
@@ -299,4 +321,50 @@ pub(crate) fn check_row_limit(
         limit, "statements over max_rows_affected refused"
     );
     Err(Error::RowLimit { limit, over })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn migration(up: &str, down: &str) -> Migration {
+        let text = format!(
+            "-- ============ UP MIGRATION ============\n{up}\n-- ============ DOWN MIGRATION ============\n{down}\n"
+        );
+        migrator_format::parse_file("20240101000000_issue_1_x.sql", &text).unwrap()
+    }
+
+    #[test]
+    fn the_leading_word_is_the_statements_first_word_as_written() {
+        assert_eq!(leading_word("update t SET a = 1"), "update");
+        assert_eq!(leading_word("DELETE\nFROM t"), "DELETE");
+        assert_eq!(leading_word("UPDATE_LOG(x)"), "UPDATE_LOG");
+        assert_eq!(leading_word("(SELECT 1)"), "");
+        assert_eq!(leading_word(""), "");
+    }
+
+    #[test]
+    fn a_boot_checks_what_its_up_ran_and_a_rehearsal_its_down_too() {
+        // The UP only creates; the DOWN is a PRAGMA, which ran in a rehearsal only.
+        let m = migration(
+            "CREATE TABLE t (id integer);",
+            "PRAGMA foreign_keys = ON;\nDROP TABLE t;",
+        );
+        let boot = health_scope(&[&m], Ran::UpOnly).expect("a scope after a boot");
+        assert!(boot.named.is_empty(), "{boot:?}");
+        assert_eq!(health_scope(&[&m], Ran::UpAndDown), None);
+
+        // An UP that writes rows names its table as written, after a boot and after a rehearsal.
+        let w = migration("UPDATE t SET id = id + 1;", "UPDATE t SET id = id - 1;");
+        for ran in [Ran::UpOnly, Ran::UpAndDown] {
+            let scope = health_scope(&[&w], ran).expect("a scope");
+            assert_eq!(scope.written, ["t"], "{ran:?}");
+        }
+        // A PRAGMA in the UP always checks the whole database.
+        let p = migration(
+            "PRAGMA foreign_keys = OFF;\nCREATE TABLE u (id integer);",
+            "",
+        );
+        assert_eq!(health_scope(&[&p], Ran::UpOnly), None);
+    }
 }
