@@ -327,12 +327,7 @@ pub(crate) fn check_row_limit(
 mod tests {
     use super::*;
 
-    fn migration(up: &str, down: &str) -> Migration {
-        let text = format!(
-            "-- ============ UP MIGRATION ============\n{up}\n-- ============ DOWN MIGRATION ============\n{down}\n"
-        );
-        migrator_format::parse_file("20240101000000_issue_1_x.sql", &text).unwrap()
-    }
+    use crate::run::test_migration as migration;
 
     #[test]
     fn the_leading_word_is_the_statements_first_word_as_written() {

@@ -854,3 +854,13 @@ struct BootCheck {
     /// [`Engine::commits_by_others`], read with the rows (SQLite), when the history holds any.
     seen: Option<i64>,
 }
+
+/// A native migration file's UP and DOWN parsed into a [`Migration`], for the unit tests of this module's
+/// parts.
+#[cfg(test)]
+pub(crate) fn test_migration(up: &str, down: &str) -> Migration {
+    let text = format!(
+        "-- ============ UP MIGRATION ============\n{up}\n-- ============ DOWN MIGRATION ============\n{down}\n"
+    );
+    migrator_format::parse_file("20240101000000_issue_1_x.sql", &text).unwrap()
+}

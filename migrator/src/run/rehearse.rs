@@ -944,12 +944,7 @@ fn line_diff(a: &str, b: &str) -> String {
 mod tests {
     use super::*;
 
-    fn migration(up: &str, down: &str) -> Migration {
-        let text = format!(
-            "-- ============ UP MIGRATION ============\n{up}\n-- ============ DOWN MIGRATION ============\n{down}\n"
-        );
-        migrator_format::parse_file("20240101000000_issue_1_x.sql", &text).unwrap()
-    }
+    use crate::run::test_migration as migration;
 
     #[test]
     fn names_come_as_written_and_lower_cased() {
