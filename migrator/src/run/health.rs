@@ -12,9 +12,9 @@ use crate::{Error, Migration, Migrator, OnHealthFailure, Report, Statement};
 
 /// What the engine's own checks after `applied` may stop at: the tables the migrations name (UP or DOWN),
 /// and of those the ones whose rows they may have written. `None`, the whole database, when a statement
-/// that ran (the UP after a boot, the UP and DOWN after a rehearsal) is a `PRAGMA` (it may change what SQLite itself enforces: `writable_schema`,
-/// `ignore_check_constraints`, `foreign_keys`) or names no table although it runs statements (what it
-/// touches is not known).
+/// that ran (the UP after a boot, the UP and DOWN after a rehearsal) is a `PRAGMA` (it may change what
+/// SQLite itself enforces: `writable_schema`, `ignore_check_constraints`, `foreign_keys`) or when a
+/// migration names no table although it runs statements (what it touches is not known).
 ///
 /// After a boot (`ran` is [`Ran::UpOnly`]) a migration whose every UP statement creates something new
 /// (`CREATE TABLE` with columns, `CREATE INDEX`, `CREATE VIEW`, `CREATE TRIGGER`) names nothing: a new
