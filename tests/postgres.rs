@@ -1434,3 +1434,77 @@ fn a_search_path_changed_between_boots_keeps_the_history_where_it_is() {
         );
     }
 }
+
+/// A first boot creates the history's tables while its lock connection opens (the tables need no lock to
+/// be right). It does so only once nothing can refuse the boot any more: a first boot refused before the
+/// lock (a statement the policy wants reviewed) leaves the database without them, as before.
+#[test]
+fn a_first_boot_refused_before_the_lock_leaves_no_history_tables() {
+    let Some((ws, db)) = pg() else { return };
+    ws.add(
+        20240101000000,
+        Some(1),
+        "drop_old",
+        "CREATE TABLE old (id INTEGER);\nDROP TABLE old;",
+        None,
+    );
+    let refusing = Config {
+        require_review: vec!["DROP TABLE".into()],
+        ..apply_only()
+    };
+    let err = db.boot_with(&ws.set(), refusing).unwrap_err();
+    assert!(matches!(err, Error::ReviewRequired(_)), "{err}");
+    assert!(!has_relation(&db, "schema_migrations"));
+    assert!(!has_relation(&db, "schema_migrations_log"));
+    // Without the review kind, the same first boot creates them and applies.
+    let accepted = Config {
+        require_review: Vec::new(),
+        ..apply_only()
+    };
+    let report = db.boot_with(&ws.set(), accepted).unwrap();
+    assert_eq!(report.applied_versions(), [20240101000000]);
+    assert_eq!(db.history().len(), 1);
+}
+
+/// Two first boots of one database at the same moment: both create the history's tables while their lock
+/// connections open, so one of the two `CREATE TABLE IF NOT EXISTS` may fail on the catalog's unique
+/// index. That one is left for the lock, under which the tables exist: each migration is applied once and
+/// logged once, and both boots succeed. Three rounds, each on a new database.
+#[test]
+fn two_first_boots_at_once_apply_each_migration_once() {
+    for round in 0..3 {
+        let Some((ws, db)) = pg() else { return };
+        add_tables(&ws, 1, 3);
+        let set = ws.set();
+        let db = std::sync::Arc::new(db);
+        let start = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let boots: Vec<_> = (0..2)
+            .map(|_| {
+                let (db, set, start) = (db.clone(), set.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    db.boot_with(&set, apply_only())
+                })
+            })
+            .collect();
+        let mut applied: Vec<u64> = Vec::new();
+        for boot in boots {
+            let report = boot.join().expect("the boot's thread");
+            let report = report.unwrap_or_else(|e| panic!("round {round}: {e}"));
+            applied.extend(report.applied_versions());
+        }
+        applied.sort_unstable();
+        let expected: Vec<u64> = set.migrations().iter().map(|m| m.version).collect();
+        assert_eq!(applied, expected, "round {round}: each applied by one boot");
+        assert_eq!(
+            db.count("SELECT count(*) FROM schema_migrations WHERE status = 'applied'"),
+            3,
+            "round {round}"
+        );
+        assert_eq!(
+            db.count("SELECT count(*) FROM schema_migrations_log WHERE action = 'applied'"),
+            3,
+            "round {round}"
+        );
+    }
+}

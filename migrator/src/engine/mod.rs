@@ -373,7 +373,11 @@ pub trait Engine {
     /// Told when a run is about to take the lock (a boot found something pending), before it reads the
     /// history in full and plans: an engine whose lock needs a connection of its own may start opening it
     /// now, beside those reads. [`Engine::lock`] uses it (or opens one itself when this was not called).
-    fn lock_ahead(&mut self) {}
+    /// Returns `true` when that connection is being opened on another thread: work sent on this
+    /// connection meanwhile (the history's tables on a first boot) costs the boot no waiting.
+    fn lock_ahead(&mut self) -> bool {
+        false
+    }
 
     /// Statements that take the migration lock `name` for the current transaction only, when no one
     /// holds it, then check `condition` (an SQL boolean, read after the lock is taken), and otherwise

@@ -440,12 +440,13 @@ impl Engine for Postgres<'_> {
         &DIALECT
     }
 
-    fn lock_ahead(&mut self) {
+    fn lock_ahead(&mut self) -> bool {
         if let (LockSource::Url(url), None) = (&self.source, &self.opening) {
             debug!("opening the lock connection beside the history reads");
             let url = url.clone();
             self.opening = Some(std::thread::spawn(move || open_lock_connection(&url)));
         }
+        self.opening.is_some()
     }
 
     fn lock(&mut self, name: &str, wait: Duration) -> Result<Box<dyn LockGuard>, Error> {
